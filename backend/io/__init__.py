@@ -1,0 +1,1 @@
+"""Raster and vector input/output: opening, alignment, windows, atomic writes."""

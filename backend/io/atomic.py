@@ -1,0 +1,47 @@
+"""Write results to a temporary file and move them into place only when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``final_path``; rename it over ``final_path`` on success.
+
+    On any exception (including cancellation) the temporary file is removed and
+    ``final_path`` is left untouched, so a half-written result never looks valid.
+    """
+    final = Path(final_path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}",
+                                    dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        for leftover in (tmp, Path(f"{tmp}.aux.xml"), Path(f"{tmp}.ovr")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_paths(*final_paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
+    """Like :func:`atomic_path` for several files that must appear together or not at all."""
+    with contextlib.ExitStack() as stack:
+        temps = [stack.enter_context(atomic_path(p)) for p in final_paths]
+        yield temps
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a small text file (a QML style, a JSON sidecar) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

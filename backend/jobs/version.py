@@ -1,0 +1,38 @@
+"""``version``: report backend, torch and device facts (used by the plugin's "Check backend")."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+from backend import __version__
+from backend.events import Reporter
+
+
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("version", parents=[common],
+                                   help="print backend, torch and CUDA versions")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> None:
+    import numpy
+    import rasterio
+    import torch
+
+    cuda = torch.cuda.is_available()
+    stats = {
+        "backend": __version__,
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "rasterio": rasterio.__version__,
+        "gdal": rasterio.__gdal_version__,
+        "cuda_available": cuda,
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if cuda else [],
+        "default_device": "cuda" if cuda else "cpu",
+    }
+    reporter.result({}, stats)

@@ -1,0 +1,45 @@
+"""The backend command line: help, JSON events, clear errors, cancellation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.conftest import REPO_ROOT, backend_python
+
+
+def run_backend(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([backend_python(), "-m", "backend", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_commands() -> None:
+    proc = run_backend("--help")
+    assert proc.returncode == 0
+    assert "selftest" in proc.stdout and "version" in proc.stdout
+
+
+def test_json_events_end_with_one_result() -> None:
+    proc = run_backend("selftest", "--steps", "4", "--events", "json")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "result" and kinds.count("result") == 1
+    fractions = [e["fraction"] for e in events if e["event"] == "progress"]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_user_error_is_one_line_and_nonzero() -> None:
+    proc = run_backend("selftest", "--fail")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "error: selftest asked to fail"
+    assert "Traceback" not in proc.stderr
+
+
+def test_version_reports_torch_and_device() -> None:
+    proc = run_backend("version", "--events", "json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["event"] == "result"
+    assert result["stats"]["torch"].startswith("2.")
+    assert result["stats"]["default_device"] in ("cpu", "cuda")
