@@ -1,9 +1,9 @@
 """Command line of the backend: ``python -m backend <command> [options]``.
 
 Each command lives in its own module under ``backend/jobs`` and exposes
-``add_parser(subparsers, common)`` and ``run(args, reporter)``. Modules are imported
-lazily-light: heavy libraries (torch, rasterio) are imported inside ``run`` so that
-``--help`` stays instant.
+``add_parser(subparsers, common)``, which registers ``run(args, reporter)`` as the handler.
+Job modules keep heavy imports (torch, rasterio) inside ``run`` so ``--help`` stays instant.
+Raise :class:`backend.errors.UserError` for bad input: it becomes one clear line and exit 2.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pkgutil
 import signal
 import sys
 import traceback
@@ -20,11 +21,13 @@ from backend import __version__
 from backend.errors import Cancelled, UserError
 from backend.events import Reporter
 
-# Order here is the order in `--help`.
-COMMAND_MODULES: tuple[str, ...] = (
-    "backend.jobs.version",
-    "backend.jobs.selftest",
-)
+
+def command_modules() -> list[str]:
+    """Every module in ``backend.jobs`` that defines a command, in alphabetical order."""
+    import backend.jobs
+
+    return sorted(f"backend.jobs.{info.name}" for info in pkgutil.iter_modules(backend.jobs.__path__)
+                  if not info.name.startswith("_"))
 
 
 def _common_parser() -> argparse.ArgumentParser:
@@ -46,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"terraprobe-backend {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _common_parser()
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(subparsers, common)
+    for name in command_modules():
+        module = importlib.import_module(name)
+        if hasattr(module, "add_parser"):
+            module.add_parser(subparsers, common)
     return parser
 
 

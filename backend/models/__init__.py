@@ -1,0 +1,1 @@
+"""CROMA encoders: architecture, ALiBi biases, weight loading and preprocessing."""

@@ -1,0 +1,133 @@
+"""What a model file says about itself: architecture, expected bands, normalisation statistics.
+
+A Terraprobe model is two files side by side: ``name.safetensors`` (weights) and ``name.json``
+(this config). The config alone tells the backend how to read a raster for the model: which
+bands, in which order, and the fixed per-band statistics used for the mean +- 2 std stretch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.errors import UserError
+
+FORMAT_VERSION = 1
+
+#: Sentinel-2 bands of CROMA's optical encoder, in model order (13 L1C bands minus B10).
+S2_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A",
+                             "B09", "B11", "B12")
+#: Sentinel-1 bands of CROMA's radar encoder, in model order (backscatter in dB).
+S1_BANDS: tuple[str, ...] = ("VV", "VH")
+
+
+@dataclass
+class ModalityConfig:
+    """One input stream of the model.
+
+    Attributes:
+        bands: band names in the order the encoder expects them.
+        mean: per-band mean in raw raster units, or ``None`` if unknown (then computed once over
+            the input raster by sampling, never per tile).
+        std: per-band standard deviation in raw units, or ``None`` (as for ``mean``).
+    """
+
+    bands: list[str]
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if values is not None and len(values) != len(self.bands):
+                raise UserError(f"model config: {len(values)} {name} values for {len(self.bands)} bands")
+
+    @property
+    def has_stats(self) -> bool:
+        return self.mean is not None and self.std is not None
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and input description of a CROMA-style encoder.
+
+    Attributes:
+        dim: token width (768 base, 1024 large).
+        heads: attention heads (16 in the released models).
+        sar_depth: radar encoder layers (D/2 in the released models).
+        optical_depth: optical encoder layers (D).
+        joint_depth: joint (cross-attention) encoder layers (D/2).
+        patch_size: pixels per patch side (8).
+        modalities: ``"sar"`` and/or ``"optical"`` streams with bands and statistics.
+        name: a short human name.
+        provenance: where the weights came from (command line, source checkpoint, data).
+    """
+
+    dim: int = 768
+    heads: int = 16
+    sar_depth: int = 6
+    optical_depth: int = 12
+    joint_depth: int = 6
+    patch_size: int = 8
+    mlp_ratio: int = 4
+    modalities: dict[str, ModalityConfig] = field(default_factory=lambda: {
+        "sar": ModalityConfig(list(S1_BANDS)),
+        "optical": ModalityConfig(list(S2_BANDS)),
+    })
+    architecture: str = "croma"
+    name: str = "croma"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        self.modalities = {k: v if isinstance(v, ModalityConfig) else ModalityConfig(**v)
+                           for k, v in self.modalities.items()}
+        unknown = set(self.modalities) - {"sar", "optical"}
+        if unknown or not self.modalities:
+            raise UserError(f"model config: modalities must be 'sar' and/or 'optical', got "
+                            f"{sorted(self.modalities)}")
+        if self.dim % self.heads:
+            raise UserError(f"model config: dim {self.dim} is not divisible by heads {self.heads}")
+
+    @property
+    def has_joint(self) -> bool:
+        return "sar" in self.modalities and "optical" in self.modalities
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def save_json(self, path: str | Path) -> None:
+        from backend.io.atomic import write_text_atomic
+
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load_json(cls, path: str | Path) -> ModelConfig:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"model config not found: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"model config {path} is not valid JSON: {exc}") from None
+        if data.get("architecture", "croma") != "croma":
+            raise UserError(f"model config {path}: unsupported architecture {data.get('architecture')!r}")
+        return cls.from_dict(data)
+
+
+def base_config(**overrides: Any) -> ModelConfig:
+    """CROMA-B as released: 768 wide, 16 heads, 6 radar / 12 optical / 6 joint layers."""
+    return ModelConfig(**{"dim": 768, "heads": 16, "sar_depth": 6, "optical_depth": 12,
+                          "joint_depth": 6, "name": "croma-base", **overrides})
+
+
+def large_config(**overrides: Any) -> ModelConfig:
+    """CROMA-L as released: 1024 wide, 16 heads, 12 radar / 24 optical / 12 joint layers."""
+    return ModelConfig(**{"dim": 1024, "heads": 16, "sar_depth": 12, "optical_depth": 24,
+                          "joint_depth": 12, "name": "croma-large", **overrides})
