@@ -1,0 +1,1 @@
+"""Benchmarks run by ``python -m backend bench NAME``; results go to docs/benchmarks.md."""

@@ -1,0 +1,1 @@
+"""Self-supervised pretraining: data, objectives (CROMA, X-STARS, CMID, dual encoder), engine."""
