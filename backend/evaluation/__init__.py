@@ -1,0 +1,1 @@
+"""Honest numbers for encoders: cross-validated kNN, linear probe and clustering scores."""
