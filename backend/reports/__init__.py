@@ -1,0 +1,1 @@
+"""Pictures of results for people: contact sheets of the rasters a run produced."""
