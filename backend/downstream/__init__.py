@@ -1,0 +1,1 @@
+"""Maps from embeddings: k-means clusters, kNN labels, segmentation, similarity, QML styles."""

@@ -1,0 +1,62 @@
+"""Command-line pieces shared by ``cluster``, ``classify``, ``segment`` and ``similar``.
+
+Only argparse and pathlib at import time, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from backend.errors import UserError
+
+
+def add_samples_arguments(parser: argparse.ArgumentParser, required: bool = False,
+                          class_field: bool = True) -> None:
+    """``--samples``, ``--samples-layer`` and (optionally) ``--class-field``."""
+    group = parser.add_argument_group("samples")
+    group.add_argument("--samples", metavar="PATH", required=required,
+                       help="polygons in any OGR vector format (GeoPackage, GeoJSON, Shapefile), any CRS")
+    group.add_argument("--samples-layer", metavar="NAME",
+                       help="layer of a multi-layer source (default: the first)")
+    if class_field:
+        group.add_argument("--class-field", default="class", metavar="FIELD",
+                           help="attribute holding each polygon's class (default: class)")
+
+
+def read_samples(args: argparse.Namespace, class_field: str | None = None) -> Any:
+    """The ``SampleSet`` named by ``args`` in the layer's own CRS (reproject with ``to_crs``).
+
+    ``class_field=None`` reads every polygon as one ``query`` class (similarity queries).
+    """
+    from backend.io.vectors import read_sample_polygons
+
+    return read_sample_polygons(args.samples, class_field, layer=getattr(args, "samples_layer", None))
+
+
+def output_path(value: str, what: str = "--out") -> Path:
+    """A writable output GeoTIFF path (its folder must exist or be creatable)."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise UserError(f"{what} is a folder; give a file name such as {path / 'result.tif'}")
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise UserError(f"{what} must be a GeoTIFF file name ending in .tif (got {path.name})")
+    return path
+
+
+def sibling(path: Path, suffix: str, extension: str = ".tif") -> Path:
+    """``x.tif`` → ``x<suffix><extension>``."""
+    return path.with_name(f"{path.stem}{suffix}{extension}")
+
+
+def check_distinct(*paths: Path | None) -> None:
+    """Outputs must be different files (and not the embeddings being read)."""
+    seen: set[Path] = set()
+    for path in paths:
+        if path is None:
+            continue
+        resolved = path.resolve()
+        if resolved in seen:
+            raise UserError(f"two outputs would be written to the same file: {path}")
+        seen.add(resolved)

@@ -1,0 +1,111 @@
+"""``segment``: full-resolution class map from a light head on frozen patch embeddings.
+
+    python -m backend segment --optical S2.tif [--model M] (--samples polys --class-field f |
+        --label-raster L.tif) --out seg.tif [--head-out head.safetensors]
+    python -m backend segment --optical other.tif --head head.safetensors --out seg2.tif
+
+Outputs ``{"segmentation": seg.tif, "style": seg.qml, "head": head.safetensors, "embeddings": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from backend.errors import UserError
+from backend.events import Reporter
+from backend.jobs._inputs import add_input_arguments
+
+
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from backend.downstream.options import add_samples_arguments
+
+    parser = subparsers.add_parser("segment", parents=[common],
+                                   help="train (or reuse) a light head; full-resolution class map")
+    add_input_arguments(parser)
+    add_samples_arguments(parser)
+    parser.add_argument("--label-raster", metavar="PATH",
+                        help="training labels as a raster (negative values and nodata = unlabelled)")
+    parser.add_argument("--head", metavar="PATH", help="an existing head (.safetensors) to apply")
+    parser.add_argument("--head-out", metavar="PATH",
+                        help="where to save the trained head (default: <out>_head.safetensors)")
+    parser.add_argument("--steps", type=int, default=300, help="training steps (AdamW)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--out", required=True, metavar="PATH", help="class GeoTIFF to write")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> None:
+    from pathlib import Path
+
+    from backend.downstream.options import check_distinct, output_path, read_samples
+    from backend.downstream.segmentation import (
+        InputSetPixels,
+        PolygonLabels,
+        RasterLabels,
+        head_paths,
+        segment,
+    )
+    from backend.downstream.styles import style_path
+    from backend.jobs._inputs import open_inputs, resolve_embeddings
+
+    sources = [name for name, value in (("--samples", args.samples), ("--label-raster", args.label_raster),
+                                        ("--head", args.head)) if value]
+    if len(sources) != 1:
+        raise UserError("give exactly one of --samples, --label-raster or --head")
+    if args.steps < 1:
+        raise UserError(f"--steps must be at least 1 (got {args.steps})")
+    out = output_path(args.out)
+    head_out = None
+    if not args.head:
+        head_out = head_paths(args.head_out or out.with_name(f"{out.stem}_head.safetensors"))[0]
+        check_distinct(out, head_out)
+    if args.head and not head_paths(args.head)[0].exists():
+        raise UserError(f"segmentation head file not found: {head_paths(args.head)[0]}")
+    if args.label_raster and not Path(args.label_raster).exists():
+        raise UserError(f"label raster not found: {args.label_raster}")
+    samples = read_samples(args, args.class_field) if args.samples else None
+    embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.5)
+    check_distinct(out, embeddings)
+    with open_inputs(args) as inputs:
+        pixels = InputSetPixels(inputs)
+        labels = None
+        if samples is not None:
+            labels = PolygonLabels(samples.to_crs(pixels.grid.crs), pixels.grid)
+        elif args.label_raster:
+            labels = RasterLabels(args.label_raster, pixels.grid)
+        try:
+            stats = segment(embeddings, pixels, out, labels=labels, head_path=args.head, head_out=head_out,
+                            steps=args.steps, seed=args.seed, device=args.device,
+                            reporter=_Offset(reporter, 0.5, 1.0))
+        finally:
+            if isinstance(labels, RasterLabels):
+                labels.close()
+    for message in stats.warnings:
+        reporter.warning(message)
+    if stats.head_trained:
+        reporter.log(f"head trained on {sum(stats.training_pixels.values())} labelled pixels "
+                     f"({stats.steps} steps): training accuracy {100 * stats.train_accuracy:.1f} %")
+    reporter.progress(1.0, "done")
+    outputs = {"segmentation": str(out), "style": str(style_path(out)),
+               "head": str(head_out if head_out else head_paths(args.head)[0]), "embeddings": str(embeddings)}
+    reporter.result(outputs, {**getattr(args, "embedding_stats", {}), **stats.as_dict()})
+
+
+class _Offset:
+    """A reporter view that maps [0, 1] progress of a sub-task onto [start, end] of the job."""
+
+    def __init__(self, reporter: Reporter, start: float, end: float) -> None:
+        self._reporter, self._start, self._end = reporter, start, end
+
+    def _map(self, value: float) -> float:
+        return self._start + (self._end - self._start) * value
+
+    def track(self, items, total=None, description="", start=0.0, end=1.0, unit="it"):
+        return self._reporter.track(items, total=total, description=description, start=self._map(start),
+                                    end=self._map(end), unit=unit)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        self._reporter.progress(self._map(fraction), message)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._reporter.log(message, level)
