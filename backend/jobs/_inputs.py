@@ -1,0 +1,167 @@
+"""Input options shared by ``embed``, ``cluster``, ``classify``, ``segment`` and ``similar``.
+
+How a command uses this module (keep heavy imports inside ``run``)::
+
+    from backend.jobs._inputs import add_input_arguments
+
+    def add_parser(subparsers, common):
+        p = subparsers.add_parser("cluster", parents=[common], help=...)
+        add_input_arguments(p)
+        ...
+
+    def run(args, reporter):
+        from backend.jobs._inputs import open_inputs, resolve_embeddings
+        emb_path = resolve_embeddings(args, reporter, start=0.0, end=0.8)   # -> Path
+        stats = dict(args.embedding_stats)          # {"cache_hit": bool, ...} to merge into results
+        with EmbeddingRaster(emb_path) as emb: ...  # backend.inference.embedding_raster
+        with open_inputs(args) as inputs: ...       # pixels on the input grid (segment)
+
+Public API:
+
+* ``add_input_arguments(parser)``: ``--optical/--optical-bands/--sar/--sar-bands/--model/--bounds/
+  --bounds-crs/--window/--overlap/--stitch/--batch-size/--device/--cache-dir/--dtype/--embeddings``.
+* ``resolve_embeddings(args, reporter, start=0.0, end=0.8) -> Path``: the embedding GeoTIFF:
+  ``--embeddings`` when given (validated), else the cache entry (a hit logs "cache hit"), else
+  computed into the cache. Sets ``args.embedding_stats`` (``cache_hit``, patch counts, ...) and
+  ``args.embedding_preview`` (the PCA preview path, or ``None`` for ``--embeddings``).
+* ``open_inputs(args, config=None) -> InputSet``: the optical/radar rasters on one grid over the
+  area (``backend.inference.inputs.InputSet``: ``crs``, ``transform``, ``width``, ``height``,
+  ``bounds``, ``patch_transform``, ``patch_width``, ``patch_height``, and
+  ``read(window) -> ({"optical"|"sar": float32 [C, h, w] normalised}, valid [h, w])`` for a pixel
+  window relative to the area). ``config`` defaults to the ``--model``'s config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from backend.errors import UserError
+from backend.events import Reporter
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True) -> None:
+    """Add the shared input options to ``parser`` (``embeddings=False`` omits ``--embeddings``)."""
+    group = parser.add_argument_group("inputs")
+    group.add_argument("--optical", metavar="PATH", help="optical (Sentinel-2) raster")
+    group.add_argument("--optical-bands", metavar="LIST",
+                       help="optical bands in model order: 1-based band indexes or names, comma-separated "
+                            "(default: from the band descriptions)")
+    group.add_argument("--sar", metavar="PATH", help="radar (Sentinel-1 VV,VH) raster, aligned onto the "
+                                                     "optical grid on the fly")
+    group.add_argument("--sar-bands", metavar="LIST", help="radar bands in model order (indexes or names)")
+    group.add_argument("--model", metavar="PATH",
+                       help="model (.safetensors + .json, or a CROMA .pt checkpoint); default: bundled model")
+    group.add_argument("--bounds", nargs=4, type=float, metavar=("MINX", "MINY", "MAXX", "MAXY"),
+                       help="area to process (default: the whole raster)")
+    group.add_argument("--bounds-crs", metavar="CRS", help="CRS of --bounds (default: the raster's)")
+    group.add_argument("--window", type=int, default=120, help="tile size in pixels (multiple of 8)")
+    group.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (multiple of 8)")
+    group.add_argument("--stitch", choices=("blend", "centre"), default="blend",
+                       help="how overlapping tiles join: tent-weighted cross-fade, or each tile's centre")
+    group.add_argument("--batch-size", type=int, default=4, help="tiles per encoder call")
+    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    group.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                       help="embedding raster data type")
+    group.add_argument("--cache-dir", metavar="DIR",
+                       help="embedding cache (default: ~/.cache/terraprobe/embeddings)")
+    if embeddings:
+        group.add_argument("--embeddings", metavar="PATH",
+                           help="an embedding GeoTIFF made by `embed`: skip the encoder")
+
+
+def _bounds(args: argparse.Namespace) -> Any:
+    return getattr(args, "bounds", None)
+
+
+def open_inputs(args: argparse.Namespace, config: Any = None) -> Any:
+    """The inputs named by ``args`` on one grid (an ``InputSet``; close it, or use ``with``)."""
+    from backend.inference.inputs import InputSet
+    from backend.inference.model import model_config, resolve_model_path
+
+    if config is None:
+        config = model_config(resolve_model_path(getattr(args, "model", None)))
+    return InputSet(getattr(args, "optical", None), getattr(args, "sar", None), config,
+                    optical_bands=getattr(args, "optical_bands", None),
+                    sar_bands=getattr(args, "sar_bands", None), bounds=_bounds(args),
+                    bounds_crs=getattr(args, "bounds_crs", None))
+
+
+def resolve_embeddings(args: argparse.Namespace, reporter: Reporter, start: float = 0.0,
+                       end: float = 0.8) -> Path:
+    """The embedding GeoTIFF for ``args``: given, cached, or computed now (see the module docstring)."""
+    existing = getattr(args, "embeddings", None)
+    if existing:
+        from backend.inference.embedding_raster import EmbeddingRaster
+
+        with EmbeddingRaster(existing) as emb:
+            args.embedding_stats = {"cache_hit": False, "embeddings_given": True, "patch_width": emb.width,
+                                    "patch_height": emb.height, "embedding_dim": emb.dim}
+        args.embedding_preview = None
+        reporter.progress(end, "using the given embeddings")
+        return Path(existing)
+    entry, stats = embed_into_cache(args, reporter, start, end)
+    args.embedding_stats = stats
+    args.embedding_preview = entry.preview
+    return entry.embeddings
+
+
+def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float = 0.0,
+                     end: float = 0.8) -> tuple[Any, dict[str, Any]]:
+    """Find or compute the cache entry for ``args``; returns ``(CacheEntry, stats)``."""
+    from backend.inference.cache import CacheEntry, cache_key, default_cache_dir, key_facts
+    from backend.inference.embed import check_tiling, compute_embeddings
+    from backend.inference.model import model_config, model_hash, resolve_device, resolve_model_path
+    from backend.io.atomic import atomic_paths, write_text_atomic
+
+    check_tiling(args.window, args.overlap)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    model_path = resolve_model_path(getattr(args, "model", None))
+    config = model_config(model_path)
+    device = resolve_device(getattr(args, "device", "auto"))
+    dtype = getattr(args, "dtype", "float16")
+    cache_dir = Path(args.cache_dir).expanduser() if getattr(args, "cache_dir", None) else default_cache_dir()
+    with open_inputs(args, config) as inputs:
+        stitch = getattr(args, "stitch", "blend")
+        facts = key_facts(inputs, model_hash(model_path), args.window, args.overlap, dtype, stitch)
+        entry = CacheEntry(cache_dir, cache_key(facts))
+        if entry.exists():
+            reporter.log(f"cache hit: reusing embeddings {entry.embeddings}")
+            reporter.progress(end, "embeddings from cache")
+            stats = dict(entry.read_sidecar().get("stats", {}))
+            stats.update(cache_hit=True, cache_key=entry.key)
+            return entry, stats
+        reporter.log(f"embedding {inputs.width}x{inputs.height} px ({inputs.patch_width}x"
+                     f"{inputs.patch_height} patches) with {model_path.name} on {device}")
+        for name, info in inputs.stats().items():
+            if info["stats_from"] == "sampled":
+                reporter.log(f"{name}: the model has no band statistics; sampled them from the raster")
+        from backend.models import load_encoder
+
+        model = load_encoder(model_path, device=device)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        began = time.perf_counter()
+        with atomic_paths(entry.embeddings, entry.preview) as (tmp_embeddings, tmp_preview):
+            stats = compute_embeddings(inputs, model, tmp_embeddings, tmp_preview, window=args.window,
+                                       overlap=args.overlap, batch_size=args.batch_size, device=device,
+                                       dtype=dtype, reporter=reporter, start=start, end=end,
+                                       stitch=stitch)
+        stats.update(device=device, model=str(model_path), normalisation=inputs.stats(),
+                     total_seconds=round(time.perf_counter() - began, 3))
+        write_text_atomic(entry.sidecar, json.dumps({"key": facts, "stats": stats}, indent=2) + "\n")
+    stats = dict(stats, cache_hit=False, cache_key=entry.key)
+    return entry, stats
+
+
+def copy_atomic(source: Path, target: str | Path) -> Path:
+    """Copy ``source`` to ``target`` through a temporary file."""
+    from backend.io.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(target)
