@@ -1,0 +1,338 @@
+"""Process client for the backend: find its interpreter, run ``python -m backend``, read events.
+
+This module is plain Python (no qgis, no torch) so it runs in QGIS, in a QgsTask thread, in a
+Processing algorithm and in tests alike. The backend writes one JSON object per line on stdout
+(``progress``, ``log``, ``heartbeat``, ``result``, ``error``); human details go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+#: The plugin root: the folder holding metadata.txt, plugin/ and backend/.
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+
+EventCallback = Callable[[dict], None]
+CancelCheck = Callable[[], bool]
+
+#: Seconds between the backend's heartbeats are 2; this is how long silence is tolerated.
+DEFAULT_HEARTBEAT_TIMEOUT = 30.0
+#: After SIGTERM, how long the backend gets to clean up before it is killed.
+TERMINATE_GRACE = 1.5
+POLL_INTERVAL = 0.1
+_STDERR_KEEP = 200
+
+_torch_check_cache: dict[str, bool] = {}
+
+
+class BackendError(RuntimeError):
+    """A backend run that did not produce a result.
+
+    Attributes:
+        message: the backend's one-line explanation.
+        kind: ``bad_input``, ``internal``, ``cancelled``, ``unresponsive``, ``crashed``, ...
+        exit_code: the process exit code (``None`` when it was killed by the client).
+        stderr: the last lines the process wrote on stderr (for the log panel).
+    """
+
+    def __init__(self, message: str, kind: str = "internal", exit_code: int | None = None,
+                 stderr: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.exit_code = exit_code
+        self.stderr = stderr
+
+    def details(self) -> str:
+        """Message, kind, exit code and stderr in one block for the log panel."""
+        lines = [f"{self.message} (kind: {self.kind}, exit code: {self.exit_code})"]
+        if self.stderr.strip():
+            lines += ["backend stderr:", self.stderr.rstrip()]
+        return "\n".join(lines)
+
+
+class BackendCancelled(BackendError):
+    """The run was cancelled by the user; the process is gone and nothing was added."""
+
+
+class BackendNotFound(RuntimeError):
+    """No Python interpreter with the backend's dependencies was found."""
+
+
+@dataclass
+class BackendResult:
+    """What a successful run returned: output files by name and statistics."""
+
+    outputs: dict[str, Any]
+    stats: dict[str, Any]
+    exit_code: int = 0
+    logs: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+
+# -- finding the interpreter ---------------------------------------------------------------------
+def venv_python(root: Path = PLUGIN_ROOT) -> Path:
+    """The interpreter of the ``.venv`` inside the plugin folder (may not exist)."""
+    if sys.platform == "win32":
+        return root / ".venv" / "Scripts" / "python.exe"
+    return root / ".venv" / "bin" / "python"
+
+
+def host_python() -> str | None:
+    """The Python interpreter QGIS itself runs on (``sys.executable`` is QGIS inside the app)."""
+    name = Path(sys.executable).name.lower()
+    if name.startswith("python"):
+        return sys.executable
+    prefix = Path(sys.exec_prefix)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = ([prefix / "python.exe", prefix / "python3.exe"] if sys.platform == "win32"
+                  else [prefix / "bin" / f"python{version}", prefix / "bin" / "python3"])
+    return next((str(c) for c in candidates if c.is_file()), None)
+
+
+def python_has_torch(python: str, timeout: float = 60.0) -> bool:
+    """Whether ``import torch`` works in ``python`` (checked in a subprocess, cached)."""
+    if python not in _torch_check_cache:
+        try:
+            completed = subprocess.run([python, "-c", "import torch"], capture_output=True,
+                                       timeout=timeout, **_hidden_window())
+            _torch_check_cache[python] = completed.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _torch_check_cache[python] = False
+    return _torch_check_cache[python]
+
+
+def setup_instructions(root: Path = PLUGIN_ROOT) -> str:
+    """What the analyst should run to get a backend interpreter on this platform."""
+    venv = venv_python(root)
+    if sys.platform.startswith("linux"):
+        return (f"In a terminal, in the plugin folder {root}, run:\n"
+                f"    bash scripts/setup.sh\n"
+                f"(or, without root rights: python3 -m venv .venv && "
+                f".venv/bin/python -m pip install -r requirements.txt)\n"
+                f"then set the backend interpreter to {venv} in the Terraprobe settings.")
+    activate = r".venv\Scripts\activate" if sys.platform == "win32" else "source .venv/bin/activate"
+    return (f"Create a Python 3.11 environment for the backend (not QGIS's own Python), for example "
+            f"in a terminal in the plugin folder {root}:\n"
+            f"    python3.11 -m venv .venv\n    {activate}\n"
+            f"    python -m pip install -r requirements.txt\n"
+            f"or with conda: conda create -n terraprobe python=3.11 && conda activate terraprobe && "
+            f"pip install -r requirements.txt\n"
+            f"then set the backend interpreter (e.g. {venv}) in the Terraprobe settings.")
+
+
+def find_backend_python(configured: str | None = None, root: Path = PLUGIN_ROOT,
+                        allow_host: bool = True) -> str:
+    """Find the interpreter that runs the backend.
+
+    Order: the configured path (setting ``terraprobe/backend_python``), the plugin folder's
+    ``.venv``, then QGIS's own interpreter if torch happens to import there.
+
+    Raises:
+        BackendNotFound: with instructions for the analyst when none fits.
+    """
+    if configured:
+        if Path(configured).is_file():
+            return str(configured)
+        raise BackendNotFound(f"The configured backend interpreter does not exist: {configured}\n"
+                              + setup_instructions(root))
+    venv = venv_python(root)
+    if venv.is_file():
+        return str(venv)
+    host = host_python() if allow_host else None
+    if host and python_has_torch(host):
+        return host
+    raise BackendNotFound("No Python interpreter with the Terraprobe backend's packages (PyTorch) "
+                          "was found.\n" + setup_instructions(root))
+
+
+# -- running -------------------------------------------------------------------------------------
+def _hidden_window() -> dict[str, Any]:
+    if sys.platform == "win32":
+        return {"creationflags": getattr(subprocess, "CREATE_NO_WINDOW", 0)}
+    return {}
+
+
+def _stop_process(process: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
+    """Terminate (then kill) the process and its children; returns once it is reaped."""
+    if process.poll() is not None:
+        return
+    try:
+        if sys.platform != "win32":
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.terminate()
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=grace)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        if sys.platform != "win32":
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait(timeout=5)
+
+
+def run_command(command: Sequence[str], on_event: EventCallback | None = None,
+                is_canceled: CancelCheck | None = None, cwd: str | Path | None = None,
+                heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+                env: dict[str, str] | None = None,
+                on_start: Callable[[int], None] | None = None) -> BackendResult:
+    """Run a command that speaks the JSON event protocol and return its result.
+
+    Args:
+        command: the full argv.
+        on_event: called (in the calling thread) with every event dict, heartbeats included.
+        is_canceled: polled every 100 ms; when it returns True the process is stopped.
+        cwd: working folder.
+        heartbeat_timeout: seconds without any output after which the process counts as stuck.
+        env: extra environment variables.
+        on_start: called with the process id once it started.
+
+    Raises:
+        BackendCancelled: cancelled by ``is_canceled`` (process gone, no result).
+        BackendError: an ``error`` event, a crash, no result, or a stuck process.
+    """
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8", **(env or {})}
+    try:
+        process = subprocess.Popen(
+            list(command), cwd=str(cwd) if cwd else None, env=full_env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            errors="replace", bufsize=1, start_new_session=sys.platform != "win32", **_hidden_window())
+    except OSError as exc:
+        raise BackendError(f"could not start the backend ({command[0]}): {exc}", kind="not_started") from exc
+    if on_start:
+        on_start(process.pid)
+
+    lines: queue.Queue[str | None] = queue.Queue()
+    stderr_lines: list[str] = []
+
+    def read_stdout() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.put(line)
+        lines.put(None)
+
+    def read_stderr() -> None:
+        for line in process.stderr:  # type: ignore[union-attr]
+            stderr_lines.append(line)
+            if len(stderr_lines) > _STDERR_KEEP:
+                del stderr_lines[0]
+
+    readers = [threading.Thread(target=read_stdout, daemon=True, name="backend-stdout"),
+               threading.Thread(target=read_stderr, daemon=True, name="backend-stderr")]
+    for reader in readers:
+        reader.start()
+
+    result: dict | None = None
+    error: dict | None = None
+    logs: list[str] = []
+    last_activity = time.monotonic()
+    try:
+        while True:
+            if is_canceled and is_canceled():
+                _stop_process(process)
+                raise BackendCancelled("cancelled", kind="cancelled", exit_code=process.returncode,
+                                       stderr="".join(stderr_lines))
+            try:
+                line = lines.get(timeout=POLL_INTERVAL)
+            except queue.Empty:
+                if time.monotonic() - last_activity > heartbeat_timeout:
+                    _stop_process(process)
+                    raise BackendError(
+                        f"backend stopped responding (no event for {heartbeat_timeout:g} s); it was stopped",
+                        kind="unresponsive", exit_code=process.returncode,
+                        stderr="".join(stderr_lines)) from None
+                continue
+            if line is None:
+                break
+            last_activity = time.monotonic()
+            event = _parse_event(line)
+            kind = event.get("event")
+            if kind == "result":
+                result = event
+            elif kind == "error":
+                error = event
+            elif kind == "log":
+                logs.append(str(event.get("message", "")))
+            if on_event:
+                on_event(event)
+        exit_code = process.wait()
+    finally:
+        if process.poll() is None:
+            _stop_process(process)
+        for reader in readers:
+            reader.join(timeout=1.0)
+    stderr_text = "".join(stderr_lines)
+    if error is not None or exit_code != 0 or result is None:
+        if error is not None:
+            message, kind = str(error.get("message", "backend failed")), str(error.get("kind", "internal"))
+        elif exit_code != 0:
+            tail = stderr_text.strip().splitlines()[-1:] or [""]
+            message = f"backend exited with code {exit_code}" + (f": {tail[0]}" if tail[0] else "")
+            kind = "crashed"
+        else:
+            message, kind = "backend finished without a result", "no_result"
+        if kind == "cancelled":
+            raise BackendCancelled(message, kind=kind, exit_code=exit_code, stderr=stderr_text)
+        raise BackendError(message, kind=kind, exit_code=exit_code, stderr=stderr_text)
+    return BackendResult(outputs=dict(result.get("outputs") or {}), stats=dict(result.get("stats") or {}),
+                         exit_code=exit_code, logs=logs, stderr=stderr_text)
+
+
+def _parse_event(line: str) -> dict:
+    """One stdout line as an event; stray non-JSON output becomes a ``log`` event."""
+    text = line.strip()
+    if text.startswith("{"):
+        try:
+            event = json.loads(text)
+            if isinstance(event, dict) and "event" in event:
+                return event
+        except json.JSONDecodeError:
+            pass
+    return {"event": "log", "level": "info", "message": text}
+
+
+def backend_command(args: Sequence[str], python: str) -> list[str]:
+    """The argv for ``python -m backend ARGS --events json``."""
+    return [python, "-m", "backend", *args, "--events", "json"]
+
+
+def run_backend(args: Sequence[str], on_event: EventCallback | None = None,
+                is_canceled: CancelCheck | None = None, python: str | None = None,
+                heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT, root: Path = PLUGIN_ROOT,
+                on_start: Callable[[int], None] | None = None) -> BackendResult:
+    """Run one backend command (``python -m backend ARGS``) from the plugin folder.
+
+    ``python`` defaults to :func:`find_backend_python` (setting, ``.venv``, QGIS's Python).
+    See :func:`run_command` for the callbacks and the errors raised.
+    """
+    if python is None:
+        python = find_backend_python(configured_backend_python(), root=root)
+    return run_command(backend_command(args, python), on_event=on_event, is_canceled=is_canceled,
+                       cwd=root, heartbeat_timeout=heartbeat_timeout, on_start=on_start)
+
+
+def configured_backend_python() -> str | None:
+    """The interpreter set in QGIS settings, if running inside QGIS and one is set."""
+    try:
+        from .settings import Settings
+    except ImportError:
+        return None
+    return Settings().backend_python or None

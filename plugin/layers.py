@@ -1,0 +1,152 @@
+"""Add backend results to the project: one group per run, styled, replacing the previous result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsColorRampShader,
+    QgsGradientColorRamp,
+    QgsLayerTreeGroup,
+    QgsMultiBandColorRenderer,
+    QgsPalettedRasterRenderer,
+    QgsProject,
+    QgsRasterBandStats,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+)
+from qgis.PyQt.QtGui import QColor
+
+from .jobs import RASTER_OUTPUTS, STYLE_KEYS
+
+KIND_PROPERTY = "terraprobe/kind"
+SOURCE_PROPERTY = "terraprobe/source"
+GROUP_PROPERTY = "terraprobe/group"
+GROUP_PREFIX = "Terraprobe"
+LAYER_TITLES = {"preview": "embedding (PCA RGB)", "clusters": "clusters", "labels": "classes (kNN)",
+                "confidence": "confidence", "segmentation": "segmentation", "similarity": "similarity"}
+VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf", "#ffd92f", "#003f5c")
+
+
+def style_layer(layer: QgsRasterLayer, kind: str, qml: str | None = None,
+                class_names: dict[int, str] | None = None) -> None:
+    """Apply the backend's QML sidecar, or a fallback style for ``kind`` (rgb/classes/continuous)."""
+    qml_path = qml or str(Path(layer.source()).with_suffix(".qml"))
+    if Path(qml_path).is_file():
+        _, ok = layer.loadNamedStyle(qml_path)
+        if ok:
+            _name_classes(layer, class_names)
+            layer.triggerRepaint()
+            return
+    if kind == "rgb" and layer.bandCount() >= 3:
+        layer.setRenderer(QgsMultiBandColorRenderer(layer.dataProvider(), 1, 2, 3))
+    elif kind == "classes":
+        _paletted(layer, class_names)
+    elif kind == "continuous":
+        _pseudocolor(layer)
+    layer.triggerRepaint()
+
+
+def _name_classes(layer: QgsRasterLayer, class_names: dict[int, str] | None) -> None:
+    """Put class names on a paletted renderer whose labels are bare numbers."""
+    renderer = layer.renderer()
+    if not class_names or not isinstance(renderer, QgsPalettedRasterRenderer):
+        return
+    classes = renderer.classes()
+    changed = False
+    for item in classes:
+        name = class_names.get(int(item.value))
+        if name and item.label != name:
+            item.label = name
+            changed = True
+    if changed:
+        layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+
+
+def _paletted(layer: QgsRasterLayer, class_names: dict[int, str] | None) -> None:
+    if class_names:
+        values = sorted(class_names)
+    else:
+        stats = layer.dataProvider().bandStatistics(1, QgsRasterBandStats.Min | QgsRasterBandStats.Max)
+        values = list(range(max(1, int(stats.minimumValue)), int(stats.maximumValue) + 1))[:255]
+    classes = [QgsPalettedRasterRenderer.Class(v, QColor(PALETTE[i % len(PALETTE)]),
+                                               (class_names or {}).get(v, str(v)))
+               for i, v in enumerate(values)]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+
+
+def _pseudocolor(layer: QgsRasterLayer) -> None:
+    stats = layer.dataProvider().bandStatistics(1, QgsRasterBandStats.Min | QgsRasterBandStats.Max)
+    low, high = stats.minimumValue, stats.maximumValue
+    if not high > low:
+        high = low + 1.0
+    ramp = QgsGradientColorRamp(QColor(VIRIDIS[0]), QColor(VIRIDIS[-1]))
+    ramp.setStops([])
+    shader_function = QgsColorRampShader(low, high)
+    shader_function.setColorRampType(QgsColorRampShader.Interpolated)
+    items = [QgsColorRampShader.ColorRampItem(low + (high - low) * i / (len(VIRIDIS) - 1), QColor(c),
+                                              f"{low + (high - low) * i / (len(VIRIDIS) - 1):.2f}")
+             for i, c in enumerate(VIRIDIS)]
+    shader_function.setColorRampItemList(items)
+    shader = QgsRasterShader()
+    shader.setRasterShaderFunction(shader_function)
+    layer.setRenderer(QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, shader))
+
+
+def result_group(title: str, project: QgsProject | None = None) -> QgsLayerTreeGroup:
+    """The group ``Terraprobe · title`` at the top of the layer tree (created when missing)."""
+    project = project or QgsProject.instance()
+    root = project.layerTreeRoot()
+    name = f"{GROUP_PREFIX} · {title}"
+    group = root.findGroup(name)
+    if group is None:
+        group = root.insertGroup(0, name)
+        group.setCustomProperty(GROUP_PROPERTY, True)
+    return group
+
+
+def remove_previous(kind: str, source_id: str, project: QgsProject | None = None) -> None:
+    """Remove earlier result layers of the same kind made from the same input layer."""
+    project = project or QgsProject.instance()
+    old = [layer.id() for layer in project.mapLayers().values()
+           if layer.customProperty(KIND_PROPERTY) == kind
+           and layer.customProperty(SOURCE_PROPERTY) == source_id]
+    if old:
+        project.removeMapLayers(old)
+    root = project.layerTreeRoot()
+    for group in root.findGroups(True):
+        if group.customProperty(GROUP_PROPERTY) and not group.children():
+            group.parent().removeChildNode(group)
+
+
+def add_results(outputs: dict, stats: dict, action: str, source_name: str, source_id: str,
+                project: QgsProject | None = None) -> list[QgsRasterLayer]:
+    """Add every raster result of one run to ``Terraprobe · <action> · <source>``.
+
+    Layers of the same kind from an earlier run on the same input are replaced.
+    """
+    project = project or QgsProject.instance()
+    class_names = {int(k): str(v) for k, v in (stats.get("classes") or {}).items()} or None
+    added: list[QgsRasterLayer] = []
+    entries = [(key, path) for key, path in outputs.items() if key in RASTER_OUTPUTS and path]
+    if not entries:
+        return added
+    for key, _ in entries:
+        remove_previous(key, source_id, project)
+    group = result_group(f"{action} · {source_name}", project)
+    for key, path in entries:
+        layer = QgsRasterLayer(str(path), f"{source_name} {LAYER_TITLES.get(key, key)}", "gdal")
+        if not layer.isValid():
+            raise RuntimeError(f"QGIS cannot open the result {path}")
+        qml = outputs.get(STYLE_KEYS.get(key, ""), None)
+        kind = RASTER_OUTPUTS[key]
+        style_layer(layer, kind, qml, class_names if kind == "classes" else None)
+        layer.setCustomProperty(KIND_PROPERTY, key)
+        layer.setCustomProperty(SOURCE_PROPERTY, source_id)
+        project.addMapLayer(layer, False)
+        group.addLayer(layer)
+        added.append(layer)
+    return added

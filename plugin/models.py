@@ -1,0 +1,113 @@
+"""Model files the dock offers: the bundled default and any file the analyst picks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt")
+
+
+@dataclass
+class ModelInfo:
+    """What the dock shows about a model file."""
+
+    path: Path
+    name: str
+    modalities: dict[str, list[str]] = field(default_factory=dict)
+    dim: int | None = None
+    size_bytes: int = 0
+
+    def summary(self) -> str:
+        parts = [self.name]
+        if self.dim:
+            parts.append(f"dim {self.dim}")
+        for modality, bands in self.modalities.items():
+            parts.append(f"{modality}: {len(bands)} bands")
+        if self.size_bytes:
+            parts.append(_human_size(self.size_bytes))
+        return " · ".join(parts)
+
+
+def _human_size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def config_path(model_path: str | Path) -> Path:
+    """The ``.json`` config beside a Terraprobe model file."""
+    path = Path(model_path)
+    return path if path.suffix == ".json" else path.with_suffix(".json")
+
+
+def weights_path(model_path: str | Path) -> Path | None:
+    path = Path(model_path)
+    if path.suffix in WEIGHT_SUFFIXES:
+        return path
+    candidate = path.with_suffix(".safetensors")
+    return candidate if candidate.exists() else None
+
+
+def read_model_info(model_path: str | Path) -> ModelInfo | None:
+    """Read bands and size from a Terraprobe model's JSON config (``None`` if it has none)."""
+    cfg = config_path(model_path)
+    if not cfg.is_file():
+        return None
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    modalities = {name: list(spec.get("bands", [])) for name, spec in (data.get("modalities") or {}).items()
+                  if isinstance(spec, dict)}
+    weights = weights_path(model_path)
+    size = weights.stat().st_size if weights and weights.exists() else 0
+    return ModelInfo(path=weights or cfg, name=str(data.get("name") or cfg.stem), modalities=modalities,
+                     dim=data.get("dim"), size_bytes=size)
+
+
+def model_info_from_stats(model_path: str | Path, stats: dict) -> ModelInfo:
+    """A :class:`ModelInfo` from the stats of ``python -m backend info FILE``."""
+    path = Path(model_path)
+    modalities = {name: list(spec.get("bands", [])) for name, spec in (stats.get("modalities") or {}).items()}
+    size = path.stat().st_size if path.is_file() else 0
+    return ModelInfo(path=path, name=str(stats.get("name") or path.stem), modalities=modalities,
+                     dim=stats.get("dim"), size_bytes=size)
+
+
+def bundled_models(folder: Path = BUNDLED_MODELS) -> list[Path]:
+    """Model files shipped with the plugin (``resources/models/*.json`` with weights beside)."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for cfg in sorted(folder.glob("*.json")):
+        weights = weights_path(cfg)
+        if weights is not None:
+            found.append(weights)
+    return found
+
+
+def user_models_folder() -> Path:
+    """Where "Add model..." copies checkpoints (the QGIS profile, writable)."""
+    from qgis.core import QgsApplication
+
+    folder = Path(QgsApplication.qgisSettingsDirPath()) / "terraprobe" / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def import_model(source: str | Path, folder: Path) -> Path:
+    """Copy a model file (and its ``.json`` config when present) into ``folder``."""
+    source = Path(source)
+    target = folder / source.name
+    shutil.copy2(source, target)
+    cfg = config_path(source)
+    if cfg.is_file() and cfg != source:
+        shutil.copy2(cfg, folder / cfg.name)
+    return target

@@ -1,0 +1,417 @@
+"""Processing algorithms: embed, cluster, classify, segment, similar (provider ``terraprobe``).
+
+Each algorithm builds the same :class:`JobRequest` as the dock and runs the backend through the
+process client, mirroring progress into ``feedback`` and stopping the backend on cancel. Output
+styles are applied through a layer post-processor, so toolbox runs, models and ``processing.run``
+with loaded outputs carry the class names and colours; ``qgis_process`` outputs carry the ``.qml``
+sidecars the backend writes beside them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterPoint,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsRasterLayer,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from ..backend_client import BackendCancelled, BackendError, BackendNotFound, run_backend
+from ..jobs import JobRequest
+from ..layers import style_layer
+from ..rasters import RasterExport, plain_file_path
+from ..settings import DEVICES, Settings
+
+ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "terraprobe.svg"
+_POST_PROCESSORS: list[StylePostProcessor] = []
+
+
+class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Applies a result's QML (or the fallback style) when Processing loads the output layer."""
+
+    def __init__(self, kind: str, qml: str | None, class_names: dict[int, str] | None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.qml = qml
+        self.class_names = class_names
+
+    def postProcessLayer(self, layer, context, feedback) -> None:
+        if isinstance(layer, QgsRasterLayer):
+            style_layer(layer, self.kind, self.qml, self.class_names)
+
+    @staticmethod
+    def create(kind: str, qml: str | None, class_names: dict[int, str] | None) -> StylePostProcessor:
+        # Processing does not own the post-processor: keep it alive for the session.
+        processor = StylePostProcessor(kind, qml, class_names)
+        _POST_PROCESSORS.append(processor)
+        del _POST_PROCESSORS[:-50]
+        return processor
+
+
+class TerraprobeAlgorithm(QgsProcessingAlgorithm):
+    """Shared inputs (layers, bands, model, area, device) and the backend run."""
+
+    ACTION = ""
+    OPTICAL = "OPTICAL"
+    OPTICAL_BANDS = "OPTICAL_BANDS"
+    SAR = "SAR"
+    SAR_BANDS = "SAR_BANDS"
+    EMBEDDINGS = "EMBEDDINGS"
+    MODEL = "MODEL"
+    EXTENT = "EXTENT"
+    WINDOW = "WINDOW"
+    DEVICE = "DEVICE"
+    OUTPUT = "OUTPUT"
+    #: output parameter name -> (result key, layer kind)
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    def createInstance(self):
+        return type(self)()
+
+    def name(self) -> str:
+        return self.ACTION
+
+    def group(self) -> str:
+        return ""
+
+    def groupId(self) -> str:
+        return ""
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON_PATH))
+
+    # -- parameters ----------------------------------------------------------------------------
+    def add_input_parameters(self, optical_optional: bool = False) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.OPTICAL, "Optical layer (Sentinel-2)", optional=optical_optional))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.SAR, "Radar layer (Sentinel-1 VV/VH)", optional=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL, "Model file (empty: bundled default)", optional=True,
+            fileFilter="Model files (*.safetensors *.json *.pt *.pth)"))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Area (empty: whole layer)",
+                                                       optional=True))
+        advanced = [
+            QgsProcessingParameterString(self.OPTICAL_BANDS,
+                                         "Optical band mapping (layer band per model band, e.g. "
+                                         "1,2,3,4,5,6,7,8,9,10,12,13; empty: from band names)",
+                                         optional=True),
+            QgsProcessingParameterString(self.SAR_BANDS, "Radar band mapping (e.g. 1,2)", optional=True),
+            QgsProcessingParameterNumber(self.WINDOW, "Window size (pixels, multiple of 8)",
+                                         QgsProcessingParameterNumber.Integer, 120, False, 16, 2048),
+            QgsProcessingParameterEnum(self.DEVICE, "Device", list(DEVICES), defaultValue=0),
+        ]
+        for parameter in advanced:
+            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+            self.addParameter(parameter)
+
+    def add_embeddings_parameter(self) -> None:
+        parameter = QgsProcessingParameterRasterLayer(
+            self.EMBEDDINGS, "Existing embeddings (from Embed; skips the encoder)", optional=True)
+        self.addParameter(parameter)
+
+    # -- running -------------------------------------------------------------------------------
+    def action_options(self, parameters: dict, context: QgsProcessingContext,
+                       feedback: QgsProcessingFeedback, out: Path) -> dict:
+        return {}
+
+    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        out = self._output_path(parameters, context, self.OUTPUT)
+        request = JobRequest(action=self.ACTION, out=str(out),
+                             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+                             window=self.parameterAsInt(parameters, self.WINDOW, context),
+                             cache_dir=Settings().cache_dir or None)
+        model = self.parameterAsFile(parameters, self.MODEL, context)
+        request.model = model or None
+        embeddings = (self.parameterAsRasterLayer(parameters, self.EMBEDDINGS, context)
+                      if self.parameterDefinition(self.EMBEDDINGS) else None)
+        if embeddings is not None:
+            request.embeddings = plain_file_path(embeddings) or embeddings.source()
+        optical = self.parameterAsRasterLayer(parameters, self.OPTICAL, context)
+        if optical is None and embeddings is None:
+            raise QgsProcessingException("Choose an optical layer (or existing embeddings).")
+        if optical is not None:
+            extent = None
+            if parameters.get(self.EXTENT):
+                extent = self.parameterAsExtent(parameters, self.EXTENT, context, optical.crs())
+            request.optical = self._raster_file(optical, extent, feedback)
+            if extent is not None and plain_file_path(optical):
+                request.bounds = (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
+                request.bounds_crs = optical.crs().authid() or None
+            bands = self.parameterAsString(parameters, self.OPTICAL_BANDS, context)
+            request.optical_bands = _parse_bands(bands)
+            sar = self.parameterAsRasterLayer(parameters, self.SAR, context)
+            if sar is not None:
+                request.sar = self._raster_file(sar, None, feedback)
+                request.sar_bands = _parse_bands(self.parameterAsString(parameters, self.SAR_BANDS, context))
+        request.options = self.action_options(parameters, context, feedback, out)
+        feedback.pushCommandInfo("python -m backend " + " ".join(request.arguments()))
+
+        def on_event(event: dict) -> None:
+            kind = event.get("event")
+            if kind == "progress":
+                feedback.setProgress(100.0 * float(event.get("fraction", 0.0)))
+                if event.get("message"):
+                    feedback.setProgressText(str(event["message"]))
+            elif kind == "log":
+                feedback.pushInfo(str(event.get("message", "")))
+
+        try:
+            result = run_backend(request.arguments(), on_event=on_event, is_canceled=feedback.isCanceled)
+        except BackendCancelled:
+            raise QgsProcessingException("Cancelled; no output was written.") from None
+        except BackendError as exc:
+            feedback.reportError(exc.details(), fatalError=True)
+            raise QgsProcessingException(exc.message) from None
+        except BackendNotFound as exc:
+            raise QgsProcessingException(str(exc)) from None
+        return self._collect(result.outputs, result.stats, parameters, context)
+
+    def _collect(self, outputs: dict, stats: dict, parameters: dict, context: QgsProcessingContext) -> dict:
+        class_names = {int(k): str(v) for k, v in (stats.get("classes") or {}).items()} or None
+        results: dict[str, Any] = {}
+        for name, (key, kind) in self.OUTPUTS.items():
+            path = outputs.get(key)
+            results[name] = path
+            if not path or kind == "file":
+                continue
+            qml = outputs.get({"confidence": "confidence_style"}.get(key, "style"))
+            if qml and not str(qml).endswith(".qml"):
+                qml = None
+            if context.willLoadLayerOnCompletion(path):
+                details = context.layerToLoadOnCompletionDetails(path)
+                details.setPostProcessor(StylePostProcessor.create(
+                    kind, qml if key != "preview" else None, class_names if kind == "classes" else None))
+        for key in ("lopo_accuracy",):
+            if key in stats:
+                results[key.upper()] = stats[key]
+        return results
+
+    def _output_path(self, parameters: dict, context: QgsProcessingContext, name: str) -> Path:
+        path = self.parameterAsOutputLayer(parameters, name, context)
+        if not path:
+            path = str(Path(tempfile.mkdtemp(prefix="terraprobe-")) / f"{name.lower()}.tif")
+        path = Path(path)
+        if path.suffix.lower() not in (".tif", ".tiff"):
+            path = path.with_suffix(".tif")
+        return path
+
+    def _raster_file(self, layer: QgsRasterLayer, extent, feedback: QgsProcessingFeedback) -> str:
+        path = plain_file_path(layer)
+        if path:
+            return path
+        feedback.pushInfo(f"Writing '{layer.name()}' to a temporary GeoTIFF (not a plain raster file)")
+        target = Path(tempfile.mkdtemp(prefix="terraprobe-input-")) / "input.tif"
+        return RasterExport(layer, extent, target).write(feedback.isCanceled)
+
+    def _samples_path(self, parameters: dict, name: str, context, feedback) -> str:
+        return self.parameterAsCompatibleSourceLayerPath(parameters, name, context,
+                                                         ["gpkg", "shp", "geojson"], "gpkg", feedback)
+
+
+def _parse_bands(text: str) -> list[int] | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise QgsProcessingException(
+            f"Band mapping must list band numbers, e.g. 1,2,3 (got {text!r})") from None
+
+
+class EmbedAlgorithm(TerraprobeAlgorithm):
+    ACTION = "embed"
+    PREVIEW = "PREVIEW"
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
+        "OUTPUT": ("embeddings", "embeddings"), "PREVIEW": ("preview", "rgb")}
+
+    def displayName(self) -> str:
+        return "Embed (encoder features + RGB preview)"
+
+    def shortHelpString(self) -> str:
+        return ("Runs the encoder over the layer and writes one embedding per 8×8 patch (a multi-band "
+                "GeoTIFF, float16) plus an RGB preview of its first three principal components.")
+
+    def initAlgorithm(self, config=None) -> None:
+        self.add_input_parameters()
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Embeddings"))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.PREVIEW,
+                                                                  "Embedding preview (PCA RGB)"))
+
+    def action_options(self, parameters, context, feedback, out) -> dict:
+        return {"preview": str(self._output_path(parameters, context, self.PREVIEW))}
+
+
+class ClusterAlgorithm(TerraprobeAlgorithm):
+    ACTION = "cluster"
+    K = "K"
+    SEED = "SEED"
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("clusters", "classes")}
+
+    def displayName(self) -> str:
+        return "Cluster (k-means on embeddings)"
+
+    def shortHelpString(self) -> str:
+        return "Groups the patches' embeddings into k clusters with k-means; writes a paletted class map."
+
+    def initAlgorithm(self, config=None) -> None:
+        self.add_input_parameters(optical_optional=True)
+        self.add_embeddings_parameter()
+        self.addParameter(QgsProcessingParameterNumber(
+            self.K, "Number of clusters (k)", QgsProcessingParameterNumber.Integer, 8, False, 2, 255))
+        seed = QgsProcessingParameterNumber(self.SEED, "Random seed", QgsProcessingParameterNumber.Integer, 0)
+        seed.setFlags(seed.flags() | seed.FlagAdvanced)
+        self.addParameter(seed)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Clusters"))
+
+    def action_options(self, parameters, context, feedback, out) -> dict:
+        return {"k": self.parameterAsInt(parameters, self.K, context),
+                "seed": self.parameterAsInt(parameters, self.SEED, context)}
+
+
+class _SamplesAlgorithm(TerraprobeAlgorithm):
+    SAMPLES = "SAMPLES"
+    CLASS_FIELD = "CLASS_FIELD"
+
+    def add_samples_parameters(self, optional: bool = False) -> None:
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.SAMPLES, "Sample polygons", [QgsProcessing.TypeVectorPolygon], optional=optional))
+        self.addParameter(QgsProcessingParameterField(
+            self.CLASS_FIELD, "Class field", "class", self.SAMPLES, optional=optional))
+
+    def samples_options(self, parameters, context, feedback) -> dict:
+        return {"samples": self._samples_path(parameters, self.SAMPLES, context, feedback),
+                "class_field": self.parameterAsString(parameters, self.CLASS_FIELD, context) or "class"}
+
+
+class ClassifyAlgorithm(_SamplesAlgorithm):
+    ACTION = "classify"
+    NEIGHBORS = "NEIGHBORS"
+    CONFIDENCE = "CONFIDENCE"
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
+        "OUTPUT": ("labels", "classes"), "CONFIDENCE": ("confidence", "continuous")}
+
+    def displayName(self) -> str:
+        return "Classify (kNN from sample polygons)"
+
+    def shortHelpString(self) -> str:
+        return ("Labels every patch with the majority class of its nearest sample patches in embedding "
+                "space; writes a class map named after the class field's values and a confidence map.")
+
+    def initAlgorithm(self, config=None) -> None:
+        self.add_input_parameters(optical_optional=True)
+        self.add_embeddings_parameter()
+        self.add_samples_parameters()
+        self.addParameter(QgsProcessingParameterNumber(
+            self.NEIGHBORS, "Neighbours (k of kNN)", QgsProcessingParameterNumber.Integer, 10, False, 1, 500))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Class map"))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.CONFIDENCE, "Confidence"))
+        self.addOutput(QgsProcessingOutputNumber("LOPO_ACCURACY", "Leave-one-polygon-out accuracy"))
+
+    def action_options(self, parameters, context, feedback, out) -> dict:
+        options = self.samples_options(parameters, context, feedback)
+        options["neighbors"] = self.parameterAsInt(parameters, self.NEIGHBORS, context)
+        options["confidence"] = str(self._output_path(parameters, context, self.CONFIDENCE))
+        return options
+
+
+class SegmentAlgorithm(_SamplesAlgorithm):
+    ACTION = "segment"
+    LABEL_RASTER = "LABEL_RASTER"
+    HEAD = "HEAD"
+    HEAD_OUT = "HEAD_OUT"
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
+        "OUTPUT": ("segmentation", "classes"), "HEAD_OUT": ("head", "file")}
+
+    def displayName(self) -> str:
+        return "Segment (train a head on samples and apply it)"
+
+    def shortHelpString(self) -> str:
+        return ("Trains a small segmentation head on frozen embeddings from sample polygons (or a label "
+                "raster), or applies an existing head, and writes a class map.")
+
+    def initAlgorithm(self, config=None) -> None:
+        self.add_input_parameters(optical_optional=True)
+        self.add_embeddings_parameter()
+        self.add_samples_parameters(optional=True)
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.LABEL_RASTER, "Label raster (instead of samples)", optional=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.HEAD, "Existing head (skip training)", optional=True, fileFilter="Heads (*.safetensors)"))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Segmentation"))
+        self.addParameter(QgsProcessingParameterFileDestination(self.HEAD_OUT, "Trained head",
+                                                                "Heads (*.safetensors)", optional=True))
+
+    def action_options(self, parameters, context, feedback, out) -> dict:
+        label = self.parameterAsRasterLayer(parameters, self.LABEL_RASTER, context)
+        options: dict = {}
+        if label is not None:
+            options["label_raster"] = plain_file_path(label) or label.source()
+        elif parameters.get(self.SAMPLES):
+            options.update(self.samples_options(parameters, context, feedback))
+        else:
+            raise QgsProcessingException("Give sample polygons (with a class field) or a label raster.")
+        head = self.parameterAsFile(parameters, self.HEAD, context)
+        if head:
+            options["head"] = head
+        else:
+            head_out = self.parameterAsFileOutput(parameters, self.HEAD_OUT, context)
+            if head_out:
+                options["head_out"] = head_out
+        return options
+
+
+class SimilarAlgorithm(_SamplesAlgorithm):
+    ACTION = "similar"
+    POINT = "POINT"
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("similarity", "continuous")}
+
+    def displayName(self) -> str:
+        return "Similarity (to a point or polygons)"
+
+    def shortHelpString(self) -> str:
+        return "Cosine similarity of every patch's embedding to the patch at a point (or inside polygons)."
+
+    def initAlgorithm(self, config=None) -> None:
+        self.add_input_parameters(optical_optional=True)
+        self.add_embeddings_parameter()
+        self.addParameter(QgsProcessingParameterPoint(self.POINT, "Query point", optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.SAMPLES, "Query polygons (instead of a point)", [QgsProcessing.TypeVectorPolygon],
+            optional=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Similarity"))
+
+    def action_options(self, parameters, context, feedback, out) -> dict:
+        if parameters.get(self.POINT):
+            point = self.parameterAsPoint(parameters, self.POINT, context)
+            crs = self.parameterAsPointCrs(parameters, self.POINT, context)
+            return {"point": (point.x(), point.y()), "point_crs": crs.authid() or None}
+        if parameters.get(self.SAMPLES):
+            return {"samples": self._samples_path(parameters, self.SAMPLES, context, feedback)}
+        raise QgsProcessingException("Give a query point or query polygons.")
+
+
+def all_algorithms() -> list[TerraprobeAlgorithm]:
+    return [EmbedAlgorithm(), ClusterAlgorithm(), ClassifyAlgorithm(), SegmentAlgorithm(), SimilarAlgorithm()]

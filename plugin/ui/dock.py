@@ -1,0 +1,625 @@
+"""The Terraprobe dock: inputs, band mapping, model, area, actions, progress and settings.
+
+The dock only gathers choices and shows state; jobs.py builds command lines, runner.py runs them
+in a QgsTask, layers.py adds the results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFieldProxyModel,
+    QgsMapLayerProxyModel,
+    QgsPointXY,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsVectorLayer,
+)
+from qgis.gui import QgsCollapsibleGroupBox, QgsFieldComboBox, QgsMapLayerComboBox
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..bands import layer_band_descriptions, match_bands
+from ..jobs import JobRequest, output_path
+from ..models import (
+    ModelInfo,
+    bundled_models,
+    import_model,
+    model_info_from_stats,
+    read_model_info,
+    user_models_folder,
+)
+from ..rasters import RasterExport, layer_rectangle, plain_file_path
+from ..runner import RunController
+from ..samples import CLASS_FIELD, SamplesSnapshot, create_sample_layer
+from ..settings import DEVICES, Settings, output_folder
+from ..tasks import BackendTask
+from .map_tools import PointTool, RectangleTool
+from .settings_panel import SettingsPanel
+
+#: Bands of the released CROMA encoders, shown when the model file says nothing (pure fallback).
+DEFAULT_MODALITIES = {
+    "optical": ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"],
+    "sar": ["VV", "VH"],
+}
+AREAS = ("Layer extent", "Map canvas extent", "Drawn rectangle")
+NONE_BAND = "— none —"
+
+
+class TerraprobeDock(QDockWidget):
+    """The analyst's panel. ``controller`` runs jobs; tests drive the public widgets directly."""
+
+    model_changed = pyqtSignal()
+
+    def __init__(self, iface, parent: QWidget | None = None) -> None:
+        super().__init__("Terraprobe", parent)
+        self.iface = iface
+        self.settings = Settings()
+        self.controller = RunController(iface, self)
+        self.model_info: ModelInfo | None = None
+        self.drawn_rectangle: QgsRectangle | None = None
+        self.drawn_crs: QgsCoordinateReferenceSystem | None = None
+        self._info_task: BackendTask | None = None
+        self._import_task: BackendTask | None = None
+        self.rectangle_tool = RectangleTool(iface.mapCanvas())
+        self.rectangle_tool.rectangle_drawn.connect(self._on_rectangle)
+        self.point_tool = PointTool(iface.mapCanvas())
+        self.point_tool.point_clicked.connect(self.run_similarity_at)
+        self._build()
+        self._connect()
+        self._reload_models()
+        self._update_band_table()
+        self._update_buttons()
+
+    # -- construction --------------------------------------------------------------------------
+    def _build(self) -> None:
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self._build_inputs())
+        layout.addWidget(self._build_area())
+        layout.addWidget(self._build_actions())
+        layout.addWidget(self._build_progress())
+        self.settings_panel = SettingsPanel(self.settings)
+        settings_box = QgsCollapsibleGroupBox("Settings")
+        settings_box.setObjectName("TerraprobeSettingsBox")
+        box_layout = QVBoxLayout(settings_box)
+        box_layout.addWidget(self.settings_panel)
+        settings_box.setSaveCollapsedState(False)
+        settings_box.setCollapsed(True)
+        layout.addWidget(settings_box)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+        self.setMinimumWidth(340)
+
+    def _build_inputs(self) -> QGroupBox:
+        box = QGroupBox("Inputs")
+        form = QFormLayout(box)
+        self.optical_combo = QgsMapLayerComboBox()
+        self.optical_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.optical_combo.setToolTip("Optical layer (Sentinel-2 or any layer whose bands the model knows)")
+        form.addRow("Optical", self.optical_combo)
+        self.sar_combo = QgsMapLayerComboBox()
+        self.sar_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.sar_combo.setAllowEmptyLayer(True)
+        self.sar_combo.setLayer(None)
+        self.sar_combo.setToolTip("Optional radar layer (Sentinel-1 VV/VH), aligned onto the optical grid")
+        form.addRow("Radar", self.sar_combo)
+
+        model_row = QHBoxLayout()
+        self.model_combo = QComboBox()
+        self.model_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.model_combo.setToolTip("Encoder: the bundled default, or a model file you added")
+        self.add_model_button = QToolButton()
+        self.add_model_button.setText("Add…")
+        self.add_model_button.setToolTip("Add a model file (Terraprobe .safetensors + .json, or an imported "
+                                         "CROMA checkpoint)")
+        model_row.addWidget(self.model_combo)
+        model_row.addWidget(self.add_model_button)
+        form.addRow("Model", model_row)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.model_label.setStyleSheet("color: palette(mid);")
+        form.addRow("", self.model_label)
+
+        self.band_table = QTableWidget(0, 2)
+        self.band_table.setHorizontalHeaderLabels(["Model band", "Layer band"])
+        self.band_table.verticalHeader().setVisible(False)
+        self.band_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.band_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        self.band_table.setMinimumHeight(150)
+        self.band_table.setToolTip("Which layer band feeds each model band (matched from band names; "
+                                   "editable)")
+        form.addRow(self.band_table)
+        return box
+
+    def _build_area(self) -> QGroupBox:
+        box = QGroupBox("Area and processing")
+        form = QFormLayout(box)
+        area_row = QHBoxLayout()
+        self.area_combo = QComboBox()
+        self.area_combo.addItems(AREAS)
+        self.draw_button = QToolButton()
+        self.draw_button.setText("Draw")
+        self.draw_button.setCheckable(True)
+        self.draw_button.setToolTip("Drag a rectangle on the map")
+        area_row.addWidget(self.area_combo, 1)
+        area_row.addWidget(self.draw_button)
+        form.addRow("Area", area_row)
+        self.window_spin = QSpinBox()
+        self.window_spin.setRange(16, 1024)
+        self.window_spin.setSingleStep(8)
+        self.window_spin.setValue(120)
+        self.window_spin.setSuffix(" px")
+        self.window_spin.setToolTip("Window the encoder sees at once (multiple of 8)")
+        form.addRow("Window", self.window_spin)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        self.device_combo.setCurrentText(self.settings.device)
+        form.addRow("Device", self.device_combo)
+        return box
+
+    def _build_actions(self) -> QGroupBox:
+        box = QGroupBox("Actions")
+        grid = QGridLayout(box)
+        self.embed_button = QPushButton("Embed")
+        self.embed_button.setToolTip("Compute embeddings and an RGB preview (first 3 principal components)")
+        grid.addWidget(self.embed_button, 0, 0)
+        self.similarity_button = QPushButton("Similarity…")
+        self.similarity_button.setCheckable(True)
+        self.similarity_button.setToolTip("Click a point on the map to find similar places")
+        grid.addWidget(self.similarity_button, 0, 1, 1, 2)
+
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(2, 64)
+        self.k_spin.setValue(8)
+        self.k_spin.setPrefix("k = ")
+        self.cluster_button = QPushButton("Cluster")
+        self.cluster_button.setToolTip("k-means clusters of the embeddings")
+        grid.addWidget(self.k_spin, 1, 0)
+        grid.addWidget(self.cluster_button, 1, 1, 1, 2)
+
+        self.samples_combo = QgsMapLayerComboBox()
+        self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.samples_combo.setAllowEmptyLayer(True)
+        self.samples_combo.setToolTip("Sample polygons with a class field")
+        self.field_combo = QgsFieldComboBox()
+        self.field_combo.setFilters(QgsFieldProxyModel.String | QgsFieldProxyModel.Int
+                                    | QgsFieldProxyModel.LongLong)
+        self.new_samples_button = QToolButton()
+        self.new_samples_button.setText("New…")
+        self.new_samples_button.setToolTip("Create a sample polygon layer (GeoPackage, field 'class') and "
+                                           "start digitising")
+        grid.addWidget(QLabel("Samples"), 2, 0)
+        grid.addWidget(self.samples_combo, 2, 1)
+        grid.addWidget(self.new_samples_button, 2, 2)
+        grid.addWidget(QLabel("Class field"), 3, 0)
+        grid.addWidget(self.field_combo, 3, 1, 1, 2)
+        self.classify_button = QPushButton("Classify (kNN)")
+        self.segment_button = QPushButton("Segment")
+        self.classify_button.setToolTip("Label every pixel with the nearest samples' class")
+        self.segment_button.setToolTip("Train a small segmentation head on the samples and apply it")
+        grid.addWidget(self.classify_button, 4, 0, 1, 2)
+        grid.addWidget(self.segment_button, 4, 2)
+        grid.setColumnStretch(1, 1)
+        return box
+
+    def _build_progress(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        row.addWidget(self.progress_bar, 1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        self.status_label = QLabel("Ready.")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        return widget
+
+    def _connect(self) -> None:
+        self.optical_combo.layerChanged.connect(self._update_band_table)
+        self.sar_combo.layerChanged.connect(self._update_band_table)
+        self.model_combo.currentIndexChanged.connect(self._on_model_selected)
+        self.add_model_button.clicked.connect(self._add_model_dialog)
+        self.samples_combo.layerChanged.connect(self._on_samples_changed)
+        self.draw_button.toggled.connect(self._toggle_draw)
+        self.similarity_button.toggled.connect(self._toggle_similarity)
+        self.embed_button.clicked.connect(self.run_embed)
+        self.cluster_button.clicked.connect(self.run_cluster)
+        self.classify_button.clicked.connect(self.run_classify)
+        self.segment_button.clicked.connect(self.run_segment)
+        self.new_samples_button.clicked.connect(self.new_sample_layer)
+        self.cancel_button.clicked.connect(self.controller.cancel)
+        self.device_combo.currentTextChanged.connect(lambda text: setattr(self.settings, "device", text))
+        self.settings_panel.device_combo.currentTextChanged.connect(self.device_combo.setCurrentText)
+        self.controller.started.connect(self._on_started)
+        self.controller.progress.connect(self._on_progress)
+        self.controller.succeeded.connect(self._on_succeeded)
+        self.controller.failed.connect(self._on_failed)
+        self.controller.cancelled.connect(self._on_cancelled)
+
+    # -- models --------------------------------------------------------------------------------
+    def _reload_models(self, select: str | None = None) -> None:
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        bundled = bundled_models()
+        if bundled:
+            for path in bundled:
+                self.model_combo.addItem(f"{path.stem} (bundled)", str(path))
+        else:
+            self.model_combo.addItem("Bundled default (backend)", "")
+        try:
+            for cfg in sorted(user_models_folder().glob("*.json")):
+                self.model_combo.addItem(cfg.stem, str(cfg.with_suffix(".safetensors")))
+        except OSError:
+            pass
+        wanted = select if select is not None else self.settings.model
+        if wanted:
+            index = self.model_combo.findData(wanted)
+            if index < 0:
+                self.model_combo.addItem(Path(wanted).stem, wanted)
+                index = self.model_combo.count() - 1
+            self.model_combo.setCurrentIndex(index)
+        self.model_combo.blockSignals(False)
+        self._on_model_selected()
+
+    def set_model_path(self, path: str) -> None:
+        """Select a model file (adds it to the list when new)."""
+        self._reload_models(select=str(path))
+
+    def model_path(self) -> str | None:
+        return self.model_combo.currentData() or None
+
+    def _on_model_selected(self, *_args) -> None:
+        path = self.model_path()
+        self.model_info = read_model_info(path) if path else None
+        if path:
+            self.settings.model = path
+        if self.model_info is not None:
+            self.model_label.setText(self.model_info.summary())
+        elif path:
+            self.model_label.setText(f"{Path(path).name}: reading the checkpoint…")
+            self._describe_model(path)
+        else:
+            self.model_label.setText("CROMA bands: Sentinel-2 (12, no B10) and Sentinel-1 VV/VH")
+        self._update_band_table()
+        self.model_changed.emit()
+
+    def _describe_model(self, path: str) -> BackendTask:
+        """Ask the backend (``info``) for a checkpoint's bands and size, in a task."""
+        task = BackendTask(f"Terraprobe: read {Path(path).name}", ["info", path])
+
+        def show(result) -> None:
+            if self.model_path() == path:
+                self.model_info = model_info_from_stats(path, result.stats)
+                self.model_label.setText(self.model_info.summary())
+                self._update_band_table()
+
+        task.finished_ok.connect(show)
+        task.failed.connect(lambda error: self.model_label.setText(
+            f"{Path(path).name}: {getattr(error, 'message', error)}"))
+        self._info_task = task
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def _add_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Add a model", "",
+            "Models (*.safetensors *.json *.pt *.pth);;All files (*)")
+        if path:
+            self.add_model(path)
+
+    def add_model(self, path: str) -> BackendTask | None:
+        """Add a model file: Terraprobe files are copied; CROMA checkpoints are imported in a task."""
+        source = Path(path)
+        folder = user_models_folder()
+        if source.suffix.lower() in (".safetensors", ".json"):
+            target = import_model(source, folder)
+            self.set_model_path(str(target.with_suffix(".safetensors")))
+            return None
+        target = folder / f"{source.stem}.safetensors"
+        task = BackendTask(f"Terraprobe: import {source.name}",
+                           ["import-weights", str(source), "--out", str(target)])
+        task.progress_message.connect(self._on_progress)
+        task.finished_ok.connect(lambda _result: self.set_model_path(str(target)))
+        task.failed.connect(lambda error: self.iface.messageBar().pushMessage(
+            "Terraprobe", f"could not import {source.name}: {getattr(error, 'message', error)}",
+            Qgis.Critical, 0))
+        self.status_label.setText(f"Importing {source.name} (this converts the checkpoint once)…")
+        self._import_task = task
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def model_modalities(self) -> dict[str, list[str]]:
+        if self.model_info is not None and self.model_info.modalities:
+            return self.model_info.modalities
+        return DEFAULT_MODALITIES
+
+    # -- band mapping --------------------------------------------------------------------------
+    def _update_band_table(self, *_args) -> None:
+        rows: list[tuple[str, str, QgsRasterLayer | None]] = []
+        modalities = self.model_modalities()
+        sources = {"optical": self.optical_combo.currentLayer(), "sar": self.sar_combo.currentLayer()}
+        for modality in ("optical", "sar"):
+            layer = sources[modality]
+            if modality not in modalities or (modality == "sar" and layer is None):
+                continue
+            rows += [(modality, band, layer) for band in modalities[modality]]
+        self.band_table.setRowCount(len(rows))
+        matches: dict[str, list[int | None]] = {}
+        for modality in ("optical", "sar"):
+            layer = sources[modality]
+            if modality in modalities and layer is not None:
+                matches[modality] = match_bands(modalities[modality], layer_band_descriptions(layer))
+        counters = {"optical": 0, "sar": 0}
+        for row, (modality, band, layer) in enumerate(rows):
+            label = QTableWidgetItem(f"{band}" if modality == "optical" else f"{band} (radar)")
+            label.setFlags(Qt.ItemIsEnabled)
+            self.band_table.setItem(row, 0, label)
+            combo = QComboBox()
+            combo.addItem(NONE_BAND, None)
+            if layer is not None:
+                for index in range(1, layer.bandCount() + 1):
+                    combo.addItem(layer.bandName(index), index)
+                match = matches[modality][counters[modality]]
+                if match is not None:
+                    combo.setCurrentIndex(combo.findData(match))
+            counters[modality] += 1
+            combo.setProperty("modality", modality)
+            combo.currentIndexChanged.connect(self._update_buttons)
+            self.band_table.setCellWidget(row, 1, combo)
+        self.band_table.resizeRowsToContents()
+        self._update_buttons()
+
+    def band_mapping(self, modality: str) -> list[int | None]:
+        """The layer band chosen for each model band of ``modality`` (table order = model order)."""
+        mapping = []
+        for row in range(self.band_table.rowCount()):
+            combo = self.band_table.cellWidget(row, 1)
+            if combo is not None and combo.property("modality") == modality:
+                mapping.append(combo.currentData())
+        return mapping
+
+    def set_band(self, modality: str, model_band_row: int, layer_band: int | None) -> None:
+        """Set the layer band of the ``model_band_row``-th model band of ``modality``."""
+        rows = [r for r in range(self.band_table.rowCount())
+                if self.band_table.cellWidget(r, 1).property("modality") == modality]
+        combo = self.band_table.cellWidget(rows[model_band_row], 1)
+        combo.setCurrentIndex(combo.findData(layer_band) if layer_band else 0)
+
+    # -- area ----------------------------------------------------------------------------------
+    def _toggle_draw(self, checked: bool) -> None:
+        canvas = self.iface.mapCanvas()
+        if checked:
+            self.similarity_button.setChecked(False)
+            canvas.setMapTool(self.rectangle_tool)
+        elif canvas.mapTool() is self.rectangle_tool:
+            canvas.unsetMapTool(self.rectangle_tool)
+
+    def _on_rectangle(self, rect: QgsRectangle) -> None:
+        self.set_drawn_rectangle(rect, self.iface.mapCanvas().mapSettings().destinationCrs())
+        self.draw_button.setChecked(False)
+
+    def set_drawn_rectangle(self, rect: QgsRectangle, crs: QgsCoordinateReferenceSystem) -> None:
+        self.drawn_rectangle = QgsRectangle(rect)
+        self.drawn_crs = QgsCoordinateReferenceSystem(crs)
+        self.area_combo.setCurrentIndex(AREAS.index("Drawn rectangle"))
+
+    def area_in_layer_crs(self, layer: QgsRasterLayer) -> QgsRectangle | None:
+        """The chosen area in ``layer``'s CRS (``None`` = the whole layer)."""
+        choice = self.area_combo.currentText()
+        if choice == "Map canvas extent":
+            canvas = self.iface.mapCanvas()
+            rect = layer_rectangle(canvas.extent(), canvas.mapSettings().destinationCrs(), layer)
+        elif choice == "Drawn rectangle":
+            if self.drawn_rectangle is None:
+                raise ValueError("draw a rectangle on the map first (Area › Draw)")
+            rect = layer_rectangle(self.drawn_rectangle, self.drawn_crs, layer)
+        else:
+            return None
+        if rect.isEmpty():
+            raise ValueError("the chosen area does not overlap the optical layer")
+        return rect
+
+    # -- samples -------------------------------------------------------------------------------
+    def _on_samples_changed(self, layer) -> None:
+        self.field_combo.setLayer(layer)
+        if isinstance(layer, QgsVectorLayer) and layer.fields().indexOf(CLASS_FIELD) >= 0:
+            self.field_combo.setField(CLASS_FIELD)
+        self._update_buttons()
+
+    def new_sample_layer(self) -> QgsVectorLayer:
+        """Create a GeoPackage sample layer in the project folder (or a temp folder) and edit it."""
+        optical = self.optical_combo.currentLayer()
+        crs = optical.crs() if optical is not None else self.iface.mapCanvas().mapSettings().destinationCrs()
+        path = output_path(output_folder(), "samples", "polygons", ".gpkg")
+        layer = create_sample_layer(path, crs)
+        self.samples_combo.setLayer(layer)
+        self.field_combo.setField(CLASS_FIELD)
+        self.status_label.setText(f"Digitise sample polygons in '{layer.name()}' and pick their class.")
+        return layer
+
+    # -- running -------------------------------------------------------------------------------
+    def _update_buttons(self, *_args) -> None:
+        busy = self.controller.running
+        optical = self.optical_combo.currentLayer()
+        has_input = optical is not None and None not in self.band_mapping("optical")
+        if self.sar_combo.currentLayer() is not None:
+            has_input = has_input and None not in self.band_mapping("sar")
+        has_samples = self.samples_combo.currentLayer() is not None and bool(self.field_combo.currentField())
+        for button in (self.embed_button, self.cluster_button, self.similarity_button):
+            button.setEnabled(has_input and not busy)
+        self.classify_button.setEnabled(has_input and has_samples and not busy)
+        self.segment_button.setEnabled(has_input and has_samples and not busy)
+        self.cancel_button.setEnabled(busy)
+        if optical is not None and None in self.band_mapping("optical") and not busy:
+            missing = [self.band_table.item(r, 0).text() for r in range(self.band_table.rowCount())
+                       if self.band_table.cellWidget(r, 1).currentData() is None]
+            self.status_label.setText(f"Map a layer band to: {', '.join(missing)}")
+
+    def _request(self, action: str, options: dict | None = None) -> tuple[JobRequest, QgsRasterLayer, list]:
+        """Build the request; non-file layers get an export step that runs in the task."""
+        optical = self.optical_combo.currentLayer()
+        if optical is None:
+            raise ValueError("choose an optical layer")
+        area = self.area_in_layer_crs(optical)
+        folder = output_folder()
+        request = JobRequest(action=action, model=self.model_path(), window=self.window_spin.value(),
+                             device=self.device_combo.currentText(),
+                             cache_dir=self.settings.cache_dir or None, options=dict(options or {}),
+                             out=str(output_path(folder, optical.name(), action)))
+        request.optical_bands = self.band_mapping("optical")
+        steps = []
+        optical_file = plain_file_path(optical)
+        if optical_file:
+            request.optical = optical_file
+            if area is not None:
+                request.bounds = (area.xMinimum(), area.yMinimum(), area.xMaximum(), area.yMaximum())
+                request.bounds_crs = optical.crs().authid() or None
+        else:
+            target = output_path(self.controller.temp_dir, optical.name(), "input")
+            export = RasterExport(optical, area, target)
+            request.optical = str(export.target)
+            steps.append(lambda task, e=export: e.write(task.isCanceled))
+        sar = self.sar_combo.currentLayer()
+        if sar is not None:
+            request.sar_bands = self.band_mapping("sar")
+            sar_file = plain_file_path(sar)
+            if sar_file:
+                request.sar = sar_file
+            else:
+                sar_area = layer_rectangle(area, optical.crs(), sar) if area is not None else None
+                target = output_path(self.controller.temp_dir, sar.name(), "input")
+                export = RasterExport(sar, sar_area, target)
+                request.sar = str(export.target)
+                steps.append(lambda task, e=export: e.write(task.isCanceled))
+        if action in ("classify", "segment") or (action == "similar" and "point" not in request.options):
+            samples = self.samples_combo.currentLayer()
+            if samples is None:
+                raise ValueError("choose a sample polygon layer (or create one with New…)")
+            snapshot = SamplesSnapshot(samples, self.field_combo.currentField() or CLASS_FIELD)
+            target = output_path(self.controller.temp_dir, samples.name(), "samples", ".gpkg")
+            request.options.setdefault("samples", str(target))
+            request.options.setdefault("class_field", snapshot.field_name)
+            steps.append(lambda task, s=snapshot, t=target: s.write(t))
+        return request, optical, steps
+
+    def _start(self, action: str, options: dict | None = None) -> bool:
+        try:
+            request, optical, steps = self._request(action, options)
+            self.controller.start(request, optical, steps)
+        except (ValueError, RuntimeError) as exc:
+            self.iface.messageBar().pushMessage("Terraprobe", str(exc), Qgis.Warning, 8)
+            self.status_label.setText(str(exc))
+            return False
+        return True
+
+    def run_embed(self) -> bool:
+        return self._start("embed")
+
+    def run_cluster(self) -> bool:
+        return self._start("cluster", {"k": self.k_spin.value()})
+
+    def run_classify(self) -> bool:
+        return self._start("classify")
+
+    def run_segment(self) -> bool:
+        return self._start("segment")
+
+    def run_similarity_at(self, point: QgsPointXY, crs: QgsCoordinateReferenceSystem | None = None) -> bool:
+        """Similarity to the place at ``point`` (canvas CRS unless ``crs`` is given)."""
+        crs = crs or self.iface.mapCanvas().mapSettings().destinationCrs()
+        optical = self.optical_combo.currentLayer()
+        if optical is not None and crs != optical.crs():
+            point = QgsCoordinateTransform(crs, optical.crs(), QgsProject.instance()).transform(point)
+            crs = optical.crs()
+        self.similarity_button.setChecked(False)
+        return self._start("similar", {"point": (point.x(), point.y()), "point_crs": crs.authid() or None})
+
+    def _toggle_similarity(self, checked: bool) -> None:
+        canvas = self.iface.mapCanvas()
+        if checked:
+            self.draw_button.setChecked(False)
+            canvas.setMapTool(self.point_tool)
+            self.status_label.setText("Click a place on the map to find similar places.")
+        elif canvas.mapTool() is self.point_tool:
+            canvas.unsetMapTool(self.point_tool)
+
+    # -- run feedback --------------------------------------------------------------------------
+    def _on_started(self, action: str) -> None:
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"{action}: starting the backend…")
+        self._update_buttons()
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress_bar.setValue(round(100 * fraction))
+        if message:
+            self.status_label.setText(message)
+
+    def _on_succeeded(self, action: str, result, layers: list) -> None:
+        self.progress_bar.setValue(100)
+        names = ", ".join(layer.name() for layer in layers) or "no layer"
+        extra = ""
+        if "lopo_accuracy" in result.stats:
+            extra = f" · leave-one-polygon-out accuracy {float(result.stats['lopo_accuracy']):.0%}"
+        self.status_label.setText(f"{action} done: {names}{extra}")
+        self._update_buttons()
+
+    def _on_failed(self, action: str, message: str) -> None:
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"{action} failed: {message}")
+        self._update_buttons()
+
+    def _on_cancelled(self, action: str) -> None:
+        self.progress_bar.setValue(0)
+        self.status_label.setText(f"{action} cancelled; nothing was added.")
+        self._update_buttons()
+
+    def shutdown(self) -> None:
+        """Stop running jobs and release map tools (plugin unload)."""
+        self.controller.shutdown()
+        for task in (self._info_task, self._import_task, self.settings_panel.task):
+            if task is not None and not sip.isdeleted(task):
+                task.cancel()
+                task.waitForFinished(3000)
+        canvas = self.iface.mapCanvas()
+        for tool in (self.rectangle_tool, self.point_tool):
+            if canvas.mapTool() is tool:
+                canvas.unsetMapTool(tool)
+        self.rectangle_tool.clear()

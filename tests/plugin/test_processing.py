@@ -1,0 +1,89 @@
+"""Processing algorithms of the provider: declared outputs, and a real ``processing.run`` of cluster."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from qgis.core import (
+    QgsApplication,
+    QgsPalettedRasterRenderer,
+    QgsProcessingContext,
+    QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
+    QgsProcessingOutputRasterLayer,
+    QgsProject,
+    QgsRasterLayer,
+)
+
+QGIS_PYTHON_PLUGINS = "/usr/share/qgis/python/plugins"
+
+
+@pytest.fixture(scope="module")
+def processing_ready(qgis_app):
+    if QGIS_PYTHON_PLUGINS not in sys.path:
+        sys.path.append(QGIS_PYTHON_PLUGINS)
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+
+
+def test_algorithms_declare_named_outputs(loaded_plugin):
+    provider = QgsApplication.processingRegistry().providerById("terraprobe")
+    ids = sorted(alg.id() for alg in provider.algorithms())
+    assert ids == ["terraprobe:classify", "terraprobe:cluster", "terraprobe:embed", "terraprobe:segment",
+                   "terraprobe:similar"]
+    embed = QgsApplication.processingRegistry().algorithmById("terraprobe:embed")
+    outputs = {o.name(): o for o in embed.outputDefinitions()}
+    assert set(outputs) == {"OUTPUT", "PREVIEW"}
+    assert all(isinstance(o, QgsProcessingOutputRasterLayer) for o in outputs.values())
+    cluster = QgsApplication.processingRegistry().algorithmById("terraprobe:cluster")
+    names = {p.name() for p in cluster.parameterDefinitions()}
+    assert names >= {"OPTICAL", "EMBEDDINGS", "K", "MODEL", "EXTENT"}
+    classify = QgsApplication.processingRegistry().algorithmById("terraprobe:classify")
+    assert classify.parameterDefinition("CLASS_FIELD").parentLayerParameterName() == "SAMPLES"
+
+
+def test_processing_embed_then_cluster_chain_writes_a_styled_class_map(loaded_plugin, processing_ready,
+                                                                      tiny_model, shared_data, tmp_path):
+    import processing
+
+    embedded = processing.run("terraprobe:embed", {
+        "OPTICAL": str(shared_data / "rstoolbox-sen2" / "sen2.tif"),
+        "MODEL": str(tiny_model),
+        "OUTPUT": str(tmp_path / "embeddings.tif"),
+        "PREVIEW": str(tmp_path / "preview.tif"),
+    })
+    assert Path(embedded["OUTPUT"]).is_file() and Path(embedded["PREVIEW"]).is_file()
+    preview = QgsRasterLayer(embedded["PREVIEW"], "preview", "gdal")
+    assert preview.bandCount() == 3
+
+    out = tmp_path / "clusters.tif"
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    feedback = QgsProcessingFeedback()
+    progress: list[float] = []
+    feedback.progressChanged.connect(progress.append)
+    # Chained as in the model builder: cluster reads embed's output, the encoder does not run again.
+    result = processing.run("terraprobe:cluster", {
+        "EMBEDDINGS": embedded["OUTPUT"],
+        "K": 3,
+        "OUTPUT": QgsProcessingOutputLayerDefinition(str(out), QgsProject.instance()),
+    }, context=context, feedback=feedback)
+    assert Path(result["OUTPUT"]) == out and out.is_file()
+    assert out.with_suffix(".qml").is_file()
+    assert progress and max(progress) == pytest.approx(100.0)
+    layer = QgsRasterLayer(str(out), "clusters", "gdal")
+    assert layer.isValid()
+    assert layer.crs().authid() == "EPSG:4326"
+    assert isinstance(layer.renderer(), QgsPalettedRasterRenderer)  # the .qml sidecar is the default style
+    assert len(layer.renderer().classes()) == 3
+    # As in the toolbox: the output is to be loaded, and its post-processor styles the loaded layer.
+    assert context.willLoadLayerOnCompletion(str(out))
+    post_processor = context.layerToLoadOnCompletionDetails(str(out)).postProcessor()
+    assert post_processor is not None
+    loaded = QgsRasterLayer(str(out), "loaded", "gdal")
+    post_processor.postProcessLayer(loaded, context, feedback)
+    assert isinstance(loaded.renderer(), QgsPalettedRasterRenderer)
+    assert [c.value for c in loaded.renderer().classes()] == [1, 2, 3]
