@@ -1,0 +1,306 @@
+"""CROMA encoder vs the published maths: ALiBi build time, forward tiles/s, peak memory, max difference.
+
+Both sides use the same random base weights and the same inputs. The reference is the published
+algorithm written plainly: a dense 2D-ALiBi built once (as the published model does at
+construction) and einsum + softmax attention with that bias added. The published Python double
+loop is timed on its own; its tensor is bit-identical to our vectorised build (checked in the same
+run), so the reference forward uses that tensor rather than waiting minutes for the loop at 504 px.
+
+Each implementation runs in its own fresh subprocess per size, one after the other: peak memory is
+the kernel's peak resident set (VmHWM, reset through ``/proc/self/clear_refs``) minus the resident
+set once weights and inputs exist, over the bias build and the first forward pass; the time is the
+median of ``--repeats`` forwards after that one (one forward, the same, above 256 px).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from backend.events import Reporter
+
+#: The published loop at this many tokens or fewer is run in full; above, on a subset of rows.
+FULL_LOOP_MAX_TOKENS = 900
+#: H100 SXM dense bf16 peak, for model-FLOPs utilisation on CUDA.
+DEFAULT_PEAK_TFLOPS = 989.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", type=int, nargs="+", default=[120, 240, 504],
+                        help="square tile sides in pixels (multiples of 8)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed forwards per size (sizes above 256 px use 1)")
+    parser.add_argument("--batch", type=int, default=1, help="tiles per forward")
+    parser.add_argument("--streams", choices=("optical", "both"), default="optical",
+                        help="optical encoder only, or radar + optical + joint")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--loop-rows", type=int, default=63,
+                        help="query rows of the published loop timed above 900 tokens (then extrapolated)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--peak-tflops", type=float, default=DEFAULT_PEAK_TFLOPS,
+                        help="device peak (bf16 TFLOP/s) for MFU on CUDA")
+
+
+# -- the published maths, written plainly ---------------------------------------------------------
+def _reference_attention(module: Any, x: Any, context: Any, bias: Any) -> Any:
+    import torch
+    from einops import rearrange
+
+    heads = module.heads
+    x = module.input_norm(x)
+    if context is None:
+        q, k, v = module.to_qkv(x).chunk(3, dim=-1)
+    else:
+        context = module.input_norm(context)
+        q, k, v = module.to_q(x), module.to_k(context), module.to_v(context)
+    q, k, v = (rearrange(t, "b n (h d) -> b h n d", h=heads) for t in (q, k, v))
+    scores = torch.einsum("b h i d, b h j d -> b h i j", q, k) * q.shape[-1] ** -0.5
+    weights = (scores + bias).softmax(dim=-1)
+    out = torch.einsum("b h i j, b h j d -> b h i d", weights, v)
+    return module.to_out(rearrange(out, "b h n d -> b n (h d)"))
+
+
+def _reference_vit(encoder: Any, image: Any, bias: Any) -> Any:
+    from einops import rearrange
+
+    p = encoder.patch_size
+    x = encoder.linear_input(rearrange(image, "b c (h i) (w j) -> b (h w) (c i j)", i=p, j=p))
+    for attention, mlp in encoder.transformer.layers:
+        x = x + _reference_attention(attention, x, None, bias)
+        x = x + mlp.net(mlp.input_norm(x))
+    return encoder.transformer.norm_out(x)
+
+
+def reference_forward(model: Any, bias: Any, sar: Any = None, optical: Any = None) -> dict[str, Any]:
+    """The published forward pass with a precomputed dense bias ``[1, H, N, N]``."""
+    out = {}
+    if sar is not None:
+        out["sar_encodings"] = _reference_vit(model.s1_encoder, sar, bias)
+        out["sar_pooled"] = model.s1_GAP_FFN(out["sar_encodings"].mean(dim=1))
+    if optical is not None:
+        out["optical_encodings"] = _reference_vit(model.s2_encoder, optical, bias)
+        out["optical_pooled"] = model.s2_GAP_FFN(out["optical_encodings"].mean(dim=1))
+    if sar is not None and optical is not None:
+        x, context = out["sar_encodings"], out["optical_encodings"]
+        for attention, cross, mlp in model.joint_encoder.layers:
+            x = x + _reference_attention(attention, x, None, bias)
+            x = x + _reference_attention(cross, x, context, bias)
+            x = x + mlp.net(mlp.input_norm(x))
+        out["joint_encodings"] = model.joint_encoder.norm_out(x)
+        out["joint_pooled"] = out["joint_encodings"].mean(dim=1)
+    return out
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _setup(streams: str, size: int, batch: int, device: str) -> tuple[Any, dict[str, Any]]:
+    import torch
+
+    from backend.models import base_config, build_model
+    from backend.models.config import S1_BANDS, S2_BANDS, ModalityConfig
+
+    torch.manual_seed(0)
+    modalities = {"optical": ModalityConfig(list(S2_BANDS))}
+    if streams == "both":
+        modalities["sar"] = ModalityConfig(list(S1_BANDS))
+    model = build_model(base_config(modalities=modalities)).eval().to(device)
+    generator = torch.Generator().manual_seed(1)
+    inputs = {"optical": torch.rand(batch, 12, size, size, generator=generator).to(device)}
+    if streams == "both":
+        inputs["sar"] = torch.rand(batch, 2, size, size, generator=generator).to(device)
+    return model, inputs
+
+
+def _forward_flops(streams: str, size: int, batch: int, dim: int = 768) -> float:
+    """Multiply-adds x 2 of one base forward (projections, MLPs and attention)."""
+    n = (size // 8) ** 2
+    per_layer = 2 * n * 12 * dim * dim + 4 * n * n * dim
+    flops = 12 * per_layer + 2 * n * 768 * dim
+    if streams == "both":
+        joint_layer = per_layer + 2 * n * 4 * dim * dim + 4 * n * n * dim
+        flops += 6 * per_layer + 2 * n * 128 * dim + 6 * joint_layer
+    return float(batch * flops)
+
+
+def _time(fn: Any, repeats: int, device: str) -> float:
+    import torch
+
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def measure_child(impl: str, size: int, streams: str, batch: int, repeats: int, device: str,
+                  outputs: str) -> dict[str, float]:
+    """Run one implementation in this fresh process: peak extra memory, median forward seconds.
+
+    The first forward runs right after the peak-RSS mark is reset, so its peak counts the dense
+    bias (built in that window, outside the timed part, for both implementations), activations
+    and attention temporaries. Outputs are saved to ``outputs`` for the parent to compare.
+    """
+    import torch
+
+    from backend.models.alibi import alibi_bias
+
+    model, inputs = _setup(streams, size, batch, device)
+    side = size // 8
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
+    result: dict[str, Any] = {}
+
+    def forward() -> None:
+        if impl == "reference":
+            with autocast:
+                result.update(reference_forward(model, alibi_bias(side, side, 16, device), **inputs))
+        else:
+            result.update(model(**inputs))
+
+    with torch.no_grad():
+        cpu = device == "cpu"
+        if cpu:
+            Path("/proc/self/clear_refs").write_text("5")  # reset the peak-RSS high-water mark
+            before = _rss_kib("VmRSS")
+        else:
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated() // 1024
+        if impl == "reference" or device == "cpu":  # (CUDA "auto" never builds it for large grids)
+            alibi_bias(side, side, 16, device)  # the published model builds it at construction
+        times = [_time(forward, 1, device)]
+        peak = _rss_kib("VmHWM") if cpu else torch.cuda.max_memory_allocated() // 1024
+        if repeats > 1:
+            times = [_time(forward, 1, device) for _ in range(repeats)]  # the first was a warm-up
+    torch.save({k: v.float().cpu() for k, v in result.items()}, outputs)
+    return {"seconds": statistics.median(times), "peak_extra_mib": (peak - before) / 1024}
+
+
+def _run_child(impl: str, size: int, args: argparse.Namespace, outputs: Path) -> dict[str, float]:
+    command = [sys.executable, "-m", "backend.bench.encoder", "--child", json.dumps({
+        "impl": impl, "size": size, "streams": args.streams, "batch": args.batch,
+        "repeats": args.repeats if size <= 256 else 1, "device": args.device, "outputs": str(outputs),
+        "threads": args.threads or 0})]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- the benchmark --------------------------------------------------------------------------------
+def _bias_build(size: int, loop_rows: int, repeats: int) -> dict[str, Any]:
+    import torch
+
+    from backend.models.alibi import alibi_bias, clear_alibi_cache, reference_alibi_loop
+
+    side = size // 8
+    tokens = side * side
+
+    def ours() -> Any:
+        clear_alibi_cache()
+        return alibi_bias(side, side, 16)
+
+    ours_s = _time(ours, repeats, "cpu")
+    rows = tokens if tokens <= FULL_LOOP_MAX_TOKENS else min(loop_rows, tokens)
+    start = time.perf_counter()
+    loop = reference_alibi_loop(side, side, 16, max_query_rows=rows)
+    loop_s = (time.perf_counter() - start) * tokens / rows
+    identical = torch.equal(alibi_bias(side, side, 16)[:, :, :rows], loop)
+    return {"ours_s": ours_s, "loop_s": loop_s, "loop_extrapolated": rows < tokens,
+            "loop_rows": rows, "bit_identical": identical}
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> None:
+    import torch
+
+    from backend.errors import UserError
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    if any(s % 8 or s <= 0 for s in args.sizes):
+        raise UserError("--sizes must be positive multiples of 8")
+    device = args.device
+    rows_out = []
+    reporter.log(f"base model, random weights, streams={args.streams}, batch {args.batch}, device {device}, "
+                 f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for size in args.sizes:
+        side = size // 8
+        build = _bias_build(size, args.loop_rows, args.repeats)
+        with tempfile.TemporaryDirectory() as tmp:
+            ours = _run_child("ours", size, args, Path(tmp) / "ours.pt")
+            ref = _run_child("reference", size, args, Path(tmp) / "reference.pt")
+            ours_out = torch.load(Path(tmp) / "ours.pt", weights_only=True)
+            ref_out = torch.load(Path(tmp) / "reference.pt", weights_only=True)
+        max_diff = max((ours_out[k] - ref_out[k]).abs().max().item() for k in ours_out)
+        row: dict[str, Any] = {
+            "size": size, "tokens": side * side, **{f"bias_{k}": v for k, v in build.items()},
+            "ours_tiles_per_s": args.batch / ours["seconds"],
+            "reference_tiles_per_s": args.batch / ref["seconds"],
+            "speedup": ref["seconds"] / ours["seconds"], "max_abs_diff": max_diff,
+            "ours_peak_mib": ours["peak_extra_mib"], "reference_peak_mib": ref["peak_extra_mib"],
+        }
+        if device == "cuda":
+            flops = _forward_flops(args.streams, size, args.batch)
+            row["ours_mfu"] = flops / ours["seconds"] / (args.peak_tflops * 1e12)
+        rows_out.append(row)
+        reporter.log(_format_row(row))
+    reporter.log("\n" + markdown_table(rows_out))
+    reporter.result({}, {"rows": rows_out, "streams": args.streams, "batch": args.batch, "device": device})
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    mem = ""
+    if row.get("ours_peak_mib") is not None and row.get("reference_peak_mib") is not None:
+        mem = f", peak {row['ours_peak_mib']:.0f} vs {row['reference_peak_mib']:.0f} MiB"
+    return (f"{row['size']} px: bias {row['bias_ours_s'] * 1e3:.1f} ms vs loop {row['bias_loop_s']:.2f} s"
+            f"{' (extrapolated)' if row['bias_loop_extrapolated'] else ''}, forward "
+            f"{row['ours_tiles_per_s']:.3f} vs {row['reference_tiles_per_s']:.3f} tiles/s "
+            f"({row['speedup']:.2f}x){mem}, max diff {row['max_abs_diff']:.2e}")
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table for docs/benchmarks.md."""
+    lines = ["| px | tokens | ALiBi build ours | published loop | build speed-up | forward ours (tiles/s) "
+             "| reference (tiles/s) | forward speed-up | peak MiB ours | peak MiB reference | memory ratio "
+             "| max abs diff |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        loop = f"{r['bias_loop_s']:.2f} s" + (f" (extrapolated from {r['bias_loop_rows']} of {r['tokens']} "
+                                               "query rows)" if r["bias_loop_extrapolated"] else "")
+        ours_mem, ref_mem = r.get("ours_peak_mib"), r.get("reference_peak_mib")
+        measured = ours_mem is not None and ref_mem is not None
+        memory = (f"{ours_mem:.0f} | {ref_mem:.0f} | {ours_mem / max(ref_mem, 1e-9):.2f}" if measured
+                  else "- | - | -")
+        lines.append(f"| {r['size']} | {r['tokens']} | {r['bias_ours_s'] * 1e3:.1f} ms | {loop} "
+                     f"| {r['bias_loop_s'] / r['bias_ours_s']:.0f}x | {r['ours_tiles_per_s']:.3f} "
+                     f"| {r['reference_tiles_per_s']:.3f} | {r['speedup']:.2f}x | {memory} "
+                     f"| {r['max_abs_diff']:.1e} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--child":
+    import torch
+
+    _options = json.loads(sys.argv[2])
+    _threads = _options.pop("threads")
+    if _threads:
+        torch.set_num_threads(_threads)
+    print(json.dumps(measure_child(**_options)))

@@ -1,0 +1,64 @@
+"""``info``: print what a model file or CROMA checkpoint contains (size, depths, bands, statistics)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from backend.events import Reporter
+
+
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("info", parents=[common],
+                                   help="describe a model file (.safetensors/.json) or CROMA checkpoint")
+    parser.add_argument("model", type=Path, help="model file, its stem, or an official/TorchGeo .pt")
+    parser.set_defaults(run=run)
+
+
+def describe(path: Path) -> dict[str, Any]:
+    """The facts ``info`` reports, as a JSON-friendly dict."""
+    from backend.models.weights import is_model_file, load_model_config, parameter_count
+
+    config = load_model_config(path)
+    return {
+        "name": config.name,
+        "format": "terraprobe model" if is_model_file(path) else "torch checkpoint",
+        "architecture": config.architecture,
+        "dim": config.dim,
+        "heads": config.heads,
+        "sar_depth": config.sar_depth if "sar" in config.modalities else 0,
+        "optical_depth": config.optical_depth if "optical" in config.modalities else 0,
+        "joint_depth": config.joint_depth if config.has_joint else 0,
+        "patch_size": config.patch_size,
+        "mlp_ratio": config.mlp_ratio,
+        "modalities": {name: {"bands": m.bands, "mean": m.mean, "std": m.std}
+                       for name, m in config.modalities.items()},
+        "parameters": parameter_count(config),
+        "provenance": config.provenance,
+    }
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> None:
+    info = describe(args.model)
+    if reporter.mode == "human":
+        lines = [f"model: {args.model}", f"name: {info['name']} ({info['format']})",
+                 f"width {info['dim']}, {info['heads']} heads, patch {info['patch_size']}, "
+                 f"MLP ratio {info['mlp_ratio']}",
+                 f"layers: sar {info['sar_depth']}, optical {info['optical_depth']}, "
+                 f"joint {info['joint_depth']}",
+                 f"parameters: {info['parameters']:,}"]
+        for name, modality in info["modalities"].items():
+            lines.append(f"{name} bands: {', '.join(modality['bands'])}")
+            if modality["mean"] is None:
+                lines.append(f"{name} statistics: none (sampled from the input raster at inference)")
+            else:
+                lines.append(f"{name} mean: {', '.join(f'{v:.4g}' for v in modality['mean'])}")
+                lines.append(f"{name} std:  {', '.join(f'{v:.4g}' for v in modality['std'])}")
+        for key, value in info["provenance"].items():
+            lines.append(f"provenance {key}: {value}")
+        for line in lines:
+            reporter.log(line)
+        reporter.result({}, {})
+    else:
+        reporter.result({}, info)

@@ -1,0 +1,119 @@
+"""Fixed-statistics input stretch of CROMA: per band ``clip((x - (mean - 2 std)) / (4 std), 0, 1)``.
+
+The official README computes mean and std over whatever batch is passed in; Terraprobe always uses
+fixed statistics (from the model file, or sampled once over the whole input raster) so that
+neighbouring tiles are stretched identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+#: Smallest stretch width (4 std) in raw units; guards bands with zero spread.
+MIN_SCALE = 1e-6
+
+
+def normalize(x: ArrayT, mean: Sequence[float] | np.ndarray | torch.Tensor,
+              std: Sequence[float] | np.ndarray | torch.Tensor) -> ArrayT:
+    """Stretch raw band values to [0, 1] with fixed per-band statistics.
+
+    Args:
+        x: raw values ``[..., C, H, W]`` (numpy array or torch tensor).
+        mean: per-band means (length C), raw units.
+        std: per-band standard deviations (length C), raw units. A zero std does not divide by
+            zero: the stretch width is clamped to :data:`MIN_SCALE`, so the band becomes a step
+            at its mean.
+
+    Returns:
+        Float values in [0, 1] of the same kind as ``x`` (float32 unless ``x`` is float64).
+    """
+    channels = x.shape[-3] if x.ndim >= 3 else None
+    if channels is None or len(mean) != channels or len(std) != channels:
+        raise ValueError(f"normalize: expected [..., C, H, W] with C = {len(mean)} statistics, "
+                         f"got shape {tuple(x.shape)}")
+    if isinstance(x, torch.Tensor):
+        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        m = torch.as_tensor(mean, dtype=dtype, device=x.device).view(-1, 1, 1)
+        s = torch.as_tensor(std, dtype=dtype, device=x.device).view(-1, 1, 1)
+        scale = (4 * s).clamp_min(MIN_SCALE)
+        return ((x.to(dtype) - (m - 2 * s)) / scale).clamp_(0.0, 1.0)
+    array = np.asarray(x)
+    dtype = array.dtype if array.dtype in (np.float32, np.float64) else np.float32
+    m = np.asarray(mean, dtype=dtype).reshape(-1, 1, 1)
+    s = np.asarray(std, dtype=dtype).reshape(-1, 1, 1)
+    scale = np.maximum(4 * s, MIN_SCALE).astype(dtype)
+    out = (array.astype(dtype, copy=False) - (m - 2 * s)) / scale
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _band_key(name: str) -> str:
+    """Canonical band name: ``"B1"`` and ``"b01"`` both become ``"B01"``; ``"vv"`` becomes ``"VV"``."""
+    name = name.strip().upper()
+    if len(name) >= 2 and name[0] == "B" and name[1:].isdigit():
+        return f"B{int(name[1:]):02d}"
+    return name
+
+
+def match_bands(descriptions: Sequence[str | None], wanted: Sequence[str]) -> list[int]:
+    """Raster band indexes (1-based) for the ``wanted`` band names.
+
+    Matches by band description first (``B1`` = ``B01``); when the raster has no usable
+    descriptions but exactly ``len(wanted)`` bands, assumes they are already in model order.
+
+    Raises:
+        UserError: when the bands cannot be found.
+    """
+    from backend.errors import UserError
+
+    keys = [_band_key(d) if d else "" for d in descriptions]
+    if all(_band_key(w) in keys for w in wanted):
+        return [keys.index(_band_key(w)) + 1 for w in wanted]
+    if len(descriptions) == len(wanted):
+        return list(range(1, len(wanted) + 1))
+    raise UserError(f"raster has {len(descriptions)} bands ({', '.join(k or '?' for k in keys)}) and "
+                    f"not all of the model's bands {', '.join(wanted)} can be found by description")
+
+
+def raster_band_stats(path: str, bands: Sequence[str],
+                      max_side: int = 1024) -> tuple[list[float], list[float]]:
+    """Per-band mean and std of a raster, sampled on a decimated read (bounded memory).
+
+    Nodata and non-finite pixels are excluded. The std is unbiased, like the official README's
+    ``torch.std``.
+
+    Args:
+        path: raster file readable by rasterio.
+        bands: model band names to locate in the raster (see :func:`match_bands`).
+        max_side: the raster is read at most ``max_side`` pixels on its longer side.
+
+    Returns:
+        ``(mean, std)`` lists in the order of ``bands``.
+    """
+    import rasterio
+
+    from backend.errors import UserError
+
+    try:
+        dataset = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise UserError(f"cannot open raster {path}: {exc}") from None
+    with dataset:
+        indexes = match_bands(dataset.descriptions, bands)
+        factor = max(1, -(-max(dataset.width, dataset.height) // max_side))
+        shape = (len(indexes), max(1, dataset.height // factor), max(1, dataset.width // factor))
+        data = dataset.read(indexes, out_shape=shape, masked=True).astype(np.float64)
+    means, stds = [], []
+    for band, name in zip(data, bands):
+        values = band.compressed()
+        values = values[np.isfinite(values)]
+        if values.size < 2:
+            raise UserError(f"raster {path}: band {name} has fewer than 2 valid pixels")
+        means.append(float(values.mean()))
+        stds.append(float(values.std(ddof=1)))
+    return means, stds
