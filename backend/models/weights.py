@@ -235,12 +235,15 @@ def _empty_model(config: ModelConfig) -> CromaModel:
 
 
 # -- public API ---------------------------------------------------------------------------------
-def save_model(model: CromaModel, path: str | Path) -> tuple[Path, Path]:
+def save_model(model: CromaModel, path: str | Path,
+               storage_dtype: torch.dtype = torch.float32) -> tuple[Path, Path]:
     """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically (both or neither).
 
     Args:
         model: the model; its ``config`` (bands, statistics, provenance) goes to the JSON file.
         path: the stem, or either file name of the pair.
+        storage_dtype: float32, or float16/bfloat16 to halve the file (weights are cast back to
+            float32 on load; the bundled model ships this way to keep the plugin zip small).
 
     Returns:
         The paths of the weights and the config written.
@@ -250,7 +253,7 @@ def save_model(model: CromaModel, path: str | Path) -> tuple[Path, Path]:
     from safetensors.torch import save_file
 
     weights_path, config_path = model_paths(path)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", storage_dtype).contiguous() for k, v in model.state_dict().items()}
     with atomic_paths(weights_path, config_path) as (tmp_weights, tmp_config):
         save_file(tensors, str(tmp_weights), metadata={"format": SAFETENSORS_FORMAT,
                                                        "name": model.config.name})
