@@ -25,7 +25,7 @@ How it works, in bounded memory:
    percentile stretch of each component to 1..255, nodata 0).
 
 The embedding is ``joint_encodings`` when optical and radar are both given, else the single
-modality's encodings.
+modality's encodings (see :func:`embedding_keys` for models whose joint encoder is untrained).
 """
 
 from __future__ import annotations
@@ -47,9 +47,19 @@ from backend.io.windows import Span, Tile, plan_tiles
 PCA_SAMPLE = 20_000
 
 
-def embedding_key(names: list[str]) -> str:
-    """The model output used as the embedding for the given modalities."""
-    return "joint_encodings" if len(names) > 1 else f"{names[0]}_encodings"
+def embedding_keys(names: list[str], config: Any = None) -> list[str]:
+    """The model outputs whose concatenation is the embedding for the given modalities.
+
+    With both inputs this is the joint (cross-attention) encoding, unless the model's provenance
+    says its joint encoder was never trained (dual-encoder and X-STARS-from-scratch pretraining):
+    then the radar and optical encodings are concatenated instead.
+    """
+    if len(names) == 1:
+        return [f"{names[0]}_encodings"]
+    provenance = getattr(config, "provenance", None) or {}
+    if str(provenance.get("joint_encoder", "")).startswith("untrained"):
+        return ["sar_encodings", "optical_encodings"]
+    return ["joint_encodings"]
 
 
 def band_descriptions(dim: int) -> list[str]:
@@ -164,7 +174,8 @@ def _encode(model: Any, batch: list[dict[str, np.ndarray]], names: list[str], de
     tensors = {name: torch.from_numpy(np.stack([b[name] for b in batch])).to(device) for name in names}
     height, width = batch[0][names[0]].shape[-2:]
     with torch.inference_mode():
-        out = model(**tensors)[embedding_key(names)]
+        outputs = model(**tensors)
+        out = torch.cat([outputs[key] for key in embedding_keys(names, model.config)], dim=-1)
     rows, cols = height // PATCH_SIZE, width // PATCH_SIZE
     return out.reshape(len(batch), rows, cols, -1).permute(0, 3, 1, 2).float().cpu().numpy()
 
@@ -204,7 +215,11 @@ def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, previ
     check_tiling(window, overlap)
     reporter = reporter or Reporter("human")
     names = inputs.names
-    dim = int(model.config.dim)
+    keys = embedding_keys(names, model.config)
+    dim = int(model.config.dim) * len(keys)
+    if keys != ["joint_encodings"] and len(names) > 1:
+        reporter.log("this model's joint encoder is untrained: the embedding concatenates its radar "
+                     "and optical encodings")
     rows, cols = inputs.patch_height, inputs.patch_width
     plan = plan_tiles(rows, cols, window // PATCH_SIZE, overlap // PATCH_SIZE)
     tiles = [tile for tile_row in plan for tile in tile_row]
@@ -233,7 +248,7 @@ def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, previ
         raise UserError("the area has no valid pixels (all nodata): nothing to embed")
     stats = {"patches": rows * cols, "valid_patches": valid_patches, "patch_width": cols,
              "patch_height": rows, "tiles": len(tiles), "encoded_tiles": encoded_tiles,
-             "embedding_dim": dim, "embedding": embedding_key(names), "seconds": round(seconds, 3),
+             "embedding_dim": dim, "embedding": "+".join(keys), "seconds": round(seconds, 3),
              "patches_per_second": round(rows * cols / max(seconds, 1e-9), 2)}
     if preview_path is not None:
         from backend.inference.preview import write_pca_preview
