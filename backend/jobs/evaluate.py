@@ -1,7 +1,11 @@
-"""``evaluate``: cross-validated kNN / linear-probe / k-means scores of encoders on labelled patches.
+"""``evaluate``: honest scores of encoders, on labelled patches or on one labelled scene.
 
-Rows: raw per-band statistics, the same architecture with random weights, the bundled model,
-and any ``--model`` given. Writes a Markdown table and a JSON file.
+Patch mode (``evaluate FOLDER``): stratified cross-validated kNN / linear-probe / k-means scores.
+Scene mode (``evaluate --scene S2.tif [--sar S1.tif] (--labels L.tif | --samples P)``): spatial
+block cross-validation of the segmentation head and of kNN labels (``backend.evaluation.dense``).
+
+Rows: raw band statistics, the same architecture with random weights, the bundled model, and any
+``--model`` given (scene mode adds the majority-class baseline). Writes a Markdown table and JSON.
 """
 
 from __future__ import annotations
@@ -15,29 +19,87 @@ from backend.events import Reporter
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from backend.downstream.options import add_samples_arguments
+
     parser = subparsers.add_parser(
         "evaluate", parents=[common],
-        help="kNN, linear-probe and k-means scores of encoders on a labelled patch folder")
-    parser.add_argument("folder", help="labelled patches: FOLDER/<class>/<patch>.tif (e.g. eurosat-ms)")
+        help="scores of encoders: kNN / linear probe / k-means on a labelled patch folder, or "
+             "segmentation / kNN maps on a labelled scene (--scene)")
+    parser.add_argument("folder", nargs="?", default=None,
+                        help="patch mode: labelled patches FOLDER/<class>/<patch>.tif (e.g. eurosat-ms)")
     parser.add_argument("--model", action="append", default=[], metavar="PATH",
                         help="a model to evaluate besides the bundled one (repeatable)")
     parser.add_argument("--no-bundled", action="store_true", help="leave out the bundled model row")
-    parser.add_argument("--bands", default=None,
-                        help="1-based file band indices in model order, or 'eurosat' "
-                             "(default: eurosat order for 13-band files)")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="cross-validation folds (default 5 for patches, 4 for a scene)")
     parser.add_argument("--neighbors", type=int, default=20, help="k of the cosine kNN (default 20)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit-per-class", type=int, default=None,
-                        help="use only the first N patches of each class (quick runs)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="patches (default 32) or scene tiles (default 4) per encoder call")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--out", default="evaluation",
                         help="output stem: writes STEM.md and STEM.json (default: evaluation)")
+    patches = parser.add_argument_group("patch mode")
+    patches.add_argument("--bands", default=None,
+                         help="1-based file band indices in model order, or 'eurosat' "
+                              "(default: eurosat order for 13-band files)")
+    patches.add_argument("--limit-per-class", type=int, default=None,
+                         help="use only the first N patches of each class (quick runs)")
+    dense = parser.add_argument_group(
+        "scene mode", "spatial block cross-validation of the segmentation head and kNN labels")
+    dense.add_argument("--scene", metavar="PATH", help="optical (Sentinel-2) scene to evaluate on")
+    dense.add_argument("--sar", metavar="PATH", help="radar (Sentinel-1 VV,VH) scene, aligned on the fly")
+    dense.add_argument("--optical-bands", metavar="LIST", help="optical bands in model order "
+                                                               "(default: from the band descriptions)")
+    dense.add_argument("--sar-bands", metavar="LIST", help="radar bands in model order")
+    dense.add_argument("--labels", metavar="PATH",
+                       help="label raster (negative values and nodata = unlabelled), e.g. a LabelHand.tif")
+    add_samples_arguments(dense)
+    dense.add_argument("--bounds", nargs=4, type=float, metavar=("MINX", "MINY", "MAXX", "MAXY"),
+                       help="area to evaluate (default: the whole scene)")
+    dense.add_argument("--bounds-crs", metavar="CRS", help="CRS of --bounds (default: the scene's)")
+    dense.add_argument("--block", type=int, default=128, help="spatial block side in pixels (default 128)")
+    dense.add_argument("--buffer", type=int, default=16,
+                       help="training labels dropped around held-out blocks, pixels (default 16)")
+    dense.add_argument("--steps", type=int, default=300, help="segmentation head training steps")
+    dense.add_argument("--window", type=int, default=120, help="encoder tile size in pixels")
+    dense.add_argument("--overlap", type=int, default=32, help="encoder tile overlap in pixels")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
+    _check_mode(args)
+    if args.scene:
+        _run_dense(args, reporter)
+    else:
+        _run_patches(args, reporter)
+
+
+def _check_mode(args: argparse.Namespace) -> None:
+    """Exactly one of the two modes, with only its own inputs."""
+    from backend.errors import UserError
+
+    modes = "a labelled patch FOLDER (patch mode) or --scene S2.tif with --labels or --samples (scene mode)"
+    if args.folder is not None and args.scene is not None:
+        raise UserError(f"give either {modes}, not both")
+    if args.folder is None and args.scene is None:
+        raise UserError(f"give {modes}")
+    if args.folder is not None:
+        stray = [name for name, value in (("--sar", args.sar), ("--labels", args.labels),
+                                          ("--samples", args.samples)) if value]
+        if stray:
+            raise UserError(f"{', '.join(stray)} belong(s) to scene mode: give --scene instead of a FOLDER")
+    elif (args.labels is None) == (args.samples is None):
+        raise UserError("scene mode needs exactly one of --labels L.tif or --samples POLYGONS")
+    if args.folds is None:
+        args.folds = 5 if args.folder is not None else 4
+    if args.batch_size is None:
+        args.batch_size = 32 if args.folder is not None else 4
+    if args.neighbors < 1:
+        raise UserError(f"--neighbors must be at least 1 (got {args.neighbors})")
+
+
+def _run_patches(args: argparse.Namespace, reporter: Reporter) -> None:
     import numpy as np
     import rasterio
 
@@ -101,6 +163,142 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     if args.events == "human":
         print(markdown_table(report))
     reporter.result({"table": str(md_path), "json": str(json_path)}, {"rows": results})
+
+
+def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
+    """Scene mode: spatial block cross-validation of the segmentation head and kNN labels."""
+    import tempfile
+
+    import torch
+
+    from backend.downstream.raster import pick_device
+    from backend.downstream.segmentation import InputSetPixels, PolygonLabels, RasterLabels
+    from backend.errors import UserError
+    from backend.evaluation.dense import (
+        DenseSetup,
+        dense_markdown_table,
+        majority_scores,
+        make_split,
+        score_embeddings,
+        summarise_labels,
+        training_majority,
+        write_band_statistics,
+    )
+    from backend.inference.embed import check_tiling, compute_embeddings
+    from backend.inference.inputs import InputSet
+    from backend.inference.model import model_config, resolve_device, resolve_model_path
+    from backend.io.atomic import write_text_atomic
+    from backend.models import base_config, build_model, load_encoder
+    from backend.paths import bundled_model
+
+    if args.steps < 1:
+        raise UserError(f"--steps must be at least 1 (got {args.steps})")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
+    check_tiling(args.window, args.overlap)
+    for option, value in (("--scene", args.scene), ("--sar", args.sar), ("--labels", args.labels)):
+        if value and not Path(value).is_file():
+            raise UserError(f"{option} file not found: {value}")
+    device = resolve_device(args.device)
+    models = [resolve_model_path(p) for p in args.model]
+    bundled = None if args.no_bundled else bundled_model()
+    reference = bundled or (models[0] if models else None)
+    rows: list[tuple[str, str, Path | None]] = [("band statistics (mean, std)", "bands", reference)]
+    if reference is not None:
+        rows.append((f"random weights ({reference.stem} architecture)", "random", reference))
+    if bundled is not None:
+        rows.append((f"bundled: {bundled.stem}", "model", bundled))
+    rows += [(f"model: {p.name}", "model", p) for p in models]
+    if reference is None:
+        reporter.warning("no bundled model and no --model: only the raw-bands baseline is scored")
+
+    def open_scene(config: Any) -> InputSet:
+        return InputSet(args.scene, args.sar, config, optical_bands=args.optical_bands,
+                        sar_bands=args.sar_bands, bounds=args.bounds, bounds_crs=args.bounds_crs)
+
+    bands_config = model_config(reference) if reference is not None else base_config()
+    with open_scene(bands_config) as inputs:
+        grid = InputSetPixels(inputs).grid
+        facts = {"width": inputs.width, "height": inputs.height, "crs": str(inputs.crs),
+                 "bounds": list(inputs.bounds)}
+    if args.samples:
+        from backend.downstream.options import read_samples
+
+        labels: Any = PolygonLabels(read_samples(args, args.class_field).to_crs(grid.crs), grid)
+    else:
+        labels = RasterLabels(args.labels, grid)
+    try:
+        if len(labels.classes) < 2:
+            raise UserError(f"the labels have only one class ({labels.classes[0]!r}); evaluation needs two")
+        patch_labels = summarise_labels(labels, grid.width, grid.height)
+        split = make_split(patch_labels.labelled, args.block, args.buffer, args.folds, args.seed)
+        setup = DenseSetup(labels, patch_labels, split, grid.width, grid.height, neighbors=args.neighbors,
+                           steps=args.steps, seed=args.seed)
+        reporter.log(f"{grid.width}x{grid.height} px, classes {', '.join(patch_labels.classes)}; "
+                     f"{args.folds} folds of {split.blocks_per_fold} labelled {args.block} px blocks")
+        results: dict[str, Any] = {}
+        fold_counts: list[Any] = []
+        span = 1.0 / len(rows)
+        with tempfile.TemporaryDirectory(prefix="terraprobe-evaluate-") as scratch:
+            for index, (label, kind, path) in enumerate(rows):
+                embeddings = Path(scratch) / f"row{index}.tif"
+                model = None
+                if kind != "bands":
+                    model = load_encoder(path, device="cpu")
+                    if kind == "random":
+                        torch.manual_seed(args.seed)
+                        model = build_model(model.config)
+                    model = model.to(device).eval()
+                with open_scene(model.config if model is not None else bands_config) as inputs:
+                    if model is None:
+                        dim = write_band_statistics(inputs, embeddings)
+                    else:
+                        dim = int(model.config.dim)
+                        compute_embeddings(inputs, model, embeddings, None, window=args.window,
+                                           overlap=args.overlap, batch_size=args.batch_size, device=device,
+                                           reporter=reporter, start=index * span,
+                                           end=(index + 0.4) * span)
+                    del model
+
+                    def scored(fold: int, index: int = index, label: str = label) -> None:
+                        reporter.progress((index + 0.4 + 0.6 * (fold + 1) / args.folds) * span,
+                                          f"{label}: fold {fold + 1}/{args.folds} scored")
+
+                    scores, folds = score_embeddings(embeddings, InputSetPixels(inputs), setup,
+                                                     pick_device(device), on_fold=scored)
+                embeddings.unlink(missing_ok=True)
+                fold_counts = fold_counts or folds
+                results[label] = {"embedding_dim": dim, **scores.summary()}
+                reporter.log(f"{label}: segmentation mIoU {results[label]['segmentation_miou']['mean']:.3f}, "
+                             f"kNN mIoU {results[label]['knn_miou']['mean']:.3f}")
+    finally:
+        if isinstance(labels, RasterLabels):
+            labels.close()
+
+    baseline = majority_scores(fold_counts, training_majority(setup))
+    rows_out = {"majority class of the training blocks": {"embedding_dim": 0, **baseline.summary()},
+                **results}
+    per_fold = [int(counts.segmentation.sum()) for counts in fold_counts]
+    fewest = min(counts.references for counts in fold_counts)
+    if fewest < 5 * args.neighbors:
+        reporter.warning(f"a fold has only {fewest} kNN reference patches for k={args.neighbors}: the kNN "
+                         "columns lean towards the most frequent class; label more or lower --neighbors")
+    report = {"mode": "scene", "scene": str(Path(args.scene).resolve()), "scene_name": Path(args.scene).name,
+              "sar": str(Path(args.sar).resolve()) if args.sar else None,
+              "labels": str(Path(args.labels).resolve()) if args.labels else None,
+              "samples": str(Path(args.samples).resolve()) if args.samples else None,
+              "class_field": args.class_field if args.samples else None,
+              "classes": patch_labels.classes, **facts, "block": args.block, "buffer": args.buffer,
+              "folds": args.folds, "blocks_per_fold": split.blocks_per_fold, "seed": args.seed,
+              "neighbors": args.neighbors, "steps": args.steps, "scored_pixels": sum(per_fold),
+              "scored_pixels_per_fold": per_fold,
+              "reference_patches_per_fold": [counts.references for counts in fold_counts], "rows": rows_out}
+    table = dense_markdown_table(report)
+    md_path = write_text_atomic(f"{args.out}.md", table)
+    json_path = write_text_atomic(f"{args.out}.json", json.dumps(report, indent=2) + "\n")
+    if args.events == "human":
+        print(table)
+    reporter.result({"table": str(md_path), "json": str(json_path)}, {"rows": rows_out})
 
 
 def _encoder_featurizer(path: Path, random_init: bool, folder: Any, bands: list[int], seed: int,
