@@ -17,6 +17,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["GDAL_PAM_ENABLED"] = "NO"  # no .aux.xml files beside the results
     from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
 
     app = QgsApplication([], False)

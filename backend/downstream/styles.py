@@ -40,6 +40,35 @@ def class_colors(count: int) -> list[str]:
     return colors
 
 
+# Conventional land-cover colours (ESA WorldCover legend) for class names analysts commonly use, so a
+# "water" class is blue and a "forest" class green rather than whatever palette slot they fall in.
+LAND_COVER_COLORS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("water", "sea", "lake", "river", "flood", "reservoir", "ocean"), "#0064c8"),
+    (("wetland", "marsh", "swamp", "mangrove"), "#0096a0"),
+    (("forest", "tree", "wood"), "#006400"),
+    (("shrub", "bush"), "#ffbb22"),
+    (("grass", "pasture", "meadow", "herbaceous", "prairie"), "#ffff4c"),
+    (("crop", "agri", "farm", "paddy", "orchard", "vineyard"), "#f096ff"),
+    (("urban", "village", "town", "city", "built", "building", "residential", "industrial",
+      "settlement"), "#fa0000"),
+    (("land", "field", "ground"), "#d2b48c"),
+    (("road", "highway", "street", "railway"), "#505050"),
+    (("bare", "soil", "dry", "sand", "desert", "rock"), "#b4b4b4"),
+    (("snow", "ice", "glacier", "cloud"), "#f0f0f0"),
+)
+
+
+def label_colors(labels: Sequence[str]) -> list[str]:
+    """A colour per class label: conventional land-cover colours for known names, else distinct ones."""
+    chosen: list[str | None] = []
+    for label in labels:
+        name = str(label).lower()
+        chosen.append(next((color for words, color in LAND_COVER_COLORS
+                            if any(word in name for word in words)), None))
+    spare = iter(c for c in class_colors(len(labels) + len(LAND_COVER_COLORS)) if c not in chosen)
+    return [color or next(spare) for color in chosen]
+
+
 def _document() -> tuple[ET.Element, ET.Element]:
     root = ET.Element("qgis", {"version": QGIS_VERSION, "styleCategories": "AllStyleCategories",
                                "hasScaleBasedVisibilityFlag": "0", "minScale": "1e+08", "maxScale": "0"})
@@ -78,10 +107,10 @@ def paletted_qml(classes: Mapping[int, str], colors: Sequence[str] | None = None
 
     Args:
         classes: class value → label, e.g. ``{1: "forest", 2: "water"}``.
-        colors: ``#rrggbb`` per class in the order of ``classes``; default :func:`class_colors`.
+        colors: ``#rrggbb`` per class in the order of ``classes``; default :func:`label_colors`.
     """
     values = list(classes)
-    colors = list(colors) if colors is not None else class_colors(len(values))
+    colors = list(colors) if colors is not None else label_colors([str(classes[v]) for v in values])
     root, pipe = _document()
     renderer = ET.SubElement(pipe, "rasterrenderer", {"type": "paletted", "opacity": "1",
                                                       "alphaBand": "-1", "band": "1", "nodataColor": ""})

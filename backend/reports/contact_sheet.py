@@ -28,7 +28,7 @@ def parse_panel(spec: str) -> Panel:
     """``"Title=path.tif"`` or ``"Title=path.tif:4,3,2"`` (1-based bands drawn as RGB)."""
     if "=" not in spec:
         raise UserError(f"--panel needs TITLE=PATH[:BANDS], got {spec!r}")
-    title, rest = spec.split("=", 1)
+    title, rest = spec.rsplit("=", 1)
     match = re.fullmatch(r"(.+?)(?::(\d+(?:,\d+)*))?", rest)
     assert match is not None
     bands = tuple(int(b) for b in match.group(2).split(",")) if match.group(2) else None

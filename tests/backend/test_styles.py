@@ -84,3 +84,11 @@ def test_qgis_loads_the_pseudocolor_style(qgis_app, tmp_path) -> None:
         assert len(items) == 5 and items[0].color.name() == "#440154"
     finally:
         del layer
+
+
+def test_known_class_names_get_conventional_colours() -> None:
+    from backend.downstream.styles import label_colors
+
+    colors = label_colors(["water", "Forest", "village", "cluster 1", "cluster 2"])
+    assert colors[:3] == ["#0064c8", "#006400", "#fa0000"]
+    assert len(set(colors)) == 5  # unknown names still get distinct colours
