@@ -10,22 +10,39 @@ Lloyd iterations. When every valid vector fits in ``memory_budget`` bytes the it
 in-memory (GPU when present) matrix; otherwise each iteration streams the raster block by block
 and accumulates the new centres, so memory stays bounded for any raster size. A mini-batch
 variant (:func:`minibatch_kmeans`) is available for in-memory matrices.
+
+Speed on CPU: the assignment step walks the rows in cache-sized chunks (distance product, argmin
+and member sums while the chunk is still in cache) on one worker thread per core, each running
+single-threaded torch ops; fine-grained intra-op threading loses most of its time in thread
+synchronisation on a busy machine. In memory, Lloyd keeps each row's label and only moves the
+rows whose label changed between the member sums (float64), so late iterations cost little more
+than the distance product.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from backend.errors import UserError
+from backend.inference.embedding_raster import EmbeddingRaster
 
 ASSIGN_CHUNK = 65536
+"""Rows per assignment step on a GPU."""
+CPU_CHUNK = 1024
+"""Rows per assignment step on CPU: 1024 x 768 float32 rows (3 MiB) stay in cache between steps."""
+CPU_TASK_CHUNKS = 16
+"""Chunks per worker task on CPU (tasks are handed out dynamically to the worker threads)."""
+
+SumsMode = Literal["none", "full", "changed"]
 
 
 @dataclass
@@ -38,23 +55,127 @@ class KMeansResult:
     counts: torch.Tensor | None = None
 
 
-def l2_normalize(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+@dataclass
+class _Assignment:
+    """What one assignment pass over some rows found.
+
+    ``scores`` is the sum over rows of ``|c|² - 2 x·c`` for the nearest centre ``c``; adding
+    ``norms`` (the sum of ``|x|²``, when it was asked for) gives the inertia.
+    """
+
+    counts: torch.Tensor
+    scores: torch.Tensor
+    norms: torch.Tensor
+    sums: torch.Tensor | None
+
+    @property
+    def inertia(self) -> float:
+        return float(self.scores + self.norms)
+
+    def add(self, other: _Assignment) -> _Assignment:
+        sums = None if self.sums is None else self.sums + other.sums
+        return _Assignment(self.counts + other.counts, self.scores + other.scores, self.norms + other.norms,
+                           sums)
 
 
-def assign(x: torch.Tensor, centres: torch.Tensor,
-           chunk: int = ASSIGN_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest centre of each row of ``x`` and the squared distance to it (chunked over rows)."""
+def row_sq_norms(x: torch.Tensor, chunk: int = ASSIGN_CHUNK) -> torch.Tensor:
+    """``|x_i|²`` of every row, chunked so no ``x``-sized temporary is made."""
+    return torch.cat([(part * part).sum(dim=1) for part in x.split(chunk)]) if len(x) else x.new_zeros(0)
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _assign_rows(x: torch.Tensor, centres_t: torch.Tensor, centre_sq: torch.Tensor, start: int, stop: int,
+                 chunk: int, mode: SumsMode, norms: bool, labels: torch.Tensor | None,
+                 distances: torch.Tensor | None) -> _Assignment:
+    """Assign rows ``start:stop`` to their nearest centres, chunk by chunk.
+
+    ``mode`` says which member sums to return: ``"full"`` the sums of the rows' new clusters,
+    ``"changed"`` only the change against the labels already in ``labels`` (rows that moved are
+    added to their new cluster and taken from their old one), ``"none"`` no sums. ``norms`` asks
+    for the sum of ``|x|²`` (needed for the inertia). New labels and squared distances are
+    written into ``labels`` / ``distances`` when given.
+    """
+    k, dim = centres_t.shape[1], centres_t.shape[0]
+    counts = torch.zeros(k, dtype=torch.long, device=x.device)
+    scores = torch.zeros((), dtype=torch.float64, device=x.device)
+    norm_total = torch.zeros((), dtype=torch.float64, device=x.device)
+    sums = None if mode == "none" else torch.zeros(k, dim, dtype=torch.float64, device=x.device)
+    for begin in range(start, stop, chunk):
+        end = min(begin + chunk, stop)
+        part = x[begin:end]
+        # |x - c|² = |x|² - 2 x·c + |c|²; the |x|² term does not change the argmin.
+        best, nearest = torch.addmm(centre_sq.unsqueeze(0), part, centres_t, alpha=-2.0).min(dim=1)
+        scores += best.sum(dtype=torch.float64)
+        counts += torch.bincount(nearest, minlength=k)
+        if norms or distances is not None:
+            part_sq = (part * part).sum(dim=1)
+            norm_total += part_sq.sum(dtype=torch.float64)
+            if distances is not None:
+                distances[begin:end] = (best + part_sq).clamp_min_(0)
+        # Member sums: float32 within a chunk, float64 across chunks.
+        if mode == "full":
+            sums += torch.zeros(k, dim, dtype=x.dtype, device=x.device).index_add_(0, nearest, part).double()
+        elif mode == "changed":
+            previous = labels[begin:end]
+            moved = (nearest != previous).nonzero().squeeze(1)
+            if len(moved):
+                rows = part[moved]
+                delta = torch.zeros(k, dim, dtype=x.dtype, device=x.device)
+                delta.index_add_(0, nearest[moved], rows).index_add_(0, previous[moved], rows, alpha=-1.0)
+                sums += delta.double()
+        if labels is not None:
+            labels[begin:end] = nearest
+    return _Assignment(counts, scores, norm_total, sums)
+
+
+def _assignment_pass(x: torch.Tensor, centres: torch.Tensor, mode: SumsMode = "none", norms: bool = True,
+                     labels: torch.Tensor | None = None,
+                     distances: torch.Tensor | None = None) -> _Assignment:
+    """One assignment pass over all rows of ``x`` (see :func:`_assign_rows`).
+
+    On CPU the rows are cut into tasks of :data:`CPU_TASK_CHUNKS` chunks that one worker thread
+    per torch thread picks up, each running single-threaded torch ops.
+    """
+    centres_t = centres.T.contiguous()
     centre_sq = (centres * centres).sum(dim=1)
+    n = len(x)
+
+    def rows(span: tuple[int, int], chunk: int = CPU_CHUNK) -> _Assignment:
+        return _assign_rows(x, centres_t, centre_sq, span[0], span[1], chunk, mode, norms, labels, distances)
+
+    if x.device.type != "cpu":
+        return rows((0, n), ASSIGN_CHUNK)
+    threads = torch.get_num_threads()
+    # Tasks of CPU_TASK_CHUNKS chunks, smaller when that would leave a worker idle (mini-batches).
+    task = max(CPU_CHUNK, min(CPU_CHUNK * CPU_TASK_CHUNKS, -(-n // threads)))
+    spans = [(begin, min(begin + task, n)) for begin in range(0, n, task)] or [(0, 0)]
+    workers = min(threads, len(spans))
+    with _torch_threads(1):
+        if workers <= 1:
+            parts = [rows(span) for span in spans]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="kmeans") as pool:
+                parts = list(pool.map(rows, spans))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total.add(part)
+    return total
+
+
+def assign(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest centre of each row of ``x`` and the squared distance to it."""
     labels = torch.empty(len(x), dtype=torch.long, device=x.device)
     distances = torch.empty(len(x), dtype=x.dtype, device=x.device)
-    for start in range(0, len(x), chunk):
-        part = x[start:start + chunk]
-        # |x - c|² = |x|² - 2 x·c + |c|²; the |x|² term does not change the argmin.
-        scores = torch.addmm(centre_sq.unsqueeze(0), part, centres.T, alpha=-2.0)
-        best, index = scores.min(dim=1)
-        labels[start:start + chunk] = index
-        distances[start:start + chunk] = (best + (part * part).sum(dim=1)).clamp_min(0)
+    _assignment_pass(x, centres, "none", labels=labels, distances=distances)
     return labels, distances
 
 
@@ -65,7 +186,7 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator,
     if k > n:
         raise ValueError(f"k={k} is larger than the {n} vectors")
     trials = trials or 2 + int(math.log(k))
-    x_sq = (x * x).sum(dim=1)
+    x_sq = row_sq_norms(x)
     first = int(torch.randint(n, (1,), generator=generator))
     centres = [x[first]]
     closest = (x_sq - 2 * x @ x[first] + x_sq[first]).clamp_min(0)
@@ -89,56 +210,39 @@ def _update(sums: torch.Tensor, counts: torch.Tensor, old: torch.Tensor) -> torc
     """New centres from member sums; an empty cluster keeps its previous centre."""
     new = old.clone()
     filled = counts > 0
-    new[filled] = sums[filled] / counts[filled].unsqueeze(1).to(sums.dtype)
+    new[filled] = (sums[filled] / counts[filled].unsqueeze(1).to(sums.dtype)).to(old.dtype)
     return new
-
-
-def accumulate(x: torch.Tensor, centres: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor,
-               x_sq: torch.Tensor | None = None) -> float:
-    """One E-step over ``x``: add member sums/counts of the nearest centres; return the inertia.
-
-    Member sums are a one-hot matrix product per chunk (a GEMM is far faster than scatter-adds).
-    """
-    k = len(centres)
-    chunk = max(1024, min(ASSIGN_CHUNK, 2**24 // max(k, 1)))
-    centre_sq = (centres * centres).sum(dim=1)
-    inertia = 0.0
-    for start in range(0, len(x), chunk):
-        part = x[start:start + chunk]
-        scores = torch.addmm(centre_sq.unsqueeze(0), part, centres.T, alpha=-2.0)
-        best, labels = scores.min(dim=1)
-        one_hot = torch.zeros(len(part), k, dtype=x.dtype, device=x.device)
-        one_hot.scatter_(1, labels.unsqueeze(1), 1.0)
-        sums.addmm_(one_hot.T, part)
-        counts += one_hot.sum(dim=0).to(counts.dtype)
-        part_sq = x_sq[start:start + chunk] if x_sq is not None else (part * part).sum(dim=1)
-        inertia += float((best + part_sq).clamp_min(0).double().sum())
-    return inertia
 
 
 def lloyd(x: torch.Tensor, centres: torch.Tensor, iterations: int, tol: float = 0.0) -> KMeansResult:
     """Full-batch Lloyd iterations on an in-memory matrix.
 
     Stops early when the total squared centre shift falls to ``tol`` or below (pass a negative
-    ``tol`` to always run every iteration). The reported inertia is of the final centres.
+    ``tol`` to always run every iteration). The reported inertia and counts are of the final
+    centres. Member sums are carried between iterations: after the first pass only the rows that
+    changed cluster are added and removed.
     """
     centres = centres.clone()
-    x_sq = (x * x).sum(dim=1)
+    labels = torch.empty(len(x), dtype=torch.long, device=x.device)
+    sums: torch.Tensor | None = None
+    norms: torch.Tensor | None = None
     done = 0
     while done < iterations:
         done += 1
-        sums = torch.zeros_like(centres)
-        counts = torch.zeros(len(centres), dtype=x.dtype, device=x.device)
-        accumulate(x, centres, sums, counts, x_sq)
-        new = _update(sums, counts, centres)
+        if sums is None:
+            step = _assignment_pass(x, centres, "full", True, labels)
+            sums, norms = step.sums, step.norms
+        else:
+            step = _assignment_pass(x, centres, "changed", False, labels)
+            sums = sums + step.sums
+        new = _update(sums, step.counts, centres)
         shift = float(((new - centres) ** 2).sum())
         centres = new
         if shift <= tol:
             break
-    sums = torch.zeros_like(centres)
-    counts = torch.zeros(len(centres), dtype=x.dtype, device=x.device)
-    inertia = accumulate(x, centres, sums, counts, x_sq)
-    return KMeansResult(centres, inertia, done, counts.round().long())
+    final = _assignment_pass(x, centres, "none", norms is None)
+    inertia = final.inertia if norms is None else float(final.scores + norms)
+    return KMeansResult(centres, inertia, done, final.counts)
 
 
 def minibatch_kmeans(x: torch.Tensor, centres: torch.Tensor, iterations: int, batch_size: int,
@@ -161,9 +265,8 @@ def minibatch_kmeans(x: torch.Tensor, centres: torch.Tensor, iterations: int, ba
             filled = counts > 0
             rate = (counts[filled] / seen[filled]).unsqueeze(1)
             centres[filled] = (1 - rate) * centres[filled] + rate * sums[filled] / counts[filled].unsqueeze(1)
-    labels, distances = assign(x, centres)
-    return KMeansResult(centres, float(distances.double().sum()), iterations,
-                        torch.bincount(labels, minlength=len(centres)))
+    final = _assignment_pass(x, centres)
+    return KMeansResult(centres, final.inertia, iterations, final.counts)
 
 
 def streamed_lloyd(blocks: Callable[[], Iterable[torch.Tensor]], centres: torch.Tensor, iterations: int,
@@ -182,20 +285,22 @@ def streamed_lloyd(blocks: Callable[[], Iterable[torch.Tensor]], centres: torch.
     counts = torch.zeros(len(centres), dtype=torch.long, device=centres.device)
     done = 0
     for done in range(1, iterations + 1):
-        sums = torch.zeros_like(centres)
-        counts = torch.zeros(len(centres), dtype=centres.dtype, device=centres.device)
-        total = 0.0
+        total: _Assignment | None = None
         for block in blocks():
-            total += accumulate(block, centres, sums, counts)
-        inertia = total  # inertia of the centres this pass started from
-        new = _update(sums, counts, centres)
+            step = _assignment_pass(block, centres, "full")
+            total = step if total is None else total.add(step)
+        if total is None:
+            break
+        inertia = total.inertia  # inertia of the centres this pass started from
+        counts = total.counts
+        new = _update(total.sums, counts, centres)
         shift = float(((new - centres) ** 2).sum())
         centres = new
         if on_pass:
             on_pass(done)
         if shift <= tol:
             break
-    return KMeansResult(centres, inertia, done, counts.round().long())
+    return KMeansResult(centres, inertia, done, counts)
 
 
 @dataclass
@@ -217,8 +322,9 @@ class ClusterStats:
 
 
 def _prepare(vectors: np.ndarray, metric: str, device: torch.device) -> torch.Tensor:
+    """A tensor of freshly read vectors (normalised in place for the cosine metric)."""
     x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)).to(device)
-    return l2_normalize(x) if metric == "cosine" else x
+    return x.div_(x.norm(dim=1, keepdim=True).clamp_min_(1e-12)) if metric == "cosine" else x
 
 
 def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLike[str], k: int, seed: int = 0,
@@ -234,7 +340,7 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
     Raises:
         UserError: k < 1, or k larger than the number of valid patches.
     """
-    from backend.downstream.raster import EmbeddingReader, class_dtype, create_raster, pick_device, tracker
+    from backend.downstream.raster import class_dtype, create_raster, pick_device, tracker
     from backend.downstream.styles import paletted_qml, style_path
     from backend.io.atomic import atomic_paths
 
@@ -248,7 +354,7 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
     span = end - start
     track = tracker(reporter)
 
-    with EmbeddingReader(embeddings) as reader:
+    with EmbeddingRaster(embeddings) as reader:
         windows = reader.windows()
         # Pass 1: count valid patches, keep a uniform random sample (top random keys), and keep
         # every vector while they fit in the memory budget.
@@ -258,7 +364,7 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         kept_bytes = 0
         valid_total = 0
         for window in track(windows, "reading embeddings", start, start + 0.2 * span):
-            vectors, _ = reader.read_vectors(window)
+            vectors, _, _ = reader.read_vectors(window)
             valid_total += len(vectors)
             if kept is not None:
                 kept_bytes += vectors.nbytes
@@ -291,7 +397,7 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         else:
             def blocks() -> Iterable[torch.Tensor]:
                 for window in windows:
-                    vectors, _ = reader.read_vectors(window)
+                    vectors, _, _ = reader.read_vectors(window)
                     if len(vectors):
                         yield _prepare(vectors, metric, torch_device)
 
@@ -311,11 +417,11 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         with atomic_paths(out, style_path(out)) as (raster_tmp, style_tmp):
             with create_raster(raster_tmp, reader.grid, dtype, 0, description="cluster") as dst:
                 for window in track(windows, "writing clusters", start + 0.8 * span, end):
-                    vectors, valid = reader.read_vectors(window)
-                    classes = np.zeros(valid.shape, dtype=dtype)
+                    vectors, rows, cols = reader.read_vectors(window)
+                    classes = np.zeros((int(window.height), int(window.width)), dtype=dtype)
                     if len(vectors):
                         labels, _ = assign(_prepare(vectors, metric, torch_device), centres)
-                        classes[valid] = (labels.cpu().numpy() + 1).astype(dtype)
+                        classes[rows, cols] = (labels.cpu().numpy() + 1).astype(dtype)
                     sizes += np.bincount(classes.ravel(), minlength=k + 1)
                     dst.write(classes[np.newaxis], window=window)
             style_tmp.write_text(paletted_qml({i: f"cluster {i}" for i in range(1, k + 1)}), encoding="utf-8")
@@ -325,5 +431,5 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
                         in_memory=in_memory, metric=metric, device=str(torch_device))
 
 
-__all__ = ["ClusterStats", "KMeansResult", "assign", "cluster_embeddings", "kmeans_plus_plus", "l2_normalize",
+__all__ = ["ClusterStats", "KMeansResult", "assign", "cluster_embeddings", "kmeans_plus_plus",
            "lloyd", "minibatch_kmeans", "streamed_lloyd"]

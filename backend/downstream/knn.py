@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from backend.errors import UserError
+from backend.inference.embedding_raster import EmbeddingRaster
 from backend.io.vectors import SampleSet
 
 QUERY_CHUNK = 4096
@@ -36,6 +37,7 @@ class References:
 
 
 def normalize_rows(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero); shared by kNN and similarity."""
     return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
@@ -109,8 +111,7 @@ def collect_references(reader: Any, samples: SampleSet, device: torch.device) ->
         raise UserError(f"no sample polygon overlaps the raster ({len(samples.polygons)} polygons, "
                         f"reprojected to {reader.grid.crs}); check the layer and the area")
     burnt = rasterize_polygons(samples.polygons, reader.grid, window)
-    data = reader.read(window)
-    valid = np.isfinite(data).all(axis=-1)
+    array, valid = reader.read(window)
     labelled = valid & (burnt > 0)
     warnings: list[str] = []
     outside = len(samples.polygons) - len(np.unique(burnt[burnt > 0]))
@@ -123,7 +124,7 @@ def collect_references(reader: Any, samples: SampleSet, device: torch.device) ->
         raise UserError("no sample polygon overlaps valid (non-nodata) patches of the raster")
     positions = burnt[labelled] - 1
     class_index = np.array([samples.classes.index(p.class_name) for p in samples.polygons])[positions]
-    vectors = torch.from_numpy(np.ascontiguousarray(data[labelled])).to(device)
+    vectors = torch.from_numpy(np.ascontiguousarray(array[:, labelled].T)).to(device)
     return References(vectors=normalize_rows(vectors),
                       classes=torch.from_numpy(class_index).to(device),
                       polygons=torch.from_numpy(positions.astype(np.int64)).to(device)), warnings
@@ -158,7 +159,7 @@ def classify_embeddings(embeddings: str | os.PathLike[str], samples: SampleSet, 
     Raises:
         UserError: no usable samples on the raster, or fewer than two classes among them.
     """
-    from backend.downstream.raster import EmbeddingReader, class_dtype, create_raster, pick_device, tracker
+    from backend.downstream.raster import class_dtype, create_raster, pick_device, tracker
     from backend.downstream.styles import paletted_qml, pseudocolor_qml, style_path
     from backend.io.atomic import atomic_paths
 
@@ -168,7 +169,7 @@ def classify_embeddings(embeddings: str | os.PathLike[str], samples: SampleSet, 
     class_count = len(samples.classes)
     track = tracker(reporter)
     span = end - start
-    with EmbeddingReader(embeddings) as reader:
+    with EmbeddingRaster(embeddings) as reader:
         references, warnings = collect_references(reader, samples, torch_device)
         classes_present = references.classes.unique().tolist()
         if len(classes_present) < 2:
@@ -202,16 +203,18 @@ def classify_embeddings(embeddings: str | os.PathLike[str], samples: SampleSet, 
                                             description="confidence") if confidence_out is not None else None)
             try:
                 for window in track(reader.windows(), "classifying patches", start + 0.1 * span, end):
-                    vectors, valid = reader.read_vectors(window)
-                    labels = np.zeros(valid.shape, dtype=dtype)
-                    confidence = np.full(valid.shape, np.nan, dtype=np.float32)
+                    vectors, rows, cols = reader.read_vectors(window)
+                    shape = (int(window.height), int(window.width))
+                    labels = np.zeros(shape, dtype=dtype)
+                    confidence = np.full(shape, np.nan, dtype=np.float32)
                     if len(vectors):
                         query = normalize_rows(torch.from_numpy(vectors).to(torch_device))
                         predicted, score = knn_predict(query, references, neighbors, class_count)
-                        labels[valid] = (predicted.cpu().numpy() + 1).astype(dtype)
-                        confidence[valid] = score.cpu().numpy()
-                        low = min(low, float(confidence[valid].min()))
-                        high = max(high, float(confidence[valid].max()))
+                        labels[rows, cols] = (predicted.cpu().numpy() + 1).astype(dtype)
+                        scores = score.cpu().numpy()
+                        confidence[rows, cols] = scores
+                        low = min(low, float(scores.min()))
+                        high = max(high, float(scores.max()))
                     valid_total += len(vectors)
                     labels_dst.write(labels[np.newaxis], window=window)
                     if confidence_dst is not None:

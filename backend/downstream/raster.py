@@ -1,118 +1,25 @@
-"""Block-wise reading of embedding GeoTIFFs and atomic writing of result rasters.
+"""Helpers of the downstream maps: device choice, class dtypes, result rasters, progress.
 
-An embedding GeoTIFF (written by ``embed``) holds one band per embedding dimension on the patch
-grid; a patch is nodata when any of its bands is NaN. Readers here never hold more than one
-block of rows in memory.
+Embedding GeoTIFFs are read with :class:`backend.inference.embedding_raster.EmbeddingRaster` (the
+one reader for the whole backend); :class:`Grid` is re-exported here for the downstream modules.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from backend.errors import UserError
-
-BLOCK_BYTES = 64 * 2**20
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A raster grid: CRS, affine transform and size in cells."""
-
-    crs: Any
-    transform: Any
-    width: int
-    height: int
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.height, self.width)
-
-    def scaled(self, factor: int) -> Grid:
-        """The grid with cells ``factor`` times smaller (patch grid → pixel grid for factor 8)."""
-        from rasterio.transform import Affine
-
-        return Grid(self.crs, self.transform * Affine.scale(1 / factor), self.width * factor,
-                    self.height * factor)
-
-
-class EmbeddingReader:
-    """Reads an embedding GeoTIFF in row blocks as ``[rows, cols, dim]`` float32 arrays.
-
-    Args:
-        path: the embedding GeoTIFF.
-        block_bytes: the float32 size one block may take in memory.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -> None:
-        import rasterio
-
-        self.path = Path(path)
-        if not self.path.exists():
-            raise UserError(f"embedding raster not found: {self.path}")
-        try:
-            self._dataset = rasterio.open(self.path)
-        except Exception as exc:
-            raise UserError(f"cannot open embeddings {self.path}: {exc}") from None
-        ds = self._dataset
-        if ds.crs is None:
-            raise UserError(f"embedding raster {self.path.name} has no CRS")
-        self.grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
-        self.dim = ds.count
-        self.descriptions = ds.descriptions
-        row_bytes = max(1, ds.width * self.dim * 4)
-        self.block_rows = max(1, min(ds.height, block_bytes // row_bytes))
-
-    def close(self) -> None:
-        self._dataset.close()
-
-    def __enter__(self) -> EmbeddingReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def windows(self) -> list[Any]:
-        """Full-width row blocks covering the grid."""
-        from rasterio.windows import Window
-
-        return [Window(0, row, self.grid.width, min(self.block_rows, self.grid.height - row))
-                for row in range(0, self.grid.height, self.block_rows)]
-
-    def read(self, window: Any) -> np.ndarray:
-        """``[rows, cols, dim]`` float32; NaN where the raster has nodata."""
-        data = self._dataset.read(window=window, boundless=False, masked=False)
-        data = np.moveaxis(data, 0, -1).astype(np.float32, copy=False)
-        nodata = self._dataset.nodata
-        if nodata is not None and not np.isnan(nodata):
-            data[data == nodata] = np.nan
-        return data
-
-    def read_vectors(self, window: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Valid patch vectors ``[n, dim]`` of a window and its validity mask ``[rows, cols]``."""
-        data = self.read(window)
-        valid = np.isfinite(data).all(axis=-1)
-        return data[valid], valid
-
-
-def open_embeddings(path: str | os.PathLike[str]) -> EmbeddingReader:
-    return EmbeddingReader(path)
+from backend.inference.embedding_raster import Grid
 
 
 def pick_device(device: str = "auto") -> Any:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a clear error."""
+    """:func:`backend.inference.model.resolve_device` as a ``torch.device`` (auto/cpu/cuda)."""
     import torch
 
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA device is available")
-    return torch.device(device)
+    from backend.inference.model import resolve_device
+
+    return torch.device(resolve_device(device))
 
 
 def class_dtype(count: int) -> str:

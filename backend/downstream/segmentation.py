@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from backend.downstream.raster import Grid
 from backend.errors import UserError
+from backend.inference.embedding_raster import EmbeddingRaster, Grid
 
 PATCH = 8
 HEAD_FORMAT = "terraprobe-segmentation-head"
@@ -52,12 +52,9 @@ class RasterPixels:
     """A :class:`PixelSource` reading a whole raster file directly (all bands, raw values)."""
 
     def __init__(self, path: str | os.PathLike[str], bands: Sequence[int] | None = None) -> None:
-        import rasterio
+        from backend.io.rasters import open_raster
 
-        try:
-            self._dataset = rasterio.open(path)
-        except Exception as exc:
-            raise UserError(f"cannot open raster {path}: {exc}") from None
+        self._dataset = open_raster(path, "input")
         ds = self._dataset
         self.bands = list(bands) if bands else list(range(1, ds.count + 1))
         self.band_names = [ds.descriptions[b - 1] or f"band{b}" for b in self.bands]
@@ -219,27 +216,26 @@ class RasterLabels:
     """
 
     def __init__(self, path: str | os.PathLike[str], grid: Grid, block_rows: int = 1024) -> None:
-        import rasterio
-        from rasterio.vrt import WarpedVRT
+        from rasterio.enums import Resampling
+        from rasterio.windows import Window
+
+        from backend.io.align import grid_view
+        from backend.io.rasters import open_raster
 
         self.grid = grid
-        try:
-            self._source = rasterio.open(path)
-        except Exception as exc:
-            raise UserError(f"cannot open label raster {path}: {exc}") from None
+        self._source = open_raster(path, "label")
         src = self._source
         self._nodata = src.nodata
-        same = (src.crs == grid.crs and src.width == grid.width and src.height == grid.height
-                and src.transform.almost_equals(grid.transform))
         # Outside the label raster: -1 (unlabelled) for signed types, else the nodata value.
         unsigned = src.dtypes[0] in ("uint8", "uint16", "uint32")
         fill = (src.nodata if src.nodata is not None else 0) if unsigned else -1
-        self._view = src if same else WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
-                                                height=grid.height, nodata=fill, resampling=0)
+        # Labels are classes: nearest neighbour, the file's dtype; grids within 1e-5 count as the same.
+        self._view = grid_view(src, grid.crs, grid.transform, grid.width, grid.height, Resampling.nearest,
+                               precision=1e-5, nodata=fill)
         values: set[float] = set()
         rows, cols = [], []
         for row in range(0, grid.height, block_rows):
-            window = rasterio.windows.Window(0, row, grid.width, min(block_rows, grid.height - row))
+            window = Window(0, row, grid.width, min(block_rows, grid.height - row))
             raw = self._raw(window)
             labelled = self._labelled(raw)
             values.update(np.unique(raw[labelled]).tolist())
@@ -251,8 +247,7 @@ class RasterLabels:
             raise UserError(f"the label raster {Path(path).name} has no labelled pixels over the area")
         self._values = sorted(values)
         self.classes = [_value_name(v) for v in self._values]
-        self._window = rasterio.windows.Window(min(cols), min(rows), max(cols) - min(cols) + 1,
-                                               max(rows) - min(rows) + 1)
+        self._window = Window(min(cols), min(rows), max(cols) - min(cols) + 1, max(rows) - min(rows) + 1)
 
     def _raw(self, window: Any) -> np.ndarray:
         return self._view.read(1, window=window, boundless=False)
@@ -317,8 +312,8 @@ def _read_embedding_block(reader: Any, row0: int, row1: int, col0: int, col1: in
     r0, c0 = max(row0, 0), max(col0, 0)
     r1, c1 = min(row1, reader.grid.height), min(col1, reader.grid.width)
     if r1 > r0 and c1 > c0:
-        block = reader.read(Window(c0, r0, c1 - c0, r1 - r0))
-        out[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0] = np.moveaxis(block, -1, 0)
+        block, _ = reader.read(Window(c0, r0, c1 - c0, r1 - r0))
+        out[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0] = block
     return out
 
 
@@ -525,13 +520,13 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource, out: str | 
         head_path: an existing head to apply instead of training one.
         head_out: where to save the trained head (``.safetensors`` + ``.json``).
     """
-    from backend.downstream.raster import EmbeddingReader, pick_device
+    from backend.downstream.raster import pick_device
 
     if (labels is None) == (head_path is None):
         raise UserError("give training labels (--samples or --label-raster) or an existing --head, not both")
     torch_device = pick_device(device)
     warnings: list[str] = []
-    with EmbeddingReader(embeddings) as reader:
+    with EmbeddingRaster(embeddings) as reader:
         check_grids(reader, pixels)
         if head_path is not None:
             head, info = load_head(head_path)

@@ -51,7 +51,7 @@ def point_query(reader: Any, x: float, y: float, crs: Any = None) -> np.ndarray:
     row, col = rowcol(reader.grid.transform, px, py)
     if not (0 <= row < reader.grid.height and 0 <= col < reader.grid.width):
         raise UserError(f"the point ({x}, {y}) lies outside the raster")
-    vectors, _ = reader.read_vectors(Window(col, row, 1, 1))
+    vectors, _, _ = reader.read_vectors(Window(col, row, 1, 1))
     if not len(vectors):
         raise UserError(f"the point ({x}, {y}) falls on a nodata patch of the raster")
     return vectors
@@ -69,15 +69,11 @@ def polygon_query(reader: Any, samples: SampleSet) -> np.ndarray:
     if window is None:
         raise UserError("no query polygon overlaps the raster")
     burnt = rasterize_polygons(samples.polygons, reader.grid, window)
-    data = reader.read(window)
-    chosen = (burnt > 0) & np.isfinite(data).all(axis=-1)
+    array, valid = reader.read(window)
+    chosen = (burnt > 0) & valid
     if not chosen.any():
         raise UserError("the query polygons cover only nodata patches")
-    return data[chosen]
-
-
-def _normalize(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return np.ascontiguousarray(array[:, chosen].T)
 
 
 def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[str],
@@ -90,30 +86,34 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
     nodata NaN, on the embedding grid) and a pseudocolour ``.qml`` stretched from the data's
     minimum to its maximum; both appear only when complete.
     """
-    from backend.downstream.raster import EmbeddingReader, create_raster, pick_device, tracker
+    from backend.downstream.knn import normalize_rows
+    from backend.downstream.raster import create_raster, pick_device, tracker
     from backend.downstream.styles import pseudocolor_qml, style_path
+    from backend.inference.embedding_raster import EmbeddingRaster
     from backend.io.atomic import atomic_paths
 
     if (point is None) == (samples is None):
         raise UserError("give either a point (--point X Y) or query polygons (--samples), not both")
     torch_device = pick_device(device)
-    with EmbeddingReader(embeddings) as reader:
+    with EmbeddingRaster(embeddings) as reader:
         if point is not None:
             query = point_query(reader, *point, crs=point_crs)
         else:
             query = polygon_query(reader, samples)
-        centre = _normalize(_normalize(torch.from_numpy(query).to(torch_device)).mean(dim=0, keepdim=True))
+        query_rows = normalize_rows(torch.from_numpy(query).to(torch_device))
+        centre = normalize_rows(query_rows.mean(dim=0, keepdim=True))
         low, high, total, count = np.inf, -np.inf, 0.0, 0
         with atomic_paths(out, style_path(out)) as (raster_tmp, style_tmp):
             dst = create_raster(raster_tmp, reader.grid, "float32", float("nan"), description="similarity")
             with dst:
                 for window in tracker(reporter)(reader.windows(), "similarity", start, end):
-                    vectors, valid = reader.read_vectors(window)
-                    result = np.full(valid.shape, np.nan, dtype=np.float32)
+                    vectors, rows, cols = reader.read_vectors(window)
+                    result = np.full((int(window.height), int(window.width)), np.nan, dtype=np.float32)
                     if len(vectors):
-                        similarity = (_normalize(torch.from_numpy(vectors).to(torch_device)) @ centre.T)[:, 0]
+                        patches = normalize_rows(torch.from_numpy(vectors).to(torch_device))
+                        similarity = (patches @ centre.T)[:, 0]
                         values = similarity.clamp(-1, 1).cpu().numpy()
-                        result[valid] = values
+                        result[rows, cols] = values
                         low, high = min(low, float(values.min())), max(high, float(values.max()))
                         total, count = total + float(values.sum(dtype=np.float64)), count + len(values)
                     dst.write(result[np.newaxis], window=window)

@@ -299,11 +299,11 @@ def _references(reader: Any, setup: DenseSetup, train: np.ndarray, device: Any, 
     vectors, classes = [], []
     for window in reader.windows():
         row0, row1 = int(window.row_off), int(window.row_off + window.height)
-        data = reader.read(Window(0, row0, reader.grid.width, row1 - row0))
-        chosen = wanted[row0:row1] & np.isfinite(data).all(axis=-1)
+        data, valid = reader.read(Window(0, row0, reader.grid.width, row1 - row0))
+        chosen = wanted[row0:row1] & valid
         if rate < 1.0:
             chosen &= rng.random(chosen.shape) < rate
-        vectors.append(data[chosen])
+        vectors.append(data[:, chosen].T)
         classes.append(majority[row0:row1][chosen] - 1)
     stacked = np.concatenate(vectors)
     if not len(stacked):
@@ -383,12 +383,12 @@ def score_fold(reader: Any, pixels: Any, setup: DenseSetup, fold: int, device: A
 def score_embeddings(embeddings: str | Path, pixels: Any, setup: DenseSetup, device: Any,
                      on_fold: Callable[[int], None] | None = None) -> tuple[Scores, list[FoldCounts]]:
     """Scores of one embedding raster over all folds, and each fold's confusion matrices."""
-    from backend.downstream.raster import EmbeddingReader
     from backend.downstream.segmentation import check_grids
+    from backend.inference.embedding_raster import EmbeddingRaster
 
     scores = Scores()
     folds: list[FoldCounts] = []
-    with EmbeddingReader(embeddings) as reader:
+    with EmbeddingRaster(embeddings) as reader:
         check_grids(reader, pixels)
         for fold in range(setup.split.folds):
             counts = score_fold(reader, pixels, setup, fold, device)

@@ -4,8 +4,8 @@ Public API:
 
 * ``open_raster(path, role) -> rasterio.DatasetReader``: clear ``UserError`` for a missing file or
   a file GDAL cannot read as a raster.
-* ``canonical_band_name(name) -> str``: ``"b2"``, ``"B2"``, ``"B02"`` -> ``"B02"``; ``"b8a"`` ->
-  ``"B8A"``; ``"vv"`` -> ``"VV"``.
+* ``canonical_band_name(name) -> str``: re-exported from :mod:`backend.io.bands` (``"b2"``,
+  ``"B2"``, ``"B02"`` -> ``"B02"``; ``"b8a"``, ``"B08A"`` -> ``"B8A"``; ``"vv"`` -> ``"VV"``).
 * ``map_bands(src, expected, explicit, role, option) -> list[int]``: 1-based band indexes of
   ``src`` in the model's band order, from the band descriptions or an explicit list
   (``"1,2,3"`` indexes or ``"B02,B03"`` names, in model order).
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,18 +27,7 @@ import rasterio
 from rasterio.windows import Window
 
 from backend.errors import UserError
-
-_SENTINEL_BAND = re.compile(r"^B0*(\d{1,2})(A?)$")
-
-
-def canonical_band_name(name: str) -> str:
-    """Normalise a band name: Sentinel-2 bands to ``B01``..``B12``/``B8A``, others upper-case."""
-    cleaned = name.strip().upper().replace(" ", "")
-    match = _SENTINEL_BAND.match(cleaned)
-    if match:
-        number, suffix = match.groups()
-        return f"B{int(number):02d}{suffix}" if not suffix else f"B{int(number)}{suffix}"
-    return cleaned
+from backend.io.bands import band_positions, canonical_band_name, find_bands
 
 
 def open_raster(path: str | os.PathLike[str], role: str = "input") -> Any:
@@ -78,7 +66,7 @@ def map_bands(src: Any, expected: Sequence[str], explicit: str | None = None, ro
         Band indexes of ``src`` in model order.
     """
     wanted = [canonical_band_name(b) for b in expected]
-    described = {canonical_band_name(d): i for i, d in enumerate(src.descriptions, start=1) if d}
+    described = band_positions(src.descriptions)
     if explicit:
         entries = [e.strip() for e in explicit.split(",") if e.strip()]
         if len(entries) != len(wanted):
@@ -100,11 +88,11 @@ def map_bands(src: Any, expected: Sequence[str], explicit: str | None = None, ro
             indexes.append(index)
         return indexes
     if described:
-        missing = [b for b in wanted if b not in described]
+        indexes, missing = find_bands(src.descriptions, wanted)
         if missing:
             raise UserError(f"{role} raster lacks the band(s) {','.join(missing)} the model needs "
                             f"(its bands: {_describe(src)}); pass {option} to map them explicitly")
-        return [described[b] for b in wanted]
+        return indexes
     if src.count == len(wanted):
         return list(range(1, len(wanted) + 1))
     raise UserError(f"{role} raster has {src.count} unnamed bands but the model expects {len(wanted)} "

@@ -2,8 +2,9 @@
 
 ``stack_band_files(files, out_path, reference=None, band_names=None, resampling="bilinear")``
 resamples every file onto the reference grid (the given file, else the finest-resolution one)
-through warped VRTs and writes the stack strip by strip (bounded memory), atomically, with band
-descriptions (``band_names``, else the file stems, e.g. ``B02``) so ``map_bands`` finds them.
+through warped VRTs (:func:`backend.io.align.grid_view`) and writes the stack strip by strip
+(bounded memory), atomically, with band descriptions (``band_names``, else the file stems, e.g.
+``B02``) so ``map_bands`` finds them.
 
 ``mosaic_tiles(path, out_path, repeat=(2, 2))`` writes a ``repeat`` grid of copies of a raster
 side by side (a bigger raster for streaming benchmarks), also strip by strip.
@@ -18,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from backend.errors import UserError
+from backend.io.align import grid_view
 from backend.io.atomic import atomic_path
 from backend.io.rasters import open_raster
 
@@ -65,10 +66,7 @@ def stack_band_files(files: Sequence[str | os.PathLike[str]], out_path: str | os
         dtype = np.result_type(*[s.dtypes[0] for s in sources]).name
         nodata = sources[0].nodata
         method = Resampling[resampling]
-        views = [s if (s.crs == ref.crs and s.transform == ref.transform and s.shape == ref.shape)
-                 else WarpedVRT(s, crs=ref.crs, transform=ref.transform, width=ref.width, height=ref.height,
-                                resampling=method)
-                 for s in sources]
+        views = [grid_view(s, ref.crs, ref.transform, ref.width, ref.height, method) for s in sources]
         opened.extend(v for v in views if v not in sources)
         with atomic_path(out_path) as tmp, rasterio.open(tmp, "w", **_profile(ref, len(views), dtype,
                                                                                  nodata)) as dst:

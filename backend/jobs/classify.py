@@ -33,8 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.knn import classify_embeddings
     from backend.downstream.options import check_distinct, output_path, read_samples, sibling
-    from backend.downstream.raster import EmbeddingReader
     from backend.downstream.styles import style_path
+    from backend.inference.embedding_raster import EmbeddingRaster
     from backend.jobs._inputs import resolve_embeddings
 
     if args.neighbors < 1:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         reporter.warning(f"{count} feature(s) of the sample layer skipped: {why}")
     embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.6)
     check_distinct(out, confidence, embeddings)
-    with EmbeddingReader(embeddings) as reader:
+    with EmbeddingRaster(embeddings) as reader:
         crs = reader.grid.crs
     if not samples.source_crs:
         reporter.warning("the sample layer has no CRS; assuming the raster's CRS")

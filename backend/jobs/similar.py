@@ -30,9 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.options import check_distinct, output_path, read_samples
-    from backend.downstream.raster import EmbeddingReader
     from backend.downstream.similarity import similarity_map
     from backend.downstream.styles import style_path
+    from backend.inference.embedding_raster import EmbeddingRaster
     from backend.jobs._inputs import resolve_embeddings
 
     if (args.point is None) == (args.samples is None):
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.7)
     check_distinct(out, embeddings)
     if samples is not None:
-        with EmbeddingReader(embeddings) as reader:
+        with EmbeddingRaster(embeddings) as reader:
             samples = samples.to_crs(reader.grid.crs)
     stats = similarity_map(embeddings, out, point=tuple(args.point) if args.point else None,
                            point_crs=args.point_crs, samples=samples, device=args.device,

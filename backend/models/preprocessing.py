@@ -13,6 +13,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from backend.io.bands import canonical_band_name, find_bands
+
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 #: Smallest stretch width (4 std) in raw units; guards bands with zero spread.
@@ -52,30 +54,25 @@ def normalize(x: ArrayT, mean: Sequence[float] | np.ndarray | torch.Tensor,
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _band_key(name: str) -> str:
-    """Canonical band name: ``"B1"`` and ``"b01"`` both become ``"B01"``; ``"vv"`` becomes ``"VV"``."""
-    name = name.strip().upper()
-    if len(name) >= 2 and name[0] == "B" and name[1:].isdigit():
-        return f"B{int(name[1:]):02d}"
-    return name
-
-
 def match_bands(descriptions: Sequence[str | None], wanted: Sequence[str]) -> list[int]:
     """Raster band indexes (1-based) for the ``wanted`` band names.
 
-    Matches by band description first (``B1`` = ``B01``); when the raster has no usable
-    descriptions but exactly ``len(wanted)`` bands, assumes they are already in model order.
+    Matches by band description first (canonical names, see
+    :func:`backend.io.bands.canonical_band_name`: ``B1`` = ``B01``, ``B08A`` = ``B8A``); when
+    not every band is found but the raster has exactly ``len(wanted)`` bands, assumes they are
+    already in model order.
 
     Raises:
         UserError: when the bands cannot be found.
     """
     from backend.errors import UserError
 
-    keys = [_band_key(d) if d else "" for d in descriptions]
-    if all(_band_key(w) in keys for w in wanted):
-        return [keys.index(_band_key(w)) + 1 for w in wanted]
+    indexes, missing = find_bands(descriptions, wanted)
+    if not missing:
+        return indexes
     if len(descriptions) == len(wanted):
         return list(range(1, len(wanted) + 1))
+    keys = [canonical_band_name(d) if d else "" for d in descriptions]
     raise UserError(f"raster has {len(descriptions)} bands ({', '.join(k or '?' for k in keys)}) and "
                     f"not all of the model's bands {', '.join(wanted)} can be found by description")
 

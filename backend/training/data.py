@@ -47,7 +47,8 @@ Batch format (what objectives receive, after :func:`collate`): a dict with
   tile/scene pair in :attr:`PairedChipDataset.sources`.
 
 Public API: :class:`DataConfig`, :func:`discover_sources`, :class:`PairedChipDataset`,
-:class:`StreamBatchSampler`, :func:`collate`, :func:`make_loader`, :func:`canonical_band`.
+:class:`StreamBatchSampler`, :func:`collate`, :func:`make_loader`, :func:`canonical_band` (an alias of
+:func:`backend.io.bands.canonical_band_name`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from backend.errors import UserError
+from backend.io.bands import canonical_band_name, find_bands
 from backend.models.config import S1_BANDS, S2_BANDS
 
 #: Default band lists per modality (model order).
@@ -82,14 +84,8 @@ _RASTER_SUFFIXES = (".tif", ".tiff")
 # ---------------------------------------------------------------------------------------------
 # Configuration
 # ---------------------------------------------------------------------------------------------
-def canonical_band(name: str) -> str:
-    """Canonical band name: ``B1``/``b01`` -> ``B01``, ``B8a`` -> ``B8A``, ``vv`` -> ``VV``."""
-    text = name.strip().upper()
-    match = re.fullmatch(r"B0*(\d{1,2})(A?)", text)
-    if match:
-        number, suffix = int(match.group(1)), match.group(2)
-        return f"B{number}A" if suffix else f"B{number:02d}"
-    return text
+#: Canonical band spelling (``B1``/``b01`` -> ``B01``, ``B8a`` -> ``B8A``, ``vv`` -> ``VV``).
+canonical_band = canonical_band_name
 
 
 @dataclass
@@ -121,7 +117,7 @@ class DataConfig:
                 if not isinstance(mod, dict) or "bands" not in mod:
                     raise UserError(f"data config: modality {name!r} needs a 'bands' list")
                 mod = ModalityData(bands=list(mod["bands"]), mean=mod.get("mean"), std=mod.get("std"))
-            mod.bands = [canonical_band(b) for b in mod.bands]
+            mod.bands = [canonical_band_name(b) for b in mod.bands]
             for key in ("mean", "std"):
                 values = getattr(mod, key)
                 if values is not None and len(values) != len(mod.bands):
@@ -227,7 +223,7 @@ def _grid_of(src: Any) -> Grid:
 
 
 def _band_token(path: Path) -> str:
-    return canonical_band(path.stem.split("_")[-1])
+    return canonical_band_name(path.stem.split("_")[-1])
 
 
 def _rasters_in(folder: Path) -> list[Path]:
@@ -449,7 +445,7 @@ class _Discovery:
 
 
 def _file_band_names(src: Any, modality: str) -> list[str]:
-    described = [canonical_band(d) if d else "" for d in src.descriptions]
+    described = [canonical_band_name(d) if d else "" for d in src.descriptions]
     if any(described):
         return described
     if modality == "sar" and src.count == 2:
@@ -519,14 +515,13 @@ def _validate(candidate: _Candidate, config: DataConfig) -> PairedSource:
             else:
                 with rasterio.open(files) as src:
                     names = _file_band_names(src, modality)
-                    missing = [b for b in wanted if b not in names]
+                    indexes, missing = find_bands(names, wanted)
                     if missing:
                         raise UserError(f"{files}: band(s) {', '.join(missing)} missing for modality "
                                         f"{modality!r} (file bands: {', '.join(n or '?' for n in names)}; "
                                         f"set "
                                         f"band descriptions or change the band list in the data config)")
-                    for band in wanted:
-                        refs.append(BandRef(str(files), names.index(band) + 1))
+                    refs.extend(BandRef(str(files), index) for index in indexes)
                     _check_readable(src, refs[-1].index)
                     finest[modality] = _grid_of(src)
         except RasterioError as exc:
@@ -624,9 +619,9 @@ class _HandleCache:
     def get(self, path: str, grid: Grid) -> Any:
         import rasterio
         from rasterio.crs import CRS
-        from rasterio.enums import Resampling
         from rasterio.transform import Affine
-        from rasterio.vrt import WarpedVRT
+
+        from backend.io.align import grid_view
 
         key = (path, (grid.crs, grid.transform, grid.width, grid.height))
         handle = self._items.get(key)
@@ -634,16 +629,11 @@ class _HandleCache:
             self._items.move_to_end(key)
             return handle
         src = rasterio.open(path)
-        same = (_grid_of(src).transform == grid.transform and src.width == grid.width
-                and src.height == grid.height and (not grid.crs or src.crs == CRS.from_wkt(grid.crs)))
-        if same:
-            handle = (src, src)
-        else:
-            vrt = WarpedVRT(src, crs=CRS.from_wkt(grid.crs) if grid.crs else src.crs,
-                            transform=Affine(*grid.transform), width=grid.width, height=grid.height,
-                            resampling=Resampling.bilinear, src_nodata=src.nodata,
-                            nodata=src.nodata if src.nodata is not None else np.nan)
-            handle = (src, vrt)
+        # Unlike the inference views (float32, NaN), chips keep the file's dtype and nodata.
+        view = grid_view(src, CRS.from_wkt(grid.crs) if grid.crs else src.crs, Affine(*grid.transform),
+                         grid.width, grid.height, src_nodata=src.nodata,
+                         nodata=src.nodata if src.nodata is not None else np.nan)
+        handle = (src, view)
         self._items[key] = handle
         while len(self._items) > self.size:
             _, (old_src, old_view) = self._items.popitem(last=False)
@@ -924,7 +914,7 @@ def resolve_data_config(config_path: str | None = None, modalities: str | None =
     config = DataConfig.load(config_path) if config_path else DataConfig()
     for name, bands in (("sar", sar_bands), ("optical", optical_bands)):
         if bands:
-            wanted = [canonical_band(b) for b in bands.split(",") if b.strip()]
+            wanted = [canonical_band_name(b) for b in bands.split(",") if b.strip()]
             old = config.modalities.get(name)
             if old is not None and old.bands == wanted:
                 continue

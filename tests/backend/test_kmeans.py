@@ -9,8 +9,8 @@ import torch
 
 from backend.cli import main
 from backend.downstream.kmeans import cluster_embeddings, kmeans_plus_plus, lloyd, minibatch_kmeans
-from backend.downstream.raster import EmbeddingReader
 from backend.errors import UserError
+from backend.inference.embedding_raster import EmbeddingRaster
 from tests.backend.downstream_data import SEN2, run_backend, tiny_optical_model, write_embedding_raster
 
 
@@ -21,8 +21,8 @@ def sen2_embeddings(shared_data, tmp_path_factory):
 
 
 def _vectors(path) -> np.ndarray:
-    with EmbeddingReader(path) as reader:
-        vectors, _ = reader.read_vectors(reader.windows()[0])
+    with EmbeddingRaster(path) as reader:
+        vectors, _, _ = reader.read_vectors()
     return vectors
 
 
@@ -97,3 +97,46 @@ def test_cluster_cli_end_to_end_through_the_encoder(shared_data, tmp_path) -> No
         assert clusters.transform.almost_equals(source.transform * source.transform.scale(8))
         assert clusters.shape == (-(-source.height // 8), -(-source.width // 8))
         assert set(np.unique(clusters.read(1))) <= {1, 2, 3, 4}
+
+
+def test_threaded_chunked_lloyd_matches_scikit_learn(sen2_embeddings, monkeypatch) -> None:
+    """Many small chunks and tasks over two worker threads give scikit-learn's Lloyd result."""
+    from sklearn.cluster import KMeans
+
+    import backend.downstream.kmeans as kmeans
+
+    monkeypatch.setattr(kmeans, "CPU_CHUNK", 37)
+    monkeypatch.setattr(kmeans, "CPU_TASK_CHUNKS", 3)
+    x = torch.from_numpy(_vectors(sen2_embeddings))
+    initial = kmeans_plus_plus(x, 5, torch.Generator().manual_seed(2))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ours = lloyd(x, initial, iterations=12, tol=-1.0)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads
+    reference = KMeans(5, init=initial.numpy(), n_init=1, max_iter=12, tol=0, algorithm="lloyd")
+    reference.fit(x.numpy())
+    assert ours.inertia == pytest.approx(reference.inertia_, rel=1e-4)
+    assert sorted(ours.counts.tolist()) == sorted(np.bincount(reference.labels_, minlength=5).tolist())
+    labels, distances = kmeans.assign(x, ours.centres)
+    assert float(distances.double().sum()) == pytest.approx(ours.inertia, rel=1e-5)
+    assert torch.equal(torch.bincount(labels, minlength=5), ours.counts)
+
+
+def test_embedding_raster_blocks_cover_the_raster(sen2_embeddings) -> None:
+    """Small streamed strips give exactly the whole-raster read."""
+    with EmbeddingRaster(sen2_embeddings) as raster:
+        whole, valid = raster.read()
+        assert whole.shape == (raster.dim, raster.height, raster.width)
+        assert (~valid).sum() == 9 and np.isnan(whole[:, ~valid]).all()
+        windows = raster.windows(max_patches=3 * raster.width + 1)
+        assert [w.height for w in windows[:-1]] == [3] * (len(windows) - 1)
+        assert sum(w.height for w in windows) == raster.height
+        strips = [vectors for vectors, _, _ in (raster.read_vectors(w) for w in windows)]
+        np.testing.assert_array_equal(np.concatenate(strips), whole[:, valid].T)
+        for window, array, strip_valid in raster.iter_blocks(max_patches=3 * raster.width + 1):
+            rows = slice(window.row_off, window.row_off + window.height)
+            np.testing.assert_array_equal(strip_valid, valid[rows])
+            np.testing.assert_array_equal(array, whole[:, rows])

@@ -10,9 +10,9 @@ import rasterio
 
 from backend.cli import main
 from backend.downstream.knn import classify_embeddings
-from backend.downstream.raster import EmbeddingReader
 from backend.downstream.samples import polygons_window, rasterize_polygons
 from backend.errors import UserError
+from backend.inference.embedding_raster import EmbeddingRaster
 from backend.io.vectors import read_sample_polygons
 from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, run_backend, write_embedding_raster
 
@@ -30,7 +30,7 @@ def samples(shared_data, sen2_embeddings):
 
 def test_every_polygon_reaches_the_patch_grid(samples, sen2_embeddings) -> None:
     """Village polygons are about one patch big: the all_touched fallback keeps each of them."""
-    with EmbeddingReader(sen2_embeddings) as reader:
+    with EmbeddingRaster(sen2_embeddings) as reader:
         window = polygons_window(samples.polygons, reader.grid)
         burnt = rasterize_polygons(samples.polygons, reader.grid, window)
     assert set(np.unique(burnt[burnt > 0])) == set(range(1, 26))
@@ -39,7 +39,7 @@ def test_every_polygon_reaches_the_patch_grid(samples, sen2_embeddings) -> None:
 def test_knn_reproduces_the_polygon_classes_at_the_polygons(samples, sen2_embeddings, tmp_path) -> None:
     out, confidence = tmp_path / "labels.tif", tmp_path / "labels_confidence.tif"
     stats = classify_embeddings(sen2_embeddings, samples, out, confidence, neighbors=10)
-    with EmbeddingReader(sen2_embeddings) as reader, rasterio.open(out) as labels, \
+    with EmbeddingRaster(sen2_embeddings) as reader, rasterio.open(out) as labels, \
             rasterio.open(confidence) as conf:
         window = polygons_window(samples.polygons, reader.grid)
         burnt = rasterize_polygons(samples.polygons, reader.grid, window)
@@ -60,7 +60,7 @@ def test_knn_reproduces_the_polygon_classes_at_the_polygons(samples, sen2_embedd
 def test_lopo_excludes_the_own_polygon(samples, sen2_embeddings, tmp_path) -> None:
     """With k=1 a patch's own polygon would always win; LOPO must score strictly less than that."""
     stats = classify_embeddings(sen2_embeddings, samples, tmp_path / "k1.tif", neighbors=1)
-    with rasterio.open(tmp_path / "k1.tif") as labels, EmbeddingReader(sen2_embeddings) as reader:
+    with rasterio.open(tmp_path / "k1.tif") as labels, EmbeddingRaster(sen2_embeddings) as reader:
         window = polygons_window(samples.polygons, reader.grid)
         burnt = rasterize_polygons(samples.polygons, reader.grid, window)
         truth = np.array([samples.value_of(p.class_name) for p in samples.polygons])[burnt[burnt > 0] - 1]
