@@ -21,6 +21,8 @@ from backend import __version__
 from backend.errors import Cancelled, UserError
 from backend.events import Reporter
 
+GDAL_CACHE_MB = "128"
+
 
 def command_modules() -> list[str]:
     """Every module in ``backend.jobs`` that defines a command, in alphabetical order."""
@@ -67,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
+    # GDAL's block cache defaults to 5 % of RAM and would grow with the raster being streamed;
+    # a fixed cap keeps the backend's memory bounded (override with the environment variable).
+    os.environ.setdefault("GDAL_CACHEMAX", GDAL_CACHE_MB)
     reporter = Reporter(args.events)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _raise_cancelled)
