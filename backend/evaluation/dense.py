@@ -431,13 +431,10 @@ def training_majority(setup: DenseSetup) -> list[int]:
 
 def dense_markdown_table(report: dict[str, Any]) -> str:
     """The dense evaluation as a Markdown table of mean ± std over the spatial folds."""
-    lines = [f"{report['scene_name']}: {report['width']}x{report['height']} px, classes "
-             f"{', '.join(report['classes'])}; {report['folds']}-fold spatial CV on {report['block']} px "
-             f"blocks (buffer {report['buffer']} px), seed {report['seed']}; {report['scored_pixels']} "
-             f"held-out pixels scored; head {report['steps']} steps, kNN k={report['neighbors']}", "",
-             "| features | " + " | ".join(title for _, title in DENSE_METRICS) + " |",
-             "|---|" + "---|" * len(DENSE_METRICS)]
-    for label, row in report["rows"].items():
-        cells = [f"{row[key]['mean']:.3f} ± {row[key]['std']:.3f}" for key, _ in DENSE_METRICS]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    from backend.evaluation.metrics import markdown_scores
+
+    caption = (f"{report['scene_name']}: {report['width']}x{report['height']} px, classes "
+               f"{', '.join(report['classes'])}; {report['folds']}-fold spatial CV on {report['block']} px "
+               f"blocks (buffer {report['buffer']} px), seed {report['seed']}; {report['scored_pixels']} "
+               f"held-out pixels scored; head {report['steps']} steps, kNN k={report['neighbors']}")
+    return markdown_scores(caption, report["rows"], list(DENSE_METRICS))

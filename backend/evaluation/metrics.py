@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,17 @@ class Scores:
     def summary(self) -> dict[str, dict[str, float]]:
         return {name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v}
                 for name, v in self.folds.items()}
+
+
+def markdown_scores(caption: str, rows: dict[str, dict[str, Any]],
+                    metrics: list[tuple[str, str]]) -> str:
+    """A caption and a Markdown table of ``mean ± std`` per row and metric (key, column title)."""
+    lines = [caption, "", "| features | " + " | ".join(title for _, title in metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+    for label, row in rows.items():
+        cells = [f"{row[key]['mean']:.3f} ± {row[key]['std']:.3f}" for key, _ in metrics]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def purity(labels: np.ndarray, clusters: np.ndarray) -> float:

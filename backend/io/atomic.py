@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def _umask() -> int:
@@ -46,6 +47,20 @@ def atomic_paths(*final_paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
     with contextlib.ExitStack() as stack:
         temps = [stack.enter_context(atomic_path(p)) for p in final_paths]
         yield temps
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """Parse a JSON file; a missing or malformed file is a :class:`UserError` naming ``what``."""
+    import json
+
+    from backend.errors import UserError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{what} {path} is not valid JSON: {exc}") from None
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

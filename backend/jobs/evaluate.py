@@ -345,11 +345,8 @@ def markdown_table(report: dict[str, Any]) -> str:
     metrics = [("knn_accuracy", f"kNN acc (k={report['neighbors']})"),
                ("linear_accuracy", "linear probe acc"), ("kmeans_nmi", "k-means NMI"),
                ("kmeans_ari", "k-means ARI"), ("kmeans_purity", "k-means purity")]
-    lines = [f"{report['patches']} patches, {len(report['classes'])} classes, "
-             f"{report['folds']}-fold stratified CV, seed {report['seed']}", "",
-             "| features | " + " | ".join(title for _, title in metrics) + " |",
-             "|---|" + "---|" * len(metrics)]
-    for label, row in report["rows"].items():
-        cells = [f"{row[key]['mean']:.3f} ± {row[key]['std']:.3f}" for key, _ in metrics]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    from backend.evaluation.metrics import markdown_scores
+
+    caption = (f"{report['patches']} patches, {len(report['classes'])} classes, "
+               f"{report['folds']}-fold stratified CV, seed {report['seed']}")
+    return markdown_scores(caption, report["rows"], metrics)

@@ -110,12 +110,9 @@ class ModelConfig:
 
     @classmethod
     def load_json(cls, path: str | Path) -> ModelConfig:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"model config not found: {path}") from None
-        except json.JSONDecodeError as exc:
-            raise UserError(f"model config {path} is not valid JSON: {exc}") from None
+        from backend.io.atomic import read_json
+
+        data = read_json(path, "model config")
         if data.get("architecture", "croma") != "croma":
             raise UserError(f"model config {path}: unsupported architecture {data.get('architecture')!r}")
         return cls.from_dict(data)

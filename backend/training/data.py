@@ -154,13 +154,9 @@ class DataConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> DataConfig:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"data config not found: {path}") from None
-        except json.JSONDecodeError as exc:
-            raise UserError(f"data config {path} is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        from backend.io.atomic import read_json
+
+        return cls.from_dict(read_json(path, "data config"))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         from backend.io.atomic import write_text_atomic
