@@ -164,29 +164,28 @@ def _hidden_window() -> dict[str, Any]:
     return {}
 
 
+def _send_stop(process: subprocess.Popen, sig: int, fallback: Callable[[], None]) -> None:
+    """Signal the process group (POSIX) or call ``fallback`` (Windows); a gone process is fine."""
+    try:
+        if sys.platform != "win32":
+            os.killpg(process.pid, sig)
+        else:
+            fallback()
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _stop_process(process: subprocess.Popen, grace: float = TERMINATE_GRACE) -> None:
     """Terminate (then kill) the process and its children; returns once it is reaped."""
     if process.poll() is not None:
         return
-    try:
-        if sys.platform != "win32":
-            os.killpg(process.pid, signal.SIGTERM)
-        else:
-            process.terminate()
-    except (ProcessLookupError, PermissionError):
-        pass
+    _send_stop(process, signal.SIGTERM, process.terminate)
     try:
         process.wait(timeout=grace)
         return
     except subprocess.TimeoutExpired:
         pass
-    try:
-        if sys.platform != "win32":
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
+    _send_stop(process, getattr(signal, "SIGKILL", signal.SIGTERM), process.kill)
     process.wait(timeout=5)
 
 
