@@ -10,7 +10,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES
+
 ACTIONS = ("embed", "cluster", "classify", "segment", "similar")
+#: The choice that lets the backend decide (units detected, sensor recognised from band names).
+AUTO = "auto"
 
 #: Result keys that are rasters to add to the project, with the kind of layer they are.
 RASTER_OUTPUTS: dict[str, str] = {
@@ -41,6 +45,11 @@ class JobRequest:
         options: action options, e.g. ``{"k": 8}``, ``{"samples": path, "class_field": "class"}``,
             ``{"point": (x, y), "point_crs": "EPSG:4326"}``.
         out: main output GeoTIFF.
+        optical_units: one of ``OPTICAL_UNITS`` (``"auto"``: the backend detects them).
+        sar_units: one of ``SAR_UNITS``.
+        sensor: one of ``SENSOR_NAMES`` (``"auto"``: recognised from the layer's band names).
+
+    Only non-``auto`` units and sensor go on the command line, so the backend's own defaults apply.
     """
 
     action: str
@@ -57,10 +66,20 @@ class JobRequest:
     embeddings: str | None = None
     options: dict = field(default_factory=dict)
     out: str = ""
+    optical_units: str = AUTO
+    sar_units: str = AUTO
+    sensor: str = AUTO
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"unknown action {self.action!r}")
+        for name, allowed in (("optical_units", OPTICAL_UNITS), ("sar_units", SAR_UNITS),
+                              ("sensor", SENSOR_NAMES)):
+            value = getattr(self, name) or AUTO
+            if value not in allowed:
+                raise ValueError(f"unknown {name.replace('_', ' ')} {value!r}; "
+                                 f"choose one of {', '.join(allowed)}")
+            setattr(self, name, value)
 
     def arguments(self) -> list[str]:
         """The backend argv (without the interpreter and ``--events``)."""
@@ -85,11 +104,28 @@ class JobRequest:
                 args += ["--bounds-crs", self.bounds_crs]
         if self.window:
             args += ["--window", str(int(self.window))]
+        args += self.radiometry_arguments()
         args += ["--device", self.device]
         if self.cache_dir:
             args += ["--cache-dir", self.cache_dir]
         args += ["--out", self.out]
         args += self._action_arguments()
+        return args
+
+    def radiometry_arguments(self) -> list[str]:
+        """``--optical-units``, ``--sar-units`` and ``--sensor`` for the non-``auto`` choices.
+
+        Units only matter where the encoder reads pixels, so they are left out with ``--embeddings``.
+        """
+        if self.embeddings and not self.optical:
+            return []
+        args = []
+        if self.optical and self.optical_units != AUTO:
+            args += ["--optical-units", self.optical_units]
+        if self.sar and self.sar_units != AUTO:
+            args += ["--sar-units", self.sar_units]
+        if self.optical and self.sensor != AUTO:
+            args += ["--sensor", self.sensor]
         return args
 
     def _action_arguments(self) -> list[str]:

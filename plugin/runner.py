@@ -36,6 +36,7 @@ class RunController(QObject):
         self.task: BackendTask | None = None
         self.temp_dir = Path(tempfile.mkdtemp(prefix="terraprobe-inputs-"))
         self.last_result: BackendResult | None = None
+        self.last_warnings: list[str] = []
         self.python: str | None = None  # None: settings / .venv
         self.heartbeat_timeout = 60.0
 
@@ -60,8 +61,9 @@ class RunController(QObject):
                            python=self.python, heartbeat_timeout=self.heartbeat_timeout)
         task.progress_message.connect(self.progress)
         task.log_message.connect(lambda message: log(message))
-        task.finished_ok.connect(lambda result: self._on_success(request, source.name(), source.id(), result))
-        task.failed.connect(lambda error: self._on_failure(request.action, error))
+        task.finished_ok.connect(lambda result: self._on_success(request, source.name(), source.id(), result,
+                                                                 task.warnings))
+        task.failed.connect(lambda error: self._on_failure(request.action, error, task.warnings))
         task.cancelled_run.connect(lambda: self._on_cancel(request.action))
         self.task = task
         log(f"{request.action}: starting")
@@ -74,9 +76,10 @@ class RunController(QObject):
             self.task.cancel()
 
     def _on_success(self, request: JobRequest, source_name: str, source_id: str,
-                    result: BackendResult) -> None:
+                    result: BackendResult, warnings: list[str] | None = None) -> None:
         self.task = None
         self.last_result = result
+        self._show_warnings(warnings or [])
         try:
             layers = add_results(result.outputs, result.stats, request.action, source_name, source_id,
                                  QgsProject.instance())
@@ -86,8 +89,9 @@ class RunController(QObject):
         log(f"{request.action}: done; outputs: {result.outputs}")
         self.succeeded.emit(request.action, result, layers)
 
-    def _on_failure(self, action: str, error: Exception) -> None:
+    def _on_failure(self, action: str, error: Exception, warnings: list[str] | None = None) -> None:
         self.task = None
+        self._show_warnings(warnings or [])
         if isinstance(error, BackendError):
             message, details = error.message, error.details()
         elif isinstance(error, BackendNotFound):
@@ -95,6 +99,17 @@ class RunController(QObject):
         else:
             message, details = f"{type(error).__name__}: {error}", repr(error)
         self._report_error(action, message, details)
+
+    def _show_warnings(self, warnings: list[str]) -> None:
+        """Each backend warning as an orange message: its first line, the rest under "Show more"."""
+        self.last_warnings = list(warnings)
+        bar = self.iface.messageBar()
+        for message in warnings:
+            first, _, rest = message.strip().partition("\n")
+            if rest.strip():
+                bar.pushMessage("Terraprobe", first, rest.strip(), Qgis.Warning, 0)
+            else:
+                bar.pushMessage("Terraprobe", first, Qgis.Warning, 0)
 
     def _report_error(self, action: str, message: str, details: str) -> None:
         log(f"{action} failed: {details}", Qgis.Critical)

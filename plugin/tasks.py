@@ -17,12 +17,22 @@ def log(message: str, level: Qgis.MessageLevel = Qgis.Info) -> None:
     QgsMessageLog.logMessage(message, LOG_TAG, level)
 
 
+def warning_text(event: dict[str, Any]) -> str | None:
+    """The message of a backend warning: a ``warning`` event or a ``log`` event at level warning."""
+    kind = event.get("event")
+    level = str(event.get("level", "")).lower()
+    if kind == "warning" or (kind == "log" and level in ("warning", "warn")):
+        return str(event.get("message", "")).strip() or None
+    return None
+
+
 class BackendTask(QgsTask):
     """Run ``python -m backend ARGS`` in QGIS's task manager.
 
     The task thread does all the work (``prepare`` too, e.g. exporting a non-file raster); the
     GUI thread only receives signals. ``finished_ok``/``failed``/``cancelled_run`` are emitted on
-    the GUI thread once the task ends.
+    the GUI thread once the task ends. The backend's warnings are written to the log panel as they
+    come and collected in :attr:`warnings` (each message once) for the message bar.
 
     Args:
         description: shown in the task manager.
@@ -35,6 +45,7 @@ class BackendTask(QgsTask):
 
     progress_message = pyqtSignal(float, str)
     log_message = pyqtSignal(str)
+    warning_message = pyqtSignal(str)
     process_started = pyqtSignal(int)
     finished_ok = pyqtSignal(object)
     failed = pyqtSignal(object)
@@ -51,6 +62,7 @@ class BackendTask(QgsTask):
         self.result: BackendResult | None = None
         self.error: Exception | None = None
         self.pid: int | None = None
+        self.warnings: list[str] = []
 
     def run(self) -> bool:
         try:
@@ -79,6 +91,12 @@ class BackendTask(QgsTask):
             fraction = float(event.get("fraction", 0.0))
             self.setProgress(100.0 * fraction)
             self.progress_message.emit(fraction, str(event.get("message", "")))
+        elif warning_text(event) is not None:
+            message = warning_text(event) or ""
+            if message not in self.warnings:
+                self.warnings.append(message)
+                log(message, Qgis.Warning)
+                self.warning_message.emit(message)
         elif kind == "log":
             self.log_message.emit(str(event.get("message", "")))
 

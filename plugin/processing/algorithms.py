@@ -34,16 +34,42 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsRasterLayer,
 )
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..backend_client import BackendCancelled, BackendError, BackendNotFound, run_backend
-from ..jobs import JobRequest
+from ..bands import SENSOR_LABELS
+from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES, UNIT_HELP
+from ..jobs import AUTO, JobRequest
 from ..layers import style_layer
 from ..rasters import RasterExport, plain_file_path
 from ..settings import DEVICES, Settings
+from ..tasks import warning_text
 
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "terraprobe.svg"
 _POST_PROCESSORS: list[StylePostProcessor] = []
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("TerraprobeAlgorithm", text)
+
+
+def _unit_options(choices: tuple[str, ...]) -> list[str]:
+    """Enum labels: the ``--*-units`` value and its one-line help."""
+    return [f"{name} — {_tr(UNIT_HELP[name])}" if name in UNIT_HELP else name for name in choices]
+
+
+def _enum_choice(index: int, choices: tuple[str, ...]) -> str:
+    """The value of an enum index (``auto`` when out of range)."""
+    return choices[index] if 0 <= index < len(choices) else AUTO
+
+
+def push_warning(feedback: QgsProcessingFeedback, message: str) -> None:
+    """A backend warning in Processing's log: ``pushWarning`` (QGIS 3.22+) or a non-fatal error."""
+    if hasattr(feedback, "pushWarning"):
+        feedback.pushWarning(message)
+    else:
+        feedback.reportError(message, False)
 
 
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
@@ -81,6 +107,9 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
     EXTENT = "EXTENT"
     WINDOW = "WINDOW"
     DEVICE = "DEVICE"
+    OPTICAL_UNITS = "OPTICAL_UNITS"
+    SAR_UNITS = "SAR_UNITS"
+    SENSOR = "SENSOR"
     OUTPUT = "OUTPUT"
     #: output parameter name -> (result key, layer kind)
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {}
@@ -111,6 +140,14 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             fileFilter="Model files (*.safetensors *.json *.pt *.pth)"))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Area (empty: whole layer)",
                                                        optional=True))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.SENSOR, _tr("Sensor of the optical layer (auto: from its band names)"),
+            [_tr(SENSOR_LABELS.get(name, name)) for name in SENSOR_NAMES], defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.OPTICAL_UNITS, _tr("Optical units (auto: detected)"), _unit_options(OPTICAL_UNITS),
+            defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.SAR_UNITS, _tr("Radar units (auto: detected)"), _unit_options(SAR_UNITS), defaultValue=0))
         advanced = [
             QgsProcessingParameterString(self.OPTICAL_BANDS,
                                          "Optical band mapping (layer band per model band, e.g. "
@@ -138,10 +175,13 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         out = self._output_path(parameters, context, self.OUTPUT)
-        request = JobRequest(action=self.ACTION, out=str(out),
+        units = {"optical_units": self._choice(parameters, self.OPTICAL_UNITS, OPTICAL_UNITS, context),
+                 "sar_units": self._choice(parameters, self.SAR_UNITS, SAR_UNITS, context)}
+        request = JobRequest(action=self.ACTION, out=str(out), **units,
                              device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
                              window=self.parameterAsInt(parameters, self.WINDOW, context),
-                             cache_dir=Settings().cache_dir or None)
+                             cache_dir=Settings().cache_dir or None,
+                             sensor=self._choice(parameters, self.SENSOR, SENSOR_NAMES, context))
         model = self.parameterAsFile(parameters, self.MODEL, context)
         request.model = model or None
         embeddings = (self.parameterAsRasterLayer(parameters, self.EMBEDDINGS, context)
@@ -167,6 +207,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                 request.sar_bands = _parse_bands(self.parameterAsString(parameters, self.SAR_BANDS, context))
         request.options = self.action_options(parameters, context, feedback, out)
         feedback.pushCommandInfo("python -m backend " + " ".join(request.arguments()))
+        warnings: list[str] = []
 
         def on_event(event: dict) -> None:
             kind = event.get("event")
@@ -174,6 +215,11 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                 feedback.setProgress(100.0 * float(event.get("fraction", 0.0)))
                 if event.get("message"):
                     feedback.setProgressText(str(event["message"]))
+            elif warning_text(event) is not None:
+                message = warning_text(event) or ""
+                if message not in warnings:
+                    warnings.append(message)
+                    push_warning(feedback, message)
             elif kind == "log":
                 feedback.pushInfo(str(event.get("message", "")))
 
@@ -207,6 +253,13 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             if key in stats:
                 results[key.upper()] = stats[key]
         return results
+
+    def _choice(self, parameters: dict, name: str, choices: tuple[str, ...],
+                context: QgsProcessingContext) -> str:
+        """An enum parameter's value (``auto`` when absent, as in models saved before it existed)."""
+        if self.parameterDefinition(name) is None or parameters.get(name) is None:
+            return AUTO
+        return _enum_choice(self.parameterAsEnum(parameters, name, context), choices)
 
     def _output_path(self, parameters: dict, context: QgsProcessingContext, name: str) -> Path:
         path = self.parameterAsOutputLayer(parameters, name, context)

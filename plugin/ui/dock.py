@@ -23,7 +23,8 @@ from qgis.core import (
 )
 from qgis.gui import QgsCollapsibleGroupBox, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
+from qgis.PyQt.QtGui import QBrush, QColor
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -46,7 +47,15 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..bands import layer_band_descriptions, match_bands
+from ..bands import (
+    BandPlan,
+    layer_band_descriptions,
+    layer_facts,
+    match_bands,
+    plan_optical_bands,
+    sensor_label,
+)
+from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES, UNIT_HELP
 from ..jobs import JobRequest, output_path
 from ..models import (
     ModelInfo,
@@ -71,6 +80,14 @@ DEFAULT_MODALITIES = {
 }
 AREAS = ("Layer extent", "Map canvas extent", "Drawn rectangle")
 NONE_BAND = "— none —"
+FILL_BAND = "— spectral fill —"
+AUTO = "auto"
+#: Shown for model bands the backend fills by wavelength interpolation.
+FILL_COLOUR = QColor(200, 110, 0)
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("TerraprobeDock", text)
 
 
 class TerraprobeDock(QDockWidget):
@@ -88,6 +105,7 @@ class TerraprobeDock(QDockWidget):
         self.drawn_crs: QgsCoordinateReferenceSystem | None = None
         self._info_task: BackendTask | None = None
         self._import_task: BackendTask | None = None
+        self.band_plan: BandPlan | None = None
         self.rectangle_tool = RectangleTool(iface.mapCanvas())
         self.rectangle_tool.rectangle_drawn.connect(self._on_rectangle)
         self.point_tool = PointTool(iface.mapCanvas())
@@ -135,6 +153,19 @@ class TerraprobeDock(QDockWidget):
         self.sar_combo.setLayer(None)
         self.sar_combo.setToolTip("Optional radar layer (Sentinel-1 VV/VH), aligned onto the optical grid")
         form.addRow("Radar", self.sar_combo)
+        self.sensor_combo = QComboBox()
+        for name in SENSOR_NAMES:
+            self.sensor_combo.addItem(_tr(sensor_label(name)), name)
+        self.sensor_combo.setToolTip(self.tr(
+            "Which sensor the optical layer comes from. Auto recognises it from the band names; other "
+            "sensors than Sentinel-2 are matched to the model's bands by wavelength"))
+        form.addRow(self.tr("Sensor"), self.sensor_combo)
+        self.optical_units_combo = self._units_combo(OPTICAL_UNITS, self.tr(
+            "Units of the optical values; auto detects them from the data type, metadata and values"))
+        form.addRow(self.tr("Optical units"), self.optical_units_combo)
+        self.sar_units_combo = self._units_combo(SAR_UNITS, self.tr(
+            "Units of the radar values (the model expects dB); auto detects them"))
+        form.addRow(self.tr("Radar units"), self.sar_units_combo)
 
         model_row = QHBoxLayout()
         self.model_combo = QComboBox()
@@ -161,7 +192,28 @@ class TerraprobeDock(QDockWidget):
         self.band_table.setToolTip("Which layer band feeds each model band (matched from band names; "
                                    "editable)")
         form.addRow(self.band_table)
+        self.band_note = QLabel()
+        self.band_note.setWordWrap(True)
+        self.band_note.setVisible(False)
+        form.addRow(self.band_note)
         return box
+
+    def _units_combo(self, choices: tuple[str, ...], tooltip: str) -> QComboBox:
+        combo = QComboBox()
+        for index, name in enumerate(choices):
+            combo.addItem(name, name)
+            combo.setItemData(index, _tr(UNIT_HELP.get(name, name)), Qt.ToolTipRole)
+        combo.setProperty("base_tooltip", tooltip)
+        combo.currentIndexChanged.connect(lambda _index, c=combo: self._explain_units(c))
+        self._explain_units(combo)
+        return combo
+
+    @staticmethod
+    def _explain_units(combo: QComboBox) -> None:
+        name = combo.currentData()
+        help_text = _tr(UNIT_HELP.get(name, "")) if name else ""
+        base = combo.property("base_tooltip") or ""
+        combo.setToolTip(f"{base}\n{name}: {help_text}" if help_text else base)
 
     def _build_area(self) -> QGroupBox:
         box = QGroupBox("Area and processing")
@@ -255,6 +307,7 @@ class TerraprobeDock(QDockWidget):
     def _connect(self) -> None:
         self.optical_combo.layerChanged.connect(self._update_band_table)
         self.sar_combo.layerChanged.connect(self._update_band_table)
+        self.sensor_combo.currentIndexChanged.connect(self._update_band_table)
         self.model_combo.currentIndexChanged.connect(self._on_model_selected)
         self.add_model_button.clicked.connect(self._add_model_dialog)
         self.samples_combo.layerChanged.connect(self._on_samples_changed)
@@ -371,6 +424,43 @@ class TerraprobeDock(QDockWidget):
             return self.model_info.modalities
         return DEFAULT_MODALITIES
 
+    # -- choices: sensor and units -------------------------------------------------------------
+    @staticmethod
+    def _choice(combo: QComboBox, allowed: tuple[str, ...]) -> str:
+        value = combo.currentData()
+        return value if value in allowed else AUTO
+
+    @staticmethod
+    def _set_choice(combo: QComboBox, value: str | None) -> bool:
+        index = combo.findData(value or AUTO)
+        if index < 0:
+            return False
+        combo.setCurrentIndex(index)
+        return True
+
+    def sensor_choice(self) -> str:
+        """The chosen ``--sensor`` (``"auto"`` when nothing valid is selected)."""
+        return self._choice(self.sensor_combo, SENSOR_NAMES)
+
+    def optical_units_choice(self) -> str:
+        return self._choice(self.optical_units_combo, OPTICAL_UNITS)
+
+    def sar_units_choice(self) -> str:
+        return self._choice(self.sar_units_combo, SAR_UNITS)
+
+    def set_sensor(self, name: str | None) -> bool:
+        """Select a sensor preset; an unknown name changes nothing and returns ``False``."""
+        return self._set_choice(self.sensor_combo, name)
+
+    def set_units(self, optical: str | None = None, sar: str | None = None) -> bool:
+        """Select optical and/or radar units; unknown names change nothing (returns ``False``)."""
+        ok = True
+        if optical is not None:
+            ok = self._set_choice(self.optical_units_combo, optical) and ok
+        if sar is not None:
+            ok = self._set_choice(self.sar_units_combo, sar) and ok
+        return ok
+
     # -- band mapping --------------------------------------------------------------------------
     def _update_band_table(self, *_args) -> None:
         rows: list[tuple[str, str, QgsRasterLayer | None]] = []
@@ -383,29 +473,73 @@ class TerraprobeDock(QDockWidget):
             rows += [(modality, band, layer) for band in modalities[modality]]
         self.band_table.setRowCount(len(rows))
         matches: dict[str, list[int | None]] = {}
-        for modality in ("optical", "sar"):
-            layer = sources[modality]
-            if modality in modalities and layer is not None:
-                matches[modality] = match_bands(modalities[modality], layer_band_descriptions(layer))
+        self.band_plan = None
+        optical = sources["optical"]
+        if "optical" in modalities and optical is not None:
+            self.band_plan = plan_optical_bands(modalities["optical"], layer_facts(optical),
+                                                self.sensor_choice())
+            matches["optical"] = self.band_plan.mapping
+        sar = sources["sar"]
+        if "sar" in modalities and sar is not None:
+            matches["sar"] = match_bands(modalities["sar"], layer_band_descriptions(sar))
+        can_fill = self.band_plan is not None and self.band_plan.can_fill
         counters = {"optical": 0, "sar": 0}
         for row, (modality, band, layer) in enumerate(rows):
             label = QTableWidgetItem(f"{band}" if modality == "optical" else f"{band} (radar)")
             label.setFlags(Qt.ItemIsEnabled)
             self.band_table.setItem(row, 0, label)
             combo = QComboBox()
-            combo.addItem(NONE_BAND, None)
+            fills = modality == "optical" and can_fill
+            combo.addItem(self.tr(FILL_BAND) if fills else NONE_BAND, None)
+            if fills:
+                combo.setItemData(0, self.tr("No layer band: the backend interpolates this band from the "
+                                             "neighbouring wavelengths (an approximation)"), Qt.ToolTipRole)
             if layer is not None:
                 for index in range(1, layer.bandCount() + 1):
                     combo.addItem(layer.bandName(index), index)
                 match = matches[modality][counters[modality]]
-                if match is not None:
+                if match is not None and combo.findData(match) >= 0:
                     combo.setCurrentIndex(combo.findData(match))
             counters[modality] += 1
             combo.setProperty("modality", modality)
             combo.currentIndexChanged.connect(self._update_buttons)
             self.band_table.setCellWidget(row, 1, combo)
         self.band_table.resizeRowsToContents()
+        self._update_sar_units()
         self._update_buttons()
+
+    def _update_sar_units(self) -> None:
+        has_sar = self.sar_combo.currentLayer() is not None
+        self.sar_units_combo.setEnabled(has_sar)
+
+    def _show_band_note(self) -> None:
+        """Name the sensor the layer is read as and the model bands that will be spectrally filled."""
+        plan: BandPlan | None = getattr(self, "band_plan", None)
+        if plan is None or not plan.sensor:
+            self.band_note.setVisible(False)
+            return
+        filled = self.filled_bands()
+        sensor = _tr(sensor_label(plan.sensor))
+        text = (self.tr("Read as {sensor}: {reason}.").format(sensor=sensor, reason=plan.reason)
+                if plan.detected and plan.reason else self.tr("Read as {sensor}.").format(sensor=sensor))
+        if plan.error:
+            text += " " + self.tr("Map the bands by hand: {error}").format(error=plan.error)
+        if filled:
+            text += " " + self.tr("Spectrally filled (approximation): {bands}.").format(
+                bands=", ".join(filled))
+            self.band_note.setStyleSheet(f"color: {FILL_COLOUR.name()};")
+        else:
+            self.band_note.setStyleSheet("")
+        self.band_note.setText(text)
+        self.band_note.setVisible(True)
+
+    def filled_bands(self) -> list[str]:
+        """Model optical bands without a layer band that the backend fills spectrally (in model order)."""
+        plan: BandPlan | None = getattr(self, "band_plan", None)
+        if plan is None or not plan.can_fill:
+            return []
+        bands = self.model_modalities().get("optical", [])
+        return [band for band, index in zip(bands, self.band_mapping("optical")) if index is None]
 
     def band_mapping(self, modality: str) -> list[int | None]:
         """The layer band chosen for each model band of ``modality`` (table order = model order)."""
@@ -479,7 +613,13 @@ class TerraprobeDock(QDockWidget):
     def _update_buttons(self, *_args) -> None:
         busy = self.controller.running
         optical = self.optical_combo.currentLayer()
-        has_input = optical is not None and None not in self.band_mapping("optical")
+        filled = self.filled_bands()
+        self._mark_filled_rows(filled)
+        self._show_band_note()
+        missing_optical = [band for band, index in zip(self.model_modalities().get("optical", []),
+                                                       self.band_mapping("optical"))
+                           if index is None and band not in filled]
+        has_input = optical is not None and not missing_optical
         if self.sar_combo.currentLayer() is not None:
             has_input = has_input and None not in self.band_mapping("sar")
         has_samples = self.samples_combo.currentLayer() is not None and bool(self.field_combo.currentField())
@@ -488,10 +628,39 @@ class TerraprobeDock(QDockWidget):
         self.classify_button.setEnabled(has_input and has_samples and not busy)
         self.segment_button.setEnabled(has_input and has_samples and not busy)
         self.cancel_button.setEnabled(busy)
-        if optical is not None and None in self.band_mapping("optical") and not busy:
+        if optical is not None and missing_optical and not busy:
             missing = [self.band_table.item(r, 0).text() for r in range(self.band_table.rowCount())
-                       if self.band_table.cellWidget(r, 1).currentData() is None]
+                       if self.band_table.cellWidget(r, 1).currentData() is None
+                       and self.band_table.item(r, 0).text() not in filled]
             self.status_label.setText(f"Map a layer band to: {', '.join(missing)}")
+
+    def _mark_filled_rows(self, filled: list[str]) -> None:
+        for row in range(self.band_table.rowCount()):
+            item = self.band_table.item(row, 0)
+            combo = self.band_table.cellWidget(row, 1)
+            if item is None or combo is None:
+                continue
+            is_filled = combo.property("modality") == "optical" and item.text() in filled
+            item.setForeground(QBrush(FILL_COLOUR) if is_filled else QBrush())
+            item.setToolTip(self.tr("Spectrally filled from neighbouring wavelengths (approximation)")
+                            if is_filled else "")
+
+    def _optical_bands_argument(self) -> list[int] | None:
+        """The explicit ``--optical-bands``, or ``None`` to let the backend match the sensor's bands.
+
+        With spectrally filled bands the backend's own wavelength matching (the same contract
+        function the table shows) must run, so the table must be the sensor's plan as shown.
+        """
+        mapping = self.band_mapping("optical")
+        if None not in mapping:
+            return mapping
+        plan = self.band_plan
+        if plan is not None and plan.can_fill and mapping == plan.mapping:
+            return None
+        unmapped = [b for b, i in zip(self.model_modalities()["optical"], mapping) if i is None]
+        raise ValueError(self.tr("bands to be spectrally filled can only be the sensor's own choice: map a "
+                                 "layer band to {bands}, or pick the sensor again to restore its matching")
+                         .format(bands=", ".join(unmapped)))
 
     def _request(self, action: str, options: dict | None = None) -> tuple[JobRequest, QgsRasterLayer, list]:
         """Build the request; non-file layers get an export step that runs in the task."""
@@ -503,8 +672,9 @@ class TerraprobeDock(QDockWidget):
         request = JobRequest(action=action, model=self.model_path(), window=self.window_spin.value(),
                              device=self.device_combo.currentText(),
                              cache_dir=self.settings.cache_dir or None, options=dict(options or {}),
-                             out=str(output_path(folder, optical.name(), action)))
-        request.optical_bands = self.band_mapping("optical")
+                             out=str(output_path(folder, optical.name(), action)),
+                             optical_units=self.optical_units_choice(), sensor=self.sensor_choice())
+        request.optical_bands = self._optical_bands_argument()
         steps = []
         optical_file = plain_file_path(optical)
         if optical_file:
@@ -520,6 +690,7 @@ class TerraprobeDock(QDockWidget):
         sar = self.sar_combo.currentLayer()
         if sar is not None:
             request.sar_bands = self.band_mapping("sar")
+            request.sar_units = self.sar_units_choice()
             sar_file = plain_file_path(sar)
             if sar_file:
                 request.sar = sar_file

@@ -1,0 +1,20 @@
+"""The backend's pure-Python contract (units, sensors) as the plugin sees it.
+
+QGIS imports the plugin as the package ``terraprobe``, so the contract is the sibling package
+``terraprobe.backend.contract``; tests and scripts import ``plugin`` from the repository root, where
+it is ``backend.contract``. Either way only the contract's pure modules are loaded, never torch.
+"""
+
+from __future__ import annotations
+
+try:
+    from ..backend.contract import sensors, units
+except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
+    from backend.contract import sensors, units  # type: ignore[no-redef]
+
+OPTICAL_UNITS: tuple[str, ...] = tuple(units.OPTICAL_UNITS)
+SAR_UNITS: tuple[str, ...] = tuple(units.SAR_UNITS)
+UNIT_HELP: dict[str, str] = dict(units.UNIT_HELP)
+SENSOR_NAMES: tuple[str, ...] = tuple(sensors.SENSOR_NAMES)
+
+__all__ = ["OPTICAL_UNITS", "SAR_UNITS", "SENSOR_NAMES", "UNIT_HELP", "sensors", "units"]
