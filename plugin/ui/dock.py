@@ -154,6 +154,8 @@ class TerraprobeDock(QDockWidget):
         self.sar_combo.setToolTip("Optional radar layer (Sentinel-1 VV/VH), aligned onto the optical grid")
         form.addRow("Radar", self.sar_combo)
         self.sensor_combo = QComboBox()
+        self.sensor_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.sensor_combo.setMinimumContentsLength(12)
         for name in SENSOR_NAMES:
             self.sensor_combo.addItem(_tr(sensor_label(name)), name)
         self.sensor_combo.setToolTip(self.tr(
@@ -188,7 +190,7 @@ class TerraprobeDock(QDockWidget):
         self.band_table.verticalHeader().setVisible(False)
         self.band_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
         self.band_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
-        self.band_table.setMinimumHeight(150)
+        self.band_table.setMinimumHeight(200)
         self.band_table.setToolTip("Which layer band feeds each model band (matched from band names; "
                                    "editable)")
         form.addRow(self.band_table)
@@ -200,6 +202,8 @@ class TerraprobeDock(QDockWidget):
 
     def _units_combo(self, choices: tuple[str, ...], tooltip: str) -> QComboBox:
         combo = QComboBox()
+        combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(8)
         for index, name in enumerate(choices):
             combo.addItem(name, name)
             combo.setItemData(index, _tr(UNIT_HELP.get(name, name)), Qt.ToolTipRole)
@@ -520,8 +524,9 @@ class TerraprobeDock(QDockWidget):
             return
         filled = self.filled_bands()
         sensor = _tr(sensor_label(plan.sensor))
-        text = (self.tr("Read as {sensor}: {reason}.").format(sensor=sensor, reason=plan.reason)
-                if plan.detected and plan.reason else self.tr("Read as {sensor}.").format(sensor=sensor))
+        text = (self.tr("Read as {sensor} (recognised from the layer).") if plan.detected
+                else self.tr("Read as {sensor} (your choice).")).format(sensor=sensor)
+        self.band_note.setToolTip(plan.reason.replace(",", ", "))
         if plan.error:
             text += " " + self.tr("Map the bands by hand: {error}").format(error=plan.error)
         if filled:
@@ -769,6 +774,9 @@ class TerraprobeDock(QDockWidget):
         extra = ""
         if "lopo_accuracy" in result.stats:
             extra = f" · leave-one-polygon-out accuracy {float(result.stats['lopo_accuracy']):.0%}"
+        warnings = len(self.controller.last_warnings)
+        if warnings:
+            extra += " · " + self.tr("{n} warning(s): see the message bar").format(n=warnings)
         self.status_label.setText(f"{action} done: {names}{extra}")
         self._update_buttons()
 

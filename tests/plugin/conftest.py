@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from qgis.core import Qgis
+from qgis.core import Qgis, QgsProject
 from qgis.gui import QgsMapCanvas, QgsMessageBar
 from qgis.PyQt.QtCore import QObject, Qt
 from qgis.PyQt.QtWidgets import QAction, QDockWidget, QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
@@ -205,3 +205,41 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, require_inference_comma
     if completed.returncode != 0:
         pytest.skip(f"models API not available: {completed.stderr.strip().splitlines()[-1:]}")
     return folder / "tiny.safetensors"
+
+
+# -- dock and Processing fixtures shared by the test modules ---------------------------------------
+QGIS_PYTHON_PLUGINS = "/usr/share/qgis/python/plugins"
+
+
+@pytest.fixture(scope="module")
+def processing_ready(qgis_app):
+    if QGIS_PYTHON_PLUGINS not in sys.path:
+        sys.path.append(QGIS_PYTHON_PLUGINS)
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[QgsProject]:
+    project = QgsProject.instance()
+    project.clear()
+    project.setPresetHomePath(str(tmp_path / "project"))
+    yield project
+    project.clear()
+    project.setPresetHomePath("")
+
+
+@pytest.fixture
+def dock(loaded_plugin, tiny_model: Path, project: QgsProject, tmp_path: Path):
+    from qgis.core import QgsSettings
+
+    settings = QgsSettings()
+    settings.setValue("terraprobe/cache_dir", str(tmp_path / "cache"))
+    panel = loaded_plugin.dock
+    panel.settings_panel.cache_widget.setFilePath(str(tmp_path / "cache"))
+    panel.set_model_path(str(tiny_model))
+    panel.show()
+    yield panel
+    settings.remove("terraprobe/cache_dir")
+    settings.remove("terraprobe/model")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,31 +22,6 @@ from qgis.core import (
 from qgis.PyQt.QtCore import Qt, QTimer
 
 RUN_TIMEOUT_MS = 90_000
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[QgsProject]:
-    project = QgsProject.instance()
-    project.clear()
-    project.setPresetHomePath(str(tmp_path / "project"))
-    yield project
-    project.clear()
-    project.setPresetHomePath("")
-
-
-@pytest.fixture
-def dock(loaded_plugin, tiny_model: Path, project: QgsProject, tmp_path: Path):
-    from qgis.core import QgsSettings
-
-    settings = QgsSettings()
-    settings.setValue("terraprobe/cache_dir", str(tmp_path / "cache"))
-    panel = loaded_plugin.dock
-    panel.settings_panel.cache_widget.setFilePath(str(tmp_path / "cache"))
-    panel.set_model_path(str(tiny_model))
-    panel.show()
-    yield panel
-    settings.remove("terraprobe/cache_dir")
-    settings.remove("terraprobe/model")
 
 
 def _add_raster(path: Path, name: str) -> QgsRasterLayer:

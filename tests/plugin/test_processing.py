@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,6 @@ from qgis.core import (
     QgsProject,
     QgsRasterLayer,
 )
-
-QGIS_PYTHON_PLUGINS = "/usr/share/qgis/python/plugins"
-
-
-@pytest.fixture(scope="module")
-def processing_ready(qgis_app):
-    if QGIS_PYTHON_PLUGINS not in sys.path:
-        sys.path.append(QGIS_PYTHON_PLUGINS)
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
 
 
 def test_algorithms_declare_named_outputs(loaded_plugin):
