@@ -83,6 +83,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     obj.add_argument("--joint-self-bias", choices=("radar", "released"),
                      help="CROMA: joint self-attention bias: radar-radar 2D-ALiBi (default) or the "
                           "released code's cross bias")
+    obj.add_argument("--xstars-encoder", choices=("shared", "separate"),
+                     help="X-STARS from scratch: one encoder shared by both sensors (default, as "
+                          "published) or CROMA's separate radar and optical encoders")
     obj.add_argument("--objective-option", "-O", action="append", default=[], metavar="KEY=VALUE",
                      help="objective-specific setting (repeatable), e.g. decoder_dim=256")
     p.add_argument("--debug-dump-weights", action="store_true", help=argparse.SUPPRESS)
@@ -136,6 +139,10 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings = {name: _value(args, name) for name in names}
     settings["init"] = str(Path(args.init).resolve()) if args.init else None
     settings["options"] = _options_dict(args.objective_option)
+    if args.xstars_encoder:
+        if (args.objective or "croma") != "xstars":
+            raise UserError("--xstars-encoder applies to --objective xstars only")
+        settings["options"]["encoder"] = args.xstars_encoder
     settings["flips"] = not args.no_flip
     settings["batch_size"] = _value(args, "batch_size")
     settings["steps"] = _value(args, "steps")

@@ -13,9 +13,29 @@ of the bands it takes, and a model adapted to it is saved with those statistics.
 
 Band names stay the Sentinel-2 names of the matching bands, so an adapted model can be run on
 a Sentinel-2 raster as it is, and a real raster of the new sensor is read by mapping its bands
-to these names (``--optical-bands``). Real Landsat 8/9 OLI correspondence: B2 blue -> B02,
-B3 green -> B03, B4 red -> B04, B5 NIR -> B8A (narrow NIR, closest to OLI's 0.85-0.88 um),
-B6 SWIR1 -> B11, B7 SWIR2 -> B12.
+to these names (``--optical-bands``, or the ``--sensor`` presets that match bands by wavelength).
+
+**Landsat 8/9 OLI** (``landsat-oli``; ``landsat`` is the same sensor): the seven reflective
+30 m bands, each taken from the Sentinel-2 band with the overlapping spectral response
+(centre wavelengths in nm, OLI / MSI):
+
+====  ============  =====  =====  ===========
+OLI   name          OLI    S2     S2 band
+====  ============  =====  =====  ===========
+B1    coastal        443    443   B01
+B2    blue           482    492   B02
+B3    green          561    560   B03
+B4    red            655    665   B04
+B5    NIR            865    865   B8A (narrow NIR; not B08, not B05)
+B6    SWIR 1        1609   1614   B11
+B7    SWIR 2        2201   2202   B12
+====  ============  =====  =====  ===========
+
+Each OLI band lies inside (or within ~10 nm of) its MSI band, so the mix is one-to-one (weight
+1); the remaining bandpass differences are a few percent of reflectance, below the radiometric
+jitter of the training views. OLI's pan (B8), cirrus (B9) and thermal bands are not simulated.
+Ground sampling: 3 x 3 blocks of 10 m pixels are averaged into one 30 m pixel (the 60 m B01 is
+already coarser and only gets smoother), then resampled back onto the 10 m grid.
 """
 
 from __future__ import annotations
@@ -46,12 +66,14 @@ class SimulatedSensor:
         bands: Sentinel-2 band names the sensor observes, in the sensor's band order.
         factor: ground-sampling factor relative to 10 m (3 for a 30 m sensor, 1 for none).
         description: one line for help texts.
+        native_bands: the sensor's own names of its bands (same order as ``bands``), if any.
     """
 
     name: str
     bands: tuple[str, ...]
     factor: int = 1
     description: str = ""
+    native_bands: tuple[str, ...] = ()
 
     def simulate(self, optical: Tensor, optical_bands: Sequence[str] = S2_BANDS,
                  upsample_mode: str = "bilinear") -> Tensor:
@@ -77,10 +99,15 @@ class SimulatedSensor:
         return F.interpolate(coarse, size=(height, width), mode=upsample_mode, **align).clamp(0, 1)
 
 
+#: Landsat 8/9 OLI from Sentinel-2 (see the module docstring for the band correspondence).
+LANDSAT_OLI = SimulatedSensor(
+    "landsat-oli", ("B01", "B02", "B03", "B04", "B8A", "B11", "B12"), factor=3,
+    description="Landsat 8/9 OLI: 7 bands (coastal, blue, green, red, NIR, SWIR1, SWIR2) at 30 m",
+    native_bands=("B1", "B2", "B3", "B4", "B5", "B6", "B7"))
+
 SENSORS: dict[str, SimulatedSensor] = {
-    "landsat": SimulatedSensor(
-        "landsat", ("B02", "B03", "B04", "B8A", "B11", "B12"), factor=3,
-        description="Landsat-8/9-like: 6 bands (blue, green, red, NIR, SWIR1, SWIR2) at 30 m"),
+    "landsat-oli": LANDSAT_OLI,
+    "landsat": LANDSAT_OLI,
     "rgbn": SimulatedSensor(
         "rgbn", ("B04", "B03", "B02", "B08"), factor=1,
         description="4-band aerial RGBN (red, green, blue, NIR) on the 10 m grid"),

@@ -108,7 +108,23 @@ def test_queue_starts_with_real_keys_and_wraps_around() -> None:
     queue = QueueInfoNCE(dim=4, queue_size=6)
     keys = torch.nn.functional.normalize(torch.randn(4, 4), dim=1)
     queue(keys, keys)
+    assert not bool(queue.queue_ready), "the first step must not see its own keys in the queue"
+    queue.enqueue(keys)                                          # the first enqueue fills the queue
     assert torch.equal(queue.queue[:4], keys) and torch.equal(queue.queue[4:], keys[:2])
     queue.enqueue(keys)
     queue.enqueue(keys)
     assert int(queue.queue_pointer) == 2 and torch.equal(queue.queue[:2], keys[2:])
+
+
+def test_first_step_never_contrasts_a_query_with_its_own_key() -> None:
+    torch.manual_seed(0)
+    keys = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)
+    queue = QueueInfoNCE(dim=16, queue_size=64, temperature=0.2)
+    first = queue(keys, keys)          # perfect queries: only the other 7 keys are negatives
+    logits = torch.cat([(keys * keys).sum(1, keepdim=True), keys @ keys.T], dim=1) / 0.2
+    logits[:, 1:].fill_diagonal_(float("-inf"))
+    expected = torch.nn.functional.cross_entropy(logits, torch.zeros(8, dtype=torch.long))
+    torch.testing.assert_close(first, expected)
+    assert float(first) < 0.5       # with the key tiled into the queue it would exceed log(64 / 8 + 1)
+    queue.enqueue(keys)             # later steps contrast with the keys of earlier steps
+    assert bool(queue.queue_ready) and torch.equal(queue.queue[8:16], keys)

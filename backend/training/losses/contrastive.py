@@ -26,7 +26,10 @@ class QueueInfoNCE(nn.Module):
     MoCo starts from a queue of random unit vectors: such negatives are trivially easy, so the
     loss starts near zero and climbs while real keys replace them (``queue_size / batch``
     steps). Here the empty queue is instead filled with the first batch's keys, tiled
-    (:meth:`warm_start`), so the loss has its working scale from the first step.
+    (:meth:`warm_start`, at the first :meth:`enqueue`), so the loss has its working scale from
+    the second step. The first step, whose queue is still empty, contrasts each query with the
+    *other* keys of the batch: filling the queue before that step would put every query's own
+    positive key among its negatives (``queue_size / batch`` copies of it).
 
     Args:
         dim: embedding width (256 published).
@@ -53,15 +56,24 @@ class QueueInfoNCE(nn.Module):
     def forward(self, queries: Tensor, keys: Tensor) -> Tensor:
         """Loss of L2-normalised ``[B, dim]`` queries whose positives are the matching keys."""
         keys = keys.detach()
-        self.warm_start(keys)
         positive = (queries * keys).sum(-1, keepdim=True)
-        negative = queries @ self.queue.clone().detach().T
+        if bool(self.queue_ready):
+            negative = queries @ self.queue.clone().detach().T
+        else:   # first step: the other keys of the (gathered) batch, never the query's own key
+            others = gather_across_ranks(keys)
+            negative = queries @ others.T
+            offset = len(queries) * (dist.get_rank() if dist.is_available() and dist.is_initialized() else 0)
+            own = torch.arange(len(queries), device=queries.device) + offset
+            negative = negative.scatter(1, own.unsqueeze(1), float("-inf"))
         logits = torch.cat([positive, negative], dim=1).float() / self.temperature
         return F.cross_entropy(logits, torch.zeros(len(queries), dtype=torch.long, device=queries.device))
 
     @torch.no_grad()
     def enqueue(self, keys: Tensor) -> None:
-        """Replace the oldest queue entries with ``keys`` (from all ranks)."""
+        """Replace the oldest queue entries with ``keys`` (from all ranks); the first call fills it."""
+        if not bool(self.queue_ready):
+            self.warm_start(keys)
+            return
         keys = gather_across_ranks(keys.detach().to(self.queue.dtype))
         size = len(self.queue)
         keys = keys[-size:]

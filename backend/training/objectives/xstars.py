@@ -23,13 +23,22 @@ encodes separate, unaugmented copies of the images instead.)
 **Modes** (option ``mode``):
 
 * ``scratch``: the two sensors are the radar and optical images of the paired data; both go
-  through the trainable student (CROMA's radar and optical encoders); DINO runs on each sensor's
-  crops (shared head and centre), averaged. The joint encoder is not part of X-STARS and stays
-  frozen at its initial weights (recorded in the exported model's provenance).
+  through the trainable student; DINO runs on each sensor's crops (shared head and centre),
+  averaged. The joint encoder is not part of X-STARS and stays frozen at its initial weights
+  (recorded in the exported model's provenance). Option ``encoder`` (``pretrain
+  --xstars-encoder``):
+
+  - ``shared`` (default, the paper's form): ONE encoder for both sensors. The transformer and the
+    pooling head are a single module used by both streams (radar depth = optical depth); only the
+    patch embedding is per sensor, because the sensors have different band counts (2 vs 12). The
+    exported model stores the shared transformer under both the radar and the optical encoder, so
+    it loads and embeds like any other model.
+  - ``separate``: CROMA's two modality-specific encoders (radar half as deep), each seeing one sensor.
 * ``continual``: adapts an existing optical encoder (``pretrain --init MODEL``) to a new sensor
-  (option ``sensor``: ``landsat`` = 6 bands at 30 m, ``rgbn`` = 4-band aerial). The student is a
-  new optical encoder for the sensor's bands whose transformer is copied from the old encoder
-  and whose patch embedding is mapped band by band (:func:`~backend.training.sensors.adapt_to_sensor`).
+  (option ``sensor``: ``landsat-oli`` = Landsat 8/9 OLI, 7 bands at 30 m, ``rgbn`` = 4-band
+  aerial). The student is a new optical encoder for the sensor's bands whose transformer is
+  copied from the old encoder and whose patch embedding is mapped band by band
+  (:func:`~backend.training.sensors.adapt_to_sensor`).
   DINO runs on the new sensor's crops (teacher = EMA of the student); MSAD aligns the student's
   tokens on the new sensor with the tokens of a *frozen* copy of the old encoder on the old
   sensor's image of the same crop. The export is a model whose optical stream lists the new
@@ -43,10 +52,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backend.errors import UserError
-from backend.models import CromaModel, ModelConfig, ViTEncoder
+from backend.models import CromaModel, ModelConfig, ViTEncoder, build_model
 from backend.training.losses.distillation import (
     CenteredDistillationLoss,
     PrototypeHead,
@@ -64,7 +74,9 @@ from backend.training.sensors import SimulatedSensor, adapt_to_sensor, get_senso
 #: Every X-STARS option with its default (published values unless noted).
 DEFAULTS: dict[str, Any] = {
     "mode": "scratch",            # "scratch" or "continual"
-    "sensor": "landsat",          # continual: the new sensor (see backend.training.sensors.SENSORS)
+    "encoder": "shared",          # scratch: "shared" (one encoder for both sensors, as published) or
+                                  # "separate" (CROMA's radar and optical encoders)
+    "sensor": "landsat-oli",      # continual: the new sensor (see backend.training.sensors.SENSORS)
     "alpha": 0.1,
     "msad_dim": 1024,
     "msad_tau": 1.0,
@@ -77,6 +89,7 @@ DEFAULTS: dict[str, Any] = {
     "teacher_temp": 0.04,
     "center_momentum": 0.9,
     "momentum": 0.996,
+    "freeze_last_layer": 100,     # steps the DINO prototypes stay fixed (DINO: the first epoch)
     "view_size": 0,               # global crop side in px; 0 = the chip size
     "crop_scale_min": 0.4,
     "jitter": True,
@@ -121,7 +134,17 @@ class XStarsObjective(Objective):
         self.sensor = sensor
         self.upsample = opts["upsample"]
         self.alpha = opts["alpha"]
+        self.shared = not self.continual and opts["encoder"] == "shared"
+        if self.shared and not is_shared(model):
+            raise ValueError("encoder='shared' needs a model prepared by share_encoder()")
         self.base_momentum = opts["momentum"]
+        self.freeze_last_layer = int(opts["freeze_last_layer"])
+        if self.freeze_last_layer < 0:
+            raise UserError("objective option freeze_last_layer must be 0 or more steps")
+        # optimiser steps taken (a buffer: saved and resumed with the run, like the DINO centre)
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        # DDP must tolerate the prototypes' missing gradient while they are frozen
+        self.find_unused_parameters = self.freeze_last_layer > 0
         if self.continual:
             if sensor is None:
                 raise ValueError("continual X-STARS needs the new sensor")
@@ -137,7 +160,8 @@ class XStarsObjective(Objective):
             _frozen(model.joint_encoder)
             model.config.provenance = {**model.config.provenance, "joint_encoder":
                                        "untrained (X-STARS trains the radar and optical encoders): "
-                                       "embed one modality at a time"}
+                                       "embed one modality at a time",
+                                       "xstars_encoder": opts["encoder"]}
         dim = model.config.dim
         self.views = ViewMaker(view_size, model.config.patch_size, (opts["crop_scale_min"], 1.0),
                                opts["jitter"])
@@ -156,8 +180,15 @@ class XStarsObjective(Objective):
             raise UserError(f"objective option mode={opts['mode']!r}: choose scratch or continual")
         view_size = opts.pop("view_size") or int(settings.get("crop") or 96)
         view_size -= view_size % config.patch_size
+        if opts["encoder"] not in ("shared", "separate"):
+            raise UserError(f"objective option encoder={opts['encoder']!r}: choose shared or separate")
         if opts.pop("mode") == "scratch":
-            return cls(initial_model(config, settings.get("init")), view_size, **opts)
+            if opts["encoder"] == "shared":
+                config = ModelConfig.from_dict({**config.to_dict(), "sar_depth": config.optical_depth})
+            model = initial_model(config, settings.get("init"))
+            if opts["encoder"] == "shared":
+                share_encoder(model)
+            return cls(model, view_size, **opts)
         if settings.get("init") is None:
             raise UserError("X-STARS continual pretraining adapts an existing encoder: pass --init MODEL")
         old = initial_model(config, settings["init"])
@@ -197,7 +228,7 @@ class XStarsObjective(Objective):
         for modality in self.sensors:
             encoder, pool = _encoder(self.model, modality)
             tokens[modality] = [encoder(crop) for crop in crops[modality]]
-            student_logits = [self.dino_head(pool(t.mean(1))) for t in tokens[modality]]
+            student_logits = [self._student_head(pool(t.mean(1))) for t in tokens[modality]]
             with torch.no_grad():
                 t_encoder, t_pool = _encoder(self.teacher["model"], modality)
                 teacher_logits = [self.teacher["head"](t_pool(t_encoder(crop).mean(1)))
@@ -220,10 +251,58 @@ class XStarsObjective(Objective):
         loss = loss_dino + self.alpha * loss_msad
         return {"loss": loss, "dino": loss_dino.detach(), "msad": loss_msad.detach()}
 
+    @property
+    def prototypes_frozen(self) -> bool:
+        """Whether the DINO prototype layer is still held fixed (the first ``freeze_last_layer`` steps)."""
+        return int(self.steps_done) < self.freeze_last_layer
+
+    def _student_head(self, pooled: Tensor) -> Tensor:
+        """The student's DINO logits; while frozen, the prototype layer gets no gradient.
+
+        DINO zeroes the last layer's gradient during the first epoch, which stabilises the start;
+        here the prototype weight is used detached, so its gradient stays ``None`` and the
+        optimiser (weight decay included) leaves it untouched.
+        """
+        if not self.prototypes_frozen:
+            return self.dino_head(pooled)
+        head = self.dino_head
+        return F.linear(F.normalize(head.mlp(pooled), dim=-1), head.prototypes.weight.detach())
+
     def after_step(self, step: int, total_steps: int) -> None:
+        self.steps_done.fill_(step + 1)
         momentum = ema_momentum(step, total_steps, self.base_momentum)
         ema_update(self.teacher["model"], self.model, momentum)
         ema_update(self.teacher["head"], self.dino_head, momentum)
 
     def export_encoder(self) -> CromaModel:
-        return self.model
+        """The student; with a shared encoder an untied copy (each stream owns its tensors)."""
+        if not self.shared:
+            return self.model
+        copy = build_model(self.model.config)
+        copy.load_state_dict({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+        return copy
+
+
+def share_encoder(model: CromaModel) -> CromaModel:
+    """Make ``model``'s radar stream use the optical stream's transformer and pooling head (in place).
+
+    Only the patch embeddings stay per sensor. Needs equal radar and optical depths.
+
+    Raises:
+        UserError: when the model lacks a stream or the depths differ (e.g. an ``--init`` model).
+    """
+    if not {"sar", "optical"} <= set(model.modalities):
+        raise UserError("a shared X-STARS encoder needs radar and optical streams")
+    if model.config.sar_depth != model.config.optical_depth:
+        raise UserError(f"a shared X-STARS encoder needs equal radar and optical depths (this model: "
+                        f"{model.config.sar_depth} and {model.config.optical_depth}); "
+                        "use --xstars-encoder separate")
+    model.s1_encoder.transformer = model.s2_encoder.transformer
+    model.s1_GAP_FFN = model.s2_GAP_FFN
+    return model
+
+
+def is_shared(model: CromaModel) -> bool:
+    """Whether the radar and optical streams share one transformer (see :func:`share_encoder`)."""
+    return (hasattr(model, "s1_encoder") and hasattr(model, "s2_encoder")
+            and model.s1_encoder.transformer is model.s2_encoder.transformer)
