@@ -34,7 +34,6 @@ Public API:
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from pathlib import Path
@@ -69,6 +68,9 @@ def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True
                        help="embedding raster data type")
     group.add_argument("--cache-dir", metavar="DIR",
                        help="embedding cache (default: ~/.cache/terraprobe/embeddings)")
+    group.add_argument("--cache-max-gb", type=float, metavar="GB",
+                       help="cache size limit; least recently used entries are evicted past it "
+                            "(default: $TERRAPROBE_CACHE_MAX_GB or 20)")
     if embeddings:
         group.add_argument("--embeddings", metavar="PATH",
                            help="an embedding GeoTIFF made by `embed`: skip the encoder")
@@ -113,10 +115,10 @@ def resolve_embeddings(args: argparse.Namespace, reporter: Reporter, start: floa
 def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float = 0.0,
                      end: float = 0.8) -> tuple[Any, dict[str, Any]]:
     """Find or compute the cache entry for ``args``; returns ``(CacheEntry, stats)``."""
-    from backend.inference.cache import CacheEntry, cache_key, default_cache_dir, key_facts
+    from backend.inference.cache import EmbeddingCache, key_facts, writer_lock
     from backend.inference.embed import check_tiling, compute_embeddings
     from backend.inference.model import model_config, model_hash, resolve_device, resolve_model_path
-    from backend.io.atomic import atomic_paths, write_text_atomic
+    from backend.io.atomic import atomic_paths
 
     check_tiling(args.window, args.overlap)
     if args.batch_size < 1:
@@ -125,12 +127,13 @@ def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float 
     config = model_config(model_path)
     device = resolve_device(getattr(args, "device", "auto"))
     dtype = getattr(args, "dtype", "float16")
-    cache_dir = Path(args.cache_dir).expanduser() if getattr(args, "cache_dir", None) else default_cache_dir()
+    cache = EmbeddingCache(getattr(args, "cache_dir", None), getattr(args, "cache_max_gb", None), reporter)
     with open_inputs(args, config) as inputs:
         stitch = getattr(args, "stitch", "blend")
         facts = key_facts(inputs, model_hash(model_path), args.window, args.overlap, dtype, stitch)
-        entry = CacheEntry(cache_dir, cache_key(facts))
-        if entry.exists():
+        hit = cache.lookup(facts)  # verified before it is served; a bad entry is discarded with a warning
+        entry = hit or cache.entry(facts)
+        if hit is not None:
             reporter.log(f"cache hit: reusing embeddings {entry.embeddings}")
             reporter.progress(end, "embeddings from cache")
             stats = dict(entry.read_sidecar().get("stats", {}))
@@ -144,16 +147,16 @@ def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float 
         from backend.models import load_encoder
 
         model = load_encoder(model_path, device=device)
-        cache_dir.mkdir(parents=True, exist_ok=True)
         began = time.perf_counter()
-        with atomic_paths(entry.embeddings, entry.preview) as (tmp_embeddings, tmp_preview):
+        targets = (entry.embeddings, entry.preview)
+        with writer_lock(entry), atomic_paths(*targets) as (tmp_embeddings, tmp_preview):
             stats = compute_embeddings(inputs, model, tmp_embeddings, tmp_preview, window=args.window,
                                        overlap=args.overlap, batch_size=args.batch_size, device=device,
                                        dtype=dtype, reporter=reporter, start=start, end=end,
                                        stitch=stitch)
         stats.update(device=device, model=str(model_path), normalisation=inputs.stats(),
                      total_seconds=round(time.perf_counter() - began, 3))
-        write_text_atomic(entry.sidecar, json.dumps({"key": facts, "stats": stats}, indent=2) + "\n")
+        cache.commit(entry, facts, stats)  # sidecar with checksums, then LRU eviction past the size limit
     stats = dict(stats, cache_hit=False, cache_key=entry.key)
     return entry, stats
 
