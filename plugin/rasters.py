@@ -22,6 +22,8 @@ from qgis.core import (
     QgsRectangle,
 )
 
+from .bands import layer_facts
+
 EXPORT_SUFFIXES_NEEDING_COPY = {".vrt"}
 
 
@@ -62,6 +64,8 @@ class RasterExport:
         self.transform_context = QgsProject.instance().transformContext()
         self.extent = QgsRectangle(extent) if extent is not None else layer.extent()
         self.target = Path(target)
+        # Band names and metadata tell the backend the sensor and units: carried into the copy.
+        self.facts = layer_facts(layer)
         units_x = layer.rasterUnitsPerPixelX() or 1.0
         units_y = layer.rasterUnitsPerPixelY() or 1.0
         self.width = max(1, math.ceil(self.extent.width() / units_x))
@@ -85,4 +89,20 @@ class RasterExport:
                                     self.transform_context)
         if status != QgsRasterFileWriter.NoError:
             raise RuntimeError(f"could not write a temporary GeoTIFF of the layer ({status})")
+        self._write_band_facts()
         return str(self.target)
+
+    def _write_band_facts(self) -> None:
+        """Band descriptions and dataset metadata of the layer, written into the exported GeoTIFF."""
+        from osgeo import gdal
+
+        dataset = gdal.Open(str(self.target), gdal.GA_Update)
+        if dataset is None:
+            return
+        for index, description in enumerate(self.facts.descriptions, start=1):
+            if description and index <= dataset.RasterCount:
+                dataset.GetRasterBand(index).SetDescription(description)
+        if self.facts.tags:
+            dataset.SetMetadata({**self.facts.tags, **(dataset.GetMetadata() or {})})
+        dataset.FlushCache()
+        dataset = None

@@ -311,3 +311,37 @@ def test_screenshot_of_the_dock_with_units_and_sensor(dock, landsat_path, qtbot)
     assert dock.grab().save(str(png))
     dock.setFloating(False)
     assert png.stat().st_size > 10_000
+
+
+def test_exported_layers_keep_band_names_for_sensor_detection(landsat_path, tmp_path, qgis_app):
+    """A VRT layer is copied to a GeoTIFF before the run: the copy keeps SR_B1..SR_B7."""
+    from plugin.rasters import RasterExport
+
+    vrt = tmp_path / "landsat.vrt"
+    gdal.Translate(str(vrt), str(landsat_path), format="VRT")
+    layer = QgsRasterLayer(str(vrt), "landsat vrt", "gdal")
+    target = Path(RasterExport(layer, None, tmp_path / "export.tif").write())
+    dataset = gdal.Open(str(target))
+    names = [dataset.GetRasterBand(i).GetDescription() for i in range(1, dataset.RasterCount + 1)]
+    assert names == list(OLI_FROM_S2)
+
+
+def test_job_request_puts_only_non_auto_choices_on_the_command_line():
+    from plugin.jobs import JobRequest
+
+    plain = JobRequest("embed", optical="s2.tif", sar="s1.tif", out="e.tif").arguments()
+    assert not {"--optical-units", "--sar-units", "--sensor"} & set(plain)
+    chosen = JobRequest("cluster", optical="l8.tif", sar="s1.tif", out="c.tif", optical_units="landsat-c2",
+                        sar_units="amplitude", sensor="landsat-oli").arguments()
+    assert chosen[chosen.index("--optical-units") + 1] == "landsat-c2"
+    assert chosen[chosen.index("--sar-units") + 1] == "amplitude"
+    assert chosen[chosen.index("--sensor") + 1] == "landsat-oli"
+    # Radar units without a radar raster, or any units on given embeddings, would mean nothing.
+    no_sar = JobRequest("embed", optical="a.tif", out="e.tif", sar_units="linear").arguments()
+    assert "--sar-units" not in no_sar
+    given = JobRequest("cluster", embeddings="emb.tif", out="c.tif", optical_units="dn").arguments()
+    assert "--optical-units" not in given
+    for bad in ({"optical_units": "kelvin"}, {"sar_units": "db2"}, {"sensor": "landsat-99"}):
+        with pytest.raises(ValueError, match="choose one of"):
+            JobRequest("embed", optical="a.tif", out="e.tif", **bad)
+    assert JobRequest("embed", optical="a.tif", out="e.tif", sensor="").sensor == "auto"
