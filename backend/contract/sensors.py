@@ -36,6 +36,8 @@ SENSOR_NAMES: tuple[str, ...] = (
     "rgb",          # plain red/green/blue
 )
 
+#: The reason :func:`detect_sensor` gives when nothing points to a sensor (Sentinel-2 is assumed).
+ASSUMED_REASON = "no band names or metadata of another sensor: Sentinel-2 assumed"
 #: Default ``--tolerance`` of :func:`match_by_wavelength`, in nm.
 DEFAULT_TOLERANCE_NM = 15.0
 
@@ -272,7 +274,7 @@ def detect_sensor(descriptions: Sequence[str | None], tags: dict[str, str] | Non
         name = "rgbn" if count == 4 else "rgb"
         order = "red, green, blue, NIR" if count == 4 else "red, green, blue"
         return name, f"{count} unnamed 8-bit bands, read as {order}"
-    return "sentinel2", "no band names or metadata of another sensor: Sentinel-2 assumed"
+    return "sentinel2", ASSUMED_REASON
 
 
 def _plain(keys: list[str]) -> list[str]:

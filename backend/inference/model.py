@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +14,72 @@ BUNDLED_MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 _HASHES: dict[tuple[str, int, int], str] = {}
 
 
+#: The bundled Sentinel-2 model: the default, and the fallback for sensors without a model of their own.
+DEFAULT_MODEL_NAME = "terraprobe-croma-small"
+
+
+def bundled_models() -> list[tuple[Path, str, tuple[str, ...]]]:
+    """``(weights path, sensor, modalities)`` of each model in ``resources/models/``, by name."""
+    import json
+
+    found = []
+    if BUNDLED_MODELS.is_dir():
+        for weights in sorted(BUNDLED_MODELS.glob("*.safetensors")):
+            try:
+                data = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            found.append((weights, str(data.get("sensor", "sentinel2")), tuple(data.get("modalities", {}))))
+    return found
+
+
 def default_model_path() -> Path | None:
-    """The bundled model in ``resources/models/`` (first ``*.safetensors`` by name), if any."""
-    if not BUNDLED_MODELS.is_dir():
-        return None
-    found = sorted(BUNDLED_MODELS.glob("*.safetensors"))
-    return found[0] if found else None
+    """The bundled Sentinel-2 model (``terraprobe-croma-small``, else the first by name), if any."""
+    models = bundled_models()
+    for wanted in (lambda p, s: p.stem == DEFAULT_MODEL_NAME, lambda p, s: s == "sentinel2",
+                   lambda p, s: True):
+        for path, sensor, _ in models:
+            if wanted(path, sensor):
+                return path
+    return None
 
 
-def resolve_model_path(path: str | os.PathLike[str] | None) -> Path:
-    """The model file to use: ``path`` when given, else the bundled model."""
+def bundled_model_for(sensor: str | None, radar: bool = False) -> tuple[Path, str]:
+    """The bundled model for an optical ``sensor``, and why it was picked.
+
+    The rule: the bundled model whose config ``sensor`` is the raster's (and that has a radar
+    encoder when ``radar``); else the Sentinel-2 default model, whose missing bands the input
+    then fills by wavelength (``backend.io.sensor_bands``).
+    """
+    default = default_model_path()
+    if default is None:
+        raise UserError("no model given and none bundled in resources/models/: pass --model PATH")
+    if sensor in (None, "auto", "sentinel2"):
+        return default, "the bundled Sentinel-2 model"
+    matches = [(p, m) for p, s, m in bundled_models() if s == sensor]
+    usable = [p for p, m in matches if "optical" in m and (not radar or "sar" in m)]
+    if usable:
+        return usable[0], f"the bundled model adapted to {sensor}"
+    if matches:
+        return default, (f"the bundled {sensor} model has no radar encoder; the Sentinel-2 model with "
+                         f"spectral fill")
+    return default, f"no bundled model for {sensor}: the Sentinel-2 model with spectral fill"
+
+
+def resolve_model_path(path: str | os.PathLike[str] | None, sensor: str | None = None, radar: bool = False,
+                       log: Callable[[str], None] | None = None) -> Path:
+    """The model file to use: ``path`` when given, else the bundled model for ``sensor``.
+
+    Args:
+        path: ``--model``, or ``None`` for a bundled model.
+        sensor: the optical raster's sensor (declared or detected), for the bundled choice.
+        radar: whether a radar raster is given too (the bundled choice needs a radar encoder).
+        log: called with one line saying which bundled model was picked and why.
+    """
     if path is None:
-        bundled = default_model_path()
-        if bundled is None:
-            raise UserError("no model given and none bundled in resources/models/: pass --model PATH")
+        bundled, why = bundled_model_for(sensor, radar)
+        if log is not None:
+            log(f"model: {bundled.name} ({why})")
         return bundled
     from backend.models.weights import is_model_file, model_paths
 

@@ -1,5 +1,7 @@
 """Which file bands feed a model's optical bands, given the raster's sensor.
 
+* ``check_sensor_options(sensor, spectral_fill)``: one clear error for a bad option value.
+* ``optical_sensor(path, declared="auto") -> sensor | None``: the same for a raster file (model choice).
 * ``raster_sensor(src, declared="auto") -> (sensor, reason)``: the declared ``--sensor``, else the
   one :func:`backend.contract.sensors.detect_sensor` finds from the band names and metadata.
 * ``map_optical_bands(src, expected, explicit=None, sensor="auto", spectral_fill="auto")
@@ -17,15 +19,23 @@ adapted to the sensor (X-STARS) needs no fill and is preferred when one is bundl
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from backend.contract.sensors import PRESETS, BandPlan, SensorMatchError, detect_sensor, match_by_wavelength
+from backend.contract.sensors import (
+    PRESETS,
+    SENSOR_NAMES,
+    BandPlan,
+    SensorMatchError,
+    detect_sensor,
+    match_by_wavelength,
+)
 from backend.errors import UserError
-from backend.io.rasters import map_bands
+from backend.io.rasters import map_bands, open_raster
 
 SPECTRAL_FILL_CHOICES: tuple[str, ...] = ("auto", "off")
 
@@ -57,6 +67,25 @@ class OpticalBands:
     def filled(self) -> list[str]:
         """Model bands made by spectral fill."""
         return self.plan.approximated if self.plan is not None else []
+
+
+def check_sensor_options(sensor: str | None, spectral_fill: str | None) -> None:
+    """One clear ``UserError`` for a ``--sensor`` or ``--spectral-fill`` value outside the choices."""
+    if sensor not in (None, *SENSOR_NAMES):
+        raise UserError(f"--sensor must be one of {', '.join(SENSOR_NAMES)}; got {sensor!r}")
+    if spectral_fill not in (None, *SPECTRAL_FILL_CHOICES):
+        raise UserError(f"--spectral-fill must be one of {', '.join(SPECTRAL_FILL_CHOICES)}; "
+                        f"got {spectral_fill!r}")
+
+
+def optical_sensor(path: str | os.PathLike[str] | None, declared: str | None = "auto") -> str | None:
+    """The sensor of the optical raster at ``path`` (``None`` without one), declared or detected."""
+    if path is None:
+        return None
+    if declared and declared != "auto":
+        return raster_sensor(None, declared)[0]
+    with open_raster(path, "optical") as src:
+        return raster_sensor(src, declared)[0]
 
 
 def raster_sensor(src: Any, declared: str | None = "auto") -> tuple[str, str]:

@@ -121,7 +121,7 @@ def _write(s2_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
         transform, width, height = _target_grid(reference, resolution_m)
         profile = {"driver": "GTiff", "width": width, "height": height, "count": len(pairs), "dtype": dtype,
                    "crs": reference.crs, "transform": transform, "nodata": nodata, "compress": "deflate",
-                   "interleave": "pixel"}
+                   "interleave": "pixel", "photometric": "MINISBLACK"}
         if width >= 256 and height >= 256:
             profile.update(tiled=True, blockxsize=256, blockysize=256)
         with ExitStack() as stack:

@@ -63,6 +63,9 @@ class ModelConfig:
         modalities: ``"sar"`` and/or ``"optical"`` streams with bands and statistics.
         name: a short human name.
         provenance: where the weights came from (command line, source checkpoint, data).
+        sensor: the optical sensor the model was trained for (a ``backend.contract.sensors``
+            preset name; ``"sentinel2"`` for files written before the field existed). Band names
+            stay Sentinel-2 names whatever the sensor.
     """
 
     dim: int = 768
@@ -80,6 +83,7 @@ class ModelConfig:
     name: str = "croma"
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    sensor: str = "sentinel2"
 
     def __post_init__(self) -> None:
         self.modalities = {k: v if isinstance(v, ModalityConfig) else ModalityConfig(**v)
