@@ -207,19 +207,29 @@ def test_band_table_maps_landsat_by_wavelength_sr_b5_to_b8a(dock, landsat_path):
 
 
 def test_landsat_runs_end_to_end_through_the_dock_with_default_choices(dock, landsat_path, qtbot,
-                                                                        log_messages):
+                                                                        test_iface, log_messages):
     layer = _add_raster(landsat_path, "landsat")
     dock.optical_combo.setLayer(layer)
     dock.area_combo.setCurrentText("Layer extent")
     dock.window_spin.setValue(64)
     dock.k_spin.setValue(3)
+    # The table is the sensor's own plan: the backend matches (and fills) by wavelength itself.
+    request, _, _ = dock._request("cluster", {"k": 3})
+    assert "--optical-bands" not in request.arguments() and "--sensor" not in request.arguments()
+    test_iface.message_bar.pushed.clear()
     assert dock.cluster_button.isEnabled()
     qtbot.mouseClick(dock.cluster_button, Qt.LeftButton)
     _wait_done(qtbot, dock)
     clusters = _result_layers("clusters")
     assert len(clusters) == 1, dock.status_label.text()
     assert clusters[0].crs() == layer.crs()
-    assert clusters[0].width() == 64 // 8 or clusters[0].width() == 64
+    assert clusters[0].width() in (64 // 8, 64)
+    logged = " ".join(m for m, tag, _ in log_messages if tag == "Terraprobe")
+    assert "landsat-oli" in logged and "B8A<-SR_B5" in logged, logged[-2000:]
+    # The filled bands are named on the message bar, in orange.
+    fills = [text for _, text, level in test_iface.message_bar.pushed
+             if level == Qgis.Warning and "spectral fill" in text]
+    assert fills and "B05" in fills[0], test_iface.message_bar.pushed
 
 
 # -- warnings ----------------------------------------------------------------------------------------
@@ -296,6 +306,7 @@ def test_processing_runs_landsat_with_default_choices(loaded_plugin, processing_
     assert Path(result["OUTPUT"]) == out and out.is_file()
     layer = QgsRasterLayer(str(out), "clusters", "gdal")
     assert layer.isValid() and layer.crs().authid() == "EPSG:32648"
+    assert any("spectral fill" in w and "B05" in w for w in feedback.warnings), feedback.warnings
 
 
 def test_screenshot_of_the_dock_with_units_and_sensor(dock, landsat_path, qtbot):
