@@ -106,7 +106,7 @@ def _target_grid(src: Any, resolution_m: float | None) -> tuple[Affine, int, int
     _, per_y = _metres_per_unit(src)
     factor = resolution_m / (abs(src.transform.e) * per_y)
     width, height = max(1, int(src.width / factor)), max(1, int(src.height / factor))
-    return src.transform * Affine.scale(src.width / width, src.height / height), width, height
+    return src.transform @ Affine.scale(src.width / width, src.height / height), width, height
 
 
 def _write(s2_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
