@@ -121,6 +121,15 @@ class LayerFacts:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+def resolve_sensor(facts: LayerFacts, choice: str = AUTO) -> tuple[str, str, bool]:
+    """``(sensor, reason, detected)``: the chosen preset, else the one the contract recognises."""
+    if choice in _sensors.PRESETS:
+        return choice, "", False
+    names = [d or None for d in facts.descriptions]
+    sensor, reason = _sensors.detect_sensor(names, facts.tags, len(names), facts.dtype)
+    return sensor, reason, True
+
+
 def plan_optical_bands(model_bands: Sequence[str], facts: LayerFacts | Sequence[str],
                        sensor: str = AUTO) -> BandPlan:
     """Match a layer's bands to ``model_bands`` for ``sensor`` (``"auto"``: recognised from the layer).
@@ -132,10 +141,7 @@ def plan_optical_bands(model_bands: Sequence[str], facts: LayerFacts | Sequence[
     if not isinstance(facts, LayerFacts):
         facts = LayerFacts(list(facts))
     names = [d or None for d in facts.descriptions]
-    detected = sensor not in _sensors.PRESETS
-    reason = ""
-    if detected:
-        sensor, reason = _sensors.detect_sensor(names, facts.tags, len(names), facts.dtype)
+    sensor, reason, detected = resolve_sensor(facts, sensor)
     if sensor == SENTINEL2:
         return BandPlan(sensor, detected, match_bands(model_bands, facts.descriptions), reason=reason)
     try:

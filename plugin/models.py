@@ -21,6 +21,7 @@ class ModelInfo:
     modalities: dict[str, list[str]] = field(default_factory=dict)
     dim: int | None = None
     size_bytes: int = 0
+    sensor: str = "sentinel2"
 
     def summary(self) -> str:
         parts = [self.name]
@@ -69,7 +70,7 @@ def read_model_info(model_path: str | Path) -> ModelInfo | None:
     weights = weights_path(model_path)
     size = weights.stat().st_size if weights and weights.exists() else 0
     return ModelInfo(path=weights or cfg, name=str(data.get("name") or cfg.stem), modalities=modalities,
-                     dim=data.get("dim"), size_bytes=size)
+                     dim=data.get("dim"), size_bytes=size, sensor=str(data.get("sensor") or "sentinel2"))
 
 
 def model_info_from_stats(model_path: str | Path, stats: dict) -> ModelInfo:
@@ -78,7 +79,7 @@ def model_info_from_stats(model_path: str | Path, stats: dict) -> ModelInfo:
     modalities = {name: list(spec.get("bands", [])) for name, spec in (stats.get("modalities") or {}).items()}
     size = path.stat().st_size if path.is_file() else 0
     return ModelInfo(path=path, name=str(stats.get("name") or path.stem), modalities=modalities,
-                     dim=stats.get("dim"), size_bytes=size)
+                     dim=stats.get("dim"), size_bytes=size, sensor=str(stats.get("sensor") or "sentinel2"))
 
 
 def bundled_models(folder: Path = BUNDLED_MODELS) -> list[Path]:
@@ -91,6 +92,27 @@ def bundled_models(folder: Path = BUNDLED_MODELS) -> list[Path]:
         if weights is not None:
             found.append(weights)
     return found
+
+
+def bundled_model_for(sensor: str, radar: bool, models: list[ModelInfo]) -> ModelInfo | None:
+    """The bundled model the backend picks without ``--model`` (``backend.inference.model``'s rule).
+
+    The model trained for the layer's ``sensor`` (with a radar encoder when ``radar``), else the
+    Sentinel-2 model (``terraprobe-croma-small`` first), whose missing bands are filled spectrally.
+    """
+    def usable(info: ModelInfo) -> bool:
+        return "optical" in info.modalities and (not radar or "sar" in info.modalities)
+
+    if sensor not in ("", "auto", "sentinel2"):
+        for info in models:
+            if info.sensor == sensor and usable(info):
+                return info
+    for wanted in (lambda m: m.path.stem == "terraprobe-croma-small", lambda m: m.sensor == "sentinel2",
+                   lambda m: True):
+        for info in models:
+            if wanted(info):
+                return info
+    return None
 
 
 def user_models_folder() -> Path:

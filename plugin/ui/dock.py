@@ -53,12 +53,14 @@ from ..bands import (
     layer_facts,
     match_bands,
     plan_optical_bands,
+    resolve_sensor,
     sensor_label,
 )
 from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES, UNIT_HELP
 from ..jobs import JobRequest, output_path
 from ..models import (
     ModelInfo,
+    bundled_model_for,
     bundled_models,
     import_model,
     model_info_from_stats,
@@ -101,6 +103,7 @@ class TerraprobeDock(QDockWidget):
         self.settings = Settings()
         self.controller = RunController(iface, self)
         self.model_info: ModelInfo | None = None
+        self.bundled_infos: list[ModelInfo] = []
         self.drawn_rectangle: QgsRectangle | None = None
         self.drawn_crs: QgsCoordinateReferenceSystem | None = None
         self._info_task: BackendTask | None = None
@@ -336,11 +339,14 @@ class TerraprobeDock(QDockWidget):
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         bundled = bundled_models()
-        if bundled:
-            for path in bundled:
-                self.model_combo.addItem(f"{path.stem} (bundled)", str(path))
-        else:
-            self.model_combo.addItem("Bundled default (backend)", "")
+        infos = (read_model_info(path) for path in bundled)
+        self.bundled_infos = [info for info in infos if info is not None]
+        self.model_combo.addItem(self.tr("Auto: the bundled model for the layer's sensor"), "")
+        self.model_combo.setItemData(0, self.tr(
+            "The backend picks the bundled model trained for the optical layer's sensor, else the "
+            "Sentinel-2 model with spectral fill"), Qt.ToolTipRole)
+        for path in bundled:
+            self.model_combo.addItem(f"{path.stem} (bundled)", str(path))
         try:
             for cfg in sorted(user_models_folder().glob("*.json")):
                 self.model_combo.addItem(cfg.stem, str(cfg.with_suffix(".safetensors")))
@@ -366,15 +372,12 @@ class TerraprobeDock(QDockWidget):
     def _on_model_selected(self, *_args) -> None:
         path = self.model_path()
         self.model_info = read_model_info(path) if path else None
-        if path:
-            self.settings.model = path
+        self.settings.model = path or ""
         if self.model_info is not None:
             self.model_label.setText(self.model_info.summary())
         elif path:
             self.model_label.setText(f"{Path(path).name}: reading the checkpoint…")
             self._describe_model(path)
-        else:
-            self.model_label.setText("CROMA bands: Sentinel-2 (12, no B10) and Sentinel-1 VV/VH")
         self._update_band_table()
         self.model_changed.emit()
 
@@ -423,6 +426,25 @@ class TerraprobeDock(QDockWidget):
         QgsApplication.taskManager().addTask(task)
         return task
 
+    def _pick_auto_model(self) -> None:
+        """With the *Auto* model: the bundled model the backend will pick for the layer, shown."""
+        if self.model_path() is not None:
+            return
+        optical = self.optical_combo.currentLayer()
+        sensor = "sentinel2"
+        if optical is not None:
+            sensor = resolve_sensor(layer_facts(optical), self.sensor_choice())[0]
+        self.model_info = bundled_model_for(sensor, self.sar_combo.currentLayer() is not None,
+                                            self.bundled_infos)
+        if self.model_info is None:
+            self.model_label.setText(self.tr("CROMA bands: Sentinel-2 (12, no B10) and Sentinel-1 VV/VH"))
+        elif self.model_info.sensor == sensor or optical is None:
+            self.model_label.setText(self.tr("Auto → {summary}").format(summary=self.model_info.summary()))
+        else:
+            text = self.tr("Auto → {summary} (no bundled {sensor} model: spectral fill)")
+            self.model_label.setText(text.format(summary=self.model_info.summary(),
+                                                 sensor=_tr(sensor_label(sensor))))
+
     def model_modalities(self) -> dict[str, list[str]]:
         if self.model_info is not None and self.model_info.modalities:
             return self.model_info.modalities
@@ -467,6 +489,7 @@ class TerraprobeDock(QDockWidget):
 
     # -- band mapping --------------------------------------------------------------------------
     def _update_band_table(self, *_args) -> None:
+        self._pick_auto_model()
         rows: list[tuple[str, str, QgsRasterLayer | None]] = []
         modalities = self.model_modalities()
         sources = {"optical": self.optical_combo.currentLayer(), "sar": self.sar_combo.currentLayer()}

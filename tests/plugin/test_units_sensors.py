@@ -356,3 +356,25 @@ def test_job_request_puts_only_non_auto_choices_on_the_command_line():
         with pytest.raises(ValueError, match="choose one of"):
             JobRequest("embed", optical="a.tif", out="e.tif", **bad)
     assert JobRequest("embed", optical="a.tif", out="e.tif", sensor="").sensor == "auto"
+
+
+def test_auto_model_is_the_bundled_model_for_the_layers_sensor(loaded_plugin, project, landsat_path):
+    from plugin.models import ModelInfo, bundled_model_for
+
+    s2 = ModelInfo(Path("terraprobe-croma-small.safetensors"), "s2", {"optical": MODEL_BANDS, "sar": ["VV"]})
+    oli = ModelInfo(Path("landsat.safetensors"), "oli", {"optical": MODEL_BANDS}, sensor="landsat-oli")
+    assert bundled_model_for("landsat-oli", False, [s2, oli]) is oli
+    assert bundled_model_for("landsat-oli", True, [s2, oli]) is s2  # the Landsat model has no radar encoder
+    assert bundled_model_for("rgbn", False, [s2, oli]) is s2
+    assert bundled_model_for("sentinel2", False, [oli, s2]) is s2
+
+    dock = loaded_plugin.dock
+    dock.set_model_path("")
+    assert dock.model_combo.currentIndex() == 0 and dock.model_path() is None
+    dock.optical_combo.setLayer(_add_raster(landsat_path, "landsat"))
+    dock.area_combo.setCurrentText("Layer extent")
+    assert dock.model_label.text().startswith("Auto → ")
+    if dock.bundled_infos and all(info.sensor != "landsat-oli" for info in dock.bundled_infos):
+        assert "spectral fill" in dock.model_label.text()
+    request, _, _ = dock._request("embed")
+    assert "--model" not in request.arguments()  # the backend picks by sensor
