@@ -168,3 +168,14 @@ def test_bad_sensor_options_give_one_error_line_and_write_nothing(landsat, tmp_p
         errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and option in errors[0]
         assert not out.exists() and not list(tmp_path.glob("*.tif"))
+
+
+def test_sensors_command_lists_presets_and_plans_a_raster(landsat) -> None:
+    done = _backend("sensors", "--events", "json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    presets = json.loads(done.stdout.splitlines()[-1])["stats"]["presets"]
+    assert set(presets) == set(PRESETS) and presets["landsat-oli"]["optical_units"] == "landsat-c2"
+    done = _backend("sensors", "--optical", landsat, "--events", "json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    facts = json.loads(done.stdout.splitlines()[-1])["stats"]
+    assert facts["sensor"] == "landsat-oli" and "B8A<-SR_B5" in facts["plan"]

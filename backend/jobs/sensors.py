@@ -1,0 +1,78 @@
+"""``sensors``: list the sensor presets, or show how a raster's bands would feed a model.
+
+``python -m backend sensors`` prints every preset (bands, centre wavelengths, default units);
+``python -m backend sensors --optical L.tif [--sensor S] [--model M]`` prints the detected sensor,
+the model that would be picked and the band plan (which model bands are filled), reading only
+the raster's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from backend.contract.sensors import PRESETS, SENSOR_NAMES
+from backend.events import Reporter
+
+
+def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser("sensors", parents=[common],
+                                   help="list sensor presets, or show how a raster's bands feed a model")
+    parser.add_argument("--optical", metavar="PATH", help="an optical raster to plan the band mapping for")
+    parser.add_argument("--sensor", metavar="SENSOR", default="auto",
+                        help=f"sensor of the raster: {', '.join(SENSOR_NAMES)} (default auto)")
+    parser.add_argument("--model", metavar="PATH", help="model (default: the bundled model for the sensor)")
+    parser.set_defaults(run=run)
+
+
+def presets() -> dict[str, Any]:
+    """Every preset as JSON-friendly data."""
+    return {name: {"title": p.title, "optical_units": p.optical_units, "resolution_m": p.resolution_m,
+                   "bands": [{"name": b.name, "label": b.label, "centre_nm": b.centre_nm,
+                              "range_nm": [b.low_nm, b.high_nm], "resolution_m": b.resolution_m,
+                              "aliases": list(b.aliases), "matched": b.surface} for b in p.bands]}
+            for name, p in PRESETS.items()}
+
+
+def plan(optical: str, sensor: str, model: str | None, log: Any = None) -> dict[str, Any]:
+    """The sensor, model and band plan ``embed`` would use for ``optical``."""
+    from backend.inference.model import model_config, resolve_model_path
+    from backend.io.rasters import open_raster
+    from backend.io.sensor_bands import check_sensor_options, map_optical_bands, optical_sensor
+
+    check_sensor_options(sensor, None)
+    path = resolve_model_path(model) if model else resolve_model_path(None, optical_sensor(optical, sensor),
+                                                                      log=log)
+    bands = model_config(path).modalities.get("optical")
+    if bands is None:
+        from backend.errors import UserError
+
+        raise UserError(f"the model {path.name} has no optical encoder")
+    with open_raster(optical, "optical") as src:
+        mapping = map_optical_bands(src, bands.bands, None, sensor)
+    return {"sensor": mapping.sensor, "reason": mapping.reason, "model": str(path),
+            "file_bands": mapping.bands, "filled": mapping.filled,
+            "plan": mapping.plan.describe() if mapping.plan else None,
+            "notes": mapping.notes, "warnings": mapping.warnings}
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> None:
+    if args.optical:
+        facts = plan(args.optical, args.sensor, args.model, reporter.log)
+        for line in facts["notes"]:
+            reporter.log(line)
+        for line in facts["warnings"]:
+            reporter.warning(line)
+        reporter.result({}, facts if reporter.mode == "json" else {})
+        return
+    data = presets()
+    if reporter.mode == "human":
+        for name, preset in data.items():
+            reporter.log(f"{name}: {preset['title']} (default units {preset['optical_units']})")
+            bands = [f"{b['name']} {b['label']} {b['centre_nm']:g} nm".replace(f"{b['name']} {b['name']} ",
+                                                                                  f"{b['name']} ")
+                     for b in preset["bands"] if b["matched"]]
+            reporter.log("    " + ", ".join(bands))
+        reporter.result({}, {})
+    else:
+        reporter.result({}, {"presets": data})
