@@ -4,24 +4,39 @@ Each command lives in its own module under ``backend/jobs`` and exposes
 ``add_parser(subparsers, common)``, which registers ``run(args, reporter)`` as the handler.
 Job modules keep heavy imports (torch, rasterio) inside ``run`` so ``--help`` stays instant.
 Raise :class:`backend.errors.UserError` for bad input: it becomes one clear line and exit 2.
+
+Exit codes: 0 done, 2 bad input, 3 environment (disk full, permissions, read-only or failing
+storage, damaged input files), 130 cancelled, 1 internal bug. Every run first refuses outputs
+that would overwrite an input (:func:`backend.io.outputs.check_outputs`). Library chatter (GDAL,
+PROJ, libtiff lines printed on stderr, Python warnings) is kept off the user's terminal: it is
+recorded (write errors in it fail the write, see :mod:`backend.io.atomic`) and shown with
+``--debug``, on an internal error, or on stderr in ``--events json`` mode. SIGTERM cancels a run
+even while it is blocked inside a library call: after a grace period the temporaries are removed
+and the process exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
+import logging
 import os
 import pkgutil
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 
 from backend import __version__
-from backend.errors import Cancelled, UserError
+from backend.errors import Cancelled, EnvironmentFault, UserError, environment_fault
 from backend.events import Reporter
 
 GDAL_CACHE_MB = "128"
+#: Seconds a cancelled run may take to stop on its own before it is ended forcibly.
+CANCEL_GRACE_SECONDS = 3.0
 
 
 def command_modules() -> list[str]:
@@ -62,6 +77,220 @@ def _raise_cancelled(signum: int, frame: object) -> None:
     raise Cancelled(f"stopped by signal {signum}")
 
 
+class _LibraryOutput:
+    """Routes what C libraries print on fd 2, rasterio's log and Python warnings away from the user.
+
+    Every line is recorded with :func:`backend.io.outputs.note_message`. Lines pass through to the
+    real stderr with ``--debug`` or in JSON mode; in human mode they are held and printed only
+    before an internal error.
+    """
+
+    SENTINEL = b"\x00terraprobe-sync"
+
+    def __init__(self, passthrough: bool) -> None:
+        self.passthrough = passthrough
+        self.held: list[str] = []
+        self.real: int | None = None
+        self._saved_stderr = sys.stderr
+        self._thread: threading.Thread | None = None
+        self._synced = threading.Event()
+        self._sync_lock = threading.Lock()
+        self._handler: logging.Handler | None = None
+
+    def start(self) -> None:
+        from backend.io import outputs
+
+        handler = _MessageHandler(self)
+        for name in ("rasterio", "py.warnings"):
+            logger = logging.getLogger(name)
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+        logging.captureWarnings(True)
+        self._handler = handler
+        try:
+            sys.stderr.flush()
+            self.real = os.dup(2)
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, 2)
+            os.close(write_end)
+        except (OSError, ValueError):
+            self.real = None
+            return
+        encoding = getattr(self._saved_stderr, "encoding", None) or "utf-8"
+        sys.stderr = io.TextIOWrapper(io.FileIO(self.real, "w", closefd=False), encoding=encoding,
+                                      errors="backslashreplace", line_buffering=True, write_through=True)
+        self._thread = threading.Thread(target=self._pump, args=(read_end,), name="stderr", daemon=True)
+        self._thread.start()
+        outputs.set_message_sync(self.sync)
+
+    def _pump(self, read_end: int) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.startswith(self.SENTINEL):
+                    self._synced.set()
+                    continue
+                self.note(line.decode("utf-8", "backslashreplace"), echo=True)
+        os.close(read_end)
+
+    def note(self, text: str, echo: bool) -> None:
+        """Record one library line; echo it to the real stderr when passing through."""
+        from backend.io.outputs import note_message
+
+        note_message(text)
+        if not echo:
+            return
+        if self.passthrough and self.real is not None:
+            os.write(self.real, (text + "\n").encode("utf-8", "backslashreplace"))
+        elif not self.passthrough:
+            self.held = [*self.held[-199:], text]
+
+    def sync(self) -> None:
+        """Wait (briefly) until every line already printed on fd 2 has been recorded."""
+        if self._thread is None:
+            return
+        with self._sync_lock:
+            self._synced.clear()
+            try:
+                os.write(2, self.SENTINEL + b"\n")
+            except OSError:
+                return
+            self._synced.wait(1.0)
+
+    def print_held(self) -> None:
+        """Print the held lines (before an internal error, to help find its cause)."""
+        self.sync()
+        for line in self.held:
+            print(line, file=sys.stderr, flush=True)
+        self.held = []
+
+    def stop(self) -> None:
+        from backend.io import outputs
+
+        outputs.set_message_sync(None)
+        if self._handler is not None:
+            for name in ("rasterio", "py.warnings"):
+                logging.getLogger(name).removeHandler(self._handler)
+            logging.captureWarnings(False)
+        if self.real is None:
+            return
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(self.real, 2)  # closes the pipe's last write end: the pump sees EOF
+        if self._thread is not None:
+            self._thread.join(1.0)
+        sys.stderr = self._saved_stderr
+        os.close(self.real)
+        self.real = None
+
+
+class _MessageHandler(logging.Handler):
+    """rasterio's GDAL messages and Python warnings as library lines."""
+
+    def __init__(self, output: _LibraryOutput) -> None:
+        super().__init__(logging.INFO)
+        self.output = output
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record must never break the run
+            return
+        self.output.note(f"{record.name}: {text}", echo=record.levelno >= logging.WARNING)
+
+
+class _CancelWatchdog:
+    """Ends a run that does not stop within a grace period after SIGTERM/SIGINT.
+
+    Python runs signal handlers only between bytecodes, so a run blocked in a C call (a read from
+    a stalled file) would ignore SIGTERM. The C-level handler still writes the signal number to a
+    wakeup fd; this thread reads it, waits ``grace`` seconds for the normal cancellation, then
+    removes the temporaries being written, reports the cancellation and exits with 130.
+    """
+
+    def __init__(self, reporter: Reporter, grace: float = CANCEL_GRACE_SECONDS) -> None:
+        self.reporter, self.grace = reporter, grace
+        self.finished = threading.Event()
+        self._fds: tuple[int, int] | None = None
+        self._previous = -1
+
+    def start(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        try:
+            self._previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            os.close(read_end)
+            os.close(write_end)
+            return
+        self._fds = (read_end, write_end)
+        threading.Thread(target=self._watch, args=(read_end,), name="cancel-watchdog", daemon=True).start()
+
+    def _watch(self, read_end: int) -> None:
+        stops = {int(signal.SIGINT), int(getattr(signal, "SIGTERM", signal.SIGINT))}
+        while not self.finished.is_set():
+            try:
+                data = os.read(read_end, 64)
+            except OSError:
+                return
+            if self.finished.is_set() or not data:
+                return
+            if stops & set(data) and not self.finished.wait(self.grace):
+                self._force_exit()
+
+    def _force_exit(self) -> None:
+        from backend.io.atomic import active_temporaries
+
+        for tmp in active_temporaries():
+            for path in (tmp, f"{tmp}.aux.xml"):
+                with contextlib.suppress(Exception):
+                    os.unlink(path)
+        with contextlib.suppress(Exception):
+            self.reporter.error("cancelled; no output was written (stopped while blocked in a library call)",
+                                kind="cancelled")
+        os._exit(Cancelled.exit_code)
+
+    def stop(self) -> None:
+        self.finished.set()
+        if self._fds is None:
+            return
+        with contextlib.suppress(Exception):
+            signal.set_wakeup_fd(self._previous)
+        with contextlib.suppress(Exception):
+            os.write(self._fds[1], b"\0")  # wake the watcher so it sees ``finished``
+
+
+def _read_fault(exc: BaseException, args: argparse.Namespace) -> EnvironmentFault | None:
+    """A raster that failed to read part-way (truncated, damaged, failing storage), as one line."""
+    errors = sys.modules.get("rasterio.errors")
+    if errors is None or not isinstance(exc, errors.RasterioIOError) or "read failed" not in str(exc).lower():
+        return None
+    from backend.io.outputs import input_paths
+
+    causes = [str(exc)]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(causes) < 5:
+        causes.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(causes)
+    named = next((str(path) for _, path in input_paths(args) if str(path) in text or path.name in text), None)
+    detail = next((c for c in causes[1:] if c), "").splitlines()[0] if len(causes) > 1 else ""
+    where = named or "an input raster"
+    return EnvironmentFault(f"could not read {where}: the file is damaged or truncated"
+                            + (f" ({detail})" if detail else "") + "; copy it again from its source")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     parser = build_parser()
@@ -72,11 +301,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # GDAL's block cache defaults to 5 % of RAM and would grow with the raster being streamed;
     # a fixed cap keeps the backend's memory bounded (override with the environment variable).
     os.environ.setdefault("GDAL_CACHEMAX", GDAL_CACHE_MB)
+    debug = bool(args.debug or os.environ.get("TERRAPROBE_DEBUG"))
     reporter = Reporter(args.events)
+    library = _LibraryOutput(passthrough=debug or args.events == "json")
+    library.start()
+    watchdog = _CancelWatchdog(reporter)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _raise_cancelled)
+    if hasattr(signal, "SIGXFSZ"):  # past ``ulimit -f`` a write must fail with EFBIG, not kill us silently
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    watchdog.start()
     reporter.start_heartbeat()
     try:
+        from backend.io.outputs import check_outputs
+
+        check_outputs(args)
         args.run(args, reporter)
     except UserError as exc:
         reporter.error(str(exc), kind=exc.kind)
@@ -88,7 +327,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.error("out of memory: try a smaller --window or --batch-size", kind="out_of_memory")
         return 1
     except Exception as exc:
-        if args.debug or os.environ.get("TERRAPROBE_DEBUG"):
+        fault = environment_fault(exc) or _read_fault(exc, args)
+        if fault is not None:
+            if debug:
+                traceback.print_exc()
+            reporter.error(str(fault), kind=fault.kind)
+            return fault.exit_code
+        library.print_held()
+        if debug:
             traceback.print_exc()
         message = f"internal error: {type(exc).__name__}: {exc}"
         if not args.debug:
@@ -97,4 +343,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         reporter.stop_heartbeat()
+        watchdog.stop()
+        library.stop()
     return 0

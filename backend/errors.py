@@ -1,10 +1,33 @@
-"""Errors that reach the user as one clear line instead of a traceback."""
+"""Errors that reach the user as one clear line instead of a traceback.
+
+Exit codes: 2 bad input (:class:`UserError`), 3 environment (:class:`EnvironmentFault`: disk full,
+permissions, read-only or failing storage), 130 cancelled (:class:`Cancelled`), 1 internal bug.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+
+#: errno values that mean "the machine's storage or permissions", not a bug or bad input.
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "the file is too large for this system's file size limit (ulimit -f)",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "the file system is read-only",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.EIO: "input/output error (failing disk or network storage)",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.EMFILE: "too many open files",
+}
+
 
 class UserError(Exception):
-    """A problem with the user's input or environment, reported without a traceback.
+    """A problem with the user's input, reported without a traceback.
 
     Args:
         message: one line that says what is wrong and, where possible, how to fix it.
@@ -18,7 +41,51 @@ class UserError(Exception):
         self.kind = kind
 
 
+class EnvironmentFault(UserError):
+    """The machine, not the input: disk full, no permission, read-only or failing storage (exit 3).
+
+    Args:
+        message: one line naming the path and the cause.
+        kind: ``"environment"`` (carried by the JSON ``error`` event).
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, kind: str = "environment") -> None:
+        super().__init__(message, kind)
+
+
 class Cancelled(Exception):
     """The run was asked to stop (SIGTERM/SIGINT); partial outputs must be discarded."""
 
     exit_code = 130
+
+
+def _free_space(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else path
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        free = shutil.disk_usage(folder or "/").free
+    except OSError:
+        return ""
+    return f" ({free / 2**20:.1f} MB free)"
+
+
+def environment_fault(exc: BaseException,
+                      path: str | os.PathLike[str] | None = None) -> EnvironmentFault | None:
+    """The :class:`EnvironmentFault` for an ``OSError`` about storage or permissions, else ``None``.
+
+    Args:
+        exc: the exception raised.
+        path: the path to name (default: the exception's own file name).
+    """
+    if isinstance(exc, EnvironmentFault):
+        return exc
+    if not isinstance(exc, OSError) or exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    where = os.fspath(path) if path is not None else (exc.filename or "")
+    cause = ENVIRONMENT_ERRNOS[exc.errno]
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) and where:
+        cause += _free_space(str(where))
+    return EnvironmentFault(f"{cause}: {where}" if where else f"{cause} ({exc.strerror or exc})")

@@ -52,11 +52,12 @@ def sibling(path: Path, suffix: str, extension: str = ".tif") -> Path:
 
 def check_distinct(*paths: Path | None) -> None:
     """Outputs must be different files (and not the embeddings being read)."""
-    seen: set[Path] = set()
+    from backend.io.outputs import same_file
+
+    seen: list[Path] = []
     for path in paths:
         if path is None:
             continue
-        resolved = path.resolve()
-        if resolved in seen:
+        if any(same_file(path, other) for other in seen):
             raise UserError(f"two outputs would be written to the same file: {path}")
-        seen.add(resolved)
+        seen.append(path)

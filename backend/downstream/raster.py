@@ -42,6 +42,9 @@ def create_raster(path: str | os.PathLike[str], grid: Grid, dtype: str, nodata: 
     if grid.width >= 16 and grid.height >= 16:
         side = min(256, 16 * (min(grid.width, grid.height) // 16))
         profile.update(tiled=True, blockxsize=side, blockysize=side)
+    from backend.io.outputs import record_profile
+
+    record_profile(path, profile)
     dataset = rasterio.open(path, "w", **profile)
     if description:
         for band in range(1, count + 1):

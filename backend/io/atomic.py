@@ -1,13 +1,36 @@
-"""Write results to a temporary file and move them into place only when complete."""
+"""Write results to a temporary file and move them into place only when complete and verified.
+
+Public API:
+
+* ``atomic_path(final, verify=None)`` / ``atomic_paths(*finals, verify=None)``: yield temporary
+  paths beside the finals; on success each is verified, then all are renamed into place in the
+  order given (raster first, then its sidecars), so a style never appears beside a missing raster.
+  ``verify=None`` checks GeoTIFFs (``.tif``/``.tiff``: reopened, every block present, last block
+  readable, see :func:`backend.io.outputs.verify_raster`) and fails any file when GDAL/libtiff
+  reported a write error meanwhile; pass a callable ``verify(tmp_path)`` to add a check, or
+  ``False`` to skip verification. On any failure nothing is left at the finals nor beside them,
+  and storage faults become one-line :class:`backend.errors.EnvironmentFault` messages.
+* ``active_temporaries() -> list[Path]``: temporaries being written now (the CLI's cancel watchdog
+  removes them before a forced exit).
+* ``read_json(path, what)``, ``write_text_atomic(path, text)``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
+
+from backend.errors import Cancelled, UserError, environment_fault
+
+Verify = Union[Callable[[Path], None], bool, None]
+RASTER_SUFFIXES = (".tif", ".tiff")
+
+_active: set[Path] = set()
 
 
 def _umask() -> int:
@@ -16,37 +39,120 @@ def _umask() -> int:
     return mask
 
 
+def active_temporaries() -> list[Path]:
+    """Temporary files being written right now."""
+    return sorted(_active)
+
+
+def _remove(tmp: Path) -> None:
+    for leftover in (tmp, Path(f"{tmp}.aux.xml"), Path(f"{tmp}.ovr")):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+    _active.discard(tmp)
+
+
+class _Pending:
+    """One output being written: its final path and the temporary beside it."""
+
+    def __init__(self, final_path: str | os.PathLike[str]) -> None:
+        self.final = Path(final_path)
+        self.committed = False
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{self.final.stem}.", suffix=f".part{self.final.suffix}",
+                                        dir=self.final.parent)
+        except OSError as exc:
+            raise environment_fault(exc, self.final) or exc from None
+        os.close(fd)
+        self.tmp = Path(name)
+        _active.add(self.tmp)
+
+    def verify(self, verify: Verify, write_errors: list[str]) -> None:
+        from backend.io import outputs
+
+        profile = outputs.forget_profile(self.tmp)
+        if write_errors:
+            raise outputs.write_fault(self.final, messages=write_errors, profile=profile)
+        if verify is False or not self.tmp.exists():
+            return
+        if callable(verify):
+            verify(self.tmp)
+        elif self.final.suffix.lower() in RASTER_SUFFIXES:
+            outputs.verify_raster(self.tmp, self.final, profile)
+
+    def commit(self) -> None:
+        if self.tmp.exists():  # mkstemp makes 0600 files; results get the usual umask-based mode
+            os.chmod(self.tmp, 0o666 & ~_umask())
+        os.replace(self.tmp, self.final)
+        self.committed = True
+        _active.discard(self.tmp)
+
+    def discard(self) -> None:
+        _remove(self.tmp)
+        if self.committed:
+            with contextlib.suppress(OSError):
+                self.final.unlink()
+
+
+def _translate(exc: BaseException, pending: list[_Pending], write_errors: list[str]) -> BaseException:
+    """A storage failure during a write as one :class:`EnvironmentFault`; anything else unchanged."""
+    if isinstance(exc, (UserError, Cancelled, KeyboardInterrupt)) or not isinstance(exc, Exception):
+        return exc
+    from backend.io import outputs
+
+    named = str(getattr(exc, "filename", "") or "")
+    target = next((p for p in pending if named and str(p.tmp) == named), pending[0] if pending else None)
+    if target is None:
+        return exc
+    profile = outputs.forget_profile(target.tmp)
+    is_write = write_errors or "write failed" in str(exc).lower()
+    if isinstance(exc, OSError) and not is_write:
+        fault = environment_fault(exc, target.final)
+        if fault is None:
+            return exc
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # these get a size estimate
+            return fault
+    elif not is_write:
+        return exc
+    return outputs.write_fault(target.final, exc, write_errors, profile)
+
+
 @contextlib.contextmanager
-def atomic_path(final_path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``final_path``; rename it over ``final_path`` on success.
+def atomic_paths(*final_paths: str | os.PathLike[str], verify: Verify = None) -> Iterator[list[Path]]:
+    """Temporary paths for files that must appear together, complete and verified, or not at all."""
+    from backend.io.outputs import message_mark, write_errors_since
+
+    pending: list[_Pending] = []
+    mark = message_mark()
+    try:
+        for final in final_paths:
+            pending.append(_Pending(final))
+        yield [p.tmp for p in pending]
+        errors = write_errors_since(mark)
+        for item in pending:
+            item.verify(verify, errors)
+        for item in pending:
+            item.commit()
+    except BaseException as exc:
+        try:  # explained before the temporaries go, so the free space is what the write saw
+            translated = _translate(exc, pending, write_errors_since(mark) if pending else [])
+        finally:
+            for item in pending:
+                item.discard()
+        if translated is exc:
+            raise
+        raise translated from None
+
+
+@contextlib.contextmanager
+def atomic_path(final_path: str | os.PathLike[str], verify: Verify = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``final_path``; rename it over ``final_path`` once verified.
 
     On any exception (including cancellation) the temporary file is removed and
     ``final_path`` is left untouched, so a half-written result never looks valid.
     """
-    final = Path(final_path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}",
-                                    dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_paths(final_path, verify=verify) as (tmp,):
         yield tmp
-        if tmp.exists():  # mkstemp makes 0600 files; results get the usual umask-based mode
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, final)
-    except BaseException:
-        for leftover in (tmp, Path(f"{tmp}.aux.xml"), Path(f"{tmp}.ovr")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-        raise
-
-
-@contextlib.contextmanager
-def atomic_paths(*final_paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
-    """Like :func:`atomic_path` for several files that must appear together or not at all."""
-    with contextlib.ExitStack() as stack:
-        temps = [stack.enter_context(atomic_path(p)) for p in final_paths]
-        yield temps
 
 
 def read_json(path: str | os.PathLike[str], what: str) -> Any:

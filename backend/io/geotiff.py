@@ -114,7 +114,15 @@ class RowStreamWriter:
 @contextlib.contextmanager
 def open_stream(path: str | os.PathLike[str], profile: dict[str, Any],
                 descriptions: Sequence[str] | None = None) -> Iterator[RowStreamWriter]:
-    """Create ``path`` with ``profile`` and yield a :class:`RowStreamWriter` on it."""
+    """Create ``path`` with ``profile`` and yield a :class:`RowStreamWriter` on it.
+
+    Write to a temporary path from :func:`backend.io.atomic.atomic_paths`: the profile is recorded
+    so the file is verified against it (and a full disk explained with a size estimate) before
+    it is renamed into place.
+    """
+    from backend.io.outputs import record_profile
+
+    record_profile(path, profile)
     with rasterio.open(path, "w", **profile) as dataset:
         if descriptions:
             for index, text in enumerate(descriptions, start=1):

@@ -43,6 +43,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     confidence = output_path(args.confidence_out, "--confidence-out") if args.confidence_out \
         else sibling(out, "_confidence")
     check_distinct(out, confidence)
+    from backend.io.outputs import check_outputs
+
+    check_outputs(args, {"--out": out, "the style": style_path(out), "--confidence-out": confidence,
+                         "the confidence style": style_path(confidence)})
     samples = read_samples(args, args.class_field)  # fail fast on a bad layer, before embedding
     for why, count in samples.skipped.items():
         reporter.warning(f"{count} feature(s) of the sample layer skipped: {why}")

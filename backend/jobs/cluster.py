@@ -38,6 +38,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     if args.iterations < 1:
         raise UserError(f"--iterations must be at least 1 (got {args.iterations})")
     out = output_path(args.out)
+    from backend.io.outputs import check_outputs
+
+    check_outputs(args, {"--out": out, "the style": style_path(out)})
     embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.6)
     if out.resolve() == embeddings.resolve():
         raise UserError("--out must not be the embedding raster itself")

@@ -36,6 +36,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     preview = Path(args.preview_out).expanduser() if args.preview_out else preview_path_for(out)
     if out.resolve() == preview.resolve():
         raise UserError("--out and --preview-out must be different files")
+    from backend.io.outputs import check_outputs
+
+    check_outputs(args, {"--out": out, "--preview-out": preview})
     entry, stats = embed_into_cache(args, reporter, start=0.0, end=0.95)
     copy_atomic(entry.embeddings, out)
     copy_atomic(entry.preview, preview)

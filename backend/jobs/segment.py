@@ -59,6 +59,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     if not args.head:
         head_out = head_paths(args.head_out or out.with_name(f"{out.stem}_head.safetensors"))[0]
         check_distinct(out, head_out)
+    from backend.io.outputs import check_outputs
+
+    check_outputs(args, {"--out": out, "the style": style_path(out), "--head-out": head_out,
+                         "the head's JSON": head_paths(head_out)[1] if head_out else None})
     if args.head and not head_paths(args.head)[0].exists():
         raise UserError(f"segmentation head file not found: {head_paths(args.head)[0]}")
     if args.label_raster and not Path(args.label_raster).exists():

@@ -38,6 +38,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     if (args.point is None) == (args.samples is None):
         raise UserError("give either --point X Y or --samples (query polygons)")
     out = output_path(args.out)
+    from backend.io.outputs import check_outputs
+
+    check_outputs(args, {"--out": out, "the style": style_path(out)})
     samples = read_samples(args, None) if args.samples else None
     if args.point_crs:
         from rasterio.crs import CRS

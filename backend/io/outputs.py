@@ -1,0 +1,335 @@
+"""Output safety: refuse outputs that would overwrite inputs, verify written rasters, explain disk faults.
+
+Public API:
+
+* ``same_file(a, b) -> bool``: the two paths name one file (symlinks, ``..``, hard links, case on
+  case-insensitive file systems).
+* ``check_outputs(args, outputs=None)``: the one guard every command uses. Inputs and outputs are
+  collected from the parsed ``args`` by option role (``INPUT_OPTIONS``, ``OUTPUT_OPTIONS``); a job
+  passes its complete list of outputs (defaults and ``.qml`` sidecars included) as ``outputs``.
+  Raises ``UserError`` when an output is an input (or a model/head companion file), when two
+  outputs are one file, or when an input is not a regular file; ``EnvironmentFault`` when an
+  output's folder cannot be written.
+* ``record_profile(path, profile)``: remember the profile a raster is being written with
+  (``open_stream`` and ``create_raster`` call it), for verification and disk-space estimates.
+* ``verify_raster(path, final)``: reopen a written raster and check it is complete (shape, band
+  count, every block present inside the file, the last block readable); ``EnvironmentFault`` if not.
+* ``write_fault(final, exc=None, messages=()) -> EnvironmentFault``: the one-line explanation of a
+  failed write ("the disk is full: 3.1 MB free, about 8 MB needed at /path").
+* ``free_bytes(path)``, ``format_bytes(n)``, ``estimate_bytes(profile)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import errno
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from backend.errors import EnvironmentFault, UserError
+
+#: Options (argparse ``dest`` -> shown name) whose values are files a run reads.
+INPUT_OPTIONS = {
+    "optical": "--optical", "sar": "--sar", "model": "--model", "samples": "--samples",
+    "label_raster": "--label-raster", "head": "--head", "embeddings": "--embeddings", "init": "--init",
+    "scene": "--scene", "labels": "--labels", "checkpoint": "CHECKPOINT", "data": "DATA",
+    "optical_stats_from": "--optical-stats-from", "sar_stats_from": "--sar-stats-from",
+    "data_config": "--data-config", "folder": "FOLDER",
+}
+#: Options whose values are files a run writes as given (``--head-out`` gets suffixes: the job checks it).
+OUTPUT_OPTIONS = {"out": "--out", "preview_out": "--preview-out", "confidence_out": "--confidence-out"}
+#: Files that travel together: a model or head is ``.safetensors`` weights plus a ``.json``.
+_COMPANIONS = {".safetensors": ".json", ".json": ".safetensors"}
+#: Block-table entries checked in full below this count; above it only each band's last block.
+_MAX_BLOCKS_CHECKED = 200_000
+
+_profiles: dict[str, dict[str, Any]] = {}
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` and ``b`` name the same file (existing or not)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _values(value: Any) -> list[str]:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    found: list[str] = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)) and str(item):
+            found += [part for part in str(item).split(",") if part]
+    return found
+
+
+def _with_companions(path: Path) -> list[Path]:
+    suffix = path.suffix.lower()
+    if suffix in _COMPANIONS:
+        return [path, path.with_suffix(_COMPANIONS[suffix])]
+    if not suffix:
+        return [path, *(path.with_name(path.name + s) for s in _COMPANIONS)]
+    return [path]
+
+
+def input_paths(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """``(option, path)`` of every file ``args`` names as an input (companion files included)."""
+    found = []
+    for dest, option in INPUT_OPTIONS.items():
+        for value in _values(getattr(args, dest, None)):
+            found += [(option, path) for path in _with_companions(Path(value).expanduser())]
+    return found
+
+
+def output_paths(args: argparse.Namespace) -> dict[str, Path]:
+    """``{option: path}`` of every output option given in ``args``."""
+    return {option: Path(value).expanduser() for dest, option in OUTPUT_OPTIONS.items()
+            for value in _values(getattr(args, dest, None))[:1]}
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, or ``None`` for a regular file or folder."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def check_regular(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse a FIFO, device or socket before anything opens it (opening one can block forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    kind = _kind(mode)
+    if kind:
+        raise UserError(f"{what} {path} is {kind}, not a file; give a raster or vector file")
+
+
+def _existing_folder(path: Path) -> Path:
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def check_writable(path: Path, option: str) -> None:
+    """``EnvironmentFault`` when ``path``'s folder (or its nearest existing parent) cannot be written."""
+    folder = _existing_folder(path)
+    if not folder.is_dir():
+        raise EnvironmentFault(f"cannot write {option} {path}: {folder} is not a folder")
+    if os.access(folder, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    cause = "the file system is read-only" if read_only else "permission denied"
+    raise EnvironmentFault(f"cannot write {option} {path}: {cause} ({folder})")
+
+
+def check_outputs(args: argparse.Namespace, outputs: Mapping[str, Path | None] | None = None) -> None:
+    """Refuse outputs that are inputs or each other, non-regular inputs and unwritable output folders.
+
+    Args:
+        args: the parsed command line (inputs and outputs found by option role).
+        outputs: ``{name: path}`` of every file the job will write; ``None`` checks only the
+            output options given on the command line (the generic check ``cli`` runs first).
+    """
+    inputs = input_paths(args)
+    for option, path in inputs:
+        check_regular(path, option)
+    given = output_paths(args) if outputs is None else {k: v for k, v in outputs.items() if v is not None}
+    seen: list[tuple[str, Path]] = []
+    for name, path in given.items():
+        for option, source in inputs:
+            if same_file(path, source):
+                raise UserError(f"{name} {path} is the {option} input {source}; writing it would destroy "
+                                "the input: choose another output file")
+        for other_name, other in seen:
+            if same_file(path, other):
+                raise UserError(f"{name} and {other_name} would both be written to {path}; "
+                                "give different files")
+        seen.append((name, path))
+        if outputs is not None:
+            if path.is_dir():
+                raise UserError(f"{name} {path} is a folder; give a file name such as {path / 'result.tif'}")
+            check_writable(path, name)
+
+
+# -- library messages ------------------------------------------------------------------------------
+
+#: GDAL / libtiff messages seen by this process (the CLI routes them here instead of stderr).
+_messages: collections.deque[tuple[int, str]] = collections.deque(maxlen=500)
+_message_count = 0
+_message_sync: Callable[[], None] | None = None
+_WRITE_ERROR_HINTS = ("_tiffwriteproc", "_tiffseekproc", "no space left", "file too large", "write error",
+                      "io error writing", "disk quota", "write failed")
+
+
+def note_message(text: str) -> None:
+    """Record one library message (a GDAL error, a libtiff line printed to stderr)."""
+    global _message_count
+    _message_count += 1
+    _messages.append((_message_count, text.strip()))
+
+
+def set_message_sync(sync: Callable[[], None] | None) -> None:
+    """Install the function that waits until messages already printed have been recorded."""
+    global _message_sync
+    _message_sync = sync
+
+
+def message_mark() -> int:
+    """A mark for :func:`write_errors_since`."""
+    return _message_count
+
+
+def write_errors_since(mark: int) -> list[str]:
+    """Library messages since ``mark`` that report a failed write (no space, file too large, ...)."""
+    if _message_sync is not None:
+        _message_sync()
+    return [text for count, text in list(_messages)
+            if count > mark and any(hint in text.lower() for hint in _WRITE_ERROR_HINTS)]
+
+
+# -- write verification ---------------------------------------------------------------------------
+
+def record_profile(path: str | os.PathLike[str], profile: Mapping[str, Any]) -> None:
+    """Remember that ``path`` is being written with ``profile`` (for verification and estimates)."""
+    _profiles[os.path.abspath(path)] = dict(profile)
+
+
+def forget_profile(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The recorded profile of ``path`` (and forget it), or ``None``."""
+    return _profiles.pop(os.path.abspath(path), None)
+
+
+def estimate_bytes(profile: Mapping[str, Any] | None) -> int | None:
+    """Uncompressed size of a raster written with ``profile`` (an upper bound for deflate)."""
+    if not profile:
+        return None
+    import numpy as np
+
+    bits = int(profile.get("nbits") or 8 * np.dtype(profile.get("dtype", "uint8")).itemsize)
+    return int(profile["width"]) * int(profile["height"]) * int(profile.get("count", 1)) * bits // 8
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Free bytes on the file system holding ``path`` (or its nearest existing parent)."""
+    try:
+        return shutil.disk_usage(_existing_folder(Path(path) / "x")).free
+    except OSError:
+        return None
+
+
+def format_bytes(count: int) -> str:
+    """``3.1 MB``-style sizes (powers of 1024)."""
+    value = float(count)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"
+
+
+_DISK_FULL = ("no space left on device", "disk quota exceeded")
+_TOO_LARGE = ("file too large",)
+
+
+def write_fault(final: str | os.PathLike[str], exc: BaseException | None = None,
+                messages: Iterable[str] = (), profile: Mapping[str, Any] | None = None) -> EnvironmentFault:
+    """The one-line ``EnvironmentFault`` for a failed write of ``final``.
+
+    Args:
+        final: the output path the user asked for.
+        exc: the exception the write raised, if any.
+        messages: GDAL / libtiff messages seen during the write.
+        profile: the raster's profile (for the size estimate).
+    """
+    final = Path(final)
+    code = getattr(exc, "errno", None)
+    text = " ".join([*messages, str(exc or "")]).lower()
+    needed = estimate_bytes(profile)
+    if code in (errno.ENOSPC, errno.EDQUOT) or any(m in text for m in _DISK_FULL):
+        free = free_bytes(final.parent)
+        parts = [f"{format_bytes(free)} free" if free is not None else None,
+                 f"about {format_bytes(needed)} needed" if needed else None]
+        detail = ", ".join(p for p in parts if p)
+        quota = code == errno.EDQUOT or "quota" in text
+        cause = "the disk quota is exceeded" if quota else "the disk is full"
+        return EnvironmentFault(f"{cause}{': ' + detail if detail else ''} at {final.parent}; "
+                                f"nothing was written to {final}")
+    if code == errno.EFBIG or any(m in text for m in _TOO_LARGE):
+        limit = f" (about {format_bytes(needed)} needed)" if needed else ""
+        return EnvironmentFault(f"the file is too large for this system's file size limit "
+                                f"(ulimit -f){limit}; "
+                                f"nothing was written to {final}")
+    cause = next((m for m in messages if m), None) or (os.strerror(code) if code else str(exc or "unknown"))
+    return EnvironmentFault(f"could not write {final}: {cause}")
+
+
+def verify_raster(path: str | os.PathLike[str], final: str | os.PathLike[str],
+                  profile: Mapping[str, Any] | None = None) -> None:
+    """Check that the raster just written at ``path`` (for ``final``) is complete and readable.
+
+    Reopens it; compares size, band count and data type with ``profile`` (when known); checks
+    that every block of a GeoTIFF was written and lies inside the file; reads the last block.
+
+    Raises:
+        EnvironmentFault: the raster is truncated, unreadable or not what was written.
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    def fail(why: str) -> EnvironmentFault:
+        return EnvironmentFault(f"could not write {final}: the written file is incomplete ({why})")
+
+    try:
+        with rasterio.open(path) as src:
+            if profile:
+                want = (int(profile["width"]), int(profile["height"]), int(profile.get("count", 1)))
+                if (src.width, src.height, src.count) != want:
+                    raise fail(f"{src.width}x{src.height}x{src.count} instead of "
+                               f"{want[0]}x{want[1]}x{want[2]}")
+            size = os.path.getsize(path)
+            if src.driver == "GTiff":
+                _check_blocks(src, size, fail)
+            height, width = src.block_shapes[0]
+            row = ((src.height - 1) // height) * height
+            col = ((src.width - 1) // width) * width
+            last = Window(col, row, min(width, src.width - col), min(height, src.height - row))
+            src.read(src.count, window=last)
+    except EnvironmentFault:
+        raise
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+def _check_blocks(src: Any, size: int, fail: Any) -> None:
+    """Every block of a GeoTIFF has an offset and ends inside the file."""
+    height, width = src.block_shapes[0]
+    rows, cols = -(-src.height // height), -(-src.width // width)
+    separate = (src.tags(ns="IMAGE_STRUCTURE").get("INTERLEAVE", "PIXEL").upper() == "BAND"
+                and src.count > 1)
+    bands = range(1, src.count + 1) if separate else [1]
+    full = rows * cols * len(bands) <= _MAX_BLOCKS_CHECKED
+    for band in bands:
+        blocks = [(r, c) for r in range(rows) for c in range(cols)] if full else [(rows - 1, cols - 1)]
+        for r, c in blocks:
+            offset = src.get_tag_item(f"BLOCK_OFFSET_{c}_{r}", "TIFF", bidx=band)
+            length = src.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=band)
+            if not offset or not length:
+                raise fail(f"block {r},{c} of band {band} was never written")
+            if int(offset) + int(length) > size:
+                raise fail(f"block {r},{c} of band {band} ends after the end of the file")
