@@ -81,9 +81,12 @@ def resolve_model_path(path: str | os.PathLike[str] | None, sensor: str | None =
         if log is not None:
             log(f"model: {bundled.name} ({why})")
         return bundled
+    from backend.models.registry import named_model_path
     from backend.models.weights import is_model_file, model_paths
 
     chosen = Path(path).expanduser()
+    if not chosen.exists():  # a bare name: a model installed by `models download`, or a bundled one
+        chosen = named_model_path(str(path)) or chosen
     if is_model_file(chosen):
         weights, config = model_paths(chosen)
         for needed in (weights, config):

@@ -1,0 +1,275 @@
+"""``models list|download|verify|remove`` against a real HTTP server on 127.0.0.1.
+
+The server (``http.server`` in a thread) serves a small random CROMA checkpoint in the official
+five-key layout, supports ``Range`` and counts the bytes it sent; switches make it cut the
+connection, corrupt or truncate the file, answer 500 or stall. The backend runs as a real process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+
+from backend.models import ModelConfig, build_model, official_state_dicts
+from tests.conftest import REPO_ROOT, backend_python
+
+NAME = "croma-tiny"
+TINY = dict(dim=64, heads=16, sar_depth=1, optical_depth=2, joint_depth=1)
+SAMPLE_S2 = REPO_ROOT / "resources" / "samples" / "Spain_7370579_S2Hand.tif"
+
+
+class CheckpointServer(ThreadingHTTPServer):
+    """Serves ``files`` by path; records requests and bytes sent; behaviour set per test."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.files: dict[str, bytes] = {}
+        self.requests: list[dict] = []
+        self.bytes_served = 0
+        self.cut_after: int | None = None  # close the connection after this many body bytes (once)
+        self.status: int | None = None  # answer every request with this error status
+        self.stall = 0.0  # seconds to wait before answering
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: CheckpointServer
+
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+    def do_GET(self) -> None:
+        server = self.server
+        server.requests.append({"path": self.path, "range": self.headers.get("Range")})
+        if server.stall:
+            time.sleep(server.stall)
+        if server.status:
+            self.send_error(server.status, "test failure")
+            return
+        data = server.files.get(self.path)
+        if data is None:
+            self.send_error(404, "not found")
+            return
+        start = 0
+        header = self.headers.get("Range")
+        if header and header.startswith("bytes="):
+            start = int(header[6:].split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        if server.cut_after is not None:
+            body, server.cut_after = body[:server.cut_after], None
+            self.close_connection = True
+        for offset in range(0, len(body), 65536):
+            piece = body[offset:offset + 65536]
+            self.wfile.write(piece)
+            with server.lock:
+                server.bytes_served += len(piece)
+        self.wfile.flush()
+
+
+@pytest.fixture(scope="module")
+def checkpoint_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A random tiny CROMA saved exactly like the official release (five-key dict, torch.save)."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(**TINY)).eval()
+    path = tmp_path_factory.mktemp("release") / "CROMA_tiny.pt"
+    torch.save(official_state_dicts(model), path)
+    return path.read_bytes()
+
+
+@pytest.fixture()
+def server(checkpoint_bytes: bytes) -> Iterator[CheckpointServer]:
+    httpd = CheckpointServer()
+    httpd.files["/CROMA_tiny.pt"] = checkpoint_bytes
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def tensor_count() -> int:
+    with torch.device("meta"):
+        return len(build_model(ModelConfig(**TINY)).state_dict())
+
+
+@pytest.fixture()
+def registry(tmp_path: Path, server: CheckpointServer, checkpoint_bytes: bytes) -> Path:
+    """A site registry describing the tiny release served on loopback (sha256, exact size, shapes)."""
+    entry = {"name": NAME, "title": "tiny CROMA for tests", "url": f"{server.url}/CROMA_tiny.pt",
+             "filename": "CROMA_tiny.pt", "size_bytes": len(checkpoint_bytes), "size_exact": True,
+             "sha256": hashlib.sha256(checkpoint_bytes).hexdigest(), "licence": "test",
+             "dim": TINY["dim"], "sar_depth": 1, "optical_depth": 2, "joint_depth": 1,
+             "tensors": tensor_count(), "bands": {"optical": ["B01"], "sar": ["VV", "VH"]}}
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps([entry]), encoding="utf-8")
+    return path
+
+
+def backend(*args: str | Path, env: dict[str, str] | None = None,
+            timeout: float = 300) -> tuple[int, list[dict], str]:
+    """Run ``python -m backend ARGS --events json``; returns exit code, events, stderr."""
+    completed = subprocess.run([backend_python(), "-m", "backend", *map(str, args), "--events", "json"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                               env={**os.environ, **(env or {})})
+    events = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    return completed.returncode, events, completed.stderr
+
+
+def final(events: list[dict]) -> dict:
+    ends = [e for e in events if e["event"] in ("result", "error")]
+    assert len(ends) == 1, events
+    return ends[0]
+
+
+def placed(models: Path) -> list[str]:
+    return sorted(p.name for p in models.iterdir() if p.is_file()) if models.is_dir() else []
+
+
+def test_download_lands_a_working_model_that_embed_uses(tmp_path: Path, server: CheckpointServer,
+                                                        registry: Path, checkpoint_bytes: bytes) -> None:
+    models = tmp_path / "models"
+    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code == 0, stderr
+    result = final(events)
+    assert result["stats"]["sha256"] == hashlib.sha256(checkpoint_bytes).hexdigest()
+    assert [e for e in events if e["event"] == "progress"], "no download progress reported"
+    assert placed(models) == [f"{NAME}.json", f"{NAME}.safetensors"]
+    assert not (models / ".downloads").exists()
+    config = json.loads((models / f"{NAME}.json").read_text())
+    assert config["name"] == NAME and config["dim"] == TINY["dim"]
+    assert config["provenance"]["source"] == f"{server.url}/CROMA_tiny.pt"
+    assert server.bytes_served == len(checkpoint_bytes)
+
+    code, events, _ = backend("models", "list", "--models-dir", models, "--registry", registry)
+    rows = {row["name"]: row for row in final(events)["stats"]["models"]}
+    assert rows[NAME]["installed"] and rows["croma-base"]["url"].startswith("https://huggingface.co/")
+    assert not rows["croma-base"]["installed"] and rows["croma-large"]["parameters"] == 672_557_056
+
+    code, events, _ = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code == 0 and final(events)["stats"]["already_installed"]
+
+    out = tmp_path / "emb.tif"
+    code, events, stderr = backend("embed", "--optical", SAMPLE_S2, "--model", NAME, "--window", "64",
+                                   "--bounds", "-0.75", "38.10", "-0.74", "38.11",
+                                   "--bounds-crs", "EPSG:4326",
+                                   "--cache-dir", tmp_path / "cache", "--out", out,
+                                   env={"TERRAPROBE_MODELS_DIR": str(models)})
+    assert code == 0, stderr + json.dumps(events[-3:])
+    assert final(events)["stats"]["model"] == str(models / f"{NAME}.safetensors")
+    assert out.exists()
+
+    code, events, _ = backend("models", "verify", NAME, "--models-dir", models, "--registry", registry)
+    assert code == 0 and final(events)["stats"]["matches"] == NAME
+    code, events, _ = backend("models", "remove", NAME, "--models-dir", models)
+    assert code == 0 and placed(models) == []
+
+
+def test_interrupted_download_resumes_where_it_stopped(tmp_path: Path, server: CheckpointServer,
+                                                       registry: Path, checkpoint_bytes: bytes) -> None:
+    models = tmp_path / "models"
+    half = len(checkpoint_bytes) // 2
+    server.cut_after = half
+    code, events, _ = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code != 0
+    message = final(events)["message"]
+    assert "interrupted" in message and "again to resume" in message, message
+    assert placed(models) == [], "nothing may be placed after an interrupted download"
+    partials = list((models / ".downloads").glob("*.part"))
+    assert len(partials) == 1 and partials[0].stat().st_size == half
+
+    first = server.bytes_served
+    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code == 0, stderr
+    second = server.bytes_served - first
+    assert server.requests[-1]["range"] == f"bytes={half}-"
+    assert second == len(checkpoint_bytes) - half < len(checkpoint_bytes)
+    assert final(events)["stats"]["resumed_from"] == half
+    assert placed(models) == [f"{NAME}.json", f"{NAME}.safetensors"]
+
+
+@pytest.mark.parametrize("damage", ["corrupted", "truncated"])
+def test_corrupted_or_truncated_file_is_refused_and_nothing_placed(
+        tmp_path: Path, server: CheckpointServer, registry: Path, checkpoint_bytes: bytes,
+        damage: str) -> None:
+    models = tmp_path / "models"
+    if damage == "corrupted":
+        broken = bytearray(checkpoint_bytes)
+        broken[len(broken) // 2] ^= 0xFF
+        server.files["/CROMA_tiny.pt"] = bytes(broken)
+    else:
+        server.files["/CROMA_tiny.pt"] = checkpoint_bytes[: len(checkpoint_bytes) * 2 // 3]
+    code, events, _ = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code != 0
+    message = final(events)["message"]
+    assert ("checksum mismatch" if damage == "corrupted" else "truncated") in message, message
+    assert placed(models) == [] and not list(models.rglob("*.part"))
+
+    # without a registry checksum the weights-only strict loader still refuses a truncated file
+    server.files["/cut.pt"] = checkpoint_bytes[: len(checkpoint_bytes) // 3]
+    code, events, _ = backend("models", "download", "my-croma", "--url", f"{server.url}/cut.pt",
+                              "--models-dir", models)
+    assert code != 0 and "not a valid CROMA checkpoint" in final(events)["message"]
+    assert placed(models) == [] and not list(models.rglob("*.part"))
+
+
+def test_server_error_and_timeout_give_a_clear_message(tmp_path: Path, server: CheckpointServer,
+                                                       registry: Path) -> None:
+    models = tmp_path / "models"
+    server.status = 500
+    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code != 0 and stderr.count("Traceback") == 0
+    assert "HTTP 500" in final(events)["message"] and final(events)["kind"] == "download"
+    server.status = None
+    server.stall = 3.0
+    code, events, _ = backend("models", "download", NAME, "--models-dir", models, "--registry", registry,
+                              "--timeout", "1")
+    assert code != 0 and "timed out" in final(events)["message"], final(events)
+    assert placed(models) == []
+    code, events, _ = backend("models", "download", "nothing-known", "--models-dir", models)
+    assert code != 0 and "unknown model 'nothing-known'" in final(events)["message"]
+
+
+def test_local_file_source_and_verify_of_a_checkpoint(tmp_path: Path, checkpoint_bytes: bytes,
+                                                      registry: Path) -> None:
+    release = tmp_path / "mirror" / "CROMA_tiny.pt"
+    release.parent.mkdir()
+    release.write_bytes(checkpoint_bytes)
+    code, events, _ = backend("models", "verify", release, "--registry", registry)
+    assert code == 0
+    stats = final(events)["stats"]
+    assert stats["matches"] == NAME and stats["kind"] == "checkpoint" and stats["tensors"] == tensor_count()
+    models = tmp_path / "models"
+    code, events, stderr = backend("models", "download", NAME, "--mirror", release.parent.as_uri(),
+                                   "--models-dir", models, "--registry", registry)
+    assert code == 0, stderr
+    assert final(events)["stats"]["bytes_received"] == 0
+    assert placed(models) == [f"{NAME}.json", f"{NAME}.safetensors"]
+    assert release.exists(), "a local source must never be moved or deleted"
