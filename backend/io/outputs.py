@@ -116,6 +116,27 @@ def check_regular(path: str | os.PathLike[str], what: str) -> None:
         raise UserError(f"{what} {path} is {kind}, not a file; give a raster or vector file")
 
 
+def check_input_complete(src: Any, path: str | os.PathLike[str], what: str) -> None:
+    """``EnvironmentFault`` when a GeoTIFF's last blocks lie past the end of the file (a cut copy).
+
+    Cheap: one block-table lookup per band, whatever the raster's size.
+    """
+    if src.driver != "GTiff":
+        return
+    size = os.path.getsize(path)
+    height, width = src.block_shapes[0]
+    r, c = (src.height - 1) // height, (src.width - 1) // width
+    end = 0
+    for band in range(1, src.count + 1):
+        offset = src.get_tag_item(f"BLOCK_OFFSET_{c}_{r}", "TIFF", bidx=band)
+        length = src.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=band)
+        if offset and length:
+            end = max(end, int(offset) + int(length))
+    if end > size:
+        raise EnvironmentFault(f"{what} {path} is truncated: its pixels run to {format_bytes(end)} but "
+                               f"the file has {format_bytes(size)}; copy it again from its source")
+
+
 def _existing_folder(path: Path) -> Path:
     folder = path.absolute().parent
     while not folder.exists() and folder != folder.parent:

@@ -26,7 +26,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from backend.errors import UserError
+from backend.errors import EnvironmentFault, UserError
 from backend.io.bands import band_positions, canonical_band_name, find_bands
 
 
@@ -37,10 +37,22 @@ def open_raster(path: str | os.PathLike[str], role: str = "input") -> Any:
         raise UserError(f"{role} raster not found: {file}")
     if file.is_dir():
         raise UserError(f"{role} raster is a folder, not a raster file: {file}")
+    from backend.io.outputs import check_input_complete, check_regular
+
+    check_regular(file, f"{role} raster")  # a FIFO or device would block GDAL forever
+    if not os.access(file, os.R_OK):
+        raise EnvironmentFault(f"cannot read the {role} raster {file}: permission denied")
     try:
         src = rasterio.open(file)
-    except rasterio.errors.RasterioIOError:
-        raise UserError(f"{role} file is not a raster GDAL can read: {file}") from None
+    except rasterio.errors.RasterioIOError as exc:
+        why = (str(exc).splitlines() or [""])[0].replace(f"{file}: ", "").replace(f"{file.name}: ", "")
+        raise UserError(f"{role} file is not a raster GDAL can read: {file}"
+                        + (f" ({why}; is it truncated or damaged?)" if "TIFF" in why else "")) from None
+    try:
+        check_input_complete(src, file, f"{role} raster")
+    except EnvironmentFault:
+        src.close()
+        raise
     if src.count == 0 or src.width == 0 or src.height == 0:
         src.close()
         raise UserError(f"{role} raster has no pixels or no bands: {file}")
