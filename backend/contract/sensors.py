@@ -267,13 +267,13 @@ def detect_sensor(descriptions: Sequence[str | None], tags: dict[str, str] | Non
         wanted = {band_key(b.name) for b in preset.bands}
         if keys and len(keys) == count == len(wanted) and set(_plain(keys)) == wanted:
             return preset.name, f"band names {','.join(d for d in descriptions if d)}"
+    if dtype == "uint8" and count in (3, 4) and all(re.fullmatch(r"B\d", k) for k in keys):
+        name = "rgbn" if count == 4 else "rgb"
+        order = "red, green, blue, NIR" if count == 4 else "red, green, blue"
+        return name, f"{count} {'unnamed ' if not keys else ''}8-bit bands, read as {order}"
     if s2 and len(s2) == len(keys):
         return "sentinel2", (f"band names {','.join(s2)} read as Sentinel-2 (for Landsat files named "
                              f"B1..B7 pass --sensor landsat-oli or landsat-tm)")
-    if dtype == "uint8" and count in (3, 4) and not keys:
-        name = "rgbn" if count == 4 else "rgb"
-        order = "red, green, blue, NIR" if count == 4 else "red, green, blue"
-        return name, f"{count} unnamed 8-bit bands, read as {order}"
     return "sentinel2", ASSUMED_REASON
 
 

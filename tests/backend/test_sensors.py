@@ -62,6 +62,7 @@ def test_detection_on_real_rasters_and_usgs_names(shared_data, landsat) -> None:
         assert detect_sensor(src.descriptions, src.tags(), src.count, src.dtypes[0])[0] == "landsat-oli"
     assert detect_sensor(["SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B7"])[0] == "landsat-tm"
     assert detect_sensor([None] * 7, {"SPACECRAFT_ID": "LANDSAT_9"})[0] == "landsat-oli"
+    assert detect_sensor(["Band 1", "Band 2", "Band 3", "Band 4"], None, 4, "uint8")[0] == "rgbn"
     expected = {S2_FILE: "sentinel2", NAIP_FILE: "rgbn", RGB_FILE: "rgb"}
     for name, sensor in expected.items():
         with rasterio.open(shared_data / name) as src:
