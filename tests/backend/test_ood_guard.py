@@ -1,0 +1,124 @@
+"""The out-of-distribution guard and ``warning`` events, on real rasters through the real CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.features import rasterize
+from rasterio.warp import transform_geom
+from rasterio.windows import Window
+
+from backend.events import Reporter
+from backend.inference.guard import collapse_warning, input_warning, mean_pairwise_cosine
+from tests.conftest import REPO_ROOT, backend_python
+
+SEN2 = "rstoolbox-sen2/sen2.tif"
+SEN2_POLYGONS = "rstoolbox-sen2/trainingPolygons_sen2.geojson"
+RGB_BYTE = "rasterio-rgb-byte/RGB.byte.tif"
+
+
+def run_json(*args: str | Path, timeout: float = 180) -> list[dict]:
+    """Run the backend with JSON events; every event, the last one the result."""
+    done = subprocess.run([backend_python(), "-m", "backend", *[str(a) for a in args], "--events", "json"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr + done.stdout[-2000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[-1]["event"] == "result"
+    return events
+
+
+def warnings_of(events: list[dict]) -> list[str]:
+    return [e["message"] for e in events if e["event"] == "warning"]
+
+
+def test_warning_is_its_own_event(capsys) -> None:
+    stream = io.StringIO()
+    Reporter("json", stream).warning("values look odd")
+    assert json.loads(stream.getvalue()) == {"event": "warning", "message": "values look odd"}
+    Reporter("human").warning("values look odd")
+    assert capsys.readouterr().err == "warning: values look odd\n"
+
+
+def test_eight_bit_rgb_forced_into_the_bands_warns(shared_data, tmp_path) -> None:
+    crop = Window(256, 224, 256, 256)
+    with rasterio.open(shared_data / RGB_BYTE) as src:
+        profile = dict(src.profile, width=256, height=256, transform=src.window_transform(crop))
+        data = src.read(window=crop)
+    rgb = tmp_path / "rgb.tif"
+    with rasterio.open(rgb, "w", **profile) as dst:
+        dst.write(data)
+    events = run_json("embed", "--optical", rgb, "--optical-bands", "3,3,2,1,1,1,1,1,1,1,1,1",
+                      "--out", tmp_path / "emb.tif", "--cache-dir", tmp_path / "cache")
+    found = warnings_of(events)
+    assert any("uncalibrated 8-bit brightness" in w and "not comparable with Sentinel-2" in w for w in found)
+    result = events[-1]["stats"]
+    assert result["units"] == {"optical": "brightness"} and set(found) <= set(result["warnings"])
+
+
+def _cluster_of_classes(clusters: Path, polygons: Path) -> dict[str, np.ndarray]:
+    """Cluster label counts under each class's polygons."""
+    features = json.loads(polygons.read_text())["features"]
+    with rasterio.open(clusters) as src:
+        labels = src.read(1)
+        counts = {}
+        for name in {f["properties"]["class"] for f in features}:
+            shapes = [transform_geom("OGC:CRS84", src.crs, f["geometry"]) for f in features
+                      if f["properties"]["class"] == name]
+            inside = rasterize(shapes, out_shape=labels.shape, transform=src.transform, all_touched=True)
+            counts[name] = np.bincount(labels[inside.astype(bool)], minlength=5)[1:]
+    return counts
+
+
+def test_reflectance_input_clusters_into_a_real_map(shared_data, tmp_path) -> None:
+    events = run_json("cluster", "--optical", shared_data / SEN2, "--k", "4", "--out", tmp_path / "k.tif",
+                      "--cache-dir", tmp_path / "cache")
+    stats = events[-1]["stats"]
+    assert stats["units"] == {"optical": "reflectance"}
+    assert stats["warnings"] == [] and not warnings_of(events)
+    assert stats["iterations"] > 1
+    sizes = np.array(list(stats["cluster_sizes"].values()))
+    assert len(sizes) == 4 and sizes.min() >= 0.05 * stats["valid_patches"]
+    counts = _cluster_of_classes(tmp_path / "k.tif", shared_data / SEN2_POLYGONS)
+    majority = {name: int(c.argmax()) for name, c in counts.items()}
+    assert len({majority["forest"], majority["water"], majority["village"]}) == 3, counts
+    assert counts["village"].max() >= 0.6 * counts["village"].sum(), counts
+
+
+def test_reflectance_read_as_dn_warns_and_the_warnings_survive_the_cache(shared_data, tmp_path) -> None:
+    common = ("--optical", shared_data / SEN2, "--optical-units", "dn", "--cache-dir", tmp_path / "cache")
+    first = run_json("embed", *common, "--out", tmp_path / "emb.tif")
+    found = warnings_of(first)
+    assert len(found) == 3 and first[-1]["stats"]["warnings"] == found
+    declared, far, collapsed = found
+    assert "--optical-units dn was declared" in declared and "--optical-units reflectance" in declared
+    assert "far from what the model was trained on in 12 of 12 band(s): B01" in far and "--sensor" in far
+    assert "embeddings have collapsed" in collapsed
+    second = run_json("cluster", *common, "--k", "4", "--out", tmp_path / "k.tif")
+    assert second[-1]["stats"]["cache_hit"] is True
+    assert warnings_of(second) == found and second[-1]["stats"]["warnings"] == found
+    assert second[-1]["stats"]["iterations"] == 1  # what the guard warned about: noise clusters
+
+
+def test_guard_thresholds_on_real_statistics(shared_data) -> None:
+    with rasterio.open(shared_data / SEN2) as src:
+        values = src.read(masked=True).reshape(src.count, -1).astype(np.float64)
+    names = [f"b{i}" for i in range(12)]
+    mean, std = values.mean(axis=1), values.std(axis=1)
+    model_mean, model_std = mean * 10000, std * 10000
+    assert input_warning("optical", names, mean * 10000, std * 10000, model_mean, model_std, "dn") is None
+    warning = input_warning("optical", names, mean, std, model_mean, model_std, "dn")
+    assert warning is not None and "12 of 12 band(s)" in warning
+
+
+def test_collapse_guard_on_real_embeddings(shared_data, tmp_path) -> None:
+    run_json("embed", "--optical", shared_data / SEN2, "--out", tmp_path / "emb.tif",
+             "--cache-dir", tmp_path / "cache")
+    with rasterio.open(tmp_path / "emb.tif") as src:
+        vectors = src.read().reshape(src.count, -1).T
+    assert mean_pairwise_cosine(vectors) < 0.9 and collapse_warning(vectors) is None
+    assert collapse_warning(vectors[:1].repeat(50, axis=0) + 1e-4 * vectors[:50]) is not None
