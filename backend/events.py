@@ -3,7 +3,7 @@
 Two renderings of the same events:
 
 * ``human``: tqdm progress bars and log lines on stderr, for people at a terminal.
-* ``json``: one JSON object per line on stdout (``progress``, ``log``, ``heartbeat``,
+* ``json``: one JSON object per line on stdout (``progress``, ``log``, ``warning``, ``heartbeat``,
   ``result``, ``error``), read by the plugin's process client. A background thread sends a
   ``heartbeat`` every few seconds so the client can tell a busy backend from a stuck one.
 """
@@ -72,7 +72,11 @@ class Reporter:
             print(f"{prefix}{message}", file=sys.stderr, flush=True)
 
     def warning(self, message: str) -> None:
-        self.log(message, level="warning")
+        """Something the analyst must see (``warning: ...`` on stderr, a ``warning`` event in JSON)."""
+        if self.mode == "json":
+            self._emit({"event": "warning", "message": message})
+        else:
+            print(f"warning: {message}", file=sys.stderr, flush=True)
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Overall progress in [0, 1]; in JSON mode throttled to steps of 0.5 %."""

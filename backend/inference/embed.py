@@ -23,6 +23,8 @@ How it works, in bounded memory:
 4. A random sample of valid patch embeddings (at most ``PCA_SAMPLE``) fits a 3-component PCA;
    a second streaming pass over the written embeddings writes the uint8 preview (2-98 %
    percentile stretch of each component to 1..255, nodata 0).
+5. The same sample feeds the embedding-collapse guard (``backend.inference.guard``): near-identical
+   vectors give a ``warning`` (also in the returned stats' ``warnings``).
 
 The embedding is ``joint_encodings`` when optical and radar are both given, else the single
 modality's encodings (see :func:`embedding_keys` for models whose joint encoder is untrained).
@@ -40,6 +42,7 @@ from rasterio.windows import Window
 
 from backend.errors import UserError
 from backend.events import Reporter
+from backend.inference.guard import collapse_warning
 from backend.inference.inputs import PATCH_SIZE, InputSet
 from backend.io.geotiff import embedding_profile, open_stream
 from backend.io.windows import Span, Tile, plan_tiles
@@ -250,6 +253,10 @@ def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, previ
              "patch_height": rows, "tiles": len(tiles), "encoded_tiles": encoded_tiles,
              "embedding_dim": dim, "embedding": "+".join(keys), "seconds": round(seconds, 3),
              "patches_per_second": round(rows * cols / max(seconds, 1e-9), 2)}
+    collapse = collapse_warning(sampler.sample())
+    if collapse:
+        reporter.warning(collapse)
+        stats["warnings"] = [collapse]
     if preview_path is not None:
         from backend.inference.preview import write_pca_preview
 
