@@ -341,7 +341,7 @@ class TerraprobeDock(QDockWidget):
         bundled = bundled_models()
         infos = (read_model_info(path) for path in bundled)
         self.bundled_infos = [info for info in infos if info is not None]
-        self.model_combo.addItem(self.tr("Auto: the bundled model for the layer's sensor"), "")
+        self.model_combo.addItem(self.tr("Auto (by sensor)"), "")
         self.model_combo.setItemData(0, self.tr(
             "The backend picks the bundled model trained for the optical layer's sensor, else the "
             "Sentinel-2 model with spectral fill"), Qt.ToolTipRole)
@@ -441,9 +441,8 @@ class TerraprobeDock(QDockWidget):
         elif self.model_info.sensor == sensor or optical is None:
             self.model_label.setText(self.tr("Auto → {summary}").format(summary=self.model_info.summary()))
         else:
-            text = self.tr("Auto → {summary} (no bundled {sensor} model: spectral fill)")
-            self.model_label.setText(text.format(summary=self.model_info.summary(),
-                                                 sensor=_tr(sensor_label(sensor))))
+            text = self.tr("Auto → {name} (no bundled {sensor} model)")
+            self.model_label.setText(text.format(name=self.model_info.name, sensor=_tr(sensor_label(sensor))))
 
     def model_modalities(self) -> dict[str, list[str]]:
         if self.model_info is not None and self.model_info.modalities:

@@ -312,6 +312,7 @@ def test_processing_runs_landsat_with_default_choices(loaded_plugin, processing_
 def test_screenshot_of_the_dock_with_units_and_sensor(dock, landsat_path, qtbot):
     """docs/images/terraprobe_dock_units.png: the dock with a Landsat layer, its sensor and fills."""
     layer = _add_raster(landsat_path, "LC08 SR (simulated)")
+    dock.set_model_path("")  # Auto: the bundled model for the layer's sensor
     dock.optical_combo.setLayer(layer)
     dock.setFloating(True)
     dock.resize(440, dock.widget().widget().sizeHint().height() + 40)
@@ -375,6 +376,6 @@ def test_auto_model_is_the_bundled_model_for_the_layers_sensor(loaded_plugin, pr
     dock.area_combo.setCurrentText("Layer extent")
     assert dock.model_label.text().startswith("Auto → ")
     if dock.bundled_infos and all(info.sensor != "landsat-oli" for info in dock.bundled_infos):
-        assert "spectral fill" in dock.model_label.text()
+        assert "no bundled Landsat 8/9 OLI model" in dock.model_label.text()
     request, _, _ = dock._request("embed")
     assert "--model" not in request.arguments()  # the backend picks by sensor
