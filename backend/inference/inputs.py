@@ -10,6 +10,12 @@ pixels), ``bounds`` (area bounds in ``crs``), ``patch_size`` (8), ``patch_width`
 (= ceil(area / 8)) and ``patch_transform`` (= ``transform`` scaled by 8: each patch of the
 embedding raster lies exactly over its 8x8 pixels).
 
+Units: each modality's raw values are converted to the model's units first
+(``backend.io.units``: optical -> Sentinel-2 DN scale, radar -> dB), detected from dtype, metadata
+and a decimated sample of the area, or as declared (``optical_units``/``sar_units``); the decisions
+are ``modality.units`` and their warnings, with the out-of-distribution guard's
+(``backend.inference.guard``), are in ``InputSet.warnings``.
+
 Reading: ``read(window) -> (arrays, valid)`` where ``arrays`` maps ``"optical"``/``"sar"`` to
 normalised float32 ``[C, h, w]`` arrays in the model's band order and ``valid`` is a bool
 ``[h, w]`` mask (True where every band of every modality is valid). Invalid pixels are filled with
@@ -20,7 +26,7 @@ flagged by the returned ``inside`` mask.
 
 Normalisation: ``clip((x - (mean - 2 std)) / (4 std), 0, 1)`` with per-band statistics from the
 model config, or, when the config has none, computed ONCE over the area from a decimated read
-(at most ``STATS_SAMPLE_SIDE``\u00b2 pixels per band) - never per tile.
+(at most ``STATS_SAMPLE_SIDE``\u00b2 pixels per band, converted to model units) - never per tile.
 """
 
 from __future__ import annotations
@@ -33,12 +39,15 @@ from typing import Any
 
 import numpy as np
 from affine import Affine
-from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from backend.contract.sensors import ASSUMED_REASON
 from backend.errors import UserError
+from backend.inference.guard import input_warning
 from backend.io.align import aligned_view, same_grid
 from backend.io.rasters import area_window, map_bands, open_raster, valid_pixels
+from backend.io.sensor_bands import OpticalBands, map_optical_bands, mix_bands
+from backend.io.units import UnitsDecision, decide_optical_units, decide_sar_units, sample_bands
 
 PATCH_SIZE = 8
 STATS_SAMPLE_SIDE = 512
@@ -61,6 +70,11 @@ class ModalityInput:
         mean: per-band mean in raw units.
         std: per-band standard deviation in raw units.
         stats_from: ``"model"`` or ``"sampled"``.
+        units: how raw values become model units (``None``: used as they are).
+        sample_mean: per-band mean of the area's decimated sample, in model units.
+        sample_std: per-band standard deviation of that sample, in model units.
+        band_mix: ``[model bands, len(bands)]`` spectral-fill weights (``backend.io.sensor_bands``),
+            or ``None`` when ``bands`` already are the model's bands.
     """
 
     name: str
@@ -72,6 +86,19 @@ class ModalityInput:
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     std: np.ndarray = field(default_factory=lambda: np.zeros(0))
     stats_from: str = "model"
+    units: UnitsDecision | None = None
+    sample_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sample_std: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    band_mix: np.ndarray | None = None
+
+    def prepare(self, raw: np.ndarray) -> np.ndarray:
+        """Raw file bands ``[C, h, w]`` -> float32 values in model units, in model band order.
+
+        The one place between reading and :meth:`normalise`: units conversion (then any step that
+        completes the bands, e.g. a spectral fill, belongs here too).
+        """
+        values = self.units.to_model(raw) if self.units is not None else raw.astype(np.float32)
+        return values if self.band_mix is None else mix_bands(self.band_mix, values)
 
     def normalise(self, raw: np.ndarray) -> np.ndarray:
         """The fixed-stats stretch of raw ``[C, h, w]`` values to [0, 1] (float32)."""
@@ -96,11 +123,18 @@ class InputSet:
         sar_bands: explicit radar band list (``--sar-bands``) or ``None``.
         bounds: area ``(minx, miny, maxx, maxy)`` or ``None`` for the whole reference raster.
         bounds_crs: CRS of ``bounds`` (default: the reference raster's CRS).
+        optical_units: ``--optical-units`` (``auto`` detects; ``backend.contract.units``).
+        sar_units: ``--sar-units`` (``auto`` detects).
+        sensor: ``--sensor``: the optical raster's sensor preset, ``None``/``auto`` to detect it; it
+            decides how bands are matched (``backend.io.sensor_bands``) and hints the units.
+        spectral_fill: ``--spectral-fill``: ``auto`` fills model bands the sensor lacks, ``off`` refuses.
     """
 
     def __init__(self, optical: str | Path | None, sar: str | Path | None, config: Any,
                  optical_bands: str | None = None, sar_bands: str | None = None,
-                 bounds: Sequence[float] | None = None, bounds_crs: str | None = None) -> None:
+                 bounds: Sequence[float] | None = None, bounds_crs: str | None = None,
+                 optical_units: str = "auto", sar_units: str = "auto", sensor: str | None = None,
+                 spectral_fill: str = "auto") -> None:
         if optical is None and sar is None:
             raise UserError("give an --optical raster, a --sar raster, or both")
         paths = {"optical": optical, "sar": sar}
@@ -109,6 +143,12 @@ class InputSet:
                 raise UserError(f"the model has no {ROLE[name]} encoder; it takes "
                                 f"{' and '.join(ROLE[m] for m in config.modalities)} input")
         self.modalities: dict[str, ModalityInput] = {}
+        self.warnings: list[str] = []
+        self._units_requested = {"optical": optical_units, "sar": sar_units}
+        self._sensor = sensor
+        self._spectral_fill = spectral_fill
+        self.sensor: OpticalBands | None = None
+        self.notes: list[str] = []
         try:
             self._open(paths, config, {"optical": optical_bands, "sar": sar_bands}, bounds, bounds_crs)
         except BaseException:
@@ -126,12 +166,22 @@ class InputSet:
             opened[name] = src
             expected = config.modalities[name].bands
             try:
-                bands = map_bands(src, expected, explicit[name], ROLE[name], options[name])
+                if name == "optical":
+                    self.sensor = map_optical_bands(src, expected, explicit[name], self._sensor,
+                                                    self._spectral_fill)
+                    bands = self.sensor.bands
+                else:
+                    bands = map_bands(src, expected, explicit[name], ROLE[name], options[name])
             except BaseException:
                 src.close()
                 raise
             self.modalities[name] = ModalityInput(name, Path(paths[name]).resolve(), src, src, bands,
                                                   list(expected))
+            if name == "optical":
+                self.modalities[name].band_mix = self.sensor.matrix
+                self.notes.extend(self.sensor.notes)
+                self.warnings.extend(self.sensor.warnings)
+                self._sensor = None if self.sensor.reason == ASSUMED_REASON else self.sensor.sensor
         reference = self.modalities["optical" if "optical" in opened else "sar"].source
         self.reference_path = Path(reference.name)
         self.crs = reference.crs
@@ -147,7 +197,15 @@ class InputSet:
                 radar.view = aligned_view(radar.source, reference.crs, reference.transform,
                                           reference.width, reference.height, self.bounds, "radar")
         for name, modality in self.modalities.items():
-            self._set_stats(modality, config.modalities[name])
+            sample = sample_bands(modality.view, modality.bands, self.area, STATS_SAMPLE_SIDE)
+            if name == "optical":
+                modality.units = decide_optical_units(modality.source, modality.bands,
+                                                      self._units_requested["optical"], self._sensor, sample)
+            else:
+                modality.units = decide_sar_units(modality.source, modality.bands,
+                                                  self._units_requested["sar"], sample)
+            self.warnings.extend(modality.units.warnings)
+            self._set_stats(modality, config.modalities[name], sample)
 
     # -- grid facts ---------------------------------------------------------------------------
     patch_size = PATCH_SIZE
@@ -170,30 +228,41 @@ class InputSet:
         return [m for m in MODALITY_ORDER if m in self.modalities]
 
     # -- statistics ---------------------------------------------------------------------------
-    def _set_stats(self, modality: ModalityInput, spec: Any) -> None:
+    def _set_stats(self, modality: ModalityInput, spec: Any, sample: np.ma.MaskedArray) -> None:
+        """Normalisation statistics (the model's, else the sample's) and the input guard's check."""
+        valid = valid_pixels(sample)
+        if valid.any():
+            values = modality.prepare(np.ma.getdata(sample))[:, valid].astype(np.float64)
+            modality.sample_mean = values.mean(axis=1)
+            modality.sample_std = values.std(axis=1)
         if spec.has_stats:
             modality.mean = np.asarray(spec.mean, dtype=np.float64)
             modality.std = np.asarray(spec.std, dtype=np.float64)
             modality.stats_from = "model"
+            if valid.any():
+                units = modality.units.units if modality.units is not None else "given"
+                warning = input_warning(modality.name, modality.band_names, modality.sample_mean,
+                                        modality.sample_std, modality.mean, modality.std, units)
+                if warning:
+                    self.warnings.append(warning)
             return
-        scale = max(1.0, max(self.width, self.height) / STATS_SAMPLE_SIDE)
-        shape = (len(modality.bands), max(1, round(self.height / scale)), max(1, round(self.width / scale)))
-        sample = modality.view.read(modality.bands, window=self._absolute(Window(0, 0, self.width,
-                                                                                 self.height)),
-                                    out_shape=shape, resampling=Resampling.nearest, masked=True)
-        valid = valid_pixels(sample)
         if not valid.any():
             raise UserError(f"the {ROLE[modality.name]} raster has no valid pixels in the area")
-        values = np.ma.getdata(sample)[:, valid].astype(np.float64)
-        modality.mean = values.mean(axis=1)
-        modality.std = np.maximum(values.std(axis=1), 1e-6)
+        modality.mean = modality.sample_mean
+        modality.std = np.maximum(modality.sample_std, 1e-6)
         modality.stats_from = "sampled"
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per-modality band names, statistics and their origin (for logs and cache sidecars)."""
         return {name: {"bands": m.band_names, "file_bands": m.bands, "mean": m.mean.tolist(),
-                       "std": m.std.tolist(), "stats_from": m.stats_from}
+                       "std": m.std.tolist(), "stats_from": m.stats_from,
+                       "units": m.units.facts() if m.units is not None else None,
+                       "sample_mean": m.sample_mean.tolist(), "sample_std": m.sample_std.tolist()}
                 for name, m in self.modalities.items()}
+
+    def units(self) -> dict[str, str]:
+        """The units each modality was read in, e.g. ``{"optical": "reflectance", "sar": "db"}``."""
+        return {name: m.units.units for name, m in self.modalities.items() if m.units is not None}
 
     # -- reading ------------------------------------------------------------------------------
     def _absolute(self, window: Window) -> Window:
@@ -216,7 +285,7 @@ class InputSet:
             modality = self.modalities[name]
             raw = modality.view.read(modality.bands, window=absolute, masked=True)
             valid &= valid_pixels(raw)
-            arrays[name] = modality.normalise(np.ma.getdata(raw))
+            arrays[name] = modality.normalise(modality.prepare(np.ma.getdata(raw)))
         for array in arrays.values():
             array[:, ~valid] = FILL_VALUE
         return arrays, valid
