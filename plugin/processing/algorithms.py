@@ -151,7 +151,8 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
         advanced = [
             QgsProcessingParameterString(self.OPTICAL_BANDS,
                                          "Optical band mapping (layer band per model band, e.g. "
-                                         "1,2,3,4,5,6,7,8,9,10,12,13; empty: from band names)",
+                                         "1,2,3,4,5,6,7,8,9,10,12,13; empty: by band name for "
+                                         "Sentinel-2, by wavelength with spectral fill for other sensors)",
                                          optional=True),
             QgsProcessingParameterString(self.SAR_BANDS, "Radar band mapping (e.g. 1,2)", optional=True),
             QgsProcessingParameterNumber(self.WINDOW, "Window size (pixels, multiple of 8)",
