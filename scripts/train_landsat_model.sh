@@ -7,12 +7,12 @@
 # average = 30 m, see backend/training/sensors.py) with it, plus DINO self-distillation on OLI views.
 # Data: the S2 imagery the bundled model was pretrained on (SSL4EO-S12, BigEarthNet, the Sen1Floods11
 # chip), normalised with the bundled model's own statistics. EuroSAT-MS is NOT used (held out).
-# Usage: bash scripts/train_landsat_model.sh [DATA_DIR] [RUN_DIR]      (STEPS=600 by default)
+# Usage: bash scripts/train_landsat_model.sh [DATA_DIR] [RUN_DIR]      (STEPS=400 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="$(realpath "${1:-../shared/data}")"
 RUN="${2:-runs/landsat}"
-STEPS="${STEPS:-600}"
+STEPS="${STEPS:-400}"
 PY=.venv/bin/python
 mkdir -p "$RUN"
 
@@ -35,9 +35,9 @@ else
   $PY -m backend pretrain --objective xstars --init resources/models/terraprobe-croma-small.safetensors \
     --data "$DATA/ssl4eo-s12" "$DATA/bigearthnet-v1" "$DATA/sen1floods11/Spain_7370579_S2Hand.tif" \
     --data-config "$RUN/data_config_in.json" --modalities optical \
-    -O mode=continual -O sensor=landsat-oli \
+    -O mode=continual -O sensor=landsat-oli -O msad_dim=512 \
     --crop 64 --batch-size 32 --steps "$STEPS" --lr 1e-4 --warmup 50 --seed 0 --workers 0 \
-    --log-every 10 --save-every 200 --out "$RUN"
+    --log-every 10 --save-every 100 --out "$RUN"
 fi
 
 $PY - "$RUN" "$STEPS" <<'PY'
@@ -52,14 +52,13 @@ from backend.paths import BUNDLED_MODEL
 run, steps = sys.argv[1], sys.argv[2]
 model = load_encoder(f"{run}/model.safetensors")
 model.config.name = "terraprobe-xstars-landsat"
+model.config.sensor = "landsat-oli"
 model.config.provenance["sensor"] = "landsat-oli (Landsat 8/9 OLI B1-B7, simulated from Sentinel-2)"
 model.config.provenance["reproduce"] = f"STEPS={steps} bash scripts/train_landsat_model.sh"
 model.config.provenance["storage"] = "float16 weights, cast to float32 on load"
 target = BUNDLED_MODEL.with_name("terraprobe-xstars-landsat")
 weights, config = save_model(model, target, storage_dtype=torch.float16)
 data = json.loads(config.read_text(encoding="utf-8"))
-if data.get("sensor") != "landsat-oli":          # older ModelConfig without the field: add the key
-    data["sensor"] = "landsat-oli"
-    config.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+assert data["sensor"] == "landsat-oli", data.get("sensor")
 print(f"Landsat model: {weights} ({weights.stat().st_size / 1e6:.1f} MB) + {config}")
 PY

@@ -76,7 +76,7 @@ class SimulatedSensor:
     native_bands: tuple[str, ...] = ()
 
     def simulate(self, optical: Tensor, optical_bands: Sequence[str] = S2_BANDS,
-                 upsample_mode: str = "bilinear") -> Tensor:
+                 upsample_mode: str = "bilinear", clamp: bool = True) -> Tensor:
         """The sensor's image of the scene in ``optical``, on the same grid.
 
         Args:
@@ -84,6 +84,7 @@ class SimulatedSensor:
             optical_bands: names of the channels of ``optical``.
             upsample_mode: interpolation back to the common grid (``"bilinear"`` as a typical
                 reprojection would do, or ``"nearest"`` for blocky 30 m pixels).
+            clamp: clip the result to ``[0, 1]`` (normalised input); ``False`` for raw values.
 
         Returns:
             ``[B, len(bands), H, W]``.
@@ -96,7 +97,8 @@ class SimulatedSensor:
         coarse_size = (math.ceil(height / self.factor), math.ceil(width / self.factor))
         coarse = F.adaptive_avg_pool2d(image, coarse_size)
         align = {} if upsample_mode == "nearest" else {"align_corners": False}
-        return F.interpolate(coarse, size=(height, width), mode=upsample_mode, **align).clamp(0, 1)
+        upsampled = F.interpolate(coarse, size=(height, width), mode=upsample_mode, **align)
+        return upsampled.clamp(0, 1) if clamp else upsampled
 
 
 #: Landsat 8/9 OLI from Sentinel-2 (see the module docstring for the band correspondence).
@@ -208,6 +210,7 @@ def adapt_to_sensor(old: CromaModel, sensor: SimulatedSensor,
     data["modalities"] = {"optical": ModalityConfig(list(sensor.bands), subset(source.mean),
                                                     subset(source.std))}
     data["name"] = f"{old.config.name}-{sensor.name}"
+    data["sensor"] = sensor.name            # the preset the model's band names stand for
     data["provenance"] = {**old.config.provenance, "adapted_to_sensor": sensor.name,
                           "adapted_from_bands": list(old_optical.bands)}
     new = build_model(ModelConfig.from_dict(data))

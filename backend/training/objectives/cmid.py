@@ -14,9 +14,13 @@ our models. Per batch:
   network, a learnable mask token is *added* to the masked patch embeddings (as published).
 * **Teacher.** An EMA copy of encoder, pooling head, projector and local head (momentum cosine
   0.996 -> 1) encodes the *unmasked* views; the student encodes the masked ones.
-* **L_global.** MoCo v2 InfoNCE: pooled tokens -> projector (Linear, ReLU, Linear to 256) ->
-  L2 norm; positive = the teacher's key of the *other* view, negatives = a queue of past teacher
-  keys (default 4096, 65,536 published; gathered from all ranks); temperature 0.2; symmetric.
+* **L_global.** MoCo v2 InfoNCE: mean of the tokens (global average pooling, as published;
+  option ``global_head=gap_ffn`` puts the model's GAP-FFN before the projector, as earlier
+  versions did) -> projector (Linear, ReLU, Linear to 256) -> L2 norm; positive = the teacher's
+  key of the *other* view, negatives = a queue of past teacher keys (default 4096, 65,536
+  published; gathered from all ranks; the first step, before the queue holds earlier keys, uses
+  the batch's other keys so a query never meets its own key as a negative); temperature 0.2;
+  symmetric.
 * **L_local.** Dense DINO-style self-distillation: a prototype head on every token; each student
   token of one view is paired with the teacher token of the other view whose centre is nearest
   in the original chip (crop and flip aware), and only the ``match_fraction`` best-overlapping
@@ -42,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from backend.errors import UserError
 from backend.models import AlibiBias, CromaModel, ModelConfig, ViTEncoder, build_model, load_encoder, patchify
 from backend.training.losses.contrastive import QueueInfoNCE
 from backend.training.losses.distillation import (
@@ -65,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "mask_ratio": 0.6,
     "mask_block": 2,             # mask block side in patches (published: one output token)
     "queue_size": 4096,          # 65,536 published
+    "global_head": "mean",       # "mean" (GAP -> projector, published) or "gap_ffn" (GAP-FFN -> projector)
     "proj_hidden": 2048,
     "proj_dim": 256,
     "temperature": 0.2,
@@ -172,6 +178,9 @@ class CmidObjective(Objective):
         self.mask_block = opts["mask_block"]
         self.match_fraction = opts["match_fraction"]
         self.base_momentum = opts["momentum"]
+        if opts["global_head"] not in ("mean", "gap_ffn"):
+            raise UserError(f"objective option global_head={opts['global_head']!r}: choose mean or gap_ffn")
+        self.global_head = opts["global_head"]
         self.teacher_temp_schedule = (opts["teacher_temp"], opts["teacher_temp_final"],
                                       opts["teacher_temp_warmup"])
 
@@ -233,10 +242,14 @@ class CmidObjective(Objective):
         target = 4 * (patchify(view.images, self.patch_size) - 0.5)
         return focal_l1(self.decoder(tokens), target, mask)
 
+    def _pooled(self, tokens: Tensor, pool: nn.Module) -> Tensor:
+        """Global feature of ``[B, N, dim]`` tokens: their mean, through ``pool`` for ``gap_ffn``."""
+        return pool(tokens.mean(1)) if self.global_head == "gap_ffn" else tokens.mean(1)
+
     def _global(self, student: list[Tensor], teacher: list[Tensor]) -> Tensor:
-        queries = [F.normalize(self.projector(self.pool(tokens.mean(1))), dim=-1) for tokens in student]
+        queries = [F.normalize(self.projector(self._pooled(tokens, self.pool)), dim=-1) for tokens in student]
         with torch.no_grad():
-            keys = [F.normalize(self.teacher["projector"](self.teacher["pool"](tokens.mean(1))), dim=-1)
+            keys = [F.normalize(self.teacher["projector"](self._pooled(tokens, self.teacher["pool"])), dim=-1)
                     for tokens in teacher]
         loss = (self.contrast(queries[0], keys[1]) + self.contrast(queries[1], keys[0])) / 2
         self.contrast.enqueue(torch.cat(keys))

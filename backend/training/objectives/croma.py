@@ -8,7 +8,10 @@ Per batch of co-registered radar (S1) and optical (S2) chips:
 2. Contrastive: GAP-FFN on the mean of the kept-token encodings, a per-modality
    ``Linear(d, d)`` projection, L2 normalisation, symmetric InfoNCE with a learnable logit
    scale (initial temperature 0.07, no clamp, as published); negatives are gathered from every
-   rank without gradient, and the local slice keeps its gradient.
+   rank without gradient, and the local slice keeps its gradient, so each loss direction also
+   trains its key side (CLIP practice). Option ``contrastive_keys=released`` detaches the keys
+   entirely, as the released code's plain ``all_gather`` does (each direction trains only its
+   query encoder).
 3. Joint encoder: radar kept tokens (queries) attend to optical kept tokens with X-ALiBi.
    Self-attention bias (``joint_self_bias``): ``"radar"`` (default) uses radar-radar 2D-ALiBi
    between the radar tokens' own positions, the geometrically right bias and the one used at
@@ -114,13 +117,16 @@ def per_patch_normalized(patches: Tensor, eps: float = 1e-6) -> Tensor:
     return (patches - mean) / (var + eps).sqrt()
 
 
-def symmetric_info_nce(z_a: Tensor, z_b: Tensor, logit_scale: Tensor) -> Tensor:
+def symmetric_info_nce(z_a: Tensor, z_b: Tensor, logit_scale: Tensor, key_grad: bool = True) -> Tensor:
     """CLIP loss of L2-normalised ``[B, d]`` pairs; negatives gathered over ranks.
 
-    Rank ``r``'s labels are offset by ``r * B`` into the gathered batch.
+    Rank ``r``'s labels are offset by ``r * B`` into the gathered batch. ``key_grad=False``
+    detaches the gathered keys (the released CROMA code).
     """
     all_a = gather_with_local_grad(z_a)
     all_b = gather_with_local_grad(z_b)
+    if not key_grad:
+        all_a, all_b = all_a.detach(), all_b.detach()
     scale = logit_scale.exp()
     labels = torch.arange(z_a.shape[0], device=z_a.device) + rank() * z_a.shape[0]
     logits_a = scale * z_a @ all_b.T
@@ -145,6 +151,8 @@ class CromaObjective(Objective):
         decoder_dim: MAE decoder width.
         decoder_depth: MAE decoder layers.
         decoder_heads: MAE decoder heads.
+        contrastive_keys: ``"local_grad"`` (keys keep the gradient of this rank's slice) or
+            ``"released"`` (keys detached, as the released code).
     """
 
     name = "croma"
@@ -152,7 +160,8 @@ class CromaObjective(Objective):
 
     def __init__(self, config: ModelConfig, mask_ratio: float = 0.75, contrastive_weight: float = 1.0,
                  mae_weight: float = 1.0, joint_self_bias: str = "radar", decoder_dim: int = 512,
-                 decoder_depth: int = 1, decoder_heads: int = 8) -> None:
+                 decoder_depth: int = 1, decoder_heads: int = 8,
+                 contrastive_keys: str = "local_grad") -> None:
         super().__init__()
         if not config.has_joint:
             raise UserError("the croma objective needs both sar and optical modalities")
@@ -160,6 +169,10 @@ class CromaObjective(Objective):
             raise UserError(f"--mask-ratio must be in [0, 1), got {mask_ratio}")
         if joint_self_bias not in ("radar", "released"):
             raise UserError(f"--joint-self-bias must be 'radar' or 'released', got {joint_self_bias!r}")
+        if contrastive_keys not in ("local_grad", "released"):
+            raise UserError(f"objective option contrastive_keys={contrastive_keys!r}: choose local_grad or "
+                            "released")
+        self.key_grad = contrastive_keys == "local_grad"
         self.mask_ratio = mask_ratio
         self.contrastive_weight = contrastive_weight
         self.mae_weight = mae_weight
@@ -185,7 +198,8 @@ class CromaObjective(Objective):
                    joint_self_bias=str(settings.get("joint_self_bias") or "radar"),
                    decoder_dim=int(options.get("decoder_dim", 512)),
                    decoder_depth=int(options.get("decoder_depth", 1)),
-                   decoder_heads=int(options.get("decoder_heads", 8)))
+                   decoder_heads=int(options.get("decoder_heads", 8)),
+                   contrastive_keys=str(options.get("contrastive_keys", "local_grad")))
 
     def keep_count(self, tokens: int) -> int:
         """Tokens kept per modality (the same for both, at least one)."""
@@ -208,7 +222,7 @@ class CromaObjective(Objective):
         pooled_optical = encoder.s2_GAP_FFN(optical_tokens.mean(dim=1))
         z_radar = F.normalize(self.radar_proj(pooled_radar).float(), dim=-1)
         z_optical = F.normalize(self.optical_proj(pooled_optical).float(), dim=-1)
-        contrastive = symmetric_info_nce(z_optical, z_radar, self.logit_scale)
+        contrastive = symmetric_info_nce(z_optical, z_radar, self.logit_scale, self.key_grad)
 
         joint = encoder.joint_encoder(radar_tokens, optical_tokens, x_positions=keep_radar,
                                       context_positions=keep_optical, grid=(rows, cols),
