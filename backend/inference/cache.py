@@ -115,6 +115,8 @@ def key_facts(inputs: InputSet, model_digest: str, window: int, overlap: int, dt
     for name, modality in inputs.modalities.items():
         files[name] = {"path": str(modality.path), **content_fingerprint(Path(modality.path)),
                        "bands": modality.bands, "units": modality.units.key() if modality.units else None}
+        if modality.band_mix is not None:  # spectral fill (backend.io.sensor_bands)
+            files[name]["band_mix"] = [[round(float(w), 6) for w in row] for row in modality.band_mix]
     return {"version": CACHE_VERSION, "inputs": files, "crs": inputs.crs.to_string(),
             "transform": list(inputs.transform)[:6], "width": inputs.width, "height": inputs.height,
             "window": window, "overlap": overlap, "stitch": stitch, "model_sha256": model_digest,
@@ -405,13 +407,9 @@ class EmbeddingCache:
         self.max_bytes = cache_max_bytes(max_gb)
         self.reporter = reporter
         self.private: Path | None = None
-        problem = _writable(self.directory)
-        if problem is None:
+        self.problem = _writable(self.directory)  # entries are still served from a read-only folder
+        if self.problem is None:
             sweep_temporaries(self.directory)
-            return
-        self._use_private()
-        reporter.warning(f"the cache folder {self.directory} is not writable ({problem}): computing "
-                         f"without caching, in a temporary folder removed at the end")
 
     def _use_private(self) -> None:
         """Write new entries to a private temporary folder, removed when the process exits."""
@@ -443,7 +441,11 @@ class EmbeddingCache:
         return None
 
     def entry(self, facts: dict[str, Any]) -> CacheEntry:
-        """The entry to write for ``facts``."""
+        """The entry to write for ``facts`` (in the private folder, with one warning, when unwritable)."""
+        if self.problem is not None and self.private is None:
+            self._use_private()
+            self.reporter.warning(f"the cache folder {self.directory} is not writable ({self.problem}): "
+                                  f"computing without caching, in a temporary folder removed at the end")
         return CacheEntry(self.write_directory, cache_key(facts))
 
     def commit(self, entry: CacheEntry, facts: dict[str, Any], stats: dict[str, Any]) -> None:
