@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+try:
+    from ..backend.contract import paths as contract_paths
+except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
+    from backend.contract import paths as contract_paths  # type: ignore[no-redef]
+
 #: The plugin root: the folder holding metadata.txt, plugin/ and backend/.
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,31 +118,55 @@ def python_has_torch(python: str, timeout: float = 60.0) -> bool:
     return _torch_check_cache[python]
 
 
+def user_env_dirs() -> list[Path]:
+    """Per-user backend environments, outside the plugin folder so upgrades keep them.
+
+    Inside QGIS: the profile's ``terraprobe/venv`` (``$TERRAPROBE_HOME/venv`` when set); then the
+    platform's data folder (``~/.local/share/terraprobe/venv``, ``%APPDATA%\\terraprobe\\venv``,
+    ``~/Library/Application Support/terraprobe/venv``).
+    """
+    dirs: list[Path] = []
+    try:
+        from .settings import plugin_home
+
+        dirs.append(contract_paths.backend_env_dir(plugin_home()))
+    except ImportError:  # no QGIS: a plain process or a test
+        pass
+    default = contract_paths.backend_env_dir()
+    if default not in dirs:
+        dirs.append(default)
+    return dirs
+
+
 def setup_instructions(root: Path = PLUGIN_ROOT) -> str:
-    """What the analyst should run to get a backend interpreter on this platform."""
+    """What the analyst should do to get a backend interpreter on this platform."""
     venv = venv_python(root)
+    in_qgis = ("In QGIS: Terraprobe dock > Settings > \"Set up backend…\" installs it for you into "
+               f"{user_env_dirs()[0]} (a few minutes; kept across plugin upgrades).\nOr by hand: ")
     if sys.platform.startswith("linux"):
-        return (f"In a terminal, in the plugin folder {root}, run:\n"
-                f"    bash scripts/setup.sh\n"
-                f"(or, without root rights: python3 -m venv .venv && "
-                f".venv/bin/python -m pip install -r requirements.txt)\n"
-                f"then set the backend interpreter to {venv} in the Terraprobe settings.")
+        return in_qgis + (f"in a terminal, in the plugin folder {root}, run:\n"
+                          f"    bash scripts/setup.sh\n"
+                          f"(or, without root rights: python3 -m venv .venv && "
+                          f".venv/bin/python -m pip install -r requirements.txt)\n"
+                          f"then set the backend interpreter to {venv} in the Terraprobe settings.")
     activate = r".venv\Scripts\activate" if sys.platform == "win32" else "source .venv/bin/activate"
-    return (f"Create a Python 3.11 environment for the backend (not QGIS's own Python), for example "
-            f"in a terminal in the plugin folder {root}:\n"
-            f"    python3.11 -m venv .venv\n    {activate}\n"
-            f"    python -m pip install -r requirements.txt\n"
-            f"or with conda: conda create -n terraprobe python=3.11 && conda activate terraprobe && "
-            f"pip install -r requirements.txt\n"
-            f"then set the backend interpreter (e.g. {venv}) in the Terraprobe settings.")
+    return in_qgis + (f"create a Python 3.11 environment for the backend (not QGIS's own Python), "
+                      f"for example in a terminal in the plugin folder {root}:\n"
+                      f"    python3.11 -m venv .venv\n    {activate}\n"
+                      f"    python -m pip install -r requirements.txt\n"
+                      f"or with conda: conda create -n terraprobe python=3.11 && conda activate terraprobe "
+                      f"&& pip install -r requirements.txt\n"
+                      f"then set the backend interpreter (e.g. {venv}) in the Terraprobe settings.")
 
 
 def find_backend_python(configured: str | None = None, root: Path = PLUGIN_ROOT,
-                        allow_host: bool = True) -> str:
+                        allow_host: bool = True, env_dirs: list[Path] | None = None) -> str:
     """Find the interpreter that runs the backend.
 
-    Order: the configured path (setting ``terraprobe/backend_python``), the plugin folder's
-    ``.venv``, then QGIS's own interpreter if torch happens to import there.
+    Order: the configured path (setting ``terraprobe/backend_python``), the per-user backend
+    environment (``env_dirs``, default :func:`user_env_dirs`; made by "Set up backend…"), the
+    plugin folder's ``.venv`` (``scripts/setup.sh``), then QGIS's own interpreter if torch happens
+    to import there.
 
     Raises:
         BackendNotFound: with instructions for the analyst when none fits.
@@ -147,6 +176,10 @@ def find_backend_python(configured: str | None = None, root: Path = PLUGIN_ROOT,
             return str(configured)
         raise BackendNotFound(f"The configured backend interpreter does not exist: {configured}\n"
                               + setup_instructions(root))
+    for env_dir in user_env_dirs() if env_dirs is None else env_dirs:
+        python = contract_paths.env_python(env_dir)
+        if python.is_file():
+            return str(python)
     venv = venv_python(root)
     if venv.is_file():
         return str(venv)

@@ -116,12 +116,10 @@ def bundled_model_for(sensor: str, radar: bool, models: list[ModelInfo]) -> Mode
 
 
 def user_models_folder() -> Path:
-    """Where "Add model..." copies checkpoints (the QGIS profile, writable)."""
-    from qgis.core import QgsApplication
+    """Where "Add model..." copies checkpoints and "Get models..." downloads (per user, kept on upgrade)."""
+    from .settings import models_dir
 
-    folder = Path(QgsApplication.qgisSettingsDirPath()) / "terraprobe" / "models"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return models_dir()
 
 
 def import_model(source: str | Path, folder: Path) -> Path:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
-from qgis.core import QgsProject, QgsSettings
+from qgis.core import QgsApplication, QgsProject, QgsSettings
+
+try:
+    from ..backend.contract import paths as contract_paths
+except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
+    from backend.contract import paths as contract_paths  # type: ignore[no-redef]
 
 PREFIX = "terraprobe"
 DEVICES = ("auto", "cpu", "cuda")
@@ -18,6 +24,14 @@ class Settings:
     DEVICE = f"{PREFIX}/device"
     CACHE_DIR = f"{PREFIX}/cache_dir"
     MODEL = f"{PREFIX}/model"
+    #: Backend setup (issue 13): installer, torch build and package sources; model mirror.
+    INSTALLER = f"{PREFIX}/install/installer"
+    TORCH_BUILD = f"{PREFIX}/install/torch_build"
+    TORCH_INDEX_URL = f"{PREFIX}/install/torch_index_url"
+    INDEX_URL = f"{PREFIX}/install/index_url"
+    FIND_LINKS = f"{PREFIX}/install/find_links"
+    BASE_PYTHON = f"{PREFIX}/install/base_python"
+    MODEL_MIRROR = f"{PREFIX}/models/mirror"
 
     def __init__(self) -> None:
         self._settings = QgsSettings()
@@ -61,6 +75,37 @@ class Settings:
     @model.setter
     def model(self, value: str) -> None:
         self._settings.setValue(self.MODEL, value.strip())
+
+    def text(self, key: str, default: str = "") -> str:
+        """A free-text setting (the install and mirror keys above), stripped."""
+        return self._get(key, default).strip()
+
+    def set_text(self, key: str, value: str) -> None:
+        self._settings.setValue(key, value.strip())
+
+
+def plugin_home() -> Path:
+    """The per-user Terraprobe folder of this QGIS profile (``$TERRAPROBE_HOME`` when set).
+
+    ``<profile>/terraprobe`` (``QgsApplication.qgisSettingsDirPath()``): outside the plugin folder,
+    so the backend environment (``venv/``) and downloaded models (``models/``) survive upgrades.
+    """
+    override = os.environ.get(contract_paths.HOME_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    return Path(QgsApplication.qgisSettingsDirPath()) / "terraprobe"
+
+
+def backend_env_dir() -> Path:
+    """Where "Set up backend…" installs the backend environment."""
+    return contract_paths.backend_env_dir(plugin_home())
+
+
+def models_dir() -> Path:
+    """Where "Get models…" and "Add model…" put models (created)."""
+    folder = contract_paths.models_dir(plugin_home())
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def output_folder() -> Path:

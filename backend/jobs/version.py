@@ -34,5 +34,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         if cuda else [],
         "default_device": "cuda" if cuda else "cpu",
+        "cuda_memory_gb": [round(torch.cuda.get_device_properties(i).total_memory / 1e9, 1)
+                           for i in range(torch.cuda.device_count())] if cuda else [],
+        "torch_cuda": torch.version.cuda,
+        "platform": platform.platform(),
     }
     reporter.result({}, stats)

@@ -182,6 +182,15 @@ class TerraprobeDock(QDockWidget):
                                          "CROMA checkpoint)")
         model_row.addWidget(self.model_combo)
         model_row.addWidget(self.add_model_button)
+        from .models_dialog import open_models_dialog  # issue 13: official CROMA weights, bundled models
+
+        self.get_models_button = QToolButton()
+        self.get_models_button.setText(self.tr("Get models…"))
+        self.get_models_button.setToolTip(self.tr("Download CROMA base/large (verified, kept across "
+                                                  "plugin upgrades) or see the bundled models"))
+        self.get_models_button.clicked.connect(
+            lambda: setattr(self, "models_dialog", open_models_dialog(self)))
+        model_row.addWidget(self.get_models_button)
         form.addRow("Model", model_row)
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)

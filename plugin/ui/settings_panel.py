@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from qgis.core import QgsApplication
 from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QWidget
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
 
 from ..backend_client import BackendError, BackendNotFound, find_backend_python
-from ..settings import DEVICES, Settings
+from ..install import diagnostics_report
+from ..settings import DEVICES, Settings, backend_env_dir, models_dir
 from ..tasks import BackendTask
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("TerraprobeSettings", text)
 
 
 def describe_versions(stats: dict) -> str:
@@ -46,8 +60,17 @@ class SettingsPanel(QWidget):
         self.cache_widget.setFilePath(settings.cache_dir)
         self.cache_widget.lineEdit().setPlaceholderText("default: ~/.cache/terraprobe/embeddings")
         form.addRow("Cache folder", self.cache_widget)
-        self.check_button = QPushButton("Check backend")
-        form.addRow(self.check_button)
+        self.check_button = QPushButton(_tr("Check backend"))
+        self.setup_button = QPushButton(_tr("Set up backend…"))
+        self.setup_button.setToolTip(_tr("Install PyTorch and the backend's packages into a per-user "
+                                         "environment ({folder}), kept across plugin upgrades")
+                                     .format(folder=backend_env_dir()))
+        self.copy_button = QPushButton(_tr("Copy report"))
+        buttons = QHBoxLayout()
+        for button in (self.check_button, self.setup_button, self.copy_button):
+            buttons.addWidget(button)
+        form.addRow(buttons)
+        self.setup_dialog = None
         self.report = QLabel("")
         self.report.setWordWrap(True)
         self.report.setTextInteractionFlags(self.report.textInteractionFlags() | 1)  # selectable
@@ -56,6 +79,19 @@ class SettingsPanel(QWidget):
         self.device_combo.currentTextChanged.connect(lambda text: setattr(self.settings, "device", text))
         self.cache_widget.fileChanged.connect(lambda path: setattr(self.settings, "cache_dir", path))
         self.check_button.clicked.connect(self.check_backend)
+        self.setup_button.clicked.connect(self.open_setup)
+        self.copy_button.clicked.connect(lambda: QApplication.clipboard().setText(self.report.text()))
+
+    def open_setup(self):
+        """Show the "Set up backend…" dialog; a finished installation is checked right away."""
+        from .setup_dialog import SetupDialog
+
+        if self.setup_dialog is None:
+            self.setup_dialog = SetupDialog(self.settings, self)
+            self.setup_dialog.installed.connect(lambda _python: self.check_backend())
+        self.setup_dialog.show()
+        self.setup_dialog.raise_()
+        return self.setup_dialog
 
     def check_backend(self) -> BackendTask | None:
         """Find the interpreter and run ``version`` in a task; the report label shows the outcome."""
@@ -67,7 +103,8 @@ class SettingsPanel(QWidget):
         self.report.setText(f"Checking {python} …")
         self.check_button.setEnabled(False)
         task = BackendTask("Terraprobe: check backend", ["version"], python=python)
-        task.finished_ok.connect(lambda result: self._done(describe_versions(result.stats)))
+        task.finished_ok.connect(lambda result: self._done(diagnostics_report(
+            result.stats, python, backend_env_dir(), models_dir())))
         task.failed.connect(lambda error: self._done(self._failure_text(python, error)))
         task.cancelled_run.connect(lambda: self._done("Check cancelled."))
         self.task = task
