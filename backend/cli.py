@@ -29,6 +29,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from backend import __version__
 from backend.errors import Cancelled, EnvironmentFault, UserError, environment_fault
@@ -73,7 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_cancelled(signum: int, frame: object) -> None:
+#: Set once SIGTERM/SIGINT arrived: whatever error follows (an interrupted read) is the cancellation.
+_cancel_requested = threading.Event()
+#: Set while a command runs (a re-delivered signal must not reach the interpreter's shutdown).
+_running = threading.Event()
+
+
+def _redeliver(signum: int) -> None:
+    import _thread
+
+    if _running.is_set():
+        _thread.interrupt_main(signum)
+
+
+def _raise_cancelled(signum: int, frame: Any) -> None:
+    _cancel_requested.set()
+    if frame is not None and frame.f_code.co_filename == logging.__file__:
+        # Inside a log call made by a C library callback, which would swallow (and print) the
+        # exception: deliver the signal again a moment later, back in ordinary Python code.
+        timer = threading.Timer(0.05, _redeliver, args=(signum,))
+        timer.daemon = True
+        timer.start()
+        return
     raise Cancelled(f"stopped by signal {signum}")
 
 
@@ -108,6 +130,8 @@ class _LibraryOutput:
             logger.propagate = False
         logging.captureWarnings(True)
         self._handler = handler
+        self._saved_hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
         try:
             sys.stderr.flush()
             self.real = os.dup(2)
@@ -123,6 +147,11 @@ class _LibraryOutput:
         self._thread = threading.Thread(target=self._pump, args=(read_end,), name="stderr", daemon=True)
         self._thread.start()
         outputs.set_message_sync(self.sync)
+
+    def _unraisable(self, info: Any) -> None:
+        """An exception a library callback could not raise (e.g. a signal inside a GDAL log call)."""
+        text = "".join(traceback.format_exception_only(info.exc_type, info.exc_value)).strip()
+        self.note(f"exception ignored in {info.object!r}: {text}", echo=True)
 
     def _pump(self, read_end: int) -> None:
         pending = b""
@@ -181,6 +210,7 @@ class _LibraryOutput:
             for name in ("rasterio", "py.warnings"):
                 logging.getLogger(name).removeHandler(self._handler)
             logging.captureWarnings(False)
+            sys.unraisablehook = self._saved_hook
         if self.real is None:
             return
         with contextlib.suppress(Exception):
@@ -246,8 +276,10 @@ class _CancelWatchdog:
                 return
             if self.finished.is_set() or not data:
                 return
-            if stops & set(data) and not self.finished.wait(self.grace):
-                self._force_exit()
+            if stops & set(data):
+                _cancel_requested.set()
+                if not self.finished.wait(self.grace):
+                    self._force_exit()
 
     def _force_exit(self) -> None:
         from backend.io.atomic import active_temporaries
@@ -310,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _raise_cancelled)
     if hasattr(signal, "SIGXFSZ"):  # past ``ulimit -f`` a write must fail with EFBIG, not kill us silently
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _cancel_requested.clear()
+    _running.set()
     watchdog.start()
     reporter.start_heartbeat()
     try:
@@ -318,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_outputs(args)
         args.run(args, reporter)
     except UserError as exc:
+        if _cancel_requested.is_set():  # e.g. a read interrupted by the signal
+            reporter.error("cancelled; no output was written", kind="cancelled")
+            return Cancelled.exit_code
         reporter.error(str(exc), kind=exc.kind)
         return exc.exit_code
     except (Cancelled, KeyboardInterrupt):
@@ -327,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.error("out of memory: try a smaller --window or --batch-size", kind="out_of_memory")
         return 1
     except Exception as exc:
+        if _cancel_requested.is_set():  # e.g. a read interrupted by the signal
+            reporter.error("cancelled; no output was written", kind="cancelled")
+            return Cancelled.exit_code
         fault = environment_fault(exc) or _read_fault(exc, args)
         if fault is not None:
             if debug:
@@ -342,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.error(message, kind="internal")
         return 1
     finally:
+        _running.clear()
         reporter.stop_heartbeat()
         watchdog.stop()
         library.stop()

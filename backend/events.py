@@ -11,6 +11,7 @@ Two renderings of the same events:
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import time
@@ -42,7 +43,7 @@ class Reporter:
 
     # -- plumbing -----------------------------------------------------------------------------
     def _emit(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, default=_json_default)
+        line = json.dumps(json_safe(event), default=_json_default, allow_nan=False)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
@@ -130,6 +131,24 @@ class Reporter:
             self._emit({"event": "error", "kind": kind, "message": message})
         else:
             print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None`` (JSON has neither), numpy values and paths plain."""
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, dict):
+        return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): json_safe(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "tolist"):
+        return json_safe(value.tolist())
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -10,6 +10,7 @@ Outputs ``{"segmentation": seg.tif, "style": seg.qml, "head": head.safetensors, 
 from __future__ import annotations
 
 import argparse
+import math
 
 from backend.errors import UserError
 from backend.events import Reporter
@@ -92,7 +93,13 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     reporter.progress(1.0, "done")
     outputs = {"segmentation": str(out), "style": str(style_path(out)),
                "head": str(head_out if head_out else head_paths(args.head)[0]), "embeddings": str(embeddings)}
-    reporter.result(outputs, {**getattr(args, "embedding_stats", {}), **stats.as_dict()})
+    results = stats.as_dict()
+    loss = results.get("final_loss")
+    if loss is not None and not math.isfinite(loss):  # JSON has no NaN: null, and say why
+        results["final_loss"] = None
+        results["final_loss_note"] = ("null: the last training step's random crops held no labelled pixel, "
+                                      "so that step had no loss")
+    reporter.result(outputs, {**getattr(args, "embedding_stats", {}), **results})
 
 
 class _Offset:
