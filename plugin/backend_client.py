@@ -39,6 +39,8 @@ POLL_INTERVAL = 0.1
 _STDERR_KEEP = 200
 
 _torch_check_cache: dict[str, bool] = {}
+#: The backend's exit codes (``backend/errors.py``), for a run that ended without an error event.
+_EXIT_KINDS = {2: "bad_input", 3: "environment", 130: "cancelled"}
 
 
 class BackendError(RuntimeError):
@@ -46,7 +48,9 @@ class BackendError(RuntimeError):
 
     Attributes:
         message: the backend's one-line explanation.
-        kind: ``bad_input``, ``internal``, ``cancelled``, ``unresponsive``, ``crashed``, ...
+        kind: ``bad_input`` (exit 2), ``environment`` (exit 3: disk full, permissions, damaged
+            files; the message names the path and the cause), ``internal`` (exit 1), ``cancelled``
+            (exit 130), ``unresponsive``, ``crashed``, ...
         exit_code: the process exit code (``None`` when it was killed by the client).
         stderr: the last lines the process wrote on stderr (for the log panel).
     """
@@ -318,7 +322,7 @@ def run_command(command: Sequence[str], on_event: EventCallback | None = None,
         elif exit_code != 0:
             tail = stderr_text.strip().splitlines()[-1:] or [""]
             message = f"backend exited with code {exit_code}" + (f": {tail[0]}" if tail[0] else "")
-            kind = "crashed"
+            kind = _EXIT_KINDS.get(exit_code, "crashed")
         else:
             message, kind = "backend finished without a result", "no_result"
         if kind == "cancelled":
