@@ -24,7 +24,7 @@ Auto-detection, optical (first rule that applies):
 4. Floats: sampled 99th percentile <= 1.5 -> ``reflectance``; <= 150 -> ``percent``; else ``dn``.
 5. Integers: with a Landsat (or no) sensor hint and every band's 1st percentile >= 7000 (Collection 2
    Level-2 zero reflectance is 7273) -> ``landsat-c2``; else ``dn`` (warned as ambiguous when every
-   band's 1st percentile is >= 1000, the mark of an undeclared +1000 offset).
+   band's 1st percentile is in 1000-3000, the mark of an undeclared +1000 offset, or above 3000).
 
 Auto-detection, radar: a negative median (or many negative values) -> ``db``; non-negative values
 are linear power or amplitude, told apart by the VH/VV median ratio (power ~0.15-0.32, amplitude
@@ -66,8 +66,8 @@ LANDSAT_C2_SCALE, LANDSAT_C2_OFFSET = 2.75e-5, -0.2
 """Landsat Collection 2 Level-2 surface reflectance = DN x scale + offset."""
 LANDSAT_C2_MIN_P1 = 7000.0
 """Every band's 1st percentile at or above this (zero reflectance is DN 7273) means Collection 2."""
-OFFSET_HINT_MIN_P1 = 1000.0
-"""Every band's 1st percentile at or above this hints at an undeclared +1000 offset."""
+OFFSET_HINT_MIN_P1, OFFSET_HINT_MAX_P1 = 1000.0, 3000.0
+"""Every band's 1st percentile in this range hints at an undeclared +1000 offset (above: not clear S2 DN)."""
 REFLECTANCE_MAX_P99 = 1.5
 PERCENT_MAX_P99 = 150.0
 LINEAR_FLOOR = 1e-5
@@ -335,7 +335,13 @@ def decide_optical_units(src: Any, bands: Sequence[int], requested: str = "auto"
         units, how = _optical_guess(p99, min_p1, median, integer, uint8, sensor)
         how = f"values: {how}"
         scale, offset = _optical_params(units, src, bands, None)
-        if units == "dn" and integer and min_p1 >= OFFSET_HINT_MIN_P1:
+        if units == "dn" and integer and min_p1 >= OFFSET_HINT_MAX_P1:
+            ambiguous = True
+            warnings.append(f"every optical band's values start at {min_p1:.0f} or more, too bright for "
+                            "Sentinel-2 digital numbers of a clear scene: clouds or snow, or another product "
+                            "(Landsat Collection 2: --sensor landsat-oli/landsat-tm or --optical-units "
+                            "landsat-c2); read as plain digital numbers (dn)")
+        elif units == "dn" and integer and min_p1 >= OFFSET_HINT_MIN_P1:
             ambiguous = True
             warnings.append(f"every optical band's values start at {min_p1:.0f} or more, as Sentinel-2 "
                             "processing baseline 04.00+ data with its +1000 offset do; read as plain digital "
