@@ -135,8 +135,8 @@ class XStarsObjective(Objective):
         self.upsample = opts["upsample"]
         self.alpha = opts["alpha"]
         self.shared = not self.continual and opts["encoder"] == "shared"
-        if self.shared and not is_shared(model):
-            raise ValueError("encoder='shared' needs a model prepared by share_encoder()")
+        if self.shared:
+            share_encoder(model)        # idempotent; checks the depths
         self.base_momentum = opts["momentum"]
         self.freeze_last_layer = int(opts["freeze_last_layer"])
         if self.freeze_last_layer < 0:
@@ -185,10 +185,7 @@ class XStarsObjective(Objective):
         if opts.pop("mode") == "scratch":
             if opts["encoder"] == "shared":
                 config = ModelConfig.from_dict({**config.to_dict(), "sar_depth": config.optical_depth})
-            model = initial_model(config, settings.get("init"))
-            if opts["encoder"] == "shared":
-                share_encoder(model)
-            return cls(model, view_size, **opts)
+            return cls(initial_model(config, settings.get("init")), view_size, **opts)
         if settings.get("init") is None:
             raise UserError("X-STARS continual pretraining adapts an existing encoder: pass --init MODEL")
         old = initial_model(config, settings["init"])
