@@ -118,6 +118,11 @@ def test_simulated_landsat_is_collection2_scaled_at_30m(shared_data, landsat, tm
         red = ls.read(4).astype(float) * 2.75e-5 - 0.2
         s2_red = s2.read(4).astype(float) / 10000
     assert red.mean() == pytest.approx(s2_red.mean(), rel=0.02)
+    folder = next((shared_data / "major-tom-core").rglob("B8A.tif")).parent  # one file per band, 10-60 m
+    tm = write_landsat_from_s2(folder, tmp_path / "tm.tif", sensor="landsat-tm")
+    with rasterio.open(tm) as src:
+        assert src.res == pytest.approx((30.0, 30.0)) and src.count == 6
+        assert detect_sensor(src.descriptions)[0] == "landsat-tm"
     rgbn = write_rgbn_from_s2(shared_data / S2_FILE, tmp_path / "rgbn.tif")
     with rasterio.open(rgbn) as src:
         assert src.count == 4 and src.dtypes[0] == "uint8"
