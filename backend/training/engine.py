@@ -163,6 +163,10 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a saved state (weights, optimiser, step, RNG)."""
+        fallback = state.get("resumed_from")
+        if fallback and self.dist.is_main:
+            self.reporter.warning(f"the latest checkpoint is damaged ({fallback['reason']}); resuming from "
+                                  f"the previous one in {fallback['path']} (step {fallback['step']})")
         data = state.get("data", {})
         same_layout = (data.get("world_size", 1) == self.dist.world_size
                        and data.get("local_batch") == self.options.batch_size)
