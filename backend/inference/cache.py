@@ -427,7 +427,10 @@ class EmbeddingCache:
         entry = CacheEntry(self.directory, cache_key(facts))
         if not entry.exists():
             return None  # incomplete entries of killed runs are swept once stale
-        problem = verify_entry(entry, facts)
+        try:
+            problem = verify_entry(entry, facts)
+        except OSError as exc:
+            problem = f"it cannot be read ({exc.strerror or exc})"
         if problem is None:
             entry.touch()
             return entry
@@ -451,7 +454,12 @@ class EmbeddingCache:
     def commit(self, entry: CacheEntry, facts: dict[str, Any], stats: dict[str, Any]) -> None:
         """Write the sidecar (checksums) of freshly written rasters, then evict past the size limit."""
         with writer_lock(entry):
-            commit_entry(entry, facts, stats)
+            try:
+                commit_entry(entry, facts, stats)
+            except BaseException:  # a full disk, say: leave no rasters without a sidecar behind
+                with contextlib.suppress(OSError):
+                    entry.remove()
+                raise
         if self.private is not None:
             return
         evicted = evict(self.directory, self.max_bytes, keep={entry.key})

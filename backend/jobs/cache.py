@@ -118,7 +118,10 @@ def _verify(folder: Path, args: argparse.Namespace, reporter: Reporter) -> dict[
     entries = list_entries(folder)
     bad: list[dict[str, str]] = []
     for entry in reporter.track(entries, description="verifying cache entries"):
-        problem = verify_entry(entry)
+        try:
+            problem = verify_entry(entry)
+        except OSError as exc:
+            problem = f"it cannot be read ({exc.strerror or exc})"
         if problem is None:
             continue
         try:
