@@ -313,8 +313,10 @@ def run_command(command: Sequence[str], on_event: EventCallback | None = None,
     finally:
         if process.poll() is None:
             _stop_process(process)
-        for reader in readers:
+        for reader, stream in zip(readers, (process.stdout, process.stderr)):
             reader.join(timeout=1.0)
+            if not reader.is_alive() and stream is not None:
+                stream.close()  # else the pipes leak as "unclosed file" ResourceWarnings
     stderr_text = "".join(stderr_lines)
     if error is not None or exit_code != 0 or result is None:
         if error is not None:
