@@ -22,7 +22,8 @@ Public API:
   --bounds-crs/--window/--overlap/--stitch/--batch-size/--device/--cache-dir/--dtype/--embeddings``.
 * ``resolve_embeddings(args, reporter, start=0.0, end=0.8) -> Path``: the embedding GeoTIFF:
   ``--embeddings`` when given (validated), else the cache entry (a hit logs "cache hit"), else
-  computed into the cache. Sets ``args.embedding_stats`` (``cache_hit``, patch counts, ...) and
+  computed into the cache (entries are verified before they are served, see
+  ``backend.inference.cache``). Sets ``args.embedding_stats`` (``cache_hit``, patch counts, ...) and
   ``args.embedding_preview`` (the PCA preview path, or ``None`` for ``--embeddings``).
 * ``open_inputs(args, config=None) -> InputSet``: the optical/radar rasters on one grid over the
   area (``backend.inference.inputs.InputSet``: ``crs``, ``transform``, ``width``, ``height``,
