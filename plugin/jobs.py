@@ -42,8 +42,10 @@ class JobRequest:
         sar_bands: as ``optical_bands`` for radar.
         model: model file; ``None`` lets the backend use the bundled default.
         bounds: area ``(minx, miny, maxx, maxy)`` in ``bounds_crs``; ``None`` = whole raster.
+        overlap, batch_size: encoder tiling (``--overlap``, ``--batch-size``); ``None``: backend default.
         options: action options, e.g. ``{"k": 8}``, ``{"samples": path, "class_field": "class"}``,
-            ``{"point": (x, y), "point_crs": "EPSG:4326"}``.
+            ``{"point": (x, y), "point_crs": "EPSG:4326"}``, ``{"neighbors": 10}`` (classify),
+            ``{"steps": 300}`` (segment training).
         out: main output GeoTIFF.
         optical_units: one of ``OPTICAL_UNITS`` (``"auto"``: the backend detects them).
         sar_units: one of ``SAR_UNITS``.
@@ -61,6 +63,8 @@ class JobRequest:
     bounds: tuple[float, float, float, float] | None = None
     bounds_crs: str | None = None
     window: int | None = None
+    overlap: int | None = None
+    batch_size: int | None = None
     device: str = "auto"
     cache_dir: str | None = None
     embeddings: str | None = None
@@ -104,6 +108,10 @@ class JobRequest:
                 args += ["--bounds-crs", self.bounds_crs]
         if self.window:
             args += ["--window", str(int(self.window))]
+        if self.overlap is not None:
+            args += ["--overlap", str(int(self.overlap))]
+        if self.batch_size:
+            args += ["--batch-size", str(int(self.batch_size))]
         args += self.radiometry_arguments()
         args += ["--device", self.device]
         if self.cache_dir:
@@ -150,6 +158,8 @@ class JobRequest:
             else:
                 head_out = opts.get("head_out") or out.with_name(out.stem + "_head.safetensors")
                 args += ["--head-out", str(head_out)]
+                if opts.get("steps"):
+                    args += ["--steps", str(int(opts["steps"]))]
             return args
         # similar
         if opts.get("point") is not None:
