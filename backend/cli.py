@@ -118,6 +118,7 @@ class _LibraryOutput:
         self._synced = threading.Event()
         self._sync_lock = threading.Lock()
         self._handler: logging.Handler | None = None
+        self._saved_loggers: dict[str, tuple[int, bool]] = {}
 
     def start(self) -> None:
         from backend.io import outputs
@@ -125,6 +126,7 @@ class _LibraryOutput:
         handler = _MessageHandler(self)
         for name in ("rasterio", "py.warnings"):
             logger = logging.getLogger(name)
+            self._saved_loggers[name] = (logger.level, logger.propagate)
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             logger.propagate = False
@@ -132,6 +134,8 @@ class _LibraryOutput:
         self._handler = handler
         self._saved_hook = sys.unraisablehook
         sys.unraisablehook = self._unraisable
+        if sys.stderr is not sys.__stderr__:  # called in-process with stderr captured (tests): leave fd 2
+            return
         try:
             sys.stderr.flush()
             self.real = os.dup(2)
@@ -207,8 +211,11 @@ class _LibraryOutput:
 
         outputs.set_message_sync(None)
         if self._handler is not None:
-            for name in ("rasterio", "py.warnings"):
-                logging.getLogger(name).removeHandler(self._handler)
+            for name, (level, propagate) in self._saved_loggers.items():
+                logger = logging.getLogger(name)
+                logger.removeHandler(self._handler)
+                logger.setLevel(level)
+                logger.propagate = propagate
             logging.captureWarnings(False)
             sys.unraisablehook = self._saved_hook
         if self.real is None:
