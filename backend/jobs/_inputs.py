@@ -18,13 +18,16 @@ How a command uses this module (keep heavy imports inside ``run``)::
 
 Public API:
 
-* ``add_input_arguments(parser)``: ``--optical/--optical-bands/--sar/--sar-bands/--model/--bounds/
-  --bounds-crs/--window/--overlap/--stitch/--batch-size/--device/--cache-dir/--dtype/--embeddings``.
+* ``add_input_arguments(parser)``: ``--optical/--optical-bands/--optical-units/--sar/--sar-bands/
+  --sar-units/--model/--bounds/--bounds-crs/--window/--overlap/--stitch/--batch-size/--device/
+  --cache-dir/--cache-max-gb/--dtype/--embeddings``.
 * ``resolve_embeddings(args, reporter, start=0.0, end=0.8) -> Path``: the embedding GeoTIFF:
   ``--embeddings`` when given (validated), else the cache entry (a hit logs "cache hit"), else
   computed into the cache (entries are verified before they are served, see
   ``backend.inference.cache``). Sets ``args.embedding_stats`` (``cache_hit``, patch counts, ...) and
-  ``args.embedding_preview`` (the PCA preview path, or ``None`` for ``--embeddings``).
+  ``args.embedding_preview`` (the PCA preview path, or ``None`` for ``--embeddings``). Logs the
+  units decision (one line per modality) and emits every ``warning`` (units, out-of-distribution
+  input, collapsed embeddings; re-emitted on a cache hit); stats carry ``units`` and ``warnings``.
 * ``open_inputs(args, config=None) -> InputSet``: the optical/radar rasters on one grid over the
   area (``backend.inference.inputs.InputSet``: ``crs``, ``transform``, ``width``, ``height``,
   ``bounds``, ``patch_transform``, ``patch_width``, ``patch_height``, and
@@ -40,8 +43,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backend.contract.sensors import SENSOR_NAMES
+from backend.contract.units import OPTICAL_UNITS, SAR_UNITS, UNIT_HELP
 from backend.errors import UserError
 from backend.events import Reporter
+
+UNITS_OPTIONS = {"optical_units": ("--optical-units", OPTICAL_UNITS), "sar_units": ("--sar-units", SAR_UNITS)}
+
+
+def _units_help(choices: tuple[str, ...]) -> str:
+    return "; ".join(f"{unit}: {UNIT_HELP[unit]}" for unit in choices)
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True) -> None:
@@ -54,6 +65,16 @@ def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True
     group.add_argument("--sar", metavar="PATH", help="radar (Sentinel-1 VV,VH) raster, aligned onto the "
                                                      "optical grid on the fly")
     group.add_argument("--sar-bands", metavar="LIST", help="radar bands in model order (indexes or names)")
+    group.add_argument("--optical-units", metavar="UNITS", default="auto",
+                       help=f"units of the optical values (default auto). {_units_help(OPTICAL_UNITS)}")
+    group.add_argument("--sar-units", metavar="UNITS", default="auto",
+                       help=f"units of the radar values (default auto). {_units_help(SAR_UNITS)}")
+    group.add_argument("--sensor", metavar="SENSOR", default="auto",
+                       help=f"sensor of the optical raster: {', '.join(SENSOR_NAMES)} (default auto: from "
+                            f"band names and metadata); other sensors are matched by wavelength")
+    group.add_argument("--spectral-fill", metavar="MODE", default="auto",
+                       help="auto: approximate model bands the sensor lacks by interpolating in wavelength "
+                            "(logged as a warning); off: refuse such rasters")
     group.add_argument("--model", metavar="PATH",
                        help="model (.safetensors + .json, or a CROMA .pt checkpoint); default: bundled model")
     group.add_argument("--bounds", nargs=4, type=float, metavar=("MINX", "MINY", "MAXX", "MAXY"),
@@ -81,22 +102,50 @@ def _bounds(args: argparse.Namespace) -> Any:
     return getattr(args, "bounds", None)
 
 
+def _model_path(args: argparse.Namespace, reporter: Reporter | None = None) -> Path:
+    """``--model``, else the bundled model for the optical raster's sensor (logged)."""
+    from backend.inference.model import resolve_model_path
+    from backend.io.sensor_bands import check_sensor_options, optical_sensor
+
+    check_sensor_options(getattr(args, "sensor", None), getattr(args, "spectral_fill", None))
+    if getattr(args, "model", None):
+        return resolve_model_path(args.model)
+    sensor = optical_sensor(getattr(args, "optical", None), getattr(args, "sensor", "auto"))
+    return resolve_model_path(None, sensor, getattr(args, "sar", None) is not None,
+                              reporter.log if reporter is not None else None)
+
+
+def check_units_options(args: argparse.Namespace) -> None:
+    """One clear error for a ``--optical-units`` / ``--sar-units`` value outside the contract."""
+    for attribute, (option, choices) in UNITS_OPTIONS.items():
+        value = getattr(args, attribute, "auto")
+        if value not in choices:
+            raise UserError(f"{option} must be one of {', '.join(choices)}; got {value!r}")
+
+
 def open_inputs(args: argparse.Namespace, config: Any = None) -> Any:
     """The inputs named by ``args`` on one grid (an ``InputSet``; close it, or use ``with``)."""
     from backend.inference.inputs import InputSet
-    from backend.inference.model import model_config, resolve_model_path
+    from backend.inference.model import model_config
 
+    check_units_options(args)
     if config is None:
-        config = model_config(resolve_model_path(getattr(args, "model", None)))
+        config = model_config(_model_path(args))
+    sensor = getattr(args, "sensor", None)
     return InputSet(getattr(args, "optical", None), getattr(args, "sar", None), config,
                     optical_bands=getattr(args, "optical_bands", None),
                     sar_bands=getattr(args, "sar_bands", None), bounds=_bounds(args),
-                    bounds_crs=getattr(args, "bounds_crs", None))
+                    bounds_crs=getattr(args, "bounds_crs", None),
+                    optical_units=getattr(args, "optical_units", "auto"),
+                    sar_units=getattr(args, "sar_units", "auto"),
+                    sensor=None if sensor in (None, "auto") else sensor,
+                    spectral_fill=getattr(args, "spectral_fill", "auto"))
 
 
 def resolve_embeddings(args: argparse.Namespace, reporter: Reporter, start: float = 0.0,
                        end: float = 0.8) -> Path:
     """The embedding GeoTIFF for ``args``: given, cached, or computed now (see the module docstring)."""
+    check_units_options(args)
     existing = getattr(args, "embeddings", None)
     if existing:
         from backend.inference.embedding_raster import EmbeddingRaster
@@ -118,13 +167,14 @@ def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float 
     """Find or compute the cache entry for ``args``; returns ``(CacheEntry, stats)``."""
     from backend.inference.cache import EmbeddingCache, key_facts, writer_lock
     from backend.inference.embed import check_tiling, compute_embeddings
-    from backend.inference.model import model_config, model_hash, resolve_device, resolve_model_path
+    from backend.inference.model import model_config, model_hash, resolve_device
     from backend.io.atomic import atomic_paths
 
+    check_units_options(args)
     check_tiling(args.window, args.overlap)
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    model_path = resolve_model_path(getattr(args, "model", None))
+    model_path = _model_path(args, reporter)
     config = model_config(model_path)
     device = resolve_device(getattr(args, "device", "auto"))
     dtype = getattr(args, "dtype", "float16")
@@ -134,19 +184,32 @@ def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float 
         facts = key_facts(inputs, model_hash(model_path), args.window, args.overlap, dtype, stitch)
         hit = cache.lookup(facts)  # verified before it is served; a bad entry is discarded with a warning
         entry = hit or cache.entry(facts)
+        for note in inputs.notes:
+            reporter.log(note)
+        for name in inputs.names:
+            reporter.log(inputs.modalities[name].units.describe())
         if hit is not None:
             reporter.log(f"cache hit: reusing embeddings {entry.embeddings}")
-            reporter.progress(end, "embeddings from cache")
             stats = dict(entry.read_sidecar().get("stats", {}))
-            stats.update(cache_hit=True, cache_key=entry.key)
+            # The input warnings are fresh; the embedding-collapse ones only live in the sidecar.
+            warnings = [*inputs.warnings, *(w for w in stats.get("warnings", []) if w not in inputs.warnings)]
+            for message in warnings:
+                reporter.warning(message)
+            reporter.progress(end, "embeddings from cache")
+            stats.update(cache_hit=True, cache_key=entry.key, units=inputs.units(), warnings=warnings)
             return entry, stats
+        for message in inputs.warnings:
+            reporter.warning(message)
         reporter.log(f"embedding {inputs.width}x{inputs.height} px ({inputs.patch_width}x"
                      f"{inputs.patch_height} patches) with {model_path.name} on {device}")
         for name, info in inputs.stats().items():
             if info["stats_from"] == "sampled":
                 reporter.log(f"{name}: the model has no band statistics; sampled them from the raster")
+        from backend.inference.memory import fit_batch_size
         from backend.models import load_encoder
 
+        args.batch_size = fit_batch_size(config, inputs, args.window, args.overlap, args.batch_size, device,
+                                         reporter)
         model = load_encoder(model_path, device=device)
         began = time.perf_counter()
         targets = (entry.embeddings, entry.preview)
@@ -155,11 +218,26 @@ def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float 
                                        overlap=args.overlap, batch_size=args.batch_size, device=device,
                                        dtype=dtype, reporter=reporter, start=start, end=end,
                                        stitch=stitch)
+            _tag_units(tmp_embeddings, inputs)
         stats.update(device=device, model=str(model_path), normalisation=inputs.stats(),
-                     total_seconds=round(time.perf_counter() - began, 3))
+                     total_seconds=round(time.perf_counter() - began, 3), units=inputs.units(),
+                     warnings=[*inputs.warnings, *stats.get("warnings", [])])
         cache.commit(entry, facts, stats)  # sidecar with checksums, then LRU eviction past the size limit
     stats = dict(stats, cache_hit=False, cache_key=entry.key)
     return entry, stats
+
+
+def _tag_units(embeddings: Path, inputs: Any) -> None:
+    """Record the units each modality was read in as GeoTIFF metadata of the embedding raster."""
+    import rasterio
+
+    tags = {}
+    for name, modality in inputs.modalities.items():
+        prefix = "TERRAPROBE_OPTICAL" if name == "optical" else "TERRAPROBE_SAR"
+        tags[f"{prefix}_UNITS"] = modality.units.units
+        tags[f"{prefix}_UNITS_HOW"] = modality.units.how
+    with rasterio.open(embeddings, "r+") as dst:
+        dst.update_tags(**tags)
 
 
 def copy_atomic(source: Path, target: str | Path) -> Path:
