@@ -41,18 +41,23 @@ class UserError(Exception):
         self.kind = kind
 
 
-class EnvironmentFault(UserError):
+class EnvironmentFault(UserError, OSError):
     """The machine, not the input: disk full, no permission, read-only or failing storage (exit 3).
+
+    Also an ``OSError`` (``errno`` set when known), so code that tolerates storage failures
+    (an unwritable cache) keeps catching ``OSError``.
 
     Args:
         message: one line naming the path and the cause.
         kind: ``"environment"`` (carried by the JSON ``error`` event).
+        code: the ``errno`` behind it, if known.
     """
 
     exit_code = 3
 
-    def __init__(self, message: str, kind: str = "environment") -> None:
+    def __init__(self, message: str, kind: str = "environment", code: int | None = None) -> None:
         super().__init__(message, kind)
+        self.errno = code
 
 
 class Cancelled(Exception):
@@ -86,6 +91,6 @@ def environment_fault(exc: BaseException,
         return None
     where = os.fspath(path) if path is not None else (exc.filename or "")
     cause = ENVIRONMENT_ERRNOS[exc.errno]
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT) and where:
-        cause += _free_space(str(where))
-    return EnvironmentFault(f"{cause}: {where}" if where else f"{cause} ({exc.strerror or exc})")
+    free = _free_space(str(where)) if exc.errno in (errno.ENOSPC, errno.EDQUOT) and where else ""
+    return EnvironmentFault(f"{cause}: {where}{free}" if where else f"{cause} ({exc.strerror or exc})",
+                            code=exc.errno)

@@ -290,14 +290,15 @@ def write_fault(final: str | os.PathLike[str], exc: BaseException | None = None,
         quota = code == errno.EDQUOT or "quota" in text
         cause = "the disk quota is exceeded" if quota else "the disk is full"
         return EnvironmentFault(f"{cause}{': ' + detail if detail else ''} at {final.parent}; "
-                                f"nothing was written to {final}")
+                                f"nothing was written to {final}",
+                                code=errno.EDQUOT if quota else errno.ENOSPC)
     if code == errno.EFBIG or any(m in text for m in _TOO_LARGE):
         limit = f" (about {format_bytes(needed)} needed)" if needed else ""
         return EnvironmentFault(f"the file is too large for this system's file size limit "
                                 f"(ulimit -f){limit}; "
-                                f"nothing was written to {final}")
+                                f"nothing was written to {final}", code=errno.EFBIG)
     cause = next((m for m in messages if m), None) or (os.strerror(code) if code else str(exc or "unknown"))
-    return EnvironmentFault(f"could not write {final}: {cause}")
+    return EnvironmentFault(f"could not write {final}: {cause}", code=code or errno.EIO)
 
 
 def verify_raster(path: str | os.PathLike[str], final: str | os.PathLike[str],
