@@ -179,6 +179,11 @@ def _encode(model: Any, batch: list[dict[str, np.ndarray]], names: list[str], de
     with torch.inference_mode():
         outputs = model(**tensors)
         out = torch.cat([outputs[key] for key in embedding_keys(names, model.config)], dim=-1)
+        broken = int((~torch.isfinite(out)).any(dim=-1).sum())
+    if broken:  # NaN patches would otherwise be written as if valid
+        raise UserError(f"the encoder produced non-finite values (NaN or inf) for {broken} of "
+                        f"{out.shape[0] * out.shape[1]} patches: the model's weights or the input values "
+                        f"are unusable; no embedding was written", kind="non_finite")
     rows, cols = height // PATCH_SIZE, width // PATCH_SIZE
     return out.reshape(len(batch), rows, cols, -1).permute(0, 3, 1, 2).float().cpu().numpy()
 

@@ -224,6 +224,12 @@ def load_state_strict(model: CromaModel, flat: Mapping[str, Tensor], source: str
         raise UserError(f"{source} does not match a {model.config.name} model "
                         f"({len(expected)} tensors expected): " + "; ".join(problems))
     tensors = {k: v.to(torch.float32) for k, v in flat.items()}
+    # NaN/inf weights would give all-NaN embeddings that still look valid: refuse them here.
+    damaged = sorted(f"{k} ({int((~torch.isfinite(v)).sum())} of {v.numel()} values)"
+                     for k, v in tensors.items() if not v.is_meta and not bool(torch.isfinite(v).all()))
+    if damaged:
+        raise UserError(f"{source} has non-finite (NaN or inf) weights in {len(damaged)} tensor(s): "
+                        f"{_few(damaged)}; the model file is damaged")
     meta = any(p.is_meta for p in model.parameters())
     model.load_state_dict(tensors, strict=True, assign=meta)
     return model
