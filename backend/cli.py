@@ -330,6 +330,16 @@ def _read_fault(exc: BaseException, args: argparse.Namespace) -> EnvironmentFaul
                             + (f" ({detail})" if detail else "") + "; copy it again from its source")
 
 
+def _torch_write_fault(exc: BaseException) -> EnvironmentFault | None:
+    """torch.save's "PytorchStreamWriter failed writing file" (no errno, no path) as an environment fault."""
+    text = str(exc)
+    if not isinstance(exc, RuntimeError) or "PytorchStreamWriter failed" not in text:
+        return None
+    detail = text.splitlines()[0].split("] ")[-1].strip()
+    return EnvironmentFault("could not write a checkpoint: the disk is full or a file size limit was "
+                            f"reached ({detail})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     parser = build_parser()
@@ -374,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _cancel_requested.is_set():  # e.g. a read interrupted by the signal
             reporter.error("cancelled; no output was written", kind="cancelled")
             return Cancelled.exit_code
-        fault = environment_fault(exc) or _read_fault(exc, args)
+        fault = environment_fault(exc) or _read_fault(exc, args) or _torch_write_fault(exc)
         if fault is not None:
             if debug:
                 traceback.print_exc()

@@ -265,6 +265,8 @@ def format_bytes(count: int) -> str:
 
 
 _DISK_FULL = ("no space left on device", "disk quota exceeded")
+#: Free space below which a failed write is put down to a full disk even without ENOSPC.
+_NEARLY_FULL = 256 * 1024
 _TOO_LARGE = ("file too large",)
 
 
@@ -282,8 +284,10 @@ def write_fault(final: str | os.PathLike[str], exc: BaseException | None = None,
     code = getattr(exc, "errno", None)
     text = " ".join([*messages, str(exc or "")]).lower()
     needed = estimate_bytes(profile)
-    if code in (errno.ENOSPC, errno.EDQUOT) or any(m in text for m in _DISK_FULL):
-        free = free_bytes(final.parent)
+    free = free_bytes(final.parent)
+    nearly_full = free is not None and free < max(needed or 0, _NEARLY_FULL)  # libraries that hide errno
+    if code in (errno.ENOSPC, errno.EDQUOT) or any(m in text for m in _DISK_FULL) or (
+            nearly_full and code != errno.EFBIG and not any(m in text for m in _TOO_LARGE)):
         parts = [f"{format_bytes(free)} free" if free is not None else None,
                  f"about {format_bytes(needed)} needed" if needed else None]
         detail = ", ".join(p for p in parts if p)
