@@ -5,11 +5,12 @@ Public API:
 * ``atomic_path(final, verify=None)`` / ``atomic_paths(*finals, verify=None)``: yield temporary
   paths beside the finals; on success each is verified, then all are renamed into place in the
   order given (raster first, then its sidecars), so a style never appears beside a missing raster.
-  ``verify=None`` checks GeoTIFFs (``.tif``/``.tiff``: reopened, every block present, last block
-  readable, see :func:`backend.io.outputs.verify_raster`) and fails any file when GDAL/libtiff
-  reported a write error meanwhile; pass a callable ``verify(tmp_path)`` to add a check, or
-  ``False`` to skip verification. On any failure nothing is left at the finals nor beside them,
-  and storage faults become one-line :class:`backend.errors.EnvironmentFault` messages.
+  GeoTIFFs (``.tif``/``.tiff``) are always checked (reopened, every block present, last block
+  readable, see :func:`backend.io.outputs.verify_raster`) and any file fails when GDAL/libtiff
+  reported a write error meanwhile; pass a callable ``verify(tmp_path)`` to add a check of your
+  own (it raises to refuse the file), or ``verify=False`` to skip all verification. On any
+  failure nothing is left at the finals nor beside them, and storage faults become one-line
+  :class:`backend.errors.EnvironmentFault` messages.
 * ``active_temporaries() -> list[Path]``: temporaries being written now (the CLI's cancel watchdog
   removes them before a forced exit).
 * ``read_json(path, what)``, ``write_text_atomic(path, text)``.
@@ -75,10 +76,16 @@ class _Pending:
             raise outputs.write_fault(self.final, messages=write_errors, profile=profile)
         if verify is False or not self.tmp.exists():
             return
+        if self.final.suffix.lower() in RASTER_SUFFIXES:
+            try:
+                outputs.verify_raster(self.tmp, self.final, profile)
+            except UserError as fault:
+                if outputs.disk_nearly_full(self.final, profile):
+                    raise outputs.write_fault(self.final, messages=["no space left on device"],
+                                              profile=profile) from None
+                raise fault
         if callable(verify):
             verify(self.tmp)
-        elif self.final.suffix.lower() in RASTER_SUFFIXES:
-            outputs.verify_raster(self.tmp, self.final, profile)
 
     def commit(self) -> None:
         if self.tmp.exists():  # mkstemp makes 0600 files; results get the usual umask-based mode

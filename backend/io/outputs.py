@@ -270,6 +270,12 @@ _NEARLY_FULL = 256 * 1024
 _TOO_LARGE = ("file too large",)
 
 
+def disk_nearly_full(path: str | os.PathLike[str], profile: Mapping[str, Any] | None = None) -> bool:
+    """Whether the file system of ``path`` has less room than the raster needs (or almost none)."""
+    free = free_bytes(Path(path).parent)
+    return free is not None and free < max(estimate_bytes(profile) or 0, _NEARLY_FULL)
+
+
 def write_fault(final: str | os.PathLike[str], exc: BaseException | None = None,
                 messages: Iterable[str] = (), profile: Mapping[str, Any] | None = None) -> EnvironmentFault:
     """The one-line ``EnvironmentFault`` for a failed write of ``final``.

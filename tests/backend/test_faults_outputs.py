@@ -269,3 +269,36 @@ def test_cluster_on_a_full_disk_leaves_no_style(data: dict[str, Path], small_dis
     filler.unlink()
     assert run_backend("cluster", *common, "--out", out).returncode == 0
     assert out.exists() and (small_disk / "clusters.qml").exists()
+
+
+def test_atomic_write_is_verified_before_the_rename(tmp_path: Path) -> None:
+    """In-process: a raster cut short after closing is refused, and its style goes with it."""
+    from rasterio.transform import from_origin
+
+    from backend.errors import EnvironmentFault
+    from backend.io.atomic import atomic_paths
+    from backend.io.geotiff import class_profile, open_stream
+
+    final, style = tmp_path / "classes.tif", tmp_path / "classes.qml"
+    profile = class_profile("EPSG:4326", from_origin(0, 1, 0.01, 0.01), 64, 64, 3)
+    rows = np.random.default_rng(0).integers(1, 4, (1, 64, 64)).astype(np.uint8)
+    with pytest.raises(EnvironmentFault, match="incomplete"), atomic_paths(final, style) as (tmp, tmp_style):
+        with open_stream(tmp, profile) as writer:
+            writer.write_rows(rows)
+        tmp_style.write_text("<qgis/>", encoding="utf-8")
+        os.truncate(tmp, tmp.stat().st_size - 64)
+    assert files_in(tmp_path) == []
+
+    def refuse(path: Path) -> None:
+        raise EnvironmentFault(f"refused {path.name}")
+
+    with pytest.raises(EnvironmentFault, match="refused"), atomic_paths(final, verify=refuse) as (tmp,), \
+            open_stream(tmp, profile) as writer:
+        writer.write_rows(rows)
+    assert files_in(tmp_path) == []
+    with atomic_paths(final, style) as (tmp, tmp_style):
+        with open_stream(tmp, profile) as writer:
+            writer.write_rows(rows)
+        tmp_style.write_text("<qgis/>", encoding="utf-8")
+    assert files_in(tmp_path) == ["classes.qml", "classes.tif"]
+    np.testing.assert_array_equal(read_raster(final)[0], rows)
