@@ -218,7 +218,7 @@ def bad_inputs(shared_data, tmp_path) -> dict[str, Path]:
 @pytest.mark.parametrize(("case", "message"), [
     ("missing", "optical raster not found"),
     ("not_raster", "not a raster GDAL can read"),
-    ("wrong_band_count", "3 unnamed bands but the model expects 12"),
+    ("wrong_band_count", "--optical-bands lists 3 bands but the model expects 12"),
     ("missing_bands", "lacks the band(s) B01"),
     ("no_overlap", "radar raster does not overlap"),
     ("bounds_outside", "does not overlap the raster"),
@@ -232,7 +232,7 @@ def test_bad_input_gives_one_clear_error_and_no_output(case, message, shared_dat
     args = {
         "missing": ["--optical", tmp_path / "nope.tif"],
         "not_raster": ["--optical", bad_inputs["not_raster"]],
-        "wrong_band_count": ["--optical", shared_data / "rasterio-rgb-byte" / "RGB.byte.tif"],
+        "wrong_band_count": ["--optical", s2, "--optical-bands", "1,2,3"],
         "missing_bands": ["--optical", s1],
         "no_overlap": ["--optical", s2, "--sar", bad_inputs["far"]],
         "bounds_outside": ["--optical", s2, "--bounds", *bad_inputs["outside_bounds"]],
