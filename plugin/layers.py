@@ -16,16 +16,23 @@ from qgis.core import (
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
 )
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QColor
 
+from .i18n import tr
 from .jobs import RASTER_OUTPUTS, STYLE_KEYS
 
 KIND_PROPERTY = "terraprobe/kind"
 SOURCE_PROPERTY = "terraprobe/source"
 GROUP_PROPERTY = "terraprobe/group"
 GROUP_PREFIX = "Terraprobe"
-LAYER_TITLES = {"preview": "embedding (PCA RGB)", "clusters": "clusters", "labels": "classes (kNN)",
-                "confidence": "confidence", "segmentation": "segmentation", "similarity": "similarity"}
+#: Layer titles per result key (marked for translation; translated when a layer is named).
+LAYER_TITLES = {"preview": QT_TRANSLATE_NOOP("Terraprobe", "embedding (PCA RGB)"),
+                "clusters": QT_TRANSLATE_NOOP("Terraprobe", "clusters"),
+                "labels": QT_TRANSLATE_NOOP("Terraprobe", "classes (kNN)"),
+                "confidence": QT_TRANSLATE_NOOP("Terraprobe", "confidence"),
+                "segmentation": QT_TRANSLATE_NOOP("Terraprobe", "segmentation"),
+                "similarity": QT_TRANSLATE_NOOP("Terraprobe", "similarity")}
 VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf", "#ffd92f", "#003f5c")
@@ -122,11 +129,19 @@ def remove_previous(kind: str, source_id: str, project: QgsProject | None = None
             group.parent().removeChildNode(group)
 
 
+def point_label(x: float, y: float, crs_authid: str | None = None) -> str:
+    """A short ``@ x, y`` for layer names: degrees to 5 decimals, projected units to 1."""
+    digits = 5 if max(abs(x), abs(y)) <= 360 else 1
+    text = f"@ {x:.{digits}f}, {y:.{digits}f}"
+    return f"{text} ({crs_authid})" if crs_authid else text
+
+
 def add_results(outputs: dict, stats: dict, action: str, source_name: str, source_id: str,
-                project: QgsProject | None = None) -> list[QgsRasterLayer]:
+                project: QgsProject | None = None, detail: str = "") -> list[QgsRasterLayer]:
     """Add every raster result of one run to ``Terraprobe · <action> · <source>``.
 
-    Layers of the same kind from an earlier run on the same input are replaced.
+    Layers of the same kind from an earlier run on the same input are replaced. ``detail`` is
+    appended to each layer's name (e.g. the similarity query point).
     """
     project = project or QgsProject.instance()
     class_names = {int(k): str(v) for k, v in (stats.get("classes") or {}).items()} or None
@@ -138,9 +153,10 @@ def add_results(outputs: dict, stats: dict, action: str, source_name: str, sourc
         remove_previous(key, source_id, project)
     group = result_group(f"{action} · {source_name}", project)
     for key, path in entries:
-        layer = QgsRasterLayer(str(path), f"{source_name} {LAYER_TITLES.get(key, key)}", "gdal")
+        name = f"{source_name} {tr(LAYER_TITLES.get(key, key))}" + (f" {detail}" if detail else "")
+        layer = QgsRasterLayer(str(path), name, "gdal")
         if not layer.isValid():
-            raise RuntimeError(f"QGIS cannot open the result {path}")
+            raise RuntimeError(tr("QGIS cannot open the result {path}").format(path=path))
         qml = outputs.get(STYLE_KEYS.get(key, ""), None)
         kind = RASTER_OUTPUTS[key]
         style_layer(layer, kind, qml, class_names if kind == "classes" else None)

@@ -2,7 +2,9 @@
 
 A layer backed by a plain GeoTIFF (or any GDAL file that is not a VRT) is passed by path; any
 other layer (VRT, WMS, in-memory, ...) is written to a temporary GeoTIFF of the area first. The
-export runs in the task thread on a cloned data provider, never in the GUI thread.
+export runs in the task thread on a cloned data provider, never in the GUI thread. An export is
+identified by :attr:`RasterExport.key` (source, area, pixel grid), so a caller can write it once
+and reuse the file: same bytes at the same path keep the backend's embedding cache hitting.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from qgis.core import (
 )
 
 from .bands import layer_facts
+from .i18n import tr
 
 EXPORT_SUFFIXES_NEEDING_COPY = {".vrt"}
 
@@ -73,22 +76,25 @@ class RasterExport:
         if not layer.dataProvider().capabilities() & QgsRasterDataProvider.Size:
             self.width = min(self.width, 4096)
             self.height = min(self.height, 4096)
+        self.key: tuple = (layer.id(), layer.providerType(), layer.source(), self.crs.authid(),
+                           self.extent.toString(9), self.width, self.height)
 
     def write(self, is_canceled: Callable[[], bool] | None = None) -> str:
         """Write the GeoTIFF (in the calling thread, once); returns its path."""
         if is_canceled is not None and is_canceled():
-            raise RuntimeError("cancelled before the export")
+            raise RuntimeError(tr("cancelled before the export"))
         self.target.parent.mkdir(parents=True, exist_ok=True)
         pipe = QgsRasterPipe()
         if not pipe.set(self.provider):
-            raise RuntimeError("cannot read the raster layer's data provider")
+            raise RuntimeError(tr("cannot read the raster layer's data provider"))
         writer = QgsRasterFileWriter(str(self.target))
         writer.setOutputFormat("GTiff")
         writer.setCreateOptions(["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"])
         status = writer.writeRaster(pipe, self.width, self.height, self.extent, self.crs,
                                     self.transform_context)
         if status != QgsRasterFileWriter.NoError:
-            raise RuntimeError(f"could not write a temporary GeoTIFF of the layer ({status})")
+            raise RuntimeError(tr("could not write a temporary GeoTIFF of the layer ({status})")
+                               .format(status=status))
         self._write_band_facts()
         return str(self.target)
 

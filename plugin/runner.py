@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsRectangle
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from .backend_client import BackendError, BackendNotFound, BackendResult
-from .jobs import JobRequest
-from .layers import add_results
+from .i18n import tr
+from .jobs import JobRequest, output_path
+from .layers import add_results, point_label
+from .rasters import RasterExport
 from .tasks import BackendTask, log
 
 PrepareStep = Callable[[BackendTask], None]
 
 
+def first_line(text: str) -> str:
+    """The first non-empty line of ``text`` (the reason a message bar must show up front)."""
+    for line in str(text).splitlines():
+        if line.strip():
+            return line.strip()
+    return str(text).strip()
+
+
 class RunController(QObject):
     """Starts backend tasks for the dock, one at a time, and turns their results into layers.
 
-    Signals are emitted on the GUI thread.
+    Signals are emitted on the GUI thread. Exports of non-file layers are kept (one per source,
+    area and pixel grid) until the project is cleared, so repeated actions reuse the same file and
+    the backend's embedding cache hits.
     """
 
     started = pyqtSignal(str)
@@ -35,19 +48,47 @@ class RunController(QObject):
         self.iface = iface
         self.task: BackendTask | None = None
         self.temp_dir = Path(tempfile.mkdtemp(prefix="terraprobe-inputs-"))
+        self.exports: dict[tuple, str] = {}  # RasterExport.key -> written GeoTIFF
+        self._clear_when_idle = False
         self.last_result: BackendResult | None = None
         self.last_warnings: list[str] = []
         self.python: str | None = None  # None: settings / .venv
         self.heartbeat_timeout = 60.0
+        QgsProject.instance().cleared.connect(self.clear_exports)
 
     @property
     def running(self) -> bool:
         return self.task is not None
 
+    def prepare_export(self, layer: QgsRasterLayer,
+                       extent: QgsRectangle | None) -> tuple[str, PrepareStep | None]:
+        """The GeoTIFF for ``layer`` over ``extent``, and the step that writes it (``None``: reused)."""
+        export = RasterExport(layer, extent, self.temp_dir / "pending.tif")
+        written = self.exports.get(export.key)
+        if written and Path(written).is_file():
+            return written, None
+        export.target = output_path(self.temp_dir, layer.name(), "input")
+
+        def write(task: BackendTask, e: RasterExport = export) -> None:
+            e.write(task.isCanceled)
+            self.exports[e.key] = str(e.target)
+
+        return str(export.target), write
+
+    def clear_exports(self) -> None:
+        """Delete the temporary exports and sample copies (project closed; deferred while a run is on)."""
+        if self.task is not None:
+            self._clear_when_idle = True
+            return
+        self._clear_when_idle = False
+        self.exports.clear()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+
     def start(self, request: JobRequest, source: QgsRasterLayer, prepare: list[PrepareStep]) -> BackendTask:
         """Run ``request`` after the ``prepare`` steps (exports), all in the task thread."""
         if self.task is not None:
-            raise RuntimeError("a Terraprobe run is already in progress")
+            raise RuntimeError(tr("a Terraprobe run is already in progress"))
         self.temp_dir.mkdir(parents=True, exist_ok=True)
 
         def build_arguments(task: BackendTask) -> list[str]:
@@ -57,8 +98,9 @@ class RunController(QObject):
                 step(task)
             return request.arguments()
 
-        task = BackendTask(f"Terraprobe {request.action}: {source.name()}", [], prepare=build_arguments,
-                           python=self.python, heartbeat_timeout=self.heartbeat_timeout)
+        title = tr("Terraprobe {action}: {layer}").format(action=request.action, layer=source.name())
+        task = BackendTask(title, [], prepare=build_arguments, python=self.python,
+                           heartbeat_timeout=self.heartbeat_timeout)
         task.progress_message.connect(self.progress)
         task.log_message.connect(lambda message: log(message))
         task.finished_ok.connect(lambda result: self._on_success(request, source.name(), source.id(), result,
@@ -75,29 +117,42 @@ class RunController(QObject):
         if self.task is not None:
             self.task.cancel()
 
+    def _ended(self) -> None:
+        self.task = None
+        if self._clear_when_idle:
+            self.clear_exports()
+
     def _on_success(self, request: JobRequest, source_name: str, source_id: str,
                     result: BackendResult, warnings: list[str] | None = None) -> None:
-        self.task = None
+        self._ended()
         self.last_result = result
         self._show_warnings(warnings or [])
+        detail = ""
+        if request.action == "similar" and request.options.get("point") is not None:
+            x, y = request.options["point"]
+            detail = point_label(float(x), float(y), request.options.get("point_crs"))
         try:
             layers = add_results(result.outputs, result.stats, request.action, source_name, source_id,
-                                 QgsProject.instance())
+                                 QgsProject.instance(), detail=detail)
         except Exception as exc:
-            self._report_error(request.action, f"the result could not be added: {exc}", str(exc))
+            message = tr("the result could not be added: {error}").format(error=exc)
+            self._report_error(request.action, message, str(exc))
             return
         log(f"{request.action}: done; outputs: {result.outputs}")
         self.succeeded.emit(request.action, result, layers)
 
     def _on_failure(self, action: str, error: Exception, warnings: list[str] | None = None) -> None:
-        self.task = None
-        self._show_warnings(warnings or [])
+        self._ended()
+        self.last_warnings = list(warnings or [])
         if isinstance(error, BackendError):
             message, details = error.message, error.details()
         elif isinstance(error, BackendNotFound):
-            message, details = "no backend interpreter found (see Settings › Check backend)", str(error)
+            message = tr("no backend interpreter found (see Settings › Check backend)")
+            details = str(error)
         else:
             message, details = f"{type(error).__name__}: {error}", repr(error)
+        if warnings:  # under "Show more", so that the failure itself stays the bar's visible message
+            details += "\n\n" + tr("Warnings before the failure:") + "\n" + "\n".join(warnings)
         self._report_error(action, message, details)
 
     def _show_warnings(self, warnings: list[str]) -> None:
@@ -112,13 +167,18 @@ class RunController(QObject):
                 bar.pushMessage("Terraprobe", first, Qgis.Warning, 0)
 
     def _report_error(self, action: str, message: str, details: str) -> None:
+        """One critical message: the reason on its first line, the full details under "Show more"."""
         log(f"{action} failed: {details}", Qgis.Critical)
-        self.iface.messageBar().pushMessage("Terraprobe", f"{action} failed: {message}", details,
-                                            Qgis.Critical, 0)
-        self.failed.emit(action, message)
+        reason = first_line(message)
+        rest = message.strip()[len(reason):].strip() if message.strip().startswith(reason) else ""
+        if rest:
+            details = f"{rest}\n\n{details}"
+        text = tr("{action} failed: {reason}").format(action=action, reason=reason)
+        self.iface.messageBar().pushMessage("Terraprobe", text, details, Qgis.Critical, 0)
+        self.failed.emit(action, reason)
 
     def _on_cancel(self, action: str) -> None:
-        self.task = None
+        self._ended()
         log(f"{action}: cancelled")
         self.cancelled.emit(action)
 
@@ -129,4 +189,6 @@ class RunController(QObject):
             task.cancel()
             task.waitForFinished(3000)
         self.task = None
+        with contextlib.suppress(TypeError):
+            QgsProject.instance().cleared.disconnect(self.clear_exports)
         shutil.rmtree(self.temp_dir, ignore_errors=True)

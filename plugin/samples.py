@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from qgis.core import (
@@ -18,12 +19,51 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from .i18n import tr
+
 DEFAULT_CLASSES = ("water", "forest", "cropland", "built-up", "bare soil")
 CLASS_FIELD = "class"
+#: Field names that say "class" in the usual ways, preferred in this order.
+CLASS_LIKE = ("class", "classname", "class_name", "label", "landcover", "land_cover", "lc", "type")
+#: Identifier-like names: never a class field, whatever their values.
+ID_LIKE = re.compile(r"^(id|fid|gid|oid|objectid|ogc_fid|uid|pk|.*_id|id_.*)$", re.IGNORECASE)
+INTEGER_TYPES = (QVariant.Int, QVariant.LongLong, QVariant.UInt, QVariant.ULongLong)
+
+
+def pick_class_field(layer: QgsVectorLayer) -> str | None:
+    """The field of ``layer`` that most likely holds each polygon's class, or ``None``.
+
+    A field named like a class (``class``, ``label``…) wins; else a text field whose values repeat;
+    else an integer field whose values repeat. Identifier-like fields (``id``, ``fid``, ``*_id``)
+    and integer fields with one value per polygon are never picked: they would make one class per
+    polygon.
+    """
+    fields = layer.fields()
+    usable = [f for f in fields if f.type() == QVariant.String or f.type() in INTEGER_TYPES]
+    by_name = {f.name().lower(): f.name() for f in usable}
+    for name in CLASS_LIKE:
+        if name in by_name:
+            return by_name[name]
+    count = layer.featureCount()
+    candidates = [f for f in usable if not ID_LIKE.match(f.name())]
+    for wanted in ("text", "integer"):
+        for field in candidates:
+            is_text = field.type() == QVariant.String
+            if is_text != (wanted == "text"):
+                continue
+            distinct = len(layer.uniqueValues(fields.indexOf(field.name())))
+            if 1 <= distinct < count or (is_text and count == 1):
+                return field.name()
+    return None
+
+
+def thin_classes(class_counts: Mapping[str, int], neighbors: int) -> dict[str, int]:
+    """Classes with fewer samples than the ``neighbors`` of the kNN vote (they can be outvoted)."""
+    return {str(name): int(n) for name, n in class_counts.items() if int(n) < neighbors}
 
 
 def create_sample_layer(path: Path, crs: QgsCoordinateReferenceSystem,
-                        class_names: Sequence[str] = DEFAULT_CLASSES, name: str = "Terraprobe samples",
+                        class_names: Sequence[str] = DEFAULT_CLASSES, name: str | None = None,
                         project: QgsProject | None = None) -> QgsVectorLayer:
     """Create a GeoPackage polygon layer with a ``class`` field (value map of ``class_names``).
 
@@ -39,11 +79,11 @@ def create_sample_layer(path: Path, crs: QgsCoordinateReferenceSystem,
     writer = QgsVectorFileWriter.create(str(path), fields, QgsWkbTypes.MultiPolygon, crs,
                                         QgsProject.instance().transformContext(), options)
     if writer.hasError() != QgsVectorFileWriter.NoError:
-        raise RuntimeError(f"cannot create {path}: {writer.errorMessage()}")
+        raise RuntimeError(tr("cannot create {path}: {error}").format(path=path, error=writer.errorMessage()))
     del writer  # closes the file
-    layer = QgsVectorLayer(f"{path}|layername=samples", name, "ogr")
+    layer = QgsVectorLayer(f"{path}|layername=samples", name or tr("Terraprobe samples"), "ogr")
     if not layer.isValid():
-        raise RuntimeError(f"cannot open the new sample layer {path}")
+        raise RuntimeError(tr("cannot open the new sample layer {path}").format(path=path))
     index = layer.fields().indexOf(CLASS_FIELD)
     value_map = {"map": [{label: label} for label in class_names]}
     layer.setEditorWidgetSetup(index, QgsEditorWidgetSetup("ValueMap", value_map))
@@ -60,7 +100,8 @@ class SamplesSnapshot:
 
     def __init__(self, layer: QgsVectorLayer, field_name: str) -> None:
         if layer.fields().indexOf(field_name) < 0:
-            raise ValueError(f"layer {layer.name()!r} has no field {field_name!r}")
+            raise ValueError(tr("layer '{layer}' has no field '{field}'").format(layer=layer.name(),
+                                                                                   field=field_name))
         self.crs = layer.crs()
         self.field_name = field_name
         self.fields = QgsFields()
@@ -74,7 +115,8 @@ class SamplesSnapshot:
             feature.setAttributes([source[field_name]])
             self.features.append(feature)
         if not self.features:
-            raise ValueError(f"layer {layer.name()!r} has no polygons yet: draw some samples first")
+            raise ValueError(tr("layer '{layer}' has no polygons yet: draw some samples first")
+                             .format(layer=layer.name()))
 
     def write(self, path: Path) -> str:
         """Write the snapshot to a GeoPackage (any thread)."""
@@ -88,7 +130,8 @@ class SamplesSnapshot:
         writer = QgsVectorFileWriter.create(str(path), self.fields, QgsWkbTypes.MultiPolygon, self.crs,
                                             QgsCoordinateTransformContext(), options)
         if writer.hasError() != QgsVectorFileWriter.NoError:
-            raise RuntimeError(f"cannot write samples to {path}: {writer.errorMessage()}")
+            raise RuntimeError(tr("cannot write samples to {path}: {error}").format(
+                path=path, error=writer.errorMessage()))
         for feature in self.features:
             geometry = feature.geometry()
             geometry.convertToMultiType()

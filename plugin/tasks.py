@@ -31,8 +31,10 @@ class BackendTask(QgsTask):
 
     The task thread does all the work (``prepare`` too, e.g. exporting a non-file raster); the
     GUI thread only receives signals. ``finished_ok``/``failed``/``cancelled_run`` are emitted on
-    the GUI thread once the task ends. The backend's warnings are written to the log panel as they
-    come and collected in :attr:`warnings` (each message once) for the message bar.
+    the GUI thread once the task ends. A cancelled run ends as a *complete* task (with
+    :attr:`was_cancelled` set), so QGIS's task manager does not report it as "Task failed". The
+    backend's warnings are written to the log panel as they come and collected in
+    :attr:`warnings` (each message once) for the message bar.
 
     Args:
         description: shown in the task manager.
@@ -63,6 +65,7 @@ class BackendTask(QgsTask):
         self.error: Exception | None = None
         self.pid: int | None = None
         self.warnings: list[str] = []
+        self.was_cancelled = False
 
     def run(self) -> bool:
         try:
@@ -76,10 +79,12 @@ class BackendTask(QgsTask):
             return True
         except (BackendError, BackendNotFound) as exc:
             self.error = exc
-            return False
         except Exception as exc:  # a bug on the plugin side must still end as a message
             self.error = exc
-            return False
+        if isinstance(self.error, BackendCancelled) or self.isCanceled():
+            self.was_cancelled = True  # the user's choice, not a failure: the task ends "complete"
+            return True
+        return False
 
     def _on_start(self, pid: int) -> None:
         self.pid = pid
@@ -101,9 +106,9 @@ class BackendTask(QgsTask):
             self.log_message.emit(str(event.get("message", "")))
 
     def finished(self, ok: bool) -> None:  # runs on the GUI thread
-        if ok and self.result is not None:
-            self.finished_ok.emit(self.result)
-        elif isinstance(self.error, BackendCancelled) or self.isCanceled():
+        if self.was_cancelled or isinstance(self.error, BackendCancelled) or (self.isCanceled() and not ok):
             self.cancelled_run.emit()
+        elif ok and self.result is not None:
+            self.finished_ok.emit(self.result)
         else:
             self.failed.emit(self.error or BackendCancelled("cancelled", kind="cancelled"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from qgis.core import QgsPointXY, QgsRectangle, QgsWkbTypes
-from qgis.gui import QgsMapTool, QgsMapToolEmitPoint, QgsRubberBand
+from qgis.gui import QgsMapCanvas, QgsMapTool, QgsMapToolEmitPoint, QgsRubberBand, QgsVertexMarker
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor
+
+from ..i18n import tr
 
 
 class RectangleTool(QgsMapTool):
@@ -62,3 +64,23 @@ class PointTool(QgsMapToolEmitPoint):
     def __init__(self, canvas) -> None:
         super().__init__(canvas)
         self.canvasClicked.connect(lambda point, _button: self.point_clicked.emit(point))
+
+
+def place_marker(canvas: QgsMapCanvas, point: QgsPointXY, previous: QgsVertexMarker | None = None
+                 ) -> QgsVertexMarker:
+    """Mark ``point`` (canvas CRS) with a cross in a circle, replacing ``previous``."""
+    remove_marker(canvas, previous)
+    marker = QgsVertexMarker(canvas)
+    marker.setCenter(point)
+    marker.setIconType(QgsVertexMarker.ICON_CIRCLE)
+    marker.setIconSize(16)
+    marker.setPenWidth(3)
+    marker.setColor(QColor(255, 0, 160))
+    marker.setToolTip(tr("Similarity query point"))
+    return marker
+
+
+def remove_marker(canvas: QgsMapCanvas, marker: QgsVertexMarker | None) -> None:
+    """Take ``marker`` off the canvas (no-op for ``None``)."""
+    if marker is not None and marker.scene() is not None:
+        canvas.scene().removeItem(marker)
