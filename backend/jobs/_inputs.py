@@ -228,7 +228,8 @@ def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float 
 
 
 def _tag_units(embeddings: Path, inputs: Any) -> None:
-    """Record the units each modality was read in as GeoTIFF metadata of the embedding raster."""
+    """Record the units each modality was read in, the optical sensor and its spectrally filled bands
+    as GeoTIFF metadata of the embedding raster."""
     import rasterio
 
     tags = {}
@@ -236,6 +237,9 @@ def _tag_units(embeddings: Path, inputs: Any) -> None:
         prefix = "TERRAPROBE_OPTICAL" if name == "optical" else "TERRAPROBE_SAR"
         tags[f"{prefix}_UNITS"] = modality.units.units
         tags[f"{prefix}_UNITS_HOW"] = modality.units.how
+    if inputs.sensor is not None:
+        tags["TERRAPROBE_SENSOR"] = inputs.sensor.sensor
+        tags["TERRAPROBE_SPECTRAL_FILL"] = ",".join(inputs.sensor.filled) or "none"
     with rasterio.open(embeddings, "r+") as dst:
         dst.update_tags(**tags)
 
