@@ -206,7 +206,7 @@ def _expected_grid(facts: dict[str, Any]) -> tuple[int, int, Any, Any]:
     from rasterio.transform import Affine
 
     width, height = math.ceil(facts["width"] / PATCH), math.ceil(facts["height"] / PATCH)
-    transform = Affine(*facts["transform"][:6]) * Affine.scale(PATCH)
+    transform = Affine(*facts["transform"][:6]) @ Affine.scale(PATCH)
     return width, height, transform, CRS.from_string(facts["crs"])
 
 
