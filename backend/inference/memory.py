@@ -11,8 +11,9 @@ ratio ``r``) really allocates on the CPU (float32, ``torch.inference_mode``):
   layer before and after GELU, the residual stream, the norm, and the unimodal encodings kept for
   the joint encoder);
 * inputs: the tiles as read, stacked and cut into patches (three copies of ``B x C x 64 T``);
-* the model weights (float32), GDAL's block cache (``GDAL_CACHEMAX``) and the stitching buffers
-  (one tile row of embeddings across the raster's width, the PCA sample).
+* the model weights (float32; twice that while the file loads: the memory-mapped file and its
+  copy), GDAL's block cache (``GDAL_CACHEMAX``, at most the area's own blocks) and the stitching
+  buffers (one tile row of embeddings across the raster's width, the PCA sample).
 
 On CUDA the bias is bfloat16 on the device, or absent when FlexAttention computes it inside the
 kernel (full grids of ``FLEX_MIN_TOKENS`` tokens and more).
@@ -51,6 +52,7 @@ class MemoryEstimate:
     """Peak memory of an embedding run at one batch size, in bytes, by component."""
 
     weights: int
+    loading: int
     bias: int
     scores: int
     activations: int
@@ -59,7 +61,9 @@ class MemoryEstimate:
 
     @property
     def total(self) -> int:
-        return self.weights + self.bias + self.scores + self.activations + self.inputs + self.buffers
+        """The peak: weights plus the larger of the loading transient and the encoding working set."""
+        working = self.bias + self.scores + self.activations + self.inputs + self.buffers
+        return self.weights + max(self.loading, working)
 
 
 def size_text(n_bytes: float) -> str:
@@ -162,6 +166,9 @@ def estimate_memory(config: Any, tile_rows: int, tile_cols: int, batch: int, mod
     channels = sum(len(config.modalities[name].bands) for name in modalities)
     cuda = device.startswith("cuda")
     weights = parameter_count(config) * 4
+    # While a model file loads, its memory-mapped bytes and their copies (or float16 copies and
+    # their float32 casts) are resident together: about twice the weights, on the host.
+    loading = 0 if cuda else weights
     if cuda:
         flex = tokens >= _FLEX_MIN_TOKENS
         bias = 0 if flex else heads * tokens * tokens * 2
@@ -179,7 +186,7 @@ def estimate_memory(config: Any, tile_rows: int, tile_cols: int, batch: int, mod
         gdal_cache = min(gdal_cache, raster_rows * raster_cols * (channels * patch_area + embedding_dim) * 4)
     # On CUDA the stitching buffers and GDAL's cache are host memory, not the device's.
     buffers = _KERNEL_WORKSPACE if cuda else stitching + gdal_cache + _KERNEL_WORKSPACE
-    return MemoryEstimate(weights, bias, scores, activations, inputs, buffers)
+    return MemoryEstimate(weights, loading, bias, scores, activations, inputs, buffers)
 
 
 def _gdal_cache_bytes() -> int:
