@@ -17,8 +17,10 @@ from qgis.core import (
     QgsRasterLayer,
     QgsRectangle,
     QgsSingleBandPseudoColorRenderer,
+    QgsTask,
     QgsVectorLayer,
 )
+from qgis.gui import QgsVertexMarker
 from qgis.PyQt.QtCore import Qt, QTimer
 
 RUN_TIMEOUT_MS = 90_000
@@ -150,12 +152,16 @@ def test_classify_with_sample_polygons_gives_named_classes(dock, shared_data, qt
     assert len(exported) == 1
 
 
-def test_cancel_kills_backend_and_adds_no_layer(dock, shared_data, qtbot, tmp_path):
+def test_cancel_kills_backend_and_adds_no_layer(dock, shared_data, qtbot, tmp_path, test_iface):
     s2 = _add_raster(shared_data / "sen1floods11" / "Spain_7370579_S2Hand.tif", "S2 Spain")
     dock.optical_combo.setLayer(s2)
     dock.area_combo.setCurrentText("Layer extent")
     pids: list[int] = []
+    test_iface.message_bar.pushed.clear()
     assert dock.run_embed()
+    task = dock.controller.task
+    statuses: list[int] = []
+    task.statusChanged.connect(statuses.append)
     dock.controller.task.process_started.connect(pids.append)
     qtbot.waitUntil(lambda: bool(pids) or dock.controller.task.pid is not None, timeout=30_000)
     pid = pids[0] if pids else dock.controller.task.pid
@@ -171,6 +177,10 @@ def test_cancel_kills_backend_and_adds_no_layer(dock, shared_data, qtbot, tmp_pa
     assert set(QgsProject.instance().mapLayers()) == layers_before
     assert not _result_layers("preview")
     assert "cancelled" in dock.status_label.text()
+    # Cancelled is the analyst's choice, not a failure: QGIS's task manager must not say "Task failed".
+    assert QgsTask.Terminated not in statuses and statuses[-1] == QgsTask.Complete
+    assert not [text for _, text, level in test_iface.message_bar.pushed if level == Qgis.Critical]
+    assert dock.progress_bar.value() == 0
     outputs = list((tmp_path / "project" / "terraprobe").glob("*_embed_*"))
     assert outputs == [], outputs
 
@@ -198,6 +208,9 @@ def test_backend_error_shows_message_not_traceback(dock, shared_data, qtbot, tmp
     title, text = critical[-1]
     assert title == "Terraprobe" and text.startswith("embed failed:")
     assert "Traceback" not in text
+    # The reason itself is the visible message's first line, not hidden behind "N more" or "Show more".
+    shown = test_iface.message_bar.currentItem().text()
+    assert shown.splitlines()[0].startswith("embed failed: model config") and "not valid JSON" in shown
     assert dialogs == []
     assert not _result_layers("preview")
     assert "failed" in dock.status_label.text()
@@ -215,9 +228,14 @@ def test_similarity_click_adds_pseudocolour_layer(dock, shared_data, qtbot):
     dock.iface.mapCanvas().setDestinationCrs(scene.crs())
     dock.point_tool.canvasClicked.emit(scene.extent().center(), Qt.LeftButton)
     assert not dock.similarity_button.isChecked()
+    marker = dock.similarity_marker  # the query point stays visible on the map
+    assert isinstance(marker, QgsVertexMarker) and marker.scene() is dock.iface.mapCanvas().scene()
+    assert marker.center() == scene.extent().center()
     _wait_done(qtbot, dock)
     similarity = _result_layers("similarity")
     assert len(similarity) == 1, dock.status_label.text()
+    center = scene.extent().center()
+    assert similarity[0].name().startswith(f"sen2 similarity @ {center.x():.5f}, {center.y():.5f}")
     assert isinstance(similarity[0].renderer(), QgsSingleBandPseudoColorRenderer)
     assert similarity[0].crs() == scene.crs()
 

@@ -173,6 +173,39 @@ def test_vrt_is_exported_once_and_the_embedding_cache_hits(dock, shared_data, qt
     assert not exported[0].exists() and dock.controller.exports == {}
 
 
+def test_a_failure_after_warnings_shows_its_reason_first(dock, shared_data, qtbot, test_iface):
+    from qgis.core import QgsFeature, QgsGeometry, QgsRectangle
+
+    scene = _add_raster(shared_data / "rstoolbox-sen2" / "sen2.tif", "sen2")
+    extent = scene.extent()
+    step = extent.width() / 10
+    samples = QgsVectorLayer(f"Polygon?crs={scene.crs().authid()}&field=class:string", "one class", "memory")
+    features = []
+    for i, value in enumerate(("water", "water", None)):  # the unclassified polygon makes a warning
+        x = extent.xMinimum() + (2 + 3 * i) * step
+        feature = QgsFeature(samples.fields())
+        feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(x, extent.center().y(), x + step,
+                                                              extent.center().y() + step)))
+        feature.setAttributes([value])
+        features.append(feature)
+    samples.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(samples)
+    dock.optical_combo.setLayer(scene)
+    dock.area_combo.setCurrentIndex(dock.area_combo.findData("layer"))
+    dock.samples_combo.setLayer(samples)
+    dock.window_spin.setValue(64)
+    test_iface.message_bar.clearWidgets()
+    test_iface.message_bar.pushed.clear()
+    qtbot.mouseClick(dock.classify_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not dock.controller.running, timeout=RUN_TIMEOUT_MS)
+
+    assert any("skipped" in w for w in dock.controller.last_warnings), dock.controller.last_warnings
+    assert len(test_iface.message_bar.pushed) == 1  # the warnings are under its "Show more"
+    shown = test_iface.message_bar.currentItem().text().splitlines()[0]
+    assert shown.startswith("classify failed: the samples on this raster have only one class"), shown
+    assert dock.status_label.text().startswith("classify failed: the samples")
+
+
 def test_backend_runs_leave_no_unclosed_files(loaded_plugin):
     from plugin.backend_client import run_backend
 
