@@ -20,7 +20,7 @@ from qgis.core import (
     QgsTask,
     QgsVectorLayer,
 )
-from qgis.gui import QgsVertexMarker
+from qgis.gui import QgsCollapsibleGroupBox, QgsVertexMarker
 from qgis.PyQt.QtCore import Qt, QTimer
 
 RUN_TIMEOUT_MS = 90_000
@@ -108,8 +108,9 @@ def _save_screenshots(dock, layers: list, folder: Path, qtbot) -> None:
     qtbot.wait(100)
     window_png = folder / "terraprobe_qgis_window.png"
     assert window.grab().save(str(window_png))
+    dock.findChild(QgsCollapsibleGroupBox, "TerraprobeAdvancedBox").setCollapsed(False)
     dock.setFloating(True)
-    dock.resize(440, dock.widget().widget().sizeHint().height() + 40)
+    dock.resize(dock.minimumWidth(), dock.widget().widget().sizeHint().height() + 40)
     qtbot.wait(100)
     dock_png = folder / "terraprobe_dock.png"
     assert dock.grab().save(str(dock_png))
