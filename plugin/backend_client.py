@@ -39,8 +39,6 @@ POLL_INTERVAL = 0.1
 _STDERR_KEEP = 200
 
 _torch_check_cache: dict[str, bool] = {}
-#: The backend's exit codes (``backend/errors.py``), for a run that ended without an error event.
-_EXIT_KINDS = {2: "bad_input", 3: "environment", 130: "cancelled"}
 
 
 class BackendError(RuntimeError):
@@ -324,7 +322,7 @@ def run_command(command: Sequence[str], on_event: EventCallback | None = None,
         elif exit_code != 0:
             tail = stderr_text.strip().splitlines()[-1:] or [""]
             message = f"backend exited with code {exit_code}" + (f": {tail[0]}" if tail[0] else "")
-            kind = _EXIT_KINDS.get(exit_code, "crashed")
+            kind = "crashed"
         else:
             message, kind = "backend finished without a result", "no_result"
         if kind == "cancelled":
