@@ -302,3 +302,17 @@ def test_atomic_write_is_verified_before_the_rename(tmp_path: Path) -> None:
         tmp_style.write_text("<qgis/>", encoding="utf-8")
     assert files_in(tmp_path) == ["classes.qml", "classes.tif"]
     np.testing.assert_array_equal(read_raster(final)[0], rows)
+
+
+def test_output_equal_to_the_embeddings_or_the_model_is_refused(clean_embed: Path, tmp_path: Path) -> None:
+    embeddings = Path(shutil.copy(clean_embed, tmp_path / "emb.tif"))
+    model = tmp_path / "model.safetensors"
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(REPO_ROOT / f"resources/models/terraprobe-croma-small{suffix}", model.with_suffix(suffix))
+    before = {path: digest(path) for path in tmp_path.iterdir()}
+    proc = run_backend("cluster", "--embeddings", embeddings, "--k", "3", "--out", embeddings)
+    assert proc.returncode == 2 and "--embeddings input" in error_line(proc)
+    proc = run_backend("embed", "--optical", clean_embed, "--model", model, "--out", tmp_path / "x.tif",
+                       "--preview-out", model.with_suffix(".json"), "--cache-dir", tmp_path / "cache")
+    assert proc.returncode == 2 and "--model input" in error_line(proc)
+    assert {path: digest(path) for path in tmp_path.iterdir()} == before
