@@ -58,8 +58,8 @@ def row_cells(row: dict) -> list[str]:
         status = _tr("installed")
     else:
         status = _tr("not installed")
-    return [row.get("title") or row["name"], human_size(int(size or 0)) if size else "—", band_text,
-            row.get("licence") or "—", status]
+    licence = (row.get("licence") or "—").split(" (")[0]
+    return [row["name"], human_size(int(size or 0)) if size else "—", band_text, licence, status]
 
 
 class ModelsDialog(QDialog):
@@ -85,7 +85,8 @@ class ModelsDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         layout.addWidget(self.table, 1)
         form = QFormLayout()
@@ -121,7 +122,7 @@ class ModelsDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        self.resize(760, 420)
+        self.resize(780, 420)
         self._update_buttons()
 
     # -- state ----------------------------------------------------------------------------------
@@ -153,8 +154,9 @@ class ModelsDialog(QDialog):
         for index, row in enumerate(self.rows):
             for column, text in enumerate(row_cells(row)):
                 item = QTableWidgetItem(text)
-                item.setToolTip(f"{row['name']}\n{row.get('url') or row.get('path') or ''}\n"
-                                f"{row.get('notes') or ''}".strip())
+                item.setToolTip("\n".join(str(part) for part in (
+                    row.get("title"), row.get("url") or row.get("path"), row.get("licence"), row.get("notes"))
+                    if part))
                 if column == 0:
                     item.setData(Qt.UserRole, row["name"])
                 self.table.setItem(index, column, item)

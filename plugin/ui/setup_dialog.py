@@ -159,7 +159,7 @@ class SetupDialog(QDialog):
         self.report_view.setReadOnly(True)
         self.report_view.setPlaceholderText(_tr("Diagnostics (python, torch, CUDA, GPU, GDAL) "
                                                 "after the check."))
-        self.report_view.setMaximumHeight(130)
+        self.report_view.setMinimumHeight(170)
         layout.addWidget(self.report_view)
         buttons = QHBoxLayout()
         self.install_button = QPushButton(_tr("Install"))
@@ -176,7 +176,8 @@ class SetupDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.copy_button.clicked.connect(self.copy_report)
         self.close_button.clicked.connect(self.close)
-        self.resize(640, 620)
+        self.log_view.setMinimumHeight(90)
+        self.resize(660, 760)
 
     def save_options(self) -> None:
         """Store the choices so the next run (and the retry) uses them."""
