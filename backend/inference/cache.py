@@ -108,6 +108,22 @@ def content_fingerprint(path: Path) -> dict[str, Any]:
             "inode": stat.st_ino, "sample_sha256": sampled_sha256(path, stat.st_size)}
 
 
+def source_files(dataset: Any, main: Path) -> list[Path]:
+    """The files besides ``main`` that hold a dataset's pixels (a VRT's sources), sorted.
+
+    GDAL's sidecars that do not change the pixels read at full resolution (``.aux.xml`` statistics,
+    ``.ovr`` overviews) are left out, so computing statistics in QGIS does not miss the cache.
+    """
+    found = set()
+    for name in getattr(dataset, "files", None) or []:
+        path = Path(name)
+        if path.suffix.lower() in (".xml", ".ovr") or not path.is_file():
+            continue
+        if path.resolve() != main.resolve():
+            found.add(path.resolve())
+    return sorted(found)
+
+
 def key_facts(inputs: InputSet, model_digest: str, window: int, overlap: int, dtype: str,
               stitch: str = "blend") -> dict[str, Any]:
     """Everything that determines the embeddings of a run, as JSON-friendly data."""
@@ -115,6 +131,9 @@ def key_facts(inputs: InputSet, model_digest: str, window: int, overlap: int, dt
     for name, modality in inputs.modalities.items():
         files[name] = {"path": str(modality.path), **content_fingerprint(Path(modality.path)),
                        "bands": modality.bands, "units": modality.units.key() if modality.units else None}
+        parts = source_files(modality.source, Path(modality.path))
+        if parts:  # a VRT (or a dataset with external parts): its sources decide the pixels too
+            files[name]["parts"] = {str(p): content_fingerprint(p) for p in parts}
         if modality.band_mix is not None:  # spectral fill (backend.io.sensor_bands)
             files[name]["band_mix"] = [[round(float(w), 6) for w in row] for row in modality.band_mix]
     return {"version": CACHE_VERSION, "inputs": files, "crs": inputs.crs.to_string(),

@@ -203,6 +203,26 @@ def test_input_edited_in_place_with_size_and_mtime_restored_is_not_served_stale(
     assert not np.array_equal(read(tmp_path / "before.tif"), clean["embeddings"])
 
 
+def test_a_vrt_whose_source_changed_is_not_served_stale(data, primed, tmp_path) -> None:
+    source = tmp_path / "source.tif"
+    shutil.copy2(data["a"], source)
+    vrt = tmp_path / "mosaic.vrt"
+    from osgeo import gdal
+
+    gdal.BuildVRT(str(vrt), [str(source)]).FlushCache()
+    cache = tmp_path / "cache"
+    bands = ["--optical-bands", ",".join(map(str, S2_INDEXES))]  # BuildVRT drops band names
+    code, _, stderr = embed(data, vrt, cache, tmp_path / "before.tif", *bands)
+    assert code == 0, stderr
+    vrt_stat = vrt.stat()
+    shutil.copyfile(data["b"], source)  # other pixels behind the same, untouched .vrt file
+    assert vrt.stat().st_mtime_ns == vrt_stat.st_mtime_ns
+    code, events, stderr = embed(data, vrt, cache, tmp_path / "after.tif", *bands)
+    assert code == 0, stderr
+    assert result(events)["stats"]["cache_hit"] is False
+    assert not np.array_equal(read(tmp_path / "before.tif"), read(tmp_path / "after.tif"))
+
+
 def test_sampled_hash_sees_edits_in_sampled_blocks_of_big_files(tmp_path) -> None:
     path = tmp_path / "big.bin"
     path.write_bytes(np.random.default_rng(0).bytes(8 * SAMPLE_EDGE))
