@@ -8,7 +8,7 @@ Raise :class:`backend.errors.UserError` for bad input: it becomes one clear line
 Exit codes: 0 done, 2 bad input, 3 environment (disk full, permissions, read-only or failing
 storage, damaged input files), 130 cancelled, 1 internal bug. Every run first refuses outputs
 that would overwrite an input (:func:`backend.io.outputs.check_outputs`). Library chatter (GDAL,
-PROJ, libtiff lines printed on stderr, Python warnings) is kept off the user's terminal: it is
+PROJ, libtiff lines printed on stderr, libraries' Python warnings) is kept off the user's terminal: it is
 recorded (write errors in it fail the write, see :mod:`backend.io.atomic`) and shown with
 ``--debug``, on an internal error, or on stderr in ``--events json`` mode. SIGTERM cancels a run
 even while it is blocked inside a library call: after a grace period the temporaries are removed
@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from backend.errors import Cancelled, EnvironmentFault, UserError, environment_f
 from backend.events import Reporter
 
 GDAL_CACHE_MB = "128"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 #: Seconds a cancelled run may take to stop on its own before it is ended forcibly.
 CANCEL_GRACE_SECONDS = 3.0
 
@@ -100,7 +102,7 @@ def _raise_cancelled(signum: int, frame: Any) -> None:
 
 
 class _LibraryOutput:
-    """Routes what C libraries print on fd 2, rasterio's log and Python warnings away from the user.
+    """Routes what C libraries print on fd 2, rasterio's log and libraries' warnings away from the user.
 
     Every line is recorded with :func:`backend.io.outputs.note_message`. Lines pass through to the
     real stderr with ``--debug`` or in JSON mode; in human mode they are held and printed only
@@ -109,8 +111,9 @@ class _LibraryOutput:
 
     SENTINEL = b"\x00terraprobe-sync"
 
-    def __init__(self, passthrough: bool) -> None:
+    def __init__(self, passthrough: bool, reporter: Reporter | None = None) -> None:
         self.passthrough = passthrough
+        self.reporter = reporter
         self.held: list[str] = []
         self.real: int | None = None
         self._saved_stderr = sys.stderr
@@ -124,13 +127,14 @@ class _LibraryOutput:
         from backend.io import outputs
 
         handler = _MessageHandler(self)
-        for name in ("rasterio", "py.warnings"):
+        for name in ("rasterio",):
             logger = logging.getLogger(name)
             self._saved_loggers[name] = (logger.level, logger.propagate)
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             logger.propagate = False
-        logging.captureWarnings(True)
+        self._saved_showwarning = warnings.showwarning
+        warnings.showwarning = self._showwarning
         self._handler = handler
         self._saved_hook = sys.unraisablehook
         sys.unraisablehook = self._unraisable
@@ -151,6 +155,14 @@ class _LibraryOutput:
         self._thread = threading.Thread(target=self._pump, args=(read_end,), name="stderr", daemon=True)
         self._thread.start()
         outputs.set_message_sync(self.sync)
+
+    def _showwarning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                     file: Any = None, line: str | None = None) -> None:
+        """The backend's own warnings reach the user; a library's (torch, rasterio) are library lines."""
+        if self.reporter is not None and os.path.abspath(filename).startswith(_PACKAGE_DIR):
+            self.reporter.warning(str(message))
+            return
+        self.note(f"{category.__name__}: {message} ({filename}:{lineno})", echo=True)
 
     def _unraisable(self, info: Any) -> None:
         """An exception a library callback could not raise (e.g. a signal inside a GDAL log call)."""
@@ -216,7 +228,7 @@ class _LibraryOutput:
                 logger.removeHandler(self._handler)
                 logger.setLevel(level)
                 logger.propagate = propagate
-            logging.captureWarnings(False)
+            warnings.showwarning = self._saved_showwarning
             sys.unraisablehook = self._saved_hook
         if self.real is None:
             return
@@ -231,7 +243,7 @@ class _LibraryOutput:
 
 
 class _MessageHandler(logging.Handler):
-    """rasterio's GDAL messages and Python warnings as library lines."""
+    """rasterio's GDAL messages as library lines."""
 
     def __init__(self, output: _LibraryOutput) -> None:
         super().__init__(logging.INFO)
@@ -352,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GDAL_CACHEMAX", GDAL_CACHE_MB)
     debug = bool(args.debug or os.environ.get("TERRAPROBE_DEBUG"))
     reporter = Reporter(args.events)
-    library = _LibraryOutput(passthrough=debug or args.events == "json")
+    library = _LibraryOutput(passthrough=debug or args.events == "json", reporter=reporter)
     library.start()
     watchdog = _CancelWatchdog(reporter)
     if hasattr(signal, "SIGTERM"):
