@@ -112,12 +112,18 @@ def list_rows(folder: Path, registry: Path | None = None) -> list[dict[str, Any]
         row.update(installed=path is not None, path=str(path) if path else "",
                    installed_bytes=path.stat().st_size if path else 0)
         rows.append(row)
-    for config in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        weights = config.with_suffix(".safetensors")
-        if config.stem in entries or config.name == "registry.json" or not weights.exists():
-            continue
-        rows.append({"name": config.stem, "title": "added by you", "kind": "local", "installed": True,
-                     "path": str(weights), "installed_bytes": weights.stat().st_size})
+    from backend.paths import MODELS_DIR
+
+    seen = set(entries)
+    sources = ((MODELS_DIR, "bundled", "ships with the plugin"), (folder, "local", "added by you"))
+    for base, kind, title in sources:
+        for config in sorted(base.glob("*.json")) if base.is_dir() else []:
+            weights = config.with_suffix(".safetensors")
+            if config.stem in seen or config.name == "registry.json" or not weights.exists():
+                continue
+            seen.add(config.stem)
+            rows.append({"name": config.stem, "title": title, "kind": kind, "installed": True,
+                         "path": str(weights), "installed_bytes": weights.stat().st_size})
     return rows
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import QgsApplication
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import QCoreApplication
@@ -15,7 +17,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..backend_client import BackendError, BackendNotFound, find_backend_python
+from ..backend_client import PLUGIN_ROOT, BackendError, BackendNotFound, find_backend_python
 from ..install import diagnostics_report
 from ..settings import DEVICES, Settings, backend_env_dir, models_dir
 from ..tasks import BackendTask
@@ -81,6 +83,20 @@ class SettingsPanel(QWidget):
         self.check_button.clicked.connect(self.check_backend)
         self.setup_button.clicked.connect(self.open_setup)
         self.copy_button.clicked.connect(lambda: QApplication.clipboard().setText(self.report.text()))
+        self.show_first_run_hint()
+
+    def show_first_run_hint(self, root: Path = PLUGIN_ROOT) -> bool:
+        """Point at "Set up backend…" when no backend environment exists yet (file checks only)."""
+        if self.settings.backend_python:
+            return False  # an explicit choice: "Check backend" explains any problem with it
+        try:
+            find_backend_python(None, root=root, allow_host=False)
+            return False
+        except BackendNotFound:
+            self.report.setText(_tr("No backend environment yet: click \"Set up backend…\" once "
+                                    "(a few minutes; it is kept across plugin upgrades)."))
+            self.setup_button.setDefault(True)
+            return True
 
     def open_setup(self):
         """Show the "Set up backend…" dialog; a finished installation is checked right away."""

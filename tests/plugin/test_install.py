@@ -72,6 +72,15 @@ def test_report_lists_python_torch_cuda_gpu_and_gdal() -> None:
         assert needed in text
 
 
+def test_settings_point_at_setup_when_no_backend_exists(loaded_plugin, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERRAPROBE_HOME", str(tmp_path / "home"))
+    panel = loaded_plugin.dock.settings_panel
+    assert panel.show_first_run_hint(root=tmp_path)
+    assert "Set up backend" in panel.report.text() and panel.setup_button.isDefault()
+    assert not panel.show_first_run_hint(root=REPO_ROOT)  # scripts/setup.sh's .venv counts
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A per-user Terraprobe home in a temporary folder (``TERRAPROBE_HOME``)."""
