@@ -10,13 +10,22 @@ Public API:
   Raises ``UserError`` when an output is an input (or a model/head companion file), when two
   outputs are one file, or when an input is not a regular file; ``EnvironmentFault`` when an
   output's folder cannot be written.
+* ``input_paths(args)``, ``output_paths(args)``: the files ``args`` names, by option role.
+* ``check_regular(path, what)``: refuse a FIFO, device or socket before anything opens it.
+* ``check_input_complete(src, path, what)``: a GeoTIFF whose last blocks lie past its end (a cut
+  copy) is an ``EnvironmentFault`` before any pixel is read (``open_raster`` calls it).
+* ``check_writable(path, option)``: a read-only or permission-denied output folder, up front.
+* ``note_message(text)``, ``message_mark()``, ``write_errors_since(mark)``, ``set_message_sync(fn)``:
+  the GDAL / libtiff messages the CLI routes off the terminal; the atomic writer fails a write
+  when one of them reports a write error (rasterio raises nothing when GDAL fails while flushing
+  its block cache at close, and libtiff prints ``_tiffWriteProc: No space left on device``).
 * ``record_profile(path, profile)``: remember the profile a raster is being written with
   (``open_stream`` and ``create_raster`` call it), for verification and disk-space estimates.
 * ``verify_raster(path, final)``: reopen a written raster and check it is complete (shape, band
   count, every block present inside the file, the last block readable); ``EnvironmentFault`` if not.
 * ``write_fault(final, exc=None, messages=()) -> EnvironmentFault``: the one-line explanation of a
   failed write ("the disk is full: 3.1 MB free, about 8 MB needed at /path").
-* ``free_bytes(path)``, ``format_bytes(n)``, ``estimate_bytes(profile)``.
+* ``free_bytes(path)``, ``format_bytes(n)``, ``estimate_bytes(profile)``, ``disk_nearly_full(path, profile)``.
 """
 
 from __future__ import annotations
