@@ -7,9 +7,11 @@ objects with the fields of :class:`KnownModel`, e.g. to point at an internal mir
 
 Sources of the CROMA facts: ``../shared/spec/models.md`` sections 1.1 and 1.10 (sizes, parameter
 and tensor counts, five-key layout); the download address is the official release on Hugging Face
-(antofuller/CROMA, linked from the CROMA README). The original release publishes no checksum;
-TorchGeo's byte-identical-size mirror embeds the sha256 prefix in its file name
-(``CROMA_base-0238d814.pt``), which is recorded as ``sha256_prefix`` of the mirror entry.
+(antofuller/CROMA, linked from the CROMA README). The original release publishes no checksum, so
+those downloads are verified by the weights-only strict key/shape load and the expected architecture.
+TorchGeo's same-size mirror names its files after torch.hub's convention with a sha256 prefix
+(``CROMA_base-0238d814.pt``); :data:`MIRRORS` records them for ``--url``, but the prefix is not
+enforced because it could not be checked against the files here. A site registry can set ``sha256``.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ BUILTIN: tuple[KnownModel, ...] = (
            notes="2.7 GB download; needs about 3 GB of free memory to convert and run"),
 )
 
-#: Mirrors with a published checksum prefix (TorchGeo), usable with ``--url``.
+#: TorchGeo's mirror of the release (``--url``) and the sha256 prefix its file name carries (informative).
 MIRRORS: dict[str, tuple[str, str]] = {
     "croma-base": ("https://huggingface.co/torchgeo/croma/resolve/main/CROMA_base-0238d814.pt", "0238d814"),
     "croma-large": ("https://huggingface.co/torchgeo/croma/resolve/main/CROMA_large-921e69ad.pt", "921e69ad"),
