@@ -68,6 +68,7 @@ from ..models import (
     user_models_folder,
 )
 from ..rasters import layer_rectangle, plain_file_path
+from ..readiness import input_blocker, samples_blocker, unmapped_bands
 from ..runner import RunController
 from ..samples import CLASS_FIELD, SamplesSnapshot, create_sample_layer, pick_class_field, thin_classes
 from ..settings import DEVICES, Settings, output_folder
@@ -747,27 +748,15 @@ class TerraprobeDock(QDockWidget):
 
     def _input_problem(self, filled: list[str]) -> str | None:
         """Why Embed/Cluster/Similarity cannot run (``None``: they can)."""
-        if self.optical_combo.currentLayer() is None:
-            return self.tr("choose an optical layer")
-        missing = [band for band, index in zip(self.model_modalities().get("optical", []),
-                                                self.band_mapping("optical"))
-                   if index is None and band not in filled]
-        if missing:
-            return self.tr("Map a layer band to: {bands}").format(bands=", ".join(missing))
-        if self.sar_combo.currentLayer() is not None:
-            radar = [band for band, index in zip(self.model_modalities().get("sar", []),
-                                                 self.band_mapping("sar")) if index is None]
-            if radar:
-                return self.tr("Map a radar layer band to: {bands}").format(bands=", ".join(radar))
-        return None
+        modalities = self.model_modalities()
+        optical = unmapped_bands(modalities.get("optical", []), self.band_mapping("optical"), filled)
+        radar = (unmapped_bands(modalities.get("sar", []), self.band_mapping("sar"))
+                 if self.sar_combo.currentLayer() is not None else [])
+        return input_blocker(self.optical_combo.currentLayer() is not None, optical, radar)
 
     def _samples_problem(self) -> str | None:
         """Why Classify/Segment cannot run beyond the inputs (``None``: they can)."""
-        if self.samples_combo.currentLayer() is None:
-            return self.tr("choose a sample polygon layer (or create one with New…)")
-        if not self.field_combo.currentField():
-            return self.tr("pick a class field (the attribute holding each polygon's class)")
-        return None
+        return samples_blocker(self.samples_combo.currentLayer() is not None, self.field_combo.currentField())
 
     def _explain_button(self, button: QPushButton, reason: str | None) -> None:
         button.setEnabled(reason is None)

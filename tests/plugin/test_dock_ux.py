@@ -243,3 +243,16 @@ def test_user_visible_strings_go_through_tr():
     files = [REPO_ROOT / "plugin" / "ui" / "dock.py", REPO_ROOT / "plugin" / "ui" / "map_tools.py",
              REPO_ROOT / "plugin" / "runner.py"]
     assert [hit for path in files for hit in _untranslated(path)] == []
+
+
+def test_blocker_messages_name_what_is_missing(qgis_app):
+    from plugin.readiness import input_blocker, samples_blocker, unmapped_bands
+
+    assert unmapped_bands(["B02", "B11", "B12"], [1, None, None], filled=["B11"]) == ["B12"]
+    assert input_blocker(False, []) == "choose an optical layer"
+    assert input_blocker(True, ["B12"]) == "Map a layer band to: B12"
+    assert input_blocker(True, [], ["VH"]) == "Map a radar layer band to: VH"
+    assert input_blocker(True, []) is None
+    assert samples_blocker(True, "").startswith("pick a class field")
+    assert samples_blocker(False, "class").startswith("choose a sample polygon layer")
+    assert samples_blocker(True, "class") is None
