@@ -233,3 +233,50 @@ def test_full_disk_message_in_json_mode(s2: Path, tmp_path: Path) -> None:
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
     shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+
+
+BLOCKED_RUN = """
+import signal, sys, time
+import backend.jobs.selftest as selftest
+from backend.cli import main
+from backend.io.atomic import atomic_path
+
+def run(args, reporter):
+    # SIGTERM blocked in the main thread: like a C call that retries on EINTR, the Python
+    # handler never runs; only the watchdog can end the run.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    with atomic_path(sys.argv[1]) as tmp:
+        tmp.write_text("partial")
+        reporter.log("blocked")
+        time.sleep(120)
+
+selftest.run = run
+sys.exit(main(["selftest", "--events", "json"]))
+"""
+
+
+def test_watchdog_ends_a_run_that_ignores_sigterm(tmp_path: Path) -> None:
+    out = tmp_path / "result.txt"
+    process = subprocess.Popen([backend_python(), "-c", BLOCKED_RUN, str(out)], cwd=REPO_ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        while True:
+            line = process.stdout.readline()
+            seen.append(line)
+            if not line or '"blocked"' in line:
+                break
+        assert process.poll() is None, "".join(seen) + process.stderr.read()
+        assert len(files_in(tmp_path)) == 1  # the temporary being written
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+        stopped = time.monotonic() - began
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert stopped < 15
+    error = json.loads(stdout.splitlines()[-1])
+    assert error["event"] == "error" and error["kind"] == "cancelled"
+    assert files_in(tmp_path) == []  # the temporary was removed before the forced exit
