@@ -345,7 +345,9 @@ def _read_fault(exc: BaseException, args: argparse.Namespace) -> EnvironmentFaul
 def _torch_write_fault(exc: BaseException) -> EnvironmentFault | None:
     """torch.save's "PytorchStreamWriter failed writing file" (no errno, no path) as an environment fault."""
     text = str(exc)
-    if not isinstance(exc, RuntimeError) or "PytorchStreamWriter failed" not in text:
+    writer = "PytorchStreamWriter failed" in text or (
+        "inline_container.cc" in text and "unexpected pos" in text)
+    if not isinstance(exc, RuntimeError) or not writer:
         return None
     detail = text.splitlines()[0].split("] ")[-1].strip()
     return EnvironmentFault("could not write a checkpoint: the disk is full or a file size limit was "

@@ -112,7 +112,7 @@ def _translate(exc: BaseException, pending: list[_Pending], write_errors: list[s
     if target is None:
         return exc
     profile = outputs.forget_profile(target.tmp)
-    is_write = write_errors or "write failed" in str(exc).lower()
+    is_write = bool(write_errors) or outputs.is_write_error(str(exc))
     if isinstance(exc, OSError) and not is_write:
         fault = environment_fault(exc, target.final)
         if fault is None:

@@ -207,6 +207,16 @@ _WRITE_ERROR_HINTS = ("_tiffwriteproc", "_tiffseekproc", "no space left", "file 
                       "io error writing", "disk quota", "write failed")
 
 
+#: How writers without errno (safetensors, torch.save) word a failed write.
+_WRITER_HINTS = ("os error 28", "os error 27", "os error 122", "pytorchstreamwriter", "unexpected pos")
+
+
+def is_write_error(text: str) -> bool:
+    """Whether ``text`` (a message or an exception's text) reports a failed write."""
+    lowered = text.lower()
+    return any(hint in lowered for hint in (*_WRITE_ERROR_HINTS, *_WRITER_HINTS))
+
+
 def note_message(text: str) -> None:
     """Record one library message (a GDAL error, a libtiff line printed to stderr)."""
     global _message_count
@@ -273,7 +283,7 @@ def format_bytes(count: int) -> str:
     return f"{value:.1f} TB"
 
 
-_DISK_FULL = ("no space left on device", "disk quota exceeded")
+_DISK_FULL = ("no space left on device", "disk quota exceeded", "os error 28", "os error 122")
 #: Free space below which a failed write is put down to a full disk even without ENOSPC.
 _NEARLY_FULL = 256 * 1024
 _TOO_LARGE = ("file too large",)
@@ -311,7 +321,7 @@ def write_fault(final: str | os.PathLike[str], exc: BaseException | None = None,
         return EnvironmentFault(f"{cause}{': ' + detail if detail else ''} at {final.parent}; "
                                 f"nothing was written to {final}",
                                 code=errno.EDQUOT if quota else errno.ENOSPC)
-    if code == errno.EFBIG or any(m in text for m in _TOO_LARGE):
+    if code == errno.EFBIG or any(m in text for m in _TOO_LARGE) or "os error 27" in text:
         limit = f" (about {format_bytes(needed)} needed)" if needed else ""
         return EnvironmentFault(f"the file is too large for this system's file size limit "
                                 f"(ulimit -f){limit}; "
