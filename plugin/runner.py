@@ -114,7 +114,9 @@ class RunController(QObject):
         return task
 
     def cancel(self) -> None:
+        """Stop the run; the task ends *complete* and its name says "cancelled" in QGIS's task list."""
         if self.task is not None:
+            self.task.setDescription(tr("{task} (cancelled)").format(task=self.task.description()))
             self.task.cancel()
 
     def _ended(self) -> None:

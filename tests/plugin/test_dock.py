@@ -161,8 +161,8 @@ def test_cancel_kills_backend_and_adds_no_layer(dock, shared_data, qtbot, tmp_pa
     test_iface.message_bar.pushed.clear()
     assert dock.run_embed()
     task = dock.controller.task
-    statuses: list[int] = []
-    task.statusChanged.connect(statuses.append)
+    statuses: list[tuple[int, str]] = []
+    task.statusChanged.connect(lambda status: statuses.append((status, task.description())))
     dock.controller.task.process_started.connect(pids.append)
     qtbot.waitUntil(lambda: bool(pids) or dock.controller.task.pid is not None, timeout=30_000)
     pid = pids[0] if pids else dock.controller.task.pid
@@ -179,7 +179,8 @@ def test_cancel_kills_backend_and_adds_no_layer(dock, shared_data, qtbot, tmp_pa
     assert not _result_layers("preview")
     assert "cancelled" in dock.status_label.text()
     # Cancelled is the analyst's choice, not a failure: QGIS's task manager must not say "Task failed".
-    assert QgsTask.Terminated not in statuses and statuses[-1] == QgsTask.Complete
+    assert QgsTask.Terminated not in [status for status, _ in statuses]
+    assert statuses[-1] == (QgsTask.Complete, "Terraprobe embed: S2 Spain (cancelled)")
     assert not [text for _, text, level in test_iface.message_bar.pushed if level == Qgis.Critical]
     assert dock.progress_bar.value() == 0
     outputs = list((tmp_path / "project" / "terraprobe").glob("*_embed_*"))
