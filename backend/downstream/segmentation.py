@@ -560,7 +560,14 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource, out: str | 
         predict_segmentation(head, reader, pixels, out, classes, torch_device, reporter=reporter,
                              start=0.7 if trained else 0.0, end=1.0)
         if trained and head_out is not None:
-            save_head(head, HeadInfo(classes, reader.dim, list(pixels.band_names)), head_out)
+            try:
+                save_head(head, HeadInfo(classes, reader.dim, list(pixels.band_names)), head_out)
+            except BaseException:  # all or nothing: no class map without the head the run promised
+                from backend.downstream.styles import style_path
+
+                for written in (Path(out), style_path(out)):
+                    written.unlink(missing_ok=True)
+                raise
     return SegmentationStats(classes={i + 1: c for i, c in enumerate(classes)},
                              training_pixels=training_pixels, train_accuracy=accuracy, final_loss=loss,
                              steps=steps, tiles=tiles_used,
