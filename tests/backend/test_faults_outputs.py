@@ -316,3 +316,15 @@ def test_output_equal_to_the_embeddings_or_the_model_is_refused(clean_embed: Pat
                        "--preview-out", model.with_suffix(".json"), "--cache-dir", tmp_path / "cache")
     assert proc.returncode == 2 and "--model input" in error_line(proc)
     assert {path: digest(path) for path in tmp_path.iterdir()} == before
+
+
+def test_segment_head_on_a_full_disk_takes_the_class_map_with_it(data: dict[str, Path], small_disk: Path,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "seg.tif"
+    filler = fill(small_disk, leave=0)
+    proc = run_backend("segment", "--optical", data["s2"], "--label-raster", data["labels"], "--steps", "5",
+                       "--cache-dir", tmp_path / "cache", "--out", out, "--head-out", small_disk / "head")
+    assert proc.returncode == 3, proc.stderr
+    assert "the disk is full" in error_line(proc)
+    assert not out.exists() and not out.with_suffix(".qml").exists()
+    assert files_in(small_disk) == [filler.name]
