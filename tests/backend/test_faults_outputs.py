@@ -310,7 +310,8 @@ def test_output_equal_to_the_embeddings_or_the_model_is_refused(clean_embed: Pat
     for suffix in (".safetensors", ".json"):
         shutil.copy(REPO_ROOT / f"resources/models/terraprobe-croma-small{suffix}", model.with_suffix(suffix))
     before = {path: digest(path) for path in tmp_path.iterdir()}
-    proc = run_backend("cluster", "--embeddings", embeddings, "--k", "3", "--out", embeddings)
+    proc = run_backend("cluster", "--embeddings", embeddings, "--k", "3", "--out", embeddings, "--cache-dir",
+                       tmp_path / "cache")
     assert proc.returncode == 2 and "--embeddings input" in error_line(proc)
     proc = run_backend("embed", "--optical", clean_embed, "--model", model, "--out", tmp_path / "x.tif",
                        "--preview-out", model.with_suffix(".json"), "--cache-dir", tmp_path / "cache")
