@@ -276,8 +276,8 @@ class _CancelWatchdog:
         if threading.current_thread() is not threading.main_thread():
             return
         read_end, write_end = os.pipe()
-        os.set_blocking(write_end, False)
-        try:
+        try:  # Windows accepts only sockets here: no watchdog there
+            os.set_blocking(write_end, False)
             self._previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         except (ValueError, OSError):
             os.close(read_end)

@@ -162,7 +162,7 @@ def check_writable(path: Path, option: str) -> None:
         return
     try:
         read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
+    except (OSError, AttributeError):  # no statvfs on Windows
         read_only = False
     cause = "the file system is read-only" if read_only else "permission denied"
     raise EnvironmentFault(f"cannot write {option} {path}: {cause} ({folder})")
