@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import resource
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -215,6 +214,7 @@ def test_full_disk_leaves_no_output_and_no_cache_entry(data: dict[str, Path], sm
 
 def test_file_size_limit_is_reported_not_renamed(data: dict[str, Path], tmp_path: Path,
                                                  clean_embed: Path) -> None:
+    resource = pytest.importorskip("resource", reason="no file size limits on this platform")
     limit = 48 * 1024
 
     def ulimit_f() -> None:
