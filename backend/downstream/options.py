@@ -25,6 +25,22 @@ def add_samples_arguments(parser: argparse.ArgumentParser, required: bool = Fals
                            help="attribute holding each polygon's class (default: class)")
 
 
+def add_field_arguments(parser: argparse.ArgumentParser, distance: bool = False) -> None:
+    """``--normalise {auto,l2,none}`` and, for commands that compare vectors, ``--distance``.
+
+    Read the field with ``EmbeddingRaster(path, normalise=args.normalise)``; ``auto`` L2-normalises
+    rasters made by ``embed`` and fields that are already unit length (AlphaEarth), and leaves other
+    fields (TESSERA) as they are.
+    """
+    group = parser.add_argument_group("embedding field")
+    group.add_argument("--normalise", choices=("auto", "l2", "none"), default="auto",
+                       help="L2-normalise the vectors: auto (default) for embed's rasters and unit-length "
+                            "fields such as AlphaEarth, l2 always, none never")
+    if distance:
+        group.add_argument("--distance", choices=("cosine", "euclidean"), default="cosine",
+                           help="how vectors are compared: cosine (default) or euclidean (after --normalise)")
+
+
 def read_samples(args: argparse.Namespace, class_field: str | None = None) -> Any:
     """The ``SampleSet`` named by ``args`` in the layer's own CRS (reproject with ``to_crs``).
 

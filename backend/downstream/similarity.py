@@ -2,7 +2,9 @@
 
 The query is the patch under a point, or the patches under sample polygons. Vectors are
 L2-normalised before averaging, so every query patch counts equally; the mean is normalised
-again and compared with every patch by cosine similarity, giving values in [-1, 1].
+again and compared with every patch by cosine similarity, giving values in [-1, 1]. With
+``distance="euclidean"`` the map holds instead the euclidean distance of every patch to the mean
+query vector (vectors as read with ``normalise``; lower = more similar).
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def polygon_query(reader: Any, samples: SampleSet) -> np.ndarray:
 def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[str],
                    point: tuple[float, float] | None = None, point_crs: Any = None,
                    samples: SampleSet | None = None, device: str = "auto", reporter: Any = None,
-                   start: float = 0.0, end: float = 1.0) -> SimilarityStats:
+                   start: float = 0.0, end: float = 1.0, distance: str = "cosine",
+                   normalise: str = "none") -> SimilarityStats:
     """Write the cosine similarity of every patch to the query's mean embedding.
 
     Give either ``point`` (with ``point_crs``) or ``samples``. Writes ``out`` (float32 in [-1, 1],
@@ -95,24 +98,32 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
     if (point is None) == (samples is None):
         raise UserError("give either a point (--point X Y) or query polygons (--samples), not both")
     torch_device = pick_device(device)
-    with EmbeddingRaster(embeddings) as reader:
+    euclidean = distance == "euclidean"
+    with EmbeddingRaster(embeddings, normalise=normalise) as reader:
         if point is not None:
             query = point_query(reader, *point, crs=point_crs)
         else:
             query = polygon_query(reader, samples)
-        query_rows = normalize_rows(torch.from_numpy(query).to(torch_device))
-        centre = normalize_rows(query_rows.mean(dim=0, keepdim=True))
+        query_rows = torch.from_numpy(query).to(torch_device)
+        if euclidean:
+            centre = query_rows.mean(dim=0, keepdim=True)
+        else:
+            centre = normalize_rows(normalize_rows(query_rows).mean(dim=0, keepdim=True))
         low, high, total, count = np.inf, -np.inf, 0.0, 0
         with atomic_paths(out, style_path(out)) as (raster_tmp, style_tmp):
-            dst = create_raster(raster_tmp, reader.grid, "float32", float("nan"), description="similarity")
+            dst = create_raster(raster_tmp, reader.grid, "float32", float("nan"),
+                                description="euclidean distance" if euclidean else "similarity")
             with dst:
                 for window in tracker(reporter)(reader.windows(), "similarity", start, end):
                     vectors, rows, cols = reader.read_vectors(window)
                     result = np.full((int(window.height), int(window.width)), np.nan, dtype=np.float32)
                     if len(vectors):
-                        patches = normalize_rows(torch.from_numpy(vectors).to(torch_device))
-                        similarity = (patches @ centre.T)[:, 0]
-                        values = similarity.clamp(-1, 1).cpu().numpy()
+                        patches = torch.from_numpy(vectors).to(torch_device)
+                        if euclidean:
+                            values = (patches - centre).norm(dim=1).cpu().numpy()
+                        else:
+                            similarity = (normalize_rows(patches) @ centre.T)[:, 0]
+                            values = similarity.clamp(-1, 1).cpu().numpy()
                         result[rows, cols] = values
                         low, high = min(low, float(values.min())), max(high, float(values.max()))
                         total, count = total + float(values.sum(dtype=np.float64)), count + len(values)

@@ -95,7 +95,9 @@ def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True
                             "(default: $TERRAPROBE_CACHE_MAX_GB or 20)")
     if embeddings:
         group.add_argument("--embeddings", metavar="PATH",
-                           help="an embedding GeoTIFF made by `embed`: skip the encoder")
+                           help="an embedding field: a GeoTIFF made by `embed`, or any multi-band float "
+                                "(or scaled integer) GeoTIFF/VRT such as an AlphaEarth or TESSERA export; "
+                                "skips the encoder")
 
 
 def _bounds(args: argparse.Namespace) -> Any:
@@ -150,9 +152,11 @@ def resolve_embeddings(args: argparse.Namespace, reporter: Reporter, start: floa
     if existing:
         from backend.inference.embedding_raster import EmbeddingRaster
 
-        with EmbeddingRaster(existing) as emb:
+        with EmbeddingRaster(existing, normalise=getattr(args, "normalise", "none")) as emb:
+            reporter.log(emb.describe())
             args.embedding_stats = {"cache_hit": False, "embeddings_given": True, "patch_width": emb.width,
-                                    "patch_height": emb.height, "embedding_dim": emb.dim}
+                                    "patch_height": emb.height, "embedding_dim": emb.dim,
+                                    "embeddings_own": emb.own, "embeddings_unit_length": emb.unit_length}
         args.embedding_preview = None
         reporter.progress(end, "using the given embeddings")
         return Path(existing)

@@ -16,7 +16,7 @@ from backend.jobs._inputs import add_input_arguments
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from backend.downstream.options import add_samples_arguments
+    from backend.downstream.options import add_field_arguments, add_samples_arguments
 
     parser = subparsers.add_parser("similar", parents=[common],
                                    help="cosine-similarity map to a point or polygons (float32 + QML)")
@@ -24,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     parser.add_argument("--point", nargs=2, type=float, metavar=("X", "Y"), help="query point")
     parser.add_argument("--point-crs", metavar="CRS", help="CRS of --point (default: the raster's)")
     add_samples_arguments(parser, class_field=False)
+    add_field_arguments(parser, distance=True)
     parser.add_argument("--out", required=True, metavar="PATH", help="similarity GeoTIFF to write")
     parser.set_defaults(run=run)
 
@@ -56,8 +57,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
             samples = samples.to_crs(reader.grid.crs)
     stats = similarity_map(embeddings, out, point=tuple(args.point) if args.point else None,
                            point_crs=args.point_crs, samples=samples, device=args.device,
-                           reporter=reporter, start=0.7, end=1.0)
-    reporter.log(f"similarity to the mean of {stats.query_patches} query patch(es): "
+                           reporter=reporter, start=0.7, end=1.0, distance=args.distance,
+                           normalise=args.normalise)
+    what = "euclidean distance" if args.distance == "euclidean" else "similarity"
+    reporter.log(f"{what} to the mean of {stats.query_patches} query patch(es): "
                  f"{stats.minimum:.3f} … {stats.maximum:.3f}")
     reporter.progress(1.0, "done")
     reporter.result({"similarity": str(out), "style": str(style_path(out)), "embeddings": str(embeddings)},
