@@ -1,0 +1,241 @@
+"""Change between two dates of embedding fields: magnitude, automatic threshold, change types.
+
+The after field is read aligned onto the before field's grid (nearest cell, on the fly). For
+every cell valid on both dates the change magnitude is the cosine distance ``1 - cos(a, b)`` (in
+[0, 2]) or, with ``distance="euclidean"``, ``|b - a|`` of the vectors as read (after
+``normalise``). An Otsu threshold on the magnitude histogram (or a given one) splits the cells into
+"no change" and "change"; optionally the change vectors ``b - a`` of the changed cells are grouped
+by k-means into "from-to" types. Everything is streamed in strips (bounded memory) and written
+through :func:`backend.io.atomic.atomic_paths`: all outputs appear together, complete, or none.
+
+Outputs: the magnitude (float32, NaN = nodata, pseudocolour ``.qml``), the mask (uint8: 0 nodata,
+1 no change, 2 change, paletted ``.qml``) and, with ``clusters``, the types (uint8: 0 nodata or no
+change, 1..K the change types, paletted ``.qml``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from backend.errors import UserError
+
+HISTOGRAM_BINS = 256
+CLUSTER_SAMPLE = 20000
+"""At most this many change vectors are used to fit the change-type k-means."""
+MASK_CLASSES = {1: "no change", 2: "change"}
+MASK_COLORS = ("#d9d9d9", "#e31a1c")
+
+
+@dataclass
+class ChangeStats:
+    """Figures of a change run."""
+
+    distance: str
+    normalised: bool
+    threshold: float
+    threshold_how: str
+    valid_patches: int
+    changed_patches: int
+    changed_fraction: float
+    minimum: float
+    maximum: float
+    mean: float
+    type_counts: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def otsu_threshold(counts: np.ndarray, edges: np.ndarray) -> float:
+    """The Otsu threshold of a histogram: the bin edge maximising the between-class variance."""
+    counts = counts.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(counts)
+    total = w0[-1]
+    w1 = total - w0
+    m0 = np.cumsum(counts * centres)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = w0 * w1 * (m0 / w0 - (m0[-1] - m0) / w1) ** 2
+    between[~np.isfinite(between)] = -1
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def magnitude(before: np.ndarray, after: np.ndarray, distance: str) -> np.ndarray:
+    """Per-row change magnitude of ``[n, dim]`` vectors: cosine distance or euclidean distance."""
+    if distance == "euclidean":
+        return np.linalg.norm(after - before, axis=1)
+    from backend.inference.embedding_raster import l2_normalise
+
+    cosine = np.einsum("ij,ij->i", l2_normalise(before), l2_normalise(after))
+    return np.clip(1.0 - cosine, 0.0, 2.0)
+
+
+def _pair(before: Any, after: Any, window: Any, distance: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Valid mask of both dates and the (cosine: unit) before/after vectors ``[n, dim]`` of a window."""
+    from backend.inference.embedding_raster import l2_normalise
+
+    a, valid_a = before.read(window)
+    b, valid_b = after.read(window)
+    both = valid_a & valid_b
+    va, vb = a[:, both].T, b[:, both].T
+    if distance == "cosine":
+        va, vb = l2_normalise(va), l2_normalise(vb)
+    return both, va, vb
+
+
+def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLike[str],
+               out: str | os.PathLike[str], mask_out: str | os.PathLike[str],
+               types_out: str | os.PathLike[str] | None = None, distance: str = "cosine",
+               normalise: str = "auto", threshold: float | None = None, clusters: int = 0, seed: int = 0,
+               reporter: Any = None, start: float = 0.0, end: float = 1.0) -> ChangeStats:
+    """Write the change magnitude, the change mask and (``clusters`` > 0) the change types.
+
+    Args:
+        before_path, after_path: the two embedding fields (the after one is aligned onto the before grid).
+        out, mask_out, types_out: the rasters to write (each with a ``.qml``); ``types_out`` is
+            needed with ``clusters``.
+        distance: ``"cosine"`` or ``"euclidean"``.
+        normalise: ``--normalise`` of the before field (``auto``/``l2``/``none``); the after field
+            is read the same way.
+        threshold: the change threshold on the magnitude (default: Otsu).
+        clusters: number of change types (0: none).
+
+    Raises:
+        UserError: different dimensions, no overlap, an all-nodata date, no common valid cell.
+    """
+    import rasterio
+
+    from backend.downstream.raster import create_raster, tracker
+    from backend.downstream.styles import class_colors, paletted_qml, pseudocolor_qml, style_path
+    from backend.inference.embedding_raster import EmbeddingRaster
+    from backend.io.atomic import atomic_paths
+
+    if distance not in ("cosine", "euclidean"):
+        raise UserError(f"--distance must be cosine or euclidean; got {distance!r}")
+    track = tracker(reporter)
+    span = end - start
+    with EmbeddingRaster(before_path, normalise=normalise) as before, \
+            EmbeddingRaster(after_path, normalise="l2" if before.normalised else "none",
+                            grid=before.grid) as after:
+        if before.dim != after.dim:
+            raise UserError(f"the two dates have different dimensions ({before.dim} and {after.dim}): "
+                            "embed both with the same model, or give fields of the same kind")
+        finals = [out, style_path(out), mask_out, style_path(mask_out)]
+        if clusters:
+            finals += [types_out, style_path(types_out)]
+        with atomic_paths(*finals) as temps:
+            mag_tmp, mag_style, mask_tmp, mask_style = temps[:4]
+            low, high, total = np.inf, -np.inf, 0.0
+            counts = {"before": 0, "after": 0, "both": 0}
+            with create_raster(mag_tmp, before.grid, "float32", float("nan"),
+                               description=f"change ({distance} distance)") as dst:
+                for window in track(before.windows(), "change magnitude", start, start + 0.5 * span):
+                    a, valid_a = before.read(window)
+                    b, valid_b = after.read(window)
+                    both = valid_a & valid_b
+                    counts["before"] += int(valid_a.sum())
+                    counts["after"] += int(valid_b.sum())
+                    counts["both"] += int(both.sum())
+                    result = np.full(both.shape, np.nan, np.float32)
+                    if both.any():
+                        values = magnitude(a[:, both].T, b[:, both].T, distance).astype(np.float32)
+                        result[both] = values
+                        low, high = min(low, float(values.min())), max(high, float(values.max()))
+                        total += float(values.sum(dtype=np.float64))
+                    dst.write(result[np.newaxis], window=window)
+            _check_counts(counts, before_path, after_path)
+            how = "given"
+            if threshold is None:
+                threshold, how = _otsu_of_raster(mag_tmp, low, high), "otsu"
+            changed = 0
+            with rasterio.open(mag_tmp) as mag, create_raster(mask_tmp, before.grid, "uint8", 0,
+                                                              description="change mask") as dst:
+                for window in before.windows():
+                    values = mag.read(1, window=window)
+                    mask = np.where(np.isfinite(values), np.where(values > threshold, 2, 1), 0)
+                    changed += int((mask == 2).sum())
+                    dst.write(mask.astype(np.uint8)[np.newaxis], window=window)
+            mag_style.write_text(pseudocolor_qml(low, high), encoding="utf-8")
+            mask_style.write_text(paletted_qml(MASK_CLASSES, MASK_COLORS), encoding="utf-8")
+            type_counts: dict[int, int] = {}
+            if clusters:
+                type_counts = _change_types(before, after, mag_tmp, threshold, temps[4], clusters,
+                                            changed, distance, seed, track,
+                                            start + 0.6 * span, end)
+                labels = {k: f"change type {k} ({n} patches)" for k, n in type_counts.items()}
+                temps[5].write_text(paletted_qml(labels, class_colors(clusters)), encoding="utf-8")
+    valid = counts["both"]
+    return ChangeStats(distance=distance, normalised=bool(before.normalised), threshold=float(threshold),
+                       threshold_how=how, valid_patches=valid, changed_patches=changed,
+                       changed_fraction=changed / max(valid, 1), minimum=low, maximum=high,
+                       mean=total / max(valid, 1), type_counts=type_counts)
+
+
+def _check_counts(counts: dict[str, int], before_path: Any, after_path: Any) -> None:
+    if not counts["before"]:
+        raise UserError(f"the before date holds no valid patch (all nodata): {before_path}")
+    if not counts["after"]:
+        raise UserError(f"the after date holds no valid patch over the before date's grid (all nodata, or "
+                        f"outside it): {after_path}")
+    if not counts["both"]:
+        raise UserError("the two dates share no valid patch: their valid areas do not overlap")
+
+
+def _otsu_of_raster(path: Any, low: float, high: float) -> float:
+    """Otsu threshold of a magnitude raster's valid values (histogram streamed block by block)."""
+    import rasterio
+
+    if not high > low:
+        return float(high)
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+    counts = np.zeros(HISTOGRAM_BINS, np.int64)
+    with rasterio.open(path) as src:
+        for _, window in src.block_windows(1):
+            values = src.read(1, window=window)
+            values = values[np.isfinite(values)]
+            counts += np.histogram(values, bins=edges)[0]
+    return otsu_threshold(counts, edges)
+
+
+def _change_types(before: Any, after: Any, mag_path: Any, threshold: float, types_tmp: Any, clusters: int,
+                  changed: int, distance: str, seed: int, track: Any, start: float,
+                  end: float) -> dict[int, int]:
+    """Fit k-means on a sample of the change vectors ``b - a`` and write the type of every changed cell."""
+    import rasterio
+    from sklearn.cluster import KMeans
+
+    from backend.downstream.raster import create_raster
+
+    if changed < clusters:
+        raise UserError(f"--change-clusters {clusters} needs at least {clusters} changed patches; "
+                        f"only {changed} changed (lower it, or the threshold)")
+    rng = np.random.default_rng(seed)
+    rate = min(1.0, CLUSTER_SAMPLE / changed)
+    windows = before.windows()
+    sample = []
+    with rasterio.open(mag_path) as mag:
+        for window in track(windows, "change types (fit)", start, (start + end) / 2):
+            changed_here = mag.read(1, window=window) > threshold
+            both, va, vb = _pair(before, after, window, distance)
+            keep = changed_here[both]
+            deltas = (vb - va)[keep]
+            sample.append(deltas[rng.random(len(deltas)) < rate])
+        model = KMeans(n_clusters=clusters, n_init=3, random_state=seed).fit(np.concatenate(sample))
+        counts = np.zeros(clusters + 1, np.int64)
+        with create_raster(types_tmp, before.grid, "uint8", 0, description="change type") as dst:
+            for window in track(windows, "change types", (start + end) / 2, end):
+                changed_here = mag.read(1, window=window) > threshold
+                both, va, vb = _pair(before, after, window, distance)
+                result = np.zeros(both.shape, np.uint8)
+                keep = changed_here[both]
+                if keep.any():
+                    labels = model.predict((vb - va)[keep].astype(np.float32)) + 1
+                    rows, cols = np.nonzero(both)
+                    result[rows[keep], cols[keep]] = labels
+                counts += np.bincount(result.ravel(), minlength=clusters + 1)
+                dst.write(result[np.newaxis], window=window)
+    return {k: int(counts[k]) for k in range(1, clusters + 1)}
