@@ -159,6 +159,23 @@ def torch_requirement(requirements: Path) -> str:
     return "torch"
 
 
+def pip_has_own_sources(python: str, timeout: float = 30.0) -> bool:
+    """Whether pip is configured with its own package sources (``PIP_*`` or pip.conf find-links/index).
+
+    A site that set up pip (a mirror, a local wheel folder) gets torch from there too, instead of
+    from PyTorch's public index.
+    """
+    names = ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
+    if any(os.environ.get(name, "").strip() for name in names):
+        return True
+    try:
+        completed = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                                   timeout=timeout, **_hidden_window())
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return completed.returncode == 0 and any(key in completed.stdout for key in ("find-links", "index-url"))
+
+
 def base_interpreter(configured: str | None = None) -> str:
     """The interpreter that creates the environment: the setting, QGIS's Python, or this one."""
     for candidate in (configured, host_python(), sys.executable):
@@ -183,15 +200,20 @@ def _source_args(options: InstallOptions, installer: str) -> list[str]:
     return args
 
 
-def plan(options: InstallOptions, build: str, installer: str) -> list[Step]:
-    """The commands that create and fill the environment (nothing is run)."""
+def plan(options: InstallOptions, build: str, installer: str, own_sources: bool = False) -> list[Step]:
+    """The commands that create and fill the environment (nothing is run).
+
+    ``own_sources``: pip has its own configured sources (:func:`pip_has_own_sources`); without a
+    torch index setting, torch then comes from them rather than from PyTorch's index.
+    """
     env = Path(options.env_dir)
     python = str(contract_paths.env_python(env))
     base = base_interpreter(options.base_python)
     sources = _source_args(options, installer)
     site = ["--system-site-packages"] if options.system_site_packages else []
     torch_line = torch_requirement(options.requirements)
-    index = torch_index(build, options.torch_index_url)
+    index = None if own_sources and not options.torch_index_url.strip() else \
+        torch_index(build, options.torch_index_url)
     torch_sources = ["--index-url", index] if index else []
     if installer == "uv":
         uv = shutil.which("uv") or "uv"
@@ -328,7 +350,8 @@ def install(options: InstallOptions, on_line: LineCallback | None = None,
     build = choose_torch_build(options.torch_build)
     installer = choose_installer(options.installer)
     prepare_folder(options)
-    steps = plan(options, build, installer)
+    own = installer == "pip" and pip_has_own_sources(base_interpreter(options.base_python))
+    steps = plan(options, build, installer, own_sources=own)
     log: list[str] = []
     versions: dict = {}
     for index, step in enumerate(steps):

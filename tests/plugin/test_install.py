@@ -58,6 +58,8 @@ def test_plan_pins_torch_and_picks_the_build(tmp_path: Path) -> None:
     assert torch_step[-2:] == ["--find-links", "/srv/wheels"]
     assert steps[2].argv[-4:-2] == ["-r", str(requirements)]
     assert [s.argv[3] for s in steps[3:]] == ["version", "selftest"]
+    # a site's own pip sources (mirror, wheel folder) win over PyTorch's index unless one is set
+    assert TORCH_CPU_INDEX not in plan(options, "cpu", "pip", own_sources=True)[1].argv
     uv_steps = plan(options, "cuda", "uv")
     assert uv_steps[0].argv[1] == "venv" and "pip" in uv_steps[1].argv
 
@@ -95,8 +97,7 @@ def installed(home: Path) -> dict:
     """The backend installed by the plugin's install logic into ``<home>/venv`` (fresh, isolated)."""
     lines: list[str] = []
     steps: list[str] = []
-    options = InstallOptions(env_dir=home / "venv", torch_index_url="none", installer="pip",
-                             torch_build="auto")
+    options = InstallOptions(env_dir=home / "venv")  # defaults: auto installer, auto build, auto index
     result = install(options, on_line=lines.append, on_step=lambda i, n, what: steps.append(what))
     return {"result": result, "lines": lines, "steps": steps}
 
@@ -105,7 +106,9 @@ def installed(home: Path) -> dict:
 def test_install_task_logic_creates_a_working_backend(installed: dict, home: Path) -> None:
     result = installed["result"]
     assert result.python == home / "venv" / "bin" / "python" and result.python.is_file()
-    assert result.torch_build == "cpu" and result.installer == "pip"  # no nvidia-smi here
+    assert result.torch_build == "cpu" and result.installer == "pip"  # no nvidia-smi, no uv here
+    torch_command = next(line for line in installed["lines"] if line.startswith("$") and " torch==" in line)
+    assert "download.pytorch.org" not in torch_command  # pip's own configured sources (local wheel) win
     assert installed["steps"][0].startswith("creating the environment")
     assert result.versions["torch"].startswith("2.13.0")
     assert result.versions["executable"] == str(result.python)
@@ -170,11 +173,9 @@ def test_dialogs_complete_the_install_list_models_and_show_in_settings(installed
     panel = loaded_plugin.dock.settings_panel
     assert panel.setup_button.text() == "Set up backend…"
     assert loaded_plugin.dock.get_models_button.text() == "Get models…"
-    settings.set_text(Settings.TORCH_INDEX_URL, "none")
-    settings.set_text(Settings.INSTALLER, "pip")
     try:
         dialog = SetupDialog(settings)
-        assert dialog.env_dir == home / "venv"
+        assert dialog.env_dir == home / "venv" and dialog.installer_combo.currentData() == "auto"
         dialog.show()
         task = dialog.start()  # the environment exists: the retry completes it, it is not rebuilt
         qtbot.waitUntil(lambda: dialog.task is None, timeout=300_000)
