@@ -17,6 +17,7 @@ from typing import Any
 
 from backend.errors import UserError
 from backend.events import Reporter
+from backend.training.model_sizes import MODEL_SIZES
 
 #: Dense bf16 peak TFLOP/s by device-name fragment (without sparsity).
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0}
@@ -24,7 +25,7 @@ PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--objective", default="croma", choices=("croma", "dual"), help="objective to time")
-    parser.add_argument("--model-size", default="base", choices=("tiny", "small", "base", "large"))
+    parser.add_argument("--model-size", default="base", choices=tuple(MODEL_SIZES))
     parser.add_argument("--crop", type=int, default=120, help="chip size in pixels (multiple of 8)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=3, help="timed training steps")
@@ -35,7 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(size: str) -> Any:
-    from backend.jobs.pretrain import MODEL_SIZES
     from backend.models import ModalityConfig, ModelConfig
     from backend.models.config import S1_BANDS, S2_BANDS, base_config, large_config
 

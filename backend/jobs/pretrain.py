@@ -15,14 +15,8 @@ from typing import Any
 
 from backend.errors import UserError
 from backend.events import Reporter
+from backend.training.model_sizes import MODEL_SIZES
 
-#: name -> (dim, heads, optical depth); radar and joint encoders get half the optical depth.
-MODEL_SIZES: dict[str, tuple[int, int, int]] = {
-    "tiny": (32, 4, 2),
-    "small": (384, 8, 8),
-    "base": (768, 16, 12),
-    "large": (1024, 16, 24),
-}
 OBJECTIVE_NAMES = ("croma", "dual", "xstars", "cmid")
 
 #: Loop settings a resumed run takes from the command line only when given there.
