@@ -60,7 +60,11 @@ _BAND_NAME = re.compile(r"^(b\d{1,2}a?|vv|vh|hh|hv|red|green|blue|nir|swir\d?|co
 
 @dataclass(frozen=True)
 class Grid:
-    """A raster grid: CRS, affine transform and size in cells."""
+    """A raster grid: CRS, affine transform and size in cells, as live rasterio objects.
+
+    The pretraining sources keep theirs as plain values instead
+    (:class:`backend.training.data.PortableGrid`: WKT and 6 numbers, cheap to pickle into workers).
+    """
 
     crs: Any
     transform: Any
