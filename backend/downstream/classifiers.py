@@ -1,0 +1,164 @@
+"""Patch classifiers on embeddings (optionally with band statistics): kNN, random forest, boosting.
+
+All three share one interface (:class:`PatchClassifier`: ``fit`` then ``predict_proba`` over every
+class of the sample set, also classes a training fold lacks), so ``classify`` and the accuracy
+report treat them alike:
+
+* ``knn``: the cosine kNN of :mod:`backend.downstream.knn` (similarity-weighted votes; the vote
+  shares are its class probabilities), on the GPU when present.
+* ``random-forest``: scikit-learn ``RandomForestClassifier`` (200 trees, balanced class weights).
+* ``gradient-boosting``: scikit-learn ``HistGradientBoostingClassifier`` (200 iterations, balanced
+  class weights, no early stopping, so results do not depend on an internal split).
+
+Both scikit-learn models are seeded and run on one core (``n_jobs=1``, OpenMP limited to one thread:
+on a shared machine the thread pool costs far more than it saves on sample-sized data).
+
+Features (:class:`FeatureBuilder`): the embedding vectors, L2-normalised (directions, as the
+cosine kNN and k-means use them), optionally followed by per-patch band statistics (mean and std
+of the input pixels, :mod:`backend.downstream.band_stats`) standardised with the training
+patches' mean and std and scaled by ``1/sqrt(count)`` so that both parts weigh about the same in a
+cosine kNN. Trees do not care about the scaling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backend.errors import UserError
+
+CLASSIFIERS: tuple[str, ...] = ("knn", "random-forest", "gradient-boosting")
+#: Rows per ``predict_proba`` call (bounds the memory of a prediction step).
+PREDICT_CHUNK = 65_536
+FOREST_TREES = 200
+BOOSTING_ITERATIONS = 200
+
+
+@dataclass
+class FeatureBuilder:
+    """Turns raw embedding vectors (and band statistics) into classifier features.
+
+    Attributes:
+        band_mean: per-statistic mean of the training patches (``None``: no band statistics).
+        band_std: per-statistic standard deviation of the training patches.
+    """
+
+    band_mean: np.ndarray | None = None
+    band_std: np.ndarray | None = None
+
+    @classmethod
+    def fit(cls, bands: np.ndarray | None) -> FeatureBuilder:
+        """Standardisation of the band statistics of the training patches (``None``: embeddings only)."""
+        if bands is None:
+            return cls()
+        mean = np.nanmean(bands, axis=0)
+        std = np.nanstd(bands, axis=0)
+        return cls(np.nan_to_num(mean).astype(np.float32), np.where(std > 1e-12, std, 1.0).astype(np.float32))
+
+    @property
+    def uses_bands(self) -> bool:
+        return self.band_mean is not None
+
+    def __call__(self, vectors: np.ndarray, bands: np.ndarray | None = None) -> np.ndarray:
+        """``[n, dim (+ s)]`` float32 features of ``[n, dim]`` vectors (and ``[n, s]`` statistics)."""
+        vectors = np.asarray(vectors, np.float32)
+        features = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        if self.band_mean is None:
+            return features
+        if bands is None:
+            raise ValueError("band statistics were used in training but are missing here")
+        scaled = (np.asarray(bands, np.float32) - self.band_mean) / self.band_std
+        scaled = np.nan_to_num(scaled) / np.sqrt(scaled.shape[1])
+        return np.concatenate([features, scaled.astype(np.float32)], axis=1)
+
+
+class PatchClassifier:
+    """One of :data:`CLASSIFIERS` with class probabilities over all ``class_count`` classes."""
+
+    def __init__(self, name: str, class_count: int, neighbors: int = 10, seed: int = 0,
+                 device: Any = None) -> None:
+        if name not in CLASSIFIERS:
+            raise UserError(f"unknown classifier {name!r}: use one of {', '.join(CLASSIFIERS)}")
+        if neighbors < 1:
+            raise UserError(f"--neighbors must be at least 1 (got {neighbors})")
+        self.name = name
+        self.class_count = class_count
+        self.neighbors = neighbors
+        self.seed = seed
+        self.device = device
+        self._model: Any = None
+        self._present: np.ndarray | None = None
+        self._references: Any = None
+
+    def fit(self, features: np.ndarray, classes: np.ndarray,
+            polygons: np.ndarray | None = None) -> PatchClassifier:
+        """Fit on ``[n, f]`` features with 0-based ``classes`` (``polygons``: ids kept by the kNN)."""
+        classes = np.asarray(classes, np.int64)
+        self._present = np.unique(classes)
+        if self.name == "knn":
+            import torch
+
+            from backend.downstream.knn import References
+
+            device = self.device or torch.device("cpu")
+            vectors = torch.from_numpy(np.ascontiguousarray(features, np.float32)).to(device)
+            vectors = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            ids = polygons if polygons is not None else np.zeros(len(classes), np.int64)
+            self._references = References(vectors, torch.from_numpy(classes).to(device),
+                                          torch.from_numpy(np.asarray(ids, np.int64)).to(device))
+            return self
+        if len(self._present) < 2:
+            return self  # one class: a constant prediction
+        if self.name == "random-forest":
+            from sklearn.ensemble import RandomForestClassifier
+
+            model: Any = RandomForestClassifier(n_estimators=FOREST_TREES, class_weight="balanced",
+                                                random_state=self.seed, n_jobs=1)
+        else:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            model = HistGradientBoostingClassifier(max_iter=BOOSTING_ITERATIONS, early_stopping=False,
+                                                   class_weight="balanced", random_state=self.seed)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):  # OpenMP on a busy machine costs far more than it saves here
+            self._model = model.fit(features, classes)
+        return self
+
+    @property
+    def effective_neighbors(self) -> int:
+        """k actually used by the kNN (at most the number of references)."""
+        if self._references is None:
+            return self.neighbors
+        return min(self.neighbors, len(self._references.classes))
+
+    def predict_proba(self, features: np.ndarray, polygons: np.ndarray | None = None) -> np.ndarray:
+        """``[n, class_count]`` float32 probabilities (``polygons``: the kNN skips a query's own polygon)."""
+        out = np.zeros((len(features), self.class_count), np.float32)
+        if not len(features):
+            return out
+        if self.name == "knn":
+            import torch
+
+            from backend.downstream.knn import knn_votes
+
+            refs = self._references
+            query = torch.from_numpy(np.ascontiguousarray(features, np.float32)).to(refs.vectors.device)
+            query = query / query.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            own = None
+            if polygons is not None:
+                own = torch.from_numpy(np.asarray(polygons, np.int64)).to(query.device)
+            return knn_votes(query, refs, self.neighbors, self.class_count, own).cpu().numpy()
+        if self._model is None:
+            out[:, int(self._present[0])] = 1.0
+            return out
+        from threadpoolctl import threadpool_limits
+
+        columns = self._model.classes_.astype(np.int64)
+        with threadpool_limits(1):
+            for start in range(0, len(features), PREDICT_CHUNK):
+                part = self._model.predict_proba(features[start:start + PREDICT_CHUNK])
+                out[start:start + len(part), columns] = part
+        return out

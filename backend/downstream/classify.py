@@ -1,0 +1,244 @@
+"""Label maps from labelled sample polygons with any patch classifier, and their accuracy report.
+
+The polygons are rasterised onto the patch grid of an embedding raster; every valid patch under a
+polygon becomes a training sample with the polygon's class (and, with band statistics, the
+per-patch mean/std of the input pixels). A :class:`backend.downstream.classifiers.PatchClassifier`
+(kNN, random forest or gradient boosting) is fitted on all of them and labels every valid patch
+of the raster, strip by strip. Outputs: the class raster (1..K, nodata 0, paletted ``.qml`` with the
+class names), the confidence raster (the largest class probability, NaN nodata, pseudocolour
+``.qml``) and optionally one probability band per class (named after the class).
+
+Before the map is made, :mod:`backend.downstream.validation` scores the classifier on the samples
+twice: leave-one-polygon-out and spatially blocked cross-validation (the one to trust).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from backend.errors import UserError
+from backend.inference.embedding_raster import EmbeddingRaster
+from backend.io.vectors import SampleSet
+
+
+@dataclass
+class Samples:
+    """Labelled sample patches: raw vectors, band statistics, class index, polygon, patch position."""
+
+    vectors: np.ndarray
+    bands: np.ndarray | None
+    classes: np.ndarray
+    polygons: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+
+@dataclass
+class ClassifyStats:
+    """Per-class sample counts, both accuracy estimates and the class legend of a classify run."""
+
+    classes: dict[int, str]
+    class_counts: dict[str, int]
+    polygon_counts: dict[str, int]
+    classifier: str
+    band_stats: bool
+    lopo_accuracy: float | None
+    lopo_class_accuracy: dict[str, float | None]
+    blocked_cv_accuracy: float | None
+    blocked_cv_class_accuracy: dict[str, float | None]
+    blocked_cv_folds: int
+    blocked_cv_block_patches: int
+    blocked_cv_note: str
+    trust: str
+    trust_note: str
+    neighbors: int
+    reference_patches: int
+    valid_patches: int
+    mean_confidence: float | None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def collect_samples(reader: EmbeddingRaster, samples: SampleSet,
+                    bands: Any = None) -> tuple[Samples, list[str]]:
+    """Rasterise the polygons onto the patch grid and gather the labelled valid patches.
+
+    Returns the samples and warnings (polygons outside the raster or on nodata only).
+
+    Raises:
+        UserError: no polygon overlaps valid patches of the raster.
+    """
+    from backend.downstream.samples import polygons_window, rasterize_polygons
+
+    window = polygons_window(samples.polygons, reader.grid)
+    if window is None:
+        raise UserError(f"no sample polygon overlaps the raster ({len(samples.polygons)} polygons, "
+                        f"reprojected to {reader.grid.crs}); check the layer and the area")
+    burnt = rasterize_polygons(samples.polygons, reader.grid, window)
+    array, valid = reader.read(window)
+    labelled = valid & (burnt > 0)
+    warnings: list[str] = []
+    outside = len(samples.polygons) - len(np.unique(burnt[burnt > 0]))
+    if outside:
+        warnings.append(f"{outside} sample polygon(s) lie outside the raster and were ignored")
+    on_nodata = len(np.unique(burnt[burnt > 0])) - len(np.unique(burnt[labelled]))
+    if on_nodata:
+        warnings.append(f"{on_nodata} sample polygon(s) cover only nodata patches and were ignored")
+    if not labelled.any():
+        raise UserError("no sample polygon overlaps valid (non-nodata) patches of the raster")
+    positions = burnt[labelled] - 1
+    class_index = np.array([samples.classes.index(p.class_name) for p in samples.polygons])[positions]
+    rows, cols = np.nonzero(labelled)
+    statistics = None if bands is None else np.ascontiguousarray(bands.read(window)[:, labelled].T)
+    return Samples(vectors=np.ascontiguousarray(array[:, labelled].T), bands=statistics,
+                   classes=class_index.astype(np.int64), polygons=positions.astype(np.int64),
+                   rows=rows + int(window.row_off), cols=cols + int(window.col_off)), warnings
+
+
+def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: str | os.PathLike[str],
+                 confidence_out: str | os.PathLike[str] | None = None,
+                 probabilities_out: str | os.PathLike[str] | None = None, classifier: str = "knn",
+                 neighbors: int = 10, band_stats: str | os.PathLike[str] | None = None,
+                 cv_block: int = 16, seed: int = 0, device: str = "auto", reporter: Any = None,
+                 start: float = 0.0, end: float = 1.0) -> ClassifyStats:
+    """Label every valid patch with ``classifier`` trained on the sample polygons' patches.
+
+    Args:
+        embeddings: the embedding raster.
+        samples: the polygons, in the raster's CRS.
+        out: class raster to write (1..K in ``samples.classes`` order, nodata 0) + its ``.qml``.
+        confidence_out: largest class probability (float32, NaN nodata) + ``.qml``.
+        probabilities_out: one float32 band per class (described by the class name).
+        classifier: ``knn``, ``random-forest`` or ``gradient-boosting``.
+        neighbors: k of the kNN.
+        band_stats: a band-statistics raster (:mod:`backend.downstream.band_stats`) to add to the features.
+        cv_block: block side in patches of the spatially blocked cross-validation.
+        seed: seeds the scikit-learn models.
+
+    Raises:
+        UserError: no usable samples on the raster, or fewer than two classes among them.
+    """
+    from backend.downstream.band_stats import BandStatistics
+    from backend.downstream.classifiers import FeatureBuilder, PatchClassifier
+    from backend.downstream.raster import class_dtype, create_raster, pick_device, tracker
+    from backend.downstream.styles import paletted_qml, pseudocolor_qml, style_path
+    from backend.downstream.validation import TRUST_NOTE, blocked_cv, leave_one_polygon_out
+    from backend.io.atomic import atomic_paths
+
+    if cv_block < 1:
+        raise UserError(f"--cv-block must be at least 1 patch (got {cv_block})")
+    torch_device = pick_device(device)
+    class_count = len(samples.classes)
+    names = list(samples.classes)
+    track = tracker(reporter)
+    span = end - start
+
+    def make() -> PatchClassifier:
+        return PatchClassifier(classifier, class_count, neighbors, seed, torch_device)
+
+    with EmbeddingRaster(embeddings) as reader:
+        bands = BandStatistics(band_stats, reader.grid) if band_stats is not None else None
+        try:
+            found, warnings = collect_samples(reader, samples, bands)
+            present = np.unique(found.classes).tolist()
+            if len(present) < 2:
+                raise UserError(f"the samples on this raster have only one class ('{names[present[0]]}'); "
+                                "a classifier needs at least two classes")
+            class_counts = {name: int((found.classes == i).sum()) for i, name in enumerate(names)}
+            polygon_counts = {name: len(np.unique(found.polygons[found.classes == i]))
+                              for i, name in enumerate(names)}
+            warnings += [f"class '{name}' has no valid sample patch on this raster"
+                         for name, count in class_counts.items() if not count]
+            if classifier == "knn" and neighbors > len(found.classes):
+                warnings.append(f"--neighbors {neighbors} is more than the {len(found.classes)} sample "
+                                f"patches; using {len(found.classes)}")
+            features_of = FeatureBuilder.fit(found.bands)
+            features = features_of(found.vectors, found.bands)
+            lopo = leave_one_polygon_out(make, features, found.classes, found.polygons, names,
+                                         knn=classifier == "knn")
+            blocked = blocked_cv(make, features, found.classes, found.polygons, found.rows, found.cols,
+                                 cv_block, names)
+            if blocked.why:
+                warnings.append(f"no spatially blocked accuracy: {blocked.why}")
+            if reporter is not None:
+                reporter.progress(start + 0.2 * span, "accuracy estimated")
+            model = make().fit(features, found.classes, found.polygons)
+
+            outputs = [out, style_path(out)]
+            if confidence_out is not None:
+                outputs += [confidence_out, style_path(confidence_out)]
+            if probabilities_out is not None:
+                outputs += [probabilities_out, style_path(probabilities_out)]
+            dtype = class_dtype(class_count)
+            valid_total, confidence_sum = 0, 0.0
+            low, high = np.inf, -np.inf
+            with atomic_paths(*outputs) as temps:
+                labels_dst = create_raster(temps[0], reader.grid, dtype, 0, description="class")
+                confidence_dst = None
+                if confidence_out is not None:
+                    confidence_dst = create_raster(temps[2], reader.grid, "float32", float("nan"),
+                                                   description="confidence")
+                probability_dst = None
+                if probabilities_out is not None:
+                    probability_dst = create_raster(temps[-2], reader.grid, "float32", float("nan"),
+                                                    count=class_count)
+                    for band, name in enumerate(names, start=1):
+                        probability_dst.set_band_description(band, name)
+                try:
+                    for window in track(reader.windows(), f"classifying patches ({classifier})",
+                                        start + 0.2 * span, end):
+                        vectors, rows, cols = reader.read_vectors(window)
+                        shape = (int(window.height), int(window.width))
+                        labels = np.zeros(shape, dtype=dtype)
+                        confidence = np.full(shape, np.nan, dtype=np.float32)
+                        probabilities = np.full((class_count, *shape), np.nan, np.float32) \
+                            if probability_dst is not None else None
+                        if len(vectors):
+                            statistics = None if bands is None else bands.read(window)[:, rows, cols].T
+                            proba = model.predict_proba(features_of(vectors, statistics))
+                            labels[rows, cols] = (proba.argmax(axis=1) + 1).astype(dtype)
+                            scores = proba.max(axis=1)
+                            confidence[rows, cols] = scores
+                            if probabilities is not None:
+                                probabilities[:, rows, cols] = proba.T
+                            low, high = min(low, float(scores.min())), max(high, float(scores.max()))
+                            confidence_sum += float(scores.sum(dtype=np.float64))
+                        valid_total += len(vectors)
+                        labels_dst.write(labels[np.newaxis], window=window)
+                        if confidence_dst is not None:
+                            confidence_dst.write(confidence[np.newaxis], window=window)
+                        if probability_dst is not None:
+                            probability_dst.write(probabilities, window=window)
+                finally:
+                    for dataset in (labels_dst, confidence_dst, probability_dst):
+                        if dataset is not None:
+                            dataset.close()
+                temps[1].write_text(paletted_qml(samples.class_values), encoding="utf-8")
+                if confidence_out is not None:
+                    temps[3].write_text(pseudocolor_qml(low if np.isfinite(low) else 0.0,
+                                                        high if np.isfinite(high) else 1.0), encoding="utf-8")
+                if probabilities_out is not None:
+                    temps[-1].write_text(pseudocolor_qml(0.0, 1.0), encoding="utf-8")
+        finally:
+            if bands is not None:
+                bands.close()
+    return ClassifyStats(
+        classes=samples.class_values, class_counts=class_counts, polygon_counts=polygon_counts,
+        classifier=classifier, band_stats=band_stats is not None,
+        lopo_accuracy=lopo.accuracy, lopo_class_accuracy=lopo.class_accuracy or dict.fromkeys(names),
+        blocked_cv_accuracy=blocked.accuracy,
+        blocked_cv_class_accuracy=blocked.class_accuracy or dict.fromkeys(names),
+        blocked_cv_folds=blocked.folds, blocked_cv_block_patches=cv_block, blocked_cv_note=blocked.why,
+        trust="spatially blocked" if blocked.accuracy is not None else "leave-one-polygon-out",
+        trust_note=TRUST_NOTE if blocked.accuracy is not None else
+        f"leave-one-polygon-out, the only estimate here ({blocked.why}); it is optimistic",
+        neighbors=model.effective_neighbors if classifier == "knn" else neighbors,
+        reference_patches=len(found.classes), valid_patches=valid_total,
+        mean_confidence=confidence_sum / valid_total if valid_total else None,
+        warnings=warnings)
