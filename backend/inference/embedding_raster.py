@@ -87,7 +87,7 @@ class Grid:
         """``(left, bottom, right, top)`` in the grid's CRS."""
         from rasterio.transform import array_bounds
 
-        south, west, north, east = array_bounds(self.height, self.width, self.transform)
+        west, south, east, north = array_bounds(self.height, self.width, self.transform)
         return (west, south, east, north)
 
 
