@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "downstream maps and self-supervised pretraining.",
     )
     parser.add_argument("--version", action="version", version=f"terraprobe-backend {__version__}")
+    parser.add_argument("--remote", metavar="URL", help="run the command on a job server (docs/remote.md)")
+    parser.add_argument("--token-file", metavar="FILE", help="with --remote: the server's token file")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _common_parser()
     for name in command_modules():
@@ -356,6 +358,11 @@ def _torch_write_fault(exc: BaseException) -> EnvironmentFault | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0].split("=", 1)[0] in ("--remote", "--token-file"):  # on a job server, no torch here
+        from backend.remote.client import run as run_remote
+
+        return run_remote(given)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

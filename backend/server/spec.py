@@ -1,0 +1,109 @@
+"""A client's job request as a safe argv: placeholders become server files, nothing else names one.
+
+Request (JSON)::
+
+    {"command": "classify",
+     "args": ["--optical", {"input": [{"name": "s2.tif", "sha256": "..."}]},
+              "--samples", {"server_path": "fields/polys.gpkg"},
+              "--class-field", "class", "--out", {"output": "labels.tif"}]}
+
+Every value of an input option must be an ``input`` (uploaded files) or ``server_path`` (a file
+under a ``--data-root``) placeholder, every value of an output option an ``output`` placeholder (a
+plain file name, written to the job's own ``out/<k>/`` folder). Options must be spelled in full
+(argparse would expand an abbreviation such as ``--opt`` into ``--optical``); options that configure
+the server machine (``--cache-dir``) are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.remote.roles import DROPPED_FLAGS, INPUT_FLAGS, OUTPUT_FLAGS, REMOTE_COMMANDS, split_flag
+from backend.server.storage import Refused, Storage, check_name
+
+_NUMBER = re.compile(r"^-\d|^-\.\d")
+_MAX_ARGS = 400
+
+
+@dataclass
+class JobArgv:
+    """The argv a job runs with and where its files are."""
+
+    command: str
+    argv: list[str]
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+
+def _command_flags(command: str) -> set[str]:
+    """Every option string the command's parser knows."""
+    from backend.cli import build_parser
+
+    parser = build_parser()
+    for action in parser._subparsers._group_actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return set(action.choices[command]._option_string_actions)
+    raise Refused(f"unknown command {command!r}")
+
+
+_flags_cache: dict[str, set[str]] = {}
+
+
+def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
+    """Validate ``request`` and turn it into the job's argv (raises :class:`Refused`)."""
+    if not isinstance(request, dict):
+        raise Refused("a job request is a JSON object with 'command' and 'args'")
+    command, args = request.get("command"), request.get("args", [])
+    if command not in REMOTE_COMMANDS:
+        raise Refused(f"command {command!r} cannot run remotely; these can: {', '.join(REMOTE_COMMANDS)}")
+    if not isinstance(args, list) or len(args) > _MAX_ARGS:
+        raise Refused(f"'args' must be a list of at most {_MAX_ARGS} items")
+    if command not in _flags_cache:
+        _flags_cache[command] = _command_flags(command)
+    known = _flags_cache[command]
+    job = JobArgv(command=command, argv=[])
+    previous: str | None = None
+    for item in args:
+        if isinstance(item, str):
+            flag, value = split_flag(item)
+            if item.startswith("-") and not _NUMBER.match(item):
+                if flag not in known:
+                    raise Refused(f"unknown option {flag!r} for {command} (spell options in full)")
+                if flag in DROPPED_FLAGS:
+                    raise Refused(f"{flag} configures the server's machine and cannot be set by a client")
+                if flag in INPUT_FLAGS or flag in OUTPUT_FLAGS:
+                    if value is not None:
+                        raise Refused(f"{flag} must be given a file placeholder, not a path")
+                    previous = flag
+                    job.argv.append(flag)
+                    continue
+            elif previous is not None:
+                raise Refused(f"{previous} must be given an uploaded file or server:PATH, not {item!r}")
+            job.argv.append(item)
+            previous = None
+            continue
+        if not isinstance(item, dict) or previous is None:
+            raise Refused("a file placeholder must follow an input or output option")
+        if previous in INPUT_FLAGS and "input" in item:
+            path = storage.materialize(item["input"])
+        elif previous in INPUT_FLAGS and "server_path" in item:
+            path = storage.resolve_data_path(item["server_path"])
+        elif previous in OUTPUT_FLAGS and "output" in item:
+            folder = job_dir / "out" / str(len(job.outputs))
+            folder.mkdir(parents=True)
+            path = folder / check_name(item["output"])
+            job.outputs.append(str(folder))
+        else:
+            role = "an input" if previous in INPUT_FLAGS else "an output"
+            raise Refused(f"{previous} takes {role} placeholder")
+        if previous in INPUT_FLAGS:
+            job.inputs.append(str(path))
+        job.argv.append(str(path))
+        previous = None
+    if previous is not None:
+        raise Refused(f"{previous} needs a value")
+    return job

@@ -1,0 +1,136 @@
+"""A real ``python -m backend serve`` process on 127.0.0.1 (random free port) for the remote tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rasterio
+from rasterio.windows import Window
+
+from tests.conftest import REPO_ROOT, backend_python
+
+SAMPLES = REPO_ROOT / "resources" / "samples"
+S2 = SAMPLES / "Spain_7370579_S2Hand.tif"
+POLYGONS = SAMPLES / "sen1floods11_samples.geojson"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """A running server: its URL, token file, folders and process."""
+
+    url: str
+    work_dir: Path
+    data_root: Path
+    process: subprocess.Popen
+
+    @property
+    def token_file(self) -> Path:
+        return self.work_dir / "token"
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
+        """``GET /api/v1<path>`` with the server's token (or ``token``): ``(status, json)``."""
+        return self.call("GET", path, token=token)
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        token = self.token_file.read_text().strip() if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + "/api/v1" + path, data=data, method=method,
+                                         headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                text = response.read()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def children(self) -> list[int]:
+        """Process ids whose parent is the server (its running jobs)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == self.process.pid:
+                    found.append(int(entry.name))
+        return found
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_server(base: Path, *extra: str) -> ServerProcess:
+    """Start ``serve`` on a free 127.0.0.1 port (CPU: one job at a time) and wait until it answers."""
+    work, data = base / "work", base / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = open(base / "server.log", "ab")  # noqa: SIM115 - kept open for the process's lifetime
+    process = subprocess.Popen([backend_python(), "-m", "backend", "serve", "--host", "127.0.0.1",
+                                "--port", str(port), "--work-dir", str(work), "--data-root", str(data),
+                                "--gpus", "0", *extra], cwd=REPO_ROOT, stdout=log, stderr=log,
+                               stdin=subprocess.DEVNULL)
+    server = ServerProcess(f"http://127.0.0.1:{port}", work, data, process)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {(base / 'server.log').read_text()}")
+        try:
+            with urllib.request.urlopen(server.url + "/api/v1/health", timeout=2):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError("server did not start within 60 s")
+
+
+def write_crop(out: Path, col: int = 120, row: int = 90, size: int = 144) -> Path:
+    """A small real Sentinel-2 crop (band names kept) covering land, urban and water samples."""
+    with rasterio.open(S2) as src:
+        window = Window(col, row, size, size)
+        profile = dict(src.profile, width=size, height=size, transform=src.window_transform(window))
+        pixels, names = src.read(window=window), src.descriptions
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(pixels)
+        for index, name in enumerate(names, start=1):
+            if name:
+                dst.set_band_description(index, name)
+    return out
+
+
+def run_cli(*args: str | Path, remote: ServerProcess | None = None, token_file: Path | None = None,
+            python: str | None = None, timeout: float = 180) -> tuple[int, list[dict], str]:
+    """``python -m backend [--remote ...] ARGS --events json``: ``(exit code, events, stderr)``."""
+    prefix: list[str] = []
+    if remote is not None:
+        prefix = ["--remote", remote.url, "--token-file", str(token_file or remote.token_file)]
+    done = subprocess.run([python or backend_python(), "-m", "backend", *prefix, *map(str, args),
+                           "--events", "json"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return done.returncode, events, done.stderr

@@ -1,0 +1,201 @@
+"""The remote backend end to end: a real ``serve`` process on 127.0.0.1 and the real ``--remote`` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.backend.server_helpers import POLYGONS, S2, ServerProcess, run_cli, start_server, write_crop
+from tests.conftest import REPO_ROOT, backend_python
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> ServerProcess:
+    process = start_server(tmp_path_factory.mktemp("server"), "--max-upload-mb", "3")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def crop(tmp_path_factory) -> Path:
+    return write_crop(tmp_path_factory.mktemp("client") / "s2 crop.tif")
+
+
+def _error(events: list[dict]) -> dict:
+    errors = [e for e in events if e["event"] == "error"]
+    assert len(errors) == 1, events
+    return errors[0]
+
+
+def _remote_job(events: list[dict]) -> str:
+    line = next(e["message"] for e in events if e["event"] == "log" and e["message"].startswith("remote job"))
+    return line.split()[2]
+
+
+def test_remote_embed_and_classify_equal_local_runs_and_skip_known_uploads(server, crop, tmp_path) -> None:
+    common = ["--optical", crop, "--window", "64", "--overlap", "16"]
+    for where, remote in (("local", None), ("remote", server)):
+        cache = ["--cache-dir", tmp_path / "cache"] if remote is None else []
+        code, events, stderr = run_cli("embed", *common, *cache, "--out", tmp_path / where / "emb.tif",
+                                       remote=remote)
+        assert code == 0, stderr
+        received = server.get("/stats")[1]["bytes_received"]
+        code, events, stderr = run_cli("classify", *common, *cache, "--samples", POLYGONS, "--class-field",
+                                       "class", "--out", tmp_path / where / "labels.tif", remote=remote)
+        assert code == 0, stderr
+        if remote is not None:
+            # the crop was uploaded by embed: classify sends only the polygons
+            assert server.get("/stats")[1]["bytes_received"] - received == POLYGONS.stat().st_size
+            assert any("already on the server" in e.get("message", "") for e in events)
+            result = next(e for e in events if e["event"] == "result")
+            assert result["outputs"]["labels"] == str(tmp_path / "remote" / "labels.tif")
+    local = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert local == sorted(p.name for p in (tmp_path / "remote").iterdir())
+    assert {"emb.tif", "emb_pca.tif", "labels.tif", "labels.qml"} <= set(local)
+    for name in local:
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "remote" / name).read_bytes(), name
+
+
+def test_remote_client_needs_no_torch(server, crop, tmp_path) -> None:
+    """The client runs in a Python without torch, numpy or rasterio (QGIS's own)."""
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("/usr/bin/python3 has torch")
+    code, _, stderr = run_cli("embed", "--optical", crop, "--window", "64", "--out", tmp_path / "e.tif",
+                              remote=server, python="/usr/bin/python3")
+    assert code == 0, stderr
+    assert (tmp_path / "e.tif").is_file()
+
+
+def test_missing_or_wrong_token_is_refused(server, crop, tmp_path) -> None:
+    assert server.get("/stats", token="")[0] == 401
+    assert server.get("/stats", token="not-the-token-" * 3)[0] == 401
+    assert (server.token_file.stat().st_mode & 0o777) == 0o600
+    wrong = tmp_path / "token"
+    wrong.write_text("wrong-token-wrong-token\n")
+    code, events, _ = run_cli("embed", "--optical", crop, "--out", tmp_path / "e.tif", remote=server,
+                              token_file=wrong)
+    assert code == 2
+    error = _error(events)
+    assert error["kind"] == "unauthorized" and "refused the token (401" in error["message"]
+    code, events, _ = run_cli("embed", "--optical", crop, "--out", tmp_path / "e.tif", remote=server,
+                              token_file=tmp_path / "missing")
+    assert code == 2 and "cannot read --token-file" in _error(events)["message"]
+    assert not list(tmp_path.glob("e*.tif"))
+
+
+def test_server_paths_outside_the_data_roots_are_refused(server, crop, tmp_path) -> None:
+    outside = tmp_path / "secret.geojson"
+    outside.write_bytes(POLYGONS.read_bytes())
+    link = server.data_root / "link.geojson"
+    link.symlink_to(outside)
+    (server.data_root / "polys.geojson").write_bytes(POLYGONS.read_bytes())
+    for path in ("../work/token", str(outside), "link.geojson", "sub/../../secret.geojson"):
+        code, events, _ = run_cli("classify", "--optical", crop, "--samples", f"server:{path}",
+                                  "--class-field", "class", "--out", tmp_path / "l.tif", remote=server)
+        error = _error(events)
+        assert code == 2 and "(403)" in error["message"], (path, error)
+    assert not (tmp_path / "l.tif").exists()
+    # a plain path, an abbreviated option or a server-machine option in a hand-made request
+    for args in (["--optical", "/etc/passwd", "--out", {"output": "x.tif"}],
+                 ["--opt", "/etc/passwd", "--out", {"output": "x.tif"}],
+                 ["--optical=/etc/passwd", "--out", {"output": "x.tif"}],
+                 ["--cache-dir", "/tmp", "--out", {"output": "x.tif"}],
+                 ["--out", {"output": "../x.tif"}]):
+        status, body = server.call("POST", "/jobs", body={"command": "embed", "args": args})
+        assert status == 400, (args, body)
+    status, body = server.call("POST", "/jobs", body={"command": "pretrain", "args": []})
+    assert status == 400 and "cannot run remotely" in body["error"]
+
+
+def test_upload_size_limit(server, tmp_path) -> None:
+    big = tmp_path / "big.tif"
+    big.write_bytes(os.urandom(4 * 1024 * 1024))
+    code, events, _ = run_cli("embed", "--optical", big, "--out", tmp_path / "e.tif", remote=server)
+    assert code == 2 and "(413)" in _error(events)["message"]
+
+
+def _start_slow_job(server: ServerProcess, out: Path) -> subprocess.Popen:
+    """A remote embed of the whole scene in small tiles (many seconds on CPU)."""
+    return subprocess.Popen([backend_python(), "-m", "backend", "--remote", server.url, "--token-file",
+                             str(server.token_file), "embed", "--optical", str(S2), "--window", "64",
+                             "--overlap", "32", "--batch-size", "1", "--dtype", "float32", "--out", str(out),
+                             "--events", "json"], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def _wait_for_progress(client: subprocess.Popen) -> list[dict]:
+    events: list[dict] = []
+    assert client.stdout is not None
+    for line in client.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == "progress" and "tiles" in events[-1].get("message", ""):
+            return events
+    raise AssertionError(f"no progress before the end: {events}")
+
+
+def test_cancel_stops_the_remote_job_within_two_seconds(server, tmp_path) -> None:
+    client = _start_slow_job(server, tmp_path / "emb.tif")
+    events = _wait_for_progress(client)
+    job = _remote_job(events)
+    started = time.monotonic()
+    client.send_signal(signal.SIGTERM)
+    assert client.wait(10) == 130
+    while server.get(f"/jobs/{job}")[1]["state"] == "running":
+        assert time.monotonic() - started < 2.0
+        time.sleep(0.05)
+    assert time.monotonic() - started < 2.0
+    assert server.get(f"/jobs/{job}")[1]["state"] == "cancelled"
+    assert "cancelled" in [json.loads(line) for line in client.stdout][-1]["kind"]  # type: ignore[union-attr]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_killed_server_gives_a_clear_error_and_no_local_output(tmp_path) -> None:
+    server = start_server(tmp_path / "srv")
+    try:
+        client = _start_slow_job(server, tmp_path / "out" / "emb.tif")
+        _wait_for_progress(client)
+        jobs = server.children()
+        server.process.kill()
+        server.process.wait(5)
+        for pid in jobs:  # the job ran in its own session: end it too
+            os.killpg(pid, signal.SIGKILL)
+        rest = [json.loads(line) for line in client.stdout]  # type: ignore[union-attr]
+        assert client.wait(30) == 3
+        error = _error(rest)
+        assert error["kind"] == "environment" and "lost connection to the server" in error["message"]
+        assert "nothing was written locally" in error["message"]
+        assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    finally:
+        server.stop()
+
+
+def test_two_clients_at_once_are_queued_and_both_finish(server, crop, tmp_path) -> None:
+    results: dict[int, tuple[int, list[dict], str]] = {}
+
+    def client(index: int) -> None:
+        results[index] = run_cli("embed", "--optical", crop, "--window", "64", "--stitch", "centre",
+                                 "--out", tmp_path / str(index) / "emb.tif", remote=server)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    spans = []
+    for index in range(2):
+        code, events, stderr = results[index]
+        assert code == 0, stderr
+        assert (tmp_path / str(index) / "emb.tif").is_file()
+        status = server.get(f"/jobs/{_remote_job(events)}")[1]
+        spans.append((status["started"], status["finished"]))
+    first, second = sorted(spans)
+    assert first[1] <= second[0]  # one at a time on CPU
