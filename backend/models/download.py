@@ -138,7 +138,7 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
         try:
             with target.open(mode) as handle:
                 while True:
-                    chunk = response.read(CHUNK)
+                    chunk = response.read1(CHUNK)  # what arrived (up to CHUNK): fine-grained progress
                     if not chunk:
                         break
                     handle.write(chunk)

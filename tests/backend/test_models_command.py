@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -41,6 +42,8 @@ class CheckpointServer(ThreadingHTTPServer):
         self.cut_after: int | None = None  # close the connection after this many body bytes (once)
         self.status: int | None = None  # answer every request with this error status
         self.stall = 0.0  # seconds to wait before answering
+        self.pause_after: int | None = None  # wait `pause` seconds after this many body bytes (once)
+        self.pause = 0.0
         self.lock = threading.Lock()
 
     @property
@@ -86,6 +89,13 @@ class Handler(BaseHTTPRequestHandler):
         if server.cut_after is not None:
             body, server.cut_after = body[:server.cut_after], None
             self.close_connection = True
+        if server.pause_after is not None:
+            head, body, server.pause_after = body[:server.pause_after], body[server.pause_after:], None
+            self.wfile.write(head)
+            self.wfile.flush()
+            with server.lock:
+                server.bytes_served += len(head)
+            time.sleep(server.pause)
         for offset in range(0, len(body), 65536):
             piece = body[offset:offset + 65536]
             self.wfile.write(piece)
@@ -213,6 +223,28 @@ def test_interrupted_download_resumes_where_it_stopped(tmp_path: Path, server: C
     assert second == len(checkpoint_bytes) - half < len(checkpoint_bytes)
     assert final(events)["stats"]["resumed_from"] == half
     assert placed(models) == [f"{NAME}.json", f"{NAME}.safetensors"]
+
+
+def test_cancelled_download_keeps_the_partial_file_and_resumes(
+        tmp_path: Path, server: CheckpointServer, registry: Path, checkpoint_bytes: bytes) -> None:
+    models = tmp_path / "models"
+    half = len(checkpoint_bytes) // 2
+    server.pause_after, server.pause = half, 20.0
+    process = subprocess.Popen([backend_python(), "-m", "backend", "models", "download", NAME, "--models-dir",
+                                str(models), "--registry", str(registry), "--events", "json"],
+                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = models / ".downloads"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(p.stat().st_size for p in partial.glob("*.part")) < half:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)  # what the plugin's Cancel sends
+    stdout, _ = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert json.loads(stdout.splitlines()[-1])["kind"] == "cancelled"
+    assert placed(models) == [] and [p.stat().st_size for p in partial.glob("*.part")] == [half]
+    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code == 0, stderr
+    assert final(events)["stats"]["resumed_from"] == half
 
 
 @pytest.mark.parametrize("damage", ["corrupted", "truncated"])
