@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import io
 import logging
@@ -423,5 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _running.clear()
         reporter.stop_heartbeat()
         watchdog.stop()
+        # A failed run's traceback holds reference cycles that keep abandoned generators (tqdm
+        # bars) alive; finalise them while stderr is still ours, not after it is handed back.
+        gc.collect()
         library.stop()
     return 0

@@ -10,6 +10,7 @@ Two renderings of the same events:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -40,6 +41,7 @@ class Reporter:
         self._heartbeat_stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         self._last_fraction = -1.0
+        self._bars: list[Any] = []  # open progress bars (human mode), closed before an error line
 
     # -- plumbing -----------------------------------------------------------------------------
     def _emit(self, event: dict[str, Any]) -> None:
@@ -104,8 +106,15 @@ class Reporter:
         if self.mode == "human":
             from tqdm import tqdm
 
-            yield from tqdm(items, total=total, desc=description, unit=unit, file=sys.stderr,
-                            dynamic_ncols=True, leave=True)
+            bar = tqdm(items, total=total, desc=description, unit=unit, file=sys.stderr,
+                       dynamic_ncols=True, leave=True)
+            self._bars.append(bar)
+            try:
+                yield from bar
+            finally:
+                bar.close()
+                with contextlib.suppress(ValueError):
+                    self._bars.remove(bar)
             return
         for count, item in enumerate(items, start=1):
             yield item
@@ -130,6 +139,9 @@ class Reporter:
         if self.mode == "json":
             self._emit({"event": "error", "kind": kind, "message": message})
         else:
+            for bar in list(self._bars):  # the loop a failure left: its bar ends above the error
+                with contextlib.suppress(Exception):
+                    bar.close()
             print(f"error: {message}", file=sys.stderr, flush=True)
 
 

@@ -129,5 +129,14 @@ def test_full_disk_during_a_checkpoint(shared_data: Path, tmp_path: Path) -> Non
         assert load_state(run)["step"] == 2 and verify_checkpoint(run) is None
         assert verify_checkpoint(run / PREVIOUS_DIR) is None
         assert not list(run.glob(".checkpoint-*"))
+        shutil.rmtree(run / PREVIOUS_DIR)  # in human mode the error is the last line, after the bar
+        for leftover in run.iterdir():
+            leftover.unlink() if leftover.is_file() else shutil.rmtree(leftover)
+        proc = _pretrain("--data", str(shared_data / "sen1floods11"), "--out", str(run), *SMALL, "--steps",
+                         "6", "--save-every", "1")
+        assert proc.returncode == 3
+        lines = proc.stderr.replace("\r", "\n").strip().splitlines()
+        assert lines[-1].startswith("error: could not save the checkpoint at step 3"), lines[-3:]
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
     finally:
         subprocess.run(["umount", str(run)], check=False)
