@@ -177,6 +177,18 @@ class Server:
             text = response.read()
         return json.loads(text) if text else {}
 
+    def missing_blob(self, sha: str) -> int | None:
+        """``None`` when the server has this content, else its upload size limit in bytes."""
+        request = urllib.request.Request(f"{self.url}{API}/blobs/{sha}", method="HEAD",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=READ_TIMEOUT):
+                return None
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise self._refusal(exc) from None
+            return int(exc.headers.get("X-Max-Upload-Bytes") or 1 << 62)
+
     def _refusal(self, exc: urllib.error.HTTPError) -> UserError:
         try:
             message = json.loads(exc.read() or b"{}").get("error", "")
@@ -225,12 +237,12 @@ def upload(server: Server, plan: Plan, reporter: Reporter) -> None:
         size = path.stat().st_size
 
         def send(path: Path = path, sha: str = sha, size: int = size) -> bool:
-            try:
-                server.request("HEAD", f"/blobs/{sha}")
+            limit = server.missing_blob(sha)
+            if limit is None:
                 return False
-            except UserError as exc:
-                if "(404)" not in str(exc):
-                    raise
+            if size > limit:
+                raise UserError(f"the server refused the request (413): {path} has {size} bytes, the server "
+                                f"accepts uploads up to {limit} bytes (its --max-upload-mb)", kind="refused")
             with open(path, "rb") as handle:
                 headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
                 server.request("PUT", f"/blobs/{sha}", body=handle, timeout=max(READ_TIMEOUT, size / 1e6),

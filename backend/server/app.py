@@ -74,7 +74,8 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
     async def blob(request: Request) -> Response:
         sha = request.path_params["sha256"]
         if request.method in ("GET", "HEAD"):
-            return Response(status_code=200 if storage.has_blob(sha) else 404)
+            return Response(status_code=200 if storage.has_blob(sha) else 404,
+                            headers={"X-Max-Upload-Bytes": str(storage.max_upload)})
         if storage.has_blob(sha):
             return JSONResponse({"sha256": sha, "received": 0}, status_code=200)
         try:
