@@ -7,66 +7,21 @@ such as similarity maps get a single-band pseudocolour renderer with an interpol
 
 from __future__ import annotations
 
-import colorsys
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from backend.contract.outputs import (  # noqa: F401  (palettes re-exported: one copy, in the contract)
+    LAND_COVER_COLORS,
+    QUALITATIVE_PALETTE,
+    VIRIDIS_STOPS,
+    class_colors,
+    label_colors,
+)
 from backend.io.atomic import write_text_atomic
 
 QGIS_VERSION = "3.22.16-Białowieża"
-
-# A fixed qualitative palette: neighbouring entries differ strongly in hue and lightness.
-QUALITATIVE_PALETTE: tuple[str, ...] = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#ffd92f", "#003f5c", "#a6d854", "#fb9a99", "#6a3d9a", "#b15928",
-    "#66c2a5", "#fc8d62", "#8da0cb", "#e5c494", "#000000", "#b3b3b3", "#ff1493", "#00ff7f",
-)
-
-# Stops of a perceptually uniform dark-blue → green → yellow ramp (viridis-like).
-VIRIDIS_STOPS: tuple[str, ...] = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
-
-
-def class_colors(count: int) -> list[str]:
-    """``count`` distinct colours: the fixed palette first, then evenly spread golden-ratio hues."""
-    colors = list(QUALITATIVE_PALETTE[:count])
-    hue = 0.0
-    while len(colors) < count:
-        hue = (hue + 0.618033988749895) % 1.0
-        lightness = 0.35 + 0.3 * ((len(colors) // len(QUALITATIVE_PALETTE)) % 2)
-        r, g, b = colorsys.hls_to_rgb(hue, lightness, 0.75)
-        colors.append(f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}")
-    return colors
-
-
-# Conventional land-cover colours (ESA WorldCover legend) for class names analysts commonly use, so a
-# "water" class is blue and a "forest" class green rather than whatever palette slot they fall in.
-LAND_COVER_COLORS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("water", "sea", "lake", "river", "flood", "reservoir", "ocean"), "#0064c8"),
-    (("wetland", "marsh", "swamp", "mangrove"), "#0096a0"),
-    (("forest", "tree", "wood"), "#006400"),
-    (("shrub", "bush"), "#ffbb22"),
-    (("grass", "pasture", "meadow", "herbaceous", "prairie"), "#ffff4c"),
-    (("crop", "agri", "farm", "paddy", "orchard", "vineyard"), "#f096ff"),
-    (("urban", "village", "town", "city", "built", "building", "residential", "industrial",
-      "settlement"), "#fa0000"),
-    (("land", "field", "ground"), "#d2b48c"),
-    (("road", "highway", "street", "railway"), "#505050"),
-    (("bare", "soil", "dry", "sand", "desert", "rock"), "#b4b4b4"),
-    (("snow", "ice", "glacier", "cloud"), "#f0f0f0"),
-)
-
-
-def label_colors(labels: Sequence[str]) -> list[str]:
-    """A colour per class label: conventional land-cover colours for known names, else distinct ones."""
-    chosen: list[str | None] = []
-    for label in labels:
-        name = str(label).lower()
-        chosen.append(next((color for words, color in LAND_COVER_COLORS
-                            if any(word in name for word in words)), None))
-    spare = iter(c for c in class_colors(len(labels) + len(LAND_COVER_COLORS)) if c not in chosen)
-    return [color or next(spare) for color in chosen]
 
 
 def _document() -> tuple[ET.Element, ET.Element]:

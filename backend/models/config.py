@@ -12,15 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.contract.bands import S1_BANDS, S2_BANDS
+from backend.contract.model_files import FORMAT_VERSION, ModelFileError, check_format_version
 from backend.errors import UserError
-
-FORMAT_VERSION = 1
-
-#: Sentinel-2 bands of CROMA's optical encoder, in model order (13 L1C bands minus B10).
-S2_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A",
-                             "B09", "B11", "B12")
-#: Sentinel-1 bands of CROMA's radar encoder, in model order (backscatter in dB).
-S1_BANDS: tuple[str, ...] = ("VV", "VH")
 
 
 @dataclass
@@ -117,6 +111,10 @@ class ModelConfig:
         from backend.io.atomic import read_json
 
         data = read_json(path, "model config")
+        try:
+            check_format_version(data, path)
+        except ModelFileError as exc:
+            raise UserError(str(exc)) from None
         if data.get("architecture", "croma") != "croma":
             raise UserError(f"model config {path}: unsupported architecture {data.get('architecture')!r}")
         return cls.from_dict(data)
