@@ -53,8 +53,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     import tempfile
     from pathlib import Path
 
+    from backend.contract.outputs import default_output
     from backend.downstream.classify import classify_map
-    from backend.downstream.options import check_distinct, output_path, read_samples, sibling
+    from backend.downstream.options import check_distinct, output_path, read_samples
     from backend.downstream.styles import style_path
     from backend.downstream.validation import default_block
     from backend.inference.embedding_raster import EmbeddingRaster
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                         "statistics")
     out = output_path(args.out)
     confidence = output_path(args.confidence_out, "--confidence-out") if args.confidence_out \
-        else sibling(out, "_confidence")
+        else default_output(out, "confidence")
     probabilities = output_path(args.probabilities_out, "--probabilities-out") if args.probabilities_out \
         else None
     check_distinct(out, confidence, probabilities)

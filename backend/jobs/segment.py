@@ -38,6 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from pathlib import Path
 
+    from backend.contract.outputs import default_output
     from backend.downstream.options import check_distinct, output_path, read_samples
     from backend.downstream.segmentation import (
         InputSetPixels,
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     out = output_path(args.out)
     head_out = None
     if not args.head:
-        head_out = head_paths(args.head_out or out.with_name(f"{out.stem}_head.safetensors"))[0]
+        head_out = head_paths(args.head_out or default_output(out, "head"))[0]
         check_distinct(out, head_out)
     from backend.io.outputs import check_outputs
 
