@@ -106,8 +106,11 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
     target.parent.mkdir(parents=True, exist_ok=True)
     have = target.stat().st_size if target.exists() else 0
     headers = {"User-Agent": f"terraprobe/{__version__}"}
+    validator = _validator_path(target)
     if have:
         headers["Range"] = f"bytes={have}-"
+        with contextlib.suppress(OSError):  # the file changed at the source: the server sends it whole
+            headers["If-Range"] = validator.read_text(encoding="utf-8").strip()
     request = urllib.request.Request(url, headers=headers)
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
@@ -128,6 +131,9 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
     with response:
         status = getattr(response, "status", 200)
         length = int(response.headers.get("Content-Length") or 0)
+        tag = response.headers.get("ETag") or response.headers.get("Last-Modified")
+        if tag and not tag.startswith("W/"):  # weak tags may not be used with If-Range
+            validator.write_text(tag, encoding="utf-8")
         if status == 206 and _content_range_start(response.headers.get("Content-Range")) == have:
             resumed_from, mode = have, "ab"
         else:  # the server sent the whole file: start over
@@ -161,6 +167,11 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
     if on_progress:
         on_progress(size, total or size)
     return FetchResult(target, size, resumed_from=resumed_from, bytes_received=received)
+
+
+def _validator_path(partial: Path) -> Path:
+    """Where the ETag / Last-Modified of a partial download is kept (for ``If-Range``)."""
+    return partial.with_name(partial.name + ".validator")
 
 
 def file_sha256(path: Path) -> str:
@@ -276,11 +287,14 @@ def install_model(entry: KnownModel, models_dir: Path, source: str, timeout: flo
         weights, config = convert(model, entry, source, digest, models_dir)
     except UserError:
         if fetched is not None:  # a bad download is not worth resuming
-            with contextlib.suppress(FileNotFoundError):
-                fetched.path.unlink()
+            for leftover in (fetched.path, _validator_path(fetched.path)):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
         raise
     if fetched is not None:
         fetched.path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            _validator_path(fetched.path).unlink()
         with contextlib.suppress(OSError):
             fetched.path.parent.rmdir()
     return {"weights": weights, "config": config, "sha256": digest, "source": source,
@@ -292,9 +306,10 @@ def remove_downloads(models_dir: Path, name: str) -> list[Path]:
     """Delete partial downloads of ``name`` (any source); returns what was removed."""
     folder = Path(models_dir) / DOWNLOADS_FOLDER
     removed = []
-    for leftover in sorted(folder.glob(f"{name}-*.pt.part")) if folder.is_dir() else []:
+    for leftover in sorted(folder.glob(f"{name}-*.pt.part*")) if folder.is_dir() else []:
         leftover.unlink()
-        removed.append(leftover)
+        if leftover.suffix == ".part":
+            removed.append(leftover)
     with contextlib.suppress(OSError):
         folder.rmdir()
     return removed

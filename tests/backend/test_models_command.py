@@ -59,7 +59,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         server = self.server
-        server.requests.append({"path": self.path, "range": self.headers.get("Range")})
+        server.requests.append({"path": self.path, "range": self.headers.get("Range"),
+                                "if_range": self.headers.get("If-Range")})
         if server.stall:
             time.sleep(server.stall)
         if server.status:
@@ -70,7 +71,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404, "not found")
             return
         start = 0
+        etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
         header = self.headers.get("Range")
+        if self.headers.get("If-Range") not in (None, etag):  # the file changed: send it whole
+            header = None
         if header and header.startswith("bytes="):
             start = int(header[6:].split("-")[0])
             if start >= len(data):
@@ -84,6 +88,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(200)
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", etag)
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         if server.cut_after is not None:
@@ -220,6 +225,7 @@ def test_interrupted_download_resumes_where_it_stopped(tmp_path: Path, server: C
     assert code == 0, stderr
     second = server.bytes_served - first
     assert server.requests[-1]["range"] == f"bytes={half}-"
+    assert server.requests[-1]["if_range"] == f'"{hashlib.sha256(checkpoint_bytes).hexdigest()[:16]}"'
     assert second == len(checkpoint_bytes) - half < len(checkpoint_bytes)
     assert final(events)["stats"]["resumed_from"] == half
     assert placed(models) == [f"{NAME}.json", f"{NAME}.safetensors"]
@@ -245,6 +251,24 @@ def test_cancelled_download_keeps_the_partial_file_and_resumes(
     code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
     assert code == 0, stderr
     assert final(events)["stats"]["resumed_from"] == half
+
+
+def test_a_source_that_changed_since_the_interruption_is_fetched_whole(
+        tmp_path: Path, server: CheckpointServer, checkpoint_bytes: bytes) -> None:
+    models = tmp_path / "models"
+    url = f"{server.url}/CROMA_tiny.pt"
+    server.cut_after = len(checkpoint_bytes) // 2
+    code, _, _ = backend("models", "download", "mine", "--url", url, "--models-dir", models)
+    assert code != 0
+    torch.manual_seed(1)
+    changed = tmp_path / "changed.pt"
+    torch.save(official_state_dicts(build_model(ModelConfig(**TINY)).eval()), changed)
+    server.files["/CROMA_tiny.pt"] = changed.read_bytes()
+    code, events, stderr = backend("models", "download", "mine", "--url", url, "--models-dir", models)
+    assert code == 0, stderr
+    stats = final(events)["stats"]
+    assert stats["resumed_from"] == 0 and stats["sha256"] == hashlib.sha256(changed.read_bytes()).hexdigest()
+    assert placed(models) == ["mine.json", "mine.safetensors"] and not (models / ".downloads").exists()
 
 
 @pytest.mark.parametrize("damage", ["corrupted", "truncated"])
