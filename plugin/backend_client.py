@@ -22,8 +22,10 @@ from typing import Any, Callable
 
 try:
     from ..backend.contract import paths as contract_paths
+    from ..backend.contract.remote import REMOTE_COMMANDS, remote_arguments
 except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
     from backend.contract import paths as contract_paths  # type: ignore[no-redef]
+    from backend.contract.remote import REMOTE_COMMANDS, remote_arguments  # type: ignore[no-redef]
 
 #: The plugin root: the folder holding metadata.txt, plugin/ and backend/.
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
@@ -353,12 +355,21 @@ def backend_command(args: Sequence[str], python: str) -> list[str]:
 def run_backend(args: Sequence[str], on_event: EventCallback | None = None,
                 is_canceled: CancelCheck | None = None, python: str | None = None,
                 heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT, root: Path = PLUGIN_ROOT,
-                on_start: Callable[[int], None] | None = None) -> BackendResult:
+                on_start: Callable[[int], None] | None = None,
+                remote: tuple[str, str] | None | bool = None) -> BackendResult:
     """Run one backend command (``python -m backend ARGS``) from the plugin folder.
 
     ``python`` defaults to :func:`find_backend_python` (setting, ``.venv``, QGIS's Python).
+    ``remote`` (``(url, token_file)``; default: the *Backend* setting, ``False`` = local) runs the
+    commands a job server offers there, through the same process and events: ``python -m backend
+    --remote URL --token-file F ARGS`` needs no torch, so any Python 3 (QGIS's own) runs it.
     See :func:`run_command` for the callbacks and the errors raised.
     """
+    server = configured_remote() if remote is None else (remote or None)
+    if server and args and args[0] in REMOTE_COMMANDS:
+        args = [*remote_arguments(*server), *args]
+        if python is None:
+            python = remote_client_python(root)
     if python is None:
         python = find_backend_python(configured_backend_python(), root=root)
     return run_command(backend_command(args, python), on_event=on_event, is_canceled=is_canceled,
@@ -372,3 +383,25 @@ def configured_backend_python() -> str | None:
     except ImportError:
         return None
     return Settings().backend_python or None
+
+
+def configured_remote() -> tuple[str, str] | None:
+    """``(url, token_file)`` when the *Backend* setting is *remote* (inside QGIS), else ``None``."""
+    try:
+        from .settings import Settings
+    except ImportError:
+        return None
+    return Settings().remote_backend()
+
+
+def remote_client_python(root: Path = PLUGIN_ROOT) -> str:
+    """An interpreter for the remote client: the backend's when there is one, else QGIS's own."""
+    try:
+        return find_backend_python(configured_backend_python(), root=root, allow_host=False)
+    except BackendNotFound:
+        pass
+    host = host_python()
+    if host:
+        return host
+    raise BackendNotFound("No Python 3 interpreter was found to run the remote backend client; set "
+                          "Backend Python to any Python 3.9+ in the Terraprobe settings.")

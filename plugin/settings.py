@@ -32,6 +32,10 @@ class Settings:
     FIND_LINKS = f"{PREFIX}/install/find_links"
     BASE_PYTHON = f"{PREFIX}/install/base_python"
     MODEL_MIRROR = f"{PREFIX}/models/mirror"
+    #: Remote backend (issue 15): "local" or "remote", the job server's URL and a copy of its token file.
+    BACKEND_MODE = f"{PREFIX}/backend_mode"
+    REMOTE_URL = f"{PREFIX}/remote/url"
+    REMOTE_TOKEN_FILE = f"{PREFIX}/remote/token_file"
 
     def __init__(self) -> None:
         self._settings = QgsSettings()
@@ -75,6 +79,22 @@ class Settings:
     @model.setter
     def model(self, value: str) -> None:
         self._settings.setValue(self.MODEL, value.strip())
+
+    @property
+    def backend_mode(self) -> str:
+        """``local`` (a backend process on this machine) or ``remote`` (a job server)."""
+        return "remote" if self._get(self.BACKEND_MODE, "local") == "remote" else "local"
+
+    @backend_mode.setter
+    def backend_mode(self, value: str) -> None:
+        self._settings.setValue(self.BACKEND_MODE, "remote" if value == "remote" else "local")
+
+    def remote_backend(self) -> tuple[str, str] | None:
+        """``(url, token_file)`` when the backend is remote and a URL is set, else ``None``."""
+        url = self.text(self.REMOTE_URL)
+        if self.backend_mode != "remote" or not url:
+            return None
+        return url, self.text(self.REMOTE_TOKEN_FILE)
 
     def text(self, key: str, default: str = "") -> str:
         """A free-text setting (the install and mirror keys above), stripped."""

@@ -8,10 +8,11 @@ client runs in any Python 3, QGIS's own included.
 
 from __future__ import annotations
 
+from backend.contract.remote import REMOTE_COMMANDS
 from backend.io.outputs import INPUT_OPTIONS, OUTPUT_OPTIONS
 
-#: Commands a client may run on a server (option-only paths; no server-side folders or downloads).
-REMOTE_COMMANDS = ("embed", "cluster", "classify", "segment", "similar", "sensors", "version")
+__all__ = ["DROPPED_FLAGS", "INPUT_FLAGS", "OUTPUT_FLAGS", "REMOTE_COMMANDS", "SERVER_PREFIX", "split_flag"]
+
 #: Options whose value is a file the run reads: uploaded (or named on the server with ``server:``).
 INPUT_FLAGS = frozenset(option for option in INPUT_OPTIONS.values() if option.startswith("--"))
 #: Options whose value is a file the run writes (with its sidecars in the same folder).

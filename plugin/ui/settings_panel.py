@@ -13,6 +13,7 @@ from qgis.PyQt.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QWidget,
 )
@@ -62,6 +63,7 @@ class SettingsPanel(QWidget):
         self.cache_widget.setFilePath(settings.cache_dir)
         self.cache_widget.lineEdit().setPlaceholderText("default: ~/.cache/terraprobe/embeddings")
         form.addRow("Cache folder", self.cache_widget)
+        self._add_remote_rows(form)
         self.check_button = QPushButton(_tr("Check backend"))
         self.setup_button = QPushButton(_tr("Set up backend…"))
         self.setup_button.setToolTip(_tr("Install PyTorch and the backend's packages into a per-user "
@@ -84,6 +86,36 @@ class SettingsPanel(QWidget):
         self.setup_button.clicked.connect(self.open_setup)
         self.copy_button.clicked.connect(lambda: QApplication.clipboard().setText(self.report.text()))
         self.show_first_run_hint()
+
+    def _add_remote_rows(self, form: QFormLayout) -> None:
+        """Backend: local / remote, the job server's URL and token file (docs/remote.md)."""
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem(_tr("local (this machine)"), "local")
+        self.mode_combo.addItem(_tr("remote (job server)"), "remote")
+        self.mode_combo.setCurrentIndex(1 if self.settings.backend_mode == "remote" else 0)
+        self.mode_combo.setToolTip(_tr("remote: embed, cluster, classify, segment and similarity run on a "
+                                       "server started with `python -m backend serve`"))
+        form.addRow(_tr("Backend"), self.mode_combo)
+        self.url_edit = QLineEdit(self.settings.text(Settings.REMOTE_URL))
+        self.url_edit.setPlaceholderText("https://gpu-server:8765")
+        form.addRow(_tr("Server URL"), self.url_edit)
+        self.token_widget = QgsFileWidget()
+        self.token_widget.setStorageMode(QgsFileWidget.GetFile)
+        self.token_widget.setFilePath(self.settings.text(Settings.REMOTE_TOKEN_FILE))
+        self.token_widget.setToolTip(_tr("a copy of the server's token file (its --work-dir/token)"))
+        form.addRow(_tr("Token file"), self.token_widget)
+        self.mode_combo.currentIndexChanged.connect(self._remote_changed)
+        self.url_edit.editingFinished.connect(
+            lambda: self.settings.set_text(Settings.REMOTE_URL, self.url_edit.text()))
+        self.token_widget.fileChanged.connect(
+            lambda path: self.settings.set_text(Settings.REMOTE_TOKEN_FILE, path))
+        self._remote_changed()
+
+    def _remote_changed(self, *_args: object) -> None:
+        remote = self.mode_combo.currentData() == "remote"
+        self.settings.backend_mode = "remote" if remote else "local"
+        self.url_edit.setEnabled(remote)
+        self.token_widget.setEnabled(remote)
 
     def show_first_run_hint(self, root: Path = PLUGIN_ROOT) -> bool:
         """Point at "Set up backend…" when no backend environment exists yet (file checks only)."""

@@ -1,0 +1,18 @@
+"""The remote backend's shared facts: which commands a job server runs, how a client names it.
+
+Both halves import this: the backend's ``--remote`` client and server (:mod:`backend.remote`,
+:mod:`backend.server`) and the plugin's process client, which sends these commands to the server
+when the *Backend* setting is *remote* and runs every other command (models, info) locally.
+"""
+
+from __future__ import annotations
+
+#: Commands a client may run on a server (option-only paths; no server-side folders or downloads).
+REMOTE_COMMANDS = ("embed", "cluster", "classify", "segment", "similar", "sensors", "version")
+#: Default port of ``python -m backend serve``.
+DEFAULT_PORT = 8765
+
+
+def remote_arguments(url: str, token_file: str) -> list[str]:
+    """The argv prefix that runs a backend command on the server at ``url``."""
+    return ["--remote", url.strip(), "--token-file", token_file.strip()]
