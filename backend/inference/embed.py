@@ -21,6 +21,8 @@ How it works, in bounded memory:
    Tiles with no valid patch skip the encoder.
    Validity is decided per pixel, so every tile covering a patch agrees on it.
 4. A random sample of valid patch embeddings (at most ``PCA_SAMPLE``) fits a 3-component PCA;
+   a patch is drawn by a hash of its position (``_Sampler``), so any split of the rows among
+   processes (``backend.inference.distributed_embed``) draws the same sample;
    a second streaming pass over the written embeddings writes the uint8 preview (2-98 %
    percentile stretch of each component to 1..255, nodata 0).
 5. The same sample feeds the embedding-collapse guard (``backend.inference.guard``): near-identical
@@ -129,13 +131,17 @@ class _Stitcher:
             rows = self.sum[:, :done] / self.weight[:done]
         invalid = self.invalid[:done] | (self.weight[:done] == 0)
         rows[:, invalid] = np.nan
-        self.sampler.add(rows, invalid)
-        self.valid_patches += int((~invalid).sum())
-        self.writer.write_rows(rows)
+        self.emit(self.base, rows, invalid)
         for buffer in (self.sum, self.weight, self.invalid):
             buffer[..., :-done, :] = buffer[..., done:, :].copy()
             buffer[..., -done:, :] = 0
         self.base = new_base
+
+    def emit(self, first_row: int, rows: np.ndarray, invalid: np.ndarray) -> None:
+        """Final rows ``[first_row, first_row + len)``: sample, count and write them."""
+        self.sampler.add(rows, invalid, first_row)
+        self.valid_patches += int((~invalid).sum())
+        self.writer.write_rows(rows)
 
 
 def _tile_window(tile: Tile) -> Window:
@@ -152,18 +158,33 @@ def _patch_invalid(valid: np.ndarray, inside: np.ndarray) -> np.ndarray:
     return 2 * bad > real
 
 
-class _Sampler:
-    """Keeps a uniform random subset of valid patch embeddings for the PCA preview."""
+def _position_uniform(index: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform number in [0, 1) per patch index (splitmix64 of index and seed): order-free sampling."""
+    z = index.astype(np.uint64) + np.uint64(seed + 1) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
-    def __init__(self, total_patches: int, limit: int = PCA_SAMPLE, seed: int = 0) -> None:
+
+class _Sampler:
+    """Keeps a uniform random subset of valid patch embeddings for the PCA preview.
+
+    A patch is kept when the hash of its position (row-major index) falls below the rate, so the
+    sample does not depend on how the rows were split or in which order they arrived.
+    """
+
+    def __init__(self, total_patches: int, cols: int = 1, limit: int = PCA_SAMPLE, seed: int = 0) -> None:
         self.rate = min(1.0, limit / max(total_patches, 1))
-        self.rng = np.random.default_rng(seed)
+        self.cols, self.seed = cols, seed
         self.parts: list[np.ndarray] = []
 
-    def add(self, core: np.ndarray, invalid: np.ndarray) -> None:
-        vectors = core.reshape(core.shape[0], -1).T[~invalid.reshape(-1)]
+    def add(self, core: np.ndarray, invalid: np.ndarray, first_row: int = 0) -> None:
+        keep = ~invalid.reshape(-1)
+        vectors = core.reshape(core.shape[0], -1).T[keep]
         if len(vectors):
-            chosen = self.rng.random(len(vectors)) < self.rate
+            index = first_row * self.cols + np.flatnonzero(keep)
+            chosen = _position_uniform(index, self.seed) < self.rate
             self.parts.append(vectors[chosen].astype(np.float32))
 
     def sample(self) -> np.ndarray:
@@ -191,6 +212,29 @@ def _encode(model: Any, batch: list[dict[str, np.ndarray]], names: list[str], de
 def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
     for i in range(0, len(tiles), size):
         yield tiles[i:i + size]
+
+
+def run_batches(inputs: InputSet, model: Any, batches: list[list[Tile]], stitcher: _Stitcher, device: str,
+                reporter: Reporter, start: float, end: float, keep: Any = None) -> int:
+    """Read, encode and stitch ``batches`` in order; returns the number of tiles encoded.
+
+    ``keep(tile) -> bool`` limits which tiles reach the stitcher; a batch is always encoded whole,
+    so every tile's encoding is the one a single process computes.
+    """
+    encoded_tiles = 0
+    for batch in reporter.track(batches, total=len(batches), description="embedding tiles",
+                                start=start, end=end, unit="batch"):
+        reads = [inputs.read_padded(_tile_window(t)) for t in batch]
+        invalid = [_patch_invalid(valid, inside) for _, valid, inside in reads]
+        todo = [i for i, bad in enumerate(invalid) if not bad.all()]
+        encoded = _encode(model, [reads[i][0] for i in todo], inputs.names, device) if todo else None
+        for i, tile in enumerate(batch):
+            if keep is not None and not keep(tile):
+                continue
+            values = encoded[todo.index(i)] if i in todo else None  # type: ignore[index]
+            stitcher.add(tile, values, invalid[i])
+        encoded_tiles += len(todo)
+    return encoded_tiles
 
 
 def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, preview_path: str | Path | None,
@@ -222,6 +266,13 @@ def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, previ
     """
     check_tiling(window, overlap)
     reporter = reporter or Reporter("human")
+    from backend.inference import distributed_embed
+
+    if distributed_embed.active_session() is not None:  # rank 0 of a torchrun embed: shard the rows
+        return distributed_embed.compute_sharded(inputs, model, out_path, preview_path, window=window,
+                                                 overlap=overlap, batch_size=batch_size, device=device,
+                                                 dtype=dtype, reporter=reporter, start=start, end=end,
+                                                 stitch=stitch)
     names = inputs.names
     keys = embedding_keys(names, model.config)
     dim = int(model.config.dim) * len(keys)
@@ -231,40 +282,36 @@ def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, previ
     rows, cols = inputs.patch_height, inputs.patch_width
     plan = plan_tiles(rows, cols, window // PATCH_SIZE, overlap // PATCH_SIZE)
     tiles = [tile for tile_row in plan for tile in tile_row]
-    sampler = _Sampler(rows * cols)
-    encoded_tiles = 0
+    sampler = _Sampler(rows * cols, cols)
     began = time.perf_counter()
     preview_end = start + (end - start) * 0.9 if preview_path else end
     profile = embedding_profile(inputs.crs, inputs.patch_transform, cols, rows, dim, dtype)
     with open_stream(out_path, profile, band_descriptions(dim)) as writer:
         stitcher = _Stitcher(writer, dim, cols, tiles[0].row.size, stitch, sampler)
         batches = list(_batches(tiles, max(1, batch_size)))
-        for batch in reporter.track(batches, total=len(batches), description="embedding tiles",
-                                    start=start, end=preview_end, unit="batch"):
-            reads = [inputs.read_padded(_tile_window(t)) for t in batch]
-            invalid = [_patch_invalid(valid, inside) for _, valid, inside in reads]
-            todo = [i for i, bad in enumerate(invalid) if not bad.all()]
-            encoded = _encode(model, [reads[i][0] for i in todo], names, device) if todo else None
-            for i, tile in enumerate(batch):
-                values = encoded[todo.index(i)] if i in todo else None  # type: ignore[index]
-                stitcher.add(tile, values, invalid[i])
-            encoded_tiles += len(todo)
+        encoded_tiles = run_batches(inputs, model, batches, stitcher, device, reporter, start, preview_end)
         stitcher.advance(rows)
-    valid_patches = stitcher.valid_patches
-    seconds = time.perf_counter() - began
-    if valid_patches == 0:
-        raise UserError("the area has no valid pixels (all nodata): nothing to embed")
-    stats = {"patches": rows * cols, "valid_patches": valid_patches, "patch_width": cols,
+    stats = {"patches": rows * cols, "valid_patches": stitcher.valid_patches, "patch_width": cols,
              "patch_height": rows, "tiles": len(tiles), "encoded_tiles": encoded_tiles,
-             "embedding_dim": dim, "embedding": "+".join(keys), "seconds": round(seconds, 3),
-             "patches_per_second": round(rows * cols / max(seconds, 1e-9), 2)}
-    collapse = collapse_warning(sampler.sample())
+             "embedding_dim": dim, "embedding": "+".join(keys)}
+    return finish_embeddings(out_path, preview_path, sampler.sample(), stats, began, reporter, end)
+
+
+def finish_embeddings(out_path: str | Path, preview_path: str | Path | None, sample: np.ndarray,
+                      stats: dict[str, Any], began: float, reporter: Reporter, end: float) -> dict[str, Any]:
+    """Refuse an all-nodata area, add timings, warn about collapse, write the preview; returns ``stats``."""
+    seconds = time.perf_counter() - began
+    if stats["valid_patches"] == 0:
+        raise UserError("the area has no valid pixels (all nodata): nothing to embed")
+    stats.update(seconds=round(seconds, 3),
+                 patches_per_second=round(stats["patches"] / max(seconds, 1e-9), 2))
+    collapse = collapse_warning(sample)
     if collapse:
         reporter.warning(collapse)
         stats["warnings"] = [collapse]
     if preview_path is not None:
         from backend.inference.preview import write_pca_preview
 
-        write_pca_preview(out_path, preview_path, sampler.sample())
+        write_pca_preview(out_path, preview_path, sample)
         reporter.progress(end, "PCA preview written")
     return stats

@@ -1,0 +1,238 @@
+"""``embed`` over many scenes: per-scene embedding rasters and previews plus VRT mosaics of both.
+
+    python -m backend embed --optical a.tif --optical b.tif --out mosaic.vrt
+    python -m backend embed --optical scenes/ --out mosaic.vrt            # every .tif/.tiff/.vrt in it
+    python -m backend embed --optical scenes.txt --out mosaic.vrt         # one path a line, '#' comments
+    torchrun --nproc-per-node 4 -m backend embed --optical scenes.txt --out mosaic.vrt
+
+Outputs: ``<out stem>_scenes/<scene stem>.tif`` and ``<scene stem>_pca.tif`` beside ``--out``, the
+mosaic ``--out`` (a VRT of the scene embeddings) and ``--preview-out`` (default ``<out stem>_pca.vrt``,
+a VRT of the previews; each scene's preview has its own PCA). The scenes must share a CRS and a
+pixel size; ``--bounds`` applies to every scene. Under ``torchrun`` scene ``i`` goes to rank
+``i mod world``; each rank embeds its scenes exactly as a single process would (through the cache)
+into a staging folder; once every rank succeeded, rank 0 moves the folder into place and writes the
+VRTs. On any failure nothing is written and every rank exits with the failing rank's code
+(collectives as in ``backend.inference.distributed_embed``: decision, shards, final).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from backend.errors import UserError
+from backend.events import Reporter
+from backend.inference.distributed_embed import (
+    _shard_or_error,
+    all_gather,
+    broadcast,
+    describe,
+    join_group,
+    launched,
+    leave_group,
+    mute,
+    raise_error,
+    raise_first_error,
+)
+from backend.training.distributed import DistInfo
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
+LIST_SUFFIXES = (".txt", ".lst", ".list")
+#: Per-scene stats kept in the result.
+SCENE_STATS = ("patches", "valid_patches", "patch_width", "patch_height", "cache_hit", "seconds")
+
+
+def is_many(values: list[str] | None) -> bool:
+    """Whether ``--optical`` values name many scenes (repeated, a folder or a list file)."""
+    values = values or []
+    return len(values) > 1 or any(Path(v).expanduser().is_dir() or Path(v).suffix.lower() in LIST_SUFFIXES
+                                  for v in values)
+
+
+def scene_paths(values: list[str]) -> list[Path]:
+    """The scenes named by ``--optical`` values (folders and list files expanded), in order."""
+    scenes: list[Path] = []
+    for value in values:
+        path = Path(value).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
+            if not found:
+                raise UserError(f"--optical {path} is a folder without rasters (.tif, .tiff, .vrt)")
+            scenes += found
+        elif path.suffix.lower() in LIST_SUFFIXES:
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise UserError(f"cannot read the scene list {path}: {exc.strerror or exc}") from None
+            for line in (line.split("#", 1)[0].strip() for line in lines):
+                if line:
+                    entry = Path(line).expanduser()
+                    scenes.append(entry if entry.is_absolute() else path.parent / entry)
+        else:
+            scenes.append(path)
+    missing = [str(s) for s in scenes if not s.is_file()]
+    if missing:
+        raise UserError(f"scene(s) not found: {', '.join(missing[:5])}")
+    if not scenes:
+        raise UserError("no scenes given")
+    return scenes
+
+
+def output_names(scenes: list[Path]) -> list[str]:
+    """Each scene's output stem (its file stem); two scenes with one stem are refused."""
+    names = [scene.stem for scene in scenes]
+    seen: dict[str, Path] = {}
+    for scene, name in zip(scenes, names):
+        if name in seen:
+            raise UserError(f"two scenes would write {name}.tif: {seen[name]} and {scene}; rename one")
+        seen[name] = scene
+    return names
+
+
+def check_grids(scenes: list[Path]) -> None:
+    """Refuse scenes that cannot share a mosaic (another CRS or pixel size), before any encoding."""
+    import math
+
+    import rasterio
+
+    first = None
+    for scene in scenes:
+        with rasterio.open(scene) as src:
+            grid = (src.crs, src.res)
+        if first is None:
+            first = (scene, *grid)
+            continue
+        if grid[0] != first[1]:
+            raise UserError(f"{scene} is in {grid[0]}, {first[0]} in {first[1]}: the scenes of one mosaic "
+                            f"need one CRS (reproject them first, e.g. with gdalwarp)")
+        if not all(math.isclose(x, y, rel_tol=1e-9) for x, y in zip(grid[1], first[2])):
+            raise UserError(f"{scene} has {grid[1][0]:g} x {grid[1][1]:g} pixels, {first[0]} "
+                            f"{first[2][0]:g} x {first[2][1]:g}: the scenes of one mosaic need one "
+                            f"pixel size")
+
+
+def _embed_scenes(args: argparse.Namespace, reporter: Reporter, scenes: list[tuple[Path, str]],
+                  staging: Path) -> dict[str, Any]:
+    """Embed this rank's scenes (through the cache) into ``staging``; per-scene stats."""
+    from backend.jobs._inputs import copy_atomic, embed_into_cache
+
+    stats: dict[str, Any] = {}
+    for index, (scene, name) in enumerate(scenes):
+        scene_args = argparse.Namespace(**vars(args))
+        scene_args.optical = str(scene)
+        reporter.log(f"scene {index + 1}/{len(scenes)}: {scene}")
+        entry, found = embed_into_cache(scene_args, reporter, start=index / len(scenes) * 0.9,
+                                        end=(index + 1) / len(scenes) * 0.9)
+        copy_atomic(entry.embeddings, staging / f"{name}.tif")
+        copy_atomic(entry.preview, staging / f"{name}_pca.tif")
+        stats[name] = {key: found[key] for key in SCENE_STATS if key in found}
+        stats[name]["warnings"] = found.get("warnings", [])
+    return {"scenes": stats}
+
+
+def _place(staging: Path, folder: Path, names: list[str], out: Path, preview: Path) -> None:
+    """Write the VRTs of the staged scenes, move the staging folder to ``folder``, then the VRTs."""
+    from backend.io.atomic import write_text_atomic
+    from backend.io.vrt import mosaic_vrt
+
+    def sources(suffix: str, vrt: Path) -> list[tuple[Path, str]]:
+        return [(staging / f"{name}{suffix}.tif",
+                 Path(os.path.relpath(folder / f"{name}{suffix}.tif", vrt.parent.resolve())).as_posix())
+                for name in names]
+
+    texts = {out: mosaic_vrt(sources("", out)), preview: mosaic_vrt(sources("_pca", preview))}
+    old = None
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+        os.replace(folder, old / folder.name)
+    os.replace(staging, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    for path, text in texts.items():
+        write_text_atomic(path, text)
+
+
+def run_scenes(args: argparse.Namespace, reporter: Reporter, out: Path, preview: Path | None) -> None:
+    """``embed`` over the scenes of ``args.optical_scenes`` (see the module docstring)."""
+    scenes = scene_paths(args.optical_scenes)
+    if getattr(args, "sar", None):
+        raise UserError("--sar with many optical scenes is not supported: embed scene pairs one at a time")
+    if out.suffix.lower() != ".vrt":
+        raise UserError(f"with many scenes --out is a VRT mosaic (e.g. {out.with_suffix('.vrt')}), not {out}")
+    preview = preview or out.with_name(f"{out.stem}_pca.vrt")
+    folder = out.absolute().parent / f"{out.stem}_scenes"
+    names = output_names(scenes)
+    for scene in scenes:
+        if folder.resolve() in scene.resolve().parents:
+            raise UserError(f"the scene {scene} lies in the output folder {folder}; choose another --out")
+    info = DistInfo()
+    if launched():
+        from backend.inference.model import resolve_device
+
+        info = join_group(resolve_device(getattr(args, "device", "auto")))
+        if not info.is_main:
+            mute(reporter)
+    try:
+        _run(args, reporter, info, list(zip(scenes, names)), folder, out, preview)
+    finally:
+        if launched():
+            leave_group()
+
+
+def _run(args: argparse.Namespace, reporter: Reporter, info: DistInfo, scenes: list[tuple[Path, str]],
+         folder: Path, out: Path, preview: Path) -> None:
+    together = launched()
+    if info.is_main:
+        try:
+            check_grids([scene for scene, _ in scenes])
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            decision = {"staging": tempfile.mkdtemp(prefix=f".{folder.name}.parts-", dir=folder.parent)}
+        except BaseException as exc:
+            if together:
+                with contextlib.suppress(Exception):
+                    broadcast({"error": describe(exc)})
+            raise
+        if together:
+            broadcast(decision)
+        reporter.log(f"{len(scenes)} scene(s) on {info.world_size} rank(s)")
+    else:
+        decision = broadcast(None)
+        if decision.get("error"):
+            raise_error(decision["error"])
+    staging = Path(decision["staging"])
+    mine = scenes[info.rank::info.world_size]
+    own = _shard_or_error(lambda: _embed_scenes(args, reporter, mine, staging))
+    results = all_gather(own) if together else [own]
+    if not info.is_main:
+        raise_first_error(results)
+        final = broadcast(None)
+        if final.get("error"):
+            raise_error(final["error"])
+        return
+    try:
+        raise_first_error(results)
+        try:
+            _place(staging, folder, [name for _, name in scenes], out, preview)
+        except BaseException as exc:
+            if together:
+                with contextlib.suppress(Exception):
+                    broadcast({"error": describe(exc)})
+            raise
+        if together:
+            broadcast({"error": None})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    per_scene: dict[str, Any] = {}
+    for result in results:
+        per_scene.update(result["scenes"])
+    stats = {"scenes": len(scenes), "ranks": info.world_size,
+             "patches": sum(s.get("patches", 0) for s in per_scene.values()),
+             "valid_patches": sum(s.get("valid_patches", 0) for s in per_scene.values()),
+             "cache_hit": all(s.get("cache_hit") for s in per_scene.values()), "per_scene": per_scene}
+    reporter.progress(1.0, "done")
+    reporter.result({"embeddings": str(out), "preview": str(preview), "scenes": str(folder)}, stats)
