@@ -64,6 +64,26 @@ def otsu_threshold(counts: np.ndarray, edges: np.ndarray) -> float:
     return float(edges[int(np.argmax(between)) + 1])
 
 
+def otsu3_threshold(counts: np.ndarray, edges: np.ndarray) -> float:
+    """The upper threshold of a three-class Otsu (stable / ordinary change / strong change)."""
+    counts = counts.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.concatenate([[0.0], np.cumsum(counts)])
+    mass = np.concatenate([[0.0], np.cumsum(counts * centres)])
+    n = len(counts)
+    i, j = np.meshgrid(np.arange(1, n), np.arange(1, n), indexing="ij")
+    upper = j > i
+    w = [weight[i], weight[j] - weight[i], weight[n] - weight[j]]
+    m = [mass[i], mass[j] - mass[i], mass[n] - mass[j]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = sum(mk * mk / wk for mk, wk in zip(m, w))
+    score[~(upper & (w[0] > 0) & (w[1] > 0) & (w[2] > 0)) | ~np.isfinite(score)] = -1
+    if score.max() < 0:
+        return otsu_threshold(counts, edges)
+    _, best_j = np.unravel_index(int(np.argmax(score)), score.shape)
+    return float(edges[int(j[0, best_j])])
+
+
 def magnitude(before: np.ndarray, after: np.ndarray, distance: str) -> np.ndarray:
     """Per-row change magnitude of ``[n, dim]`` vectors: cosine distance or euclidean distance."""
     if distance == "euclidean":
@@ -90,7 +110,7 @@ def _pair(before: Any, after: Any, window: Any, distance: str) -> tuple[np.ndarr
 def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLike[str],
                out: str | os.PathLike[str], mask_out: str | os.PathLike[str],
                types_out: str | os.PathLike[str] | None = None, distance: str = "cosine",
-               normalise: str = "auto", threshold: float | None = None, clusters: int = 0, seed: int = 0,
+               normalise: str = "auto", threshold: float | str = "otsu", clusters: int = 0, seed: int = 0,
                reporter: Any = None, start: float = 0.0, end: float = 1.0) -> ChangeStats:
     """Write the change magnitude, the change mask and (``clusters`` > 0) the change types.
 
@@ -101,7 +121,9 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
         distance: ``"cosine"`` or ``"euclidean"``.
         normalise: ``--normalise`` of the before field (``auto``/``l2``/``none``); the after field
             is read the same way.
-        threshold: the change threshold on the magnitude (default: Otsu).
+        threshold: the change threshold on the magnitude, or ``"otsu"`` (two classes: changed or
+            not) or ``"otsu3"`` (the upper threshold of three classes: stable, ordinary, strong
+            change; for dates whose seasons differ).
         clusters: number of change types (0: none).
 
     Raises:
@@ -149,8 +171,8 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
                     dst.write(result[np.newaxis], window=window)
             _check_counts(counts, before_path, after_path)
             how = "given"
-            if threshold is None:
-                threshold, how = _otsu_of_raster(mag_tmp, low, high), "otsu"
+            if isinstance(threshold, str):
+                threshold, how = _otsu_of_raster(mag_tmp, low, high, threshold), threshold
             changed = 0
             with rasterio.open(mag_tmp) as mag, create_raster(mask_tmp, before.grid, "uint8", 0,
                                                               description="change mask") as dst:
@@ -185,7 +207,7 @@ def _check_counts(counts: dict[str, int], before_path: Any, after_path: Any) -> 
         raise UserError("the two dates share no valid patch: their valid areas do not overlap")
 
 
-def _otsu_of_raster(path: Any, low: float, high: float) -> float:
+def _otsu_of_raster(path: Any, low: float, high: float, method: str = "otsu") -> float:
     """Otsu threshold of a magnitude raster's valid values (histogram streamed block by block)."""
     import rasterio
 
@@ -198,7 +220,7 @@ def _otsu_of_raster(path: Any, low: float, high: float) -> float:
             values = src.read(1, window=window)
             values = values[np.isfinite(values)]
             counts += np.histogram(values, bins=edges)[0]
-    return otsu_threshold(counts, edges)
+    return otsu3_threshold(counts, edges) if method == "otsu3" else otsu_threshold(counts, edges)
 
 
 def _change_types(before: Any, after: Any, mag_path: Any, threshold: float, types_tmp: Any, clusters: int,

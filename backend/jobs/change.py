@@ -41,8 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
         dates.add_argument(f"--{date}-optical", metavar="PATH", help=f"optical raster of the {date} date")
         dates.add_argument(f"--{date}-sar", metavar="PATH", help=f"radar raster of the {date} date")
     add_field_arguments(parser, distance=True)
-    parser.add_argument("--threshold", type=float, metavar="T",
-                        help="change threshold on the magnitude (default: Otsu's automatic threshold)")
+    parser.add_argument("--threshold", default="otsu", metavar="T",
+                        help="change threshold on the magnitude: a number, otsu (default: Otsu's automatic "
+                             "threshold, changed or not) or otsu3 (the upper threshold of a three-class "
+                             "Otsu: stable, ordinary change, strong change; for dates whose seasons differ)")
     parser.add_argument("--change-clusters", type=int, default=0, metavar="K",
                         help="group the changed patches' change vectors into K types (k-means; "
                              "default 0: off)")
@@ -87,6 +89,21 @@ def _embed_date(args: argparse.Namespace, inputs: dict[str, str], reporter: Repo
     return path, dict(getattr(date, "embedding_stats", {}))
 
 
+def _threshold(value: str) -> float | str:
+    """``--threshold``: ``otsu``, ``otsu3`` or a finite number."""
+    import math
+
+    if value in ("otsu", "otsu3"):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise UserError(f"--threshold must be a number, otsu or otsu3 (got {value!r})")
+    return number
+
+
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.change import change_map
     from backend.downstream.options import check_distinct, output_path, sibling
@@ -94,6 +111,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.io.outputs import check_outputs, same_file
 
     given = _date_inputs(args)
+    threshold = _threshold(args.threshold)
     if args.change_clusters < 0 or args.change_clusters > 254:
         raise UserError(f"--change-clusters must be between 0 and 254 (got {args.change_clusters})")
     out = output_path(args.out)
@@ -124,7 +142,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     check_distinct(out, mask, types, fields["before"])
     check_distinct(out, mask, types, fields["after"])
     result = change_map(fields["before"], fields["after"], out, mask, types, distance=args.distance,
-                        normalise=args.normalise, threshold=args.threshold, clusters=args.change_clusters,
+                        normalise=args.normalise, threshold=threshold, clusters=args.change_clusters,
                         seed=args.seed, reporter=reporter, start=0.6, end=1.0)
     reporter.log(f"change ({result.distance} distance{', L2-normalised' if result.normalised else ''}): "
                  f"{result.minimum:.4g} … {result.maximum:.4g}, threshold {result.threshold:.4g} "
