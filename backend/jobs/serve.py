@@ -6,11 +6,12 @@ Clients run ``python -m backend --remote URL --token-file F <command> ...``; see
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import subprocess
 from pathlib import Path
 
-from backend.errors import UserError
+from backend.errors import Cancelled, UserError
 from backend.events import Reporter
 
 
@@ -78,5 +79,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         reporter.warning(f"listening on {args.host} without TLS: the token and data travel in clear text; "
                          "use --ssl-certfile/--ssl-keyfile or a reverse proxy (docs/remote.md)")
     reporter.log(f"serving on {scheme}://{args.host}:{args.port} " + str(describe(storage, queue)))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                ssl_keyfile=args.ssl_keyfile, ssl_certfile=args.ssl_certfile, timeout_graceful_shutdown=3)
+    with contextlib.suppress(Cancelled, KeyboardInterrupt):  # uvicorn re-raises SIGTERM once it has stopped
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                    ssl_keyfile=args.ssl_keyfile, ssl_certfile=args.ssl_certfile, timeout_graceful_shutdown=2)
+    reporter.log("server stopped (running jobs were cancelled)")
