@@ -9,7 +9,8 @@ S2 B01 B02 B03 B04 B8A B11 B12 -> OLI B1..B7, 3 x 3 block average = 30 m, biline
 Two folders are written under WORK and evaluated with the ``evaluate`` command:
 
 * ``oli/``: the 7 OLI bands. Rows: raw band statistics, random weights of the Landsat model's
-  architecture, the X-STARS Landsat model.
+  architecture, the X-STARS Landsat model, and its starting point (the bundled encoder with the
+  patch embedding cut to the 7 bands, ``adapt_to_sensor``, before any X-STARS step).
 * ``oli_filled/``: the same 7 bands filled out to the bundled model's 12 Sentinel-2 bands with the
   sensor presets' spectral fill (``match_by_wavelength("landsat-oli", ...)`` + ``mix_bands``, what
   ``--sensor landsat-oli`` does at inference). Rows: random weights, the bundled S2 model.
@@ -71,6 +72,16 @@ def simulate_folder(eurosat: Path, work: Path) -> tuple[Path, Path]:
     return oli_dir, filled_dir
 
 
+def starting_point(work: Path) -> Path:
+    """Save the continual run's step-0 student: the bundled encoder cut to the OLI bands."""
+    from backend.models import load_encoder, save_model
+    from backend.paths import BUNDLED_MODEL
+    from backend.training.sensors import adapt_to_sensor
+
+    model = adapt_to_sensor(load_encoder(BUNDLED_MODEL), LANDSAT_OLI)
+    return save_model(model, work / "xstars-landsat-step0")[0]
+
+
 def evaluate(command: list[str]) -> dict:
     """Run ``python -m backend evaluate ...`` and return its JSON report."""
     subprocess.run([sys.executable, "-m", "backend", "evaluate", *command], cwd=REPO, check=True)
@@ -88,9 +99,10 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     oli_dir, filled_dir = simulate_folder(Path(args.eurosat), work)
+    step0 = starting_point(work)
     commands = {
-        "oli": [str(oli_dir), "--bands", "1,2,3,4,5,6,7", "--model", args.landsat_model, "--no-bundled",
-                "--out", str(work / "eval_oli")],
+        "oli": [str(oli_dir), "--bands", "1,2,3,4,5,6,7", "--model", args.landsat_model,
+                "--model", str(step0), "--no-bundled", "--out", str(work / "eval_oli")],
         "filled": [str(filled_dir), "--out", str(work / "eval_filled")],
     }
     oli = evaluate(commands["oli"])
@@ -107,7 +119,10 @@ def main() -> None:
         elif label.startswith("bundled"):
             rows["(b) bundled S2 model + spectral fill (terraprobe-croma-small)"] = row
     for label, row in oli["rows"].items():
-        if label.startswith("model:"):
+        if label == f"model: {step0.name}":
+            rows["(a0) its starting point: bundled encoder cut to the 7 OLI bands, no X-STARS step"] = row
+    for label, row in oli["rows"].items():
+        if label == f"model: {Path(args.landsat_model).name}":
             rows["(a) X-STARS Landsat model (terraprobe-xstars-landsat, 7 OLI bands)"] = row
     report = {**{k: oli[k] for k in ("patches", "classes", "folds", "seed", "neighbors")},
               "folder": str(Path(args.eurosat).resolve()),
