@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -134,3 +135,65 @@ def run_cli(*args: str | Path, remote: ServerProcess | None = None, token_file: 
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, events, done.stderr
+
+
+class CuttingProxy:
+    """A 127.0.0.1 TCP proxy to the server that cuts the first event stream after ``cut_after`` bytes."""
+
+    def __init__(self, target_port: int, cut_after: int = 700) -> None:
+        import threading
+
+        self.target_port, self.cut_after, self.cuts = target_port, cut_after, 0
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        import threading
+
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        head = conn.recv(65536)
+        events = b"/events" in head.split(b"\r\n", 1)[0]
+        upstream.sendall(head)
+
+        def forward() -> None:
+            try:
+                while chunk := conn.recv(65536):
+                    upstream.sendall(chunk)
+            except OSError:
+                pass
+
+        threading.Thread(target=forward, daemon=True).start()
+        sent = 0
+        try:
+            while chunk := upstream.recv(256):
+                conn.sendall(chunk)
+                sent += len(chunk)
+                if events and sent > self.cut_after:
+                    with self._lock:
+                        cut = self.cuts == 0
+                        self.cuts += cut
+                    if cut:
+                        break
+        except OSError:
+            pass
+        for sock in (conn, upstream):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self.listener.close()

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.backend.server_helpers import POLYGONS, S2, ServerProcess, run_cli, start_server, write_crop
+from tests.backend.server_helpers import (
+    POLYGONS,
+    S2,
+    CuttingProxy,
+    ServerProcess,
+    run_cli,
+    start_server,
+    write_crop,
+)
 from tests.conftest import REPO_ROOT, backend_python
 
 pytestmark = pytest.mark.timeout(300)
@@ -199,3 +207,21 @@ def test_two_clients_at_once_are_queued_and_both_finish(server, crop, tmp_path) 
         spans.append((status["started"], status["finished"]))
     first, second = sorted(spans)
     assert first[1] <= second[0]  # one at a time on CPU
+
+
+def test_a_cut_event_stream_is_resumed_without_losing_or_repeating_events(server, crop, tmp_path) -> None:
+    proxy = CuttingProxy(int(server.url.rsplit(":", 1)[1]))
+    try:
+        via = ServerProcess(proxy.url, server.work_dir, server.data_root, server.process)
+        code, events, stderr = run_cli("embed", "--optical", crop, "--window", "64", "--overlap", "16",
+                                       "--batch-size", "1", "--out", tmp_path / "emb.tif", remote=via)
+    finally:
+        proxy.close()
+    assert code == 0, stderr
+    assert proxy.cuts == 1
+    logs = [e["message"] for e in events if e["event"] == "log"]
+    assert len(logs) == len(set(logs)), logs
+    fractions = [e["fraction"] for e in events if e["event"] == "progress"]
+    assert fractions == sorted(set(fractions)) and fractions[-1] == 1.0
+    assert sum(e["event"] == "result" for e in events) == 1
+    assert (tmp_path / "emb.tif").is_file()
