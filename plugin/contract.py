@@ -1,20 +1,29 @@
-"""The backend's pure-Python contract (units, sensors) as the plugin sees it.
+"""The backend's pure-Python contract as the plugin sees it (units, sensors, bands, outputs, requests).
 
 QGIS imports the plugin as the package ``terraprobe``, so the contract is the sibling package
 ``terraprobe.backend.contract``; tests and scripts import ``plugin`` from the repository root, where
 it is ``backend.contract``. Either way only the contract's pure modules are loaded, never torch.
+This is the only module of the plugin that imports from ``backend/``.
 """
 
 from __future__ import annotations
 
 try:
-    from ..backend.contract import sensors, units
+    from ..backend.contract import bands, model_files, outputs, requests, sensors, units
 except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
-    from backend.contract import sensors, units  # type: ignore[no-redef]
+    from backend.contract import (  # type: ignore[no-redef]
+        bands,
+        model_files,
+        outputs,
+        requests,
+        sensors,
+        units,
+    )
 
 OPTICAL_UNITS: tuple[str, ...] = tuple(units.OPTICAL_UNITS)
 SAR_UNITS: tuple[str, ...] = tuple(units.SAR_UNITS)
 UNIT_HELP: dict[str, str] = dict(units.UNIT_HELP)
 SENSOR_NAMES: tuple[str, ...] = tuple(sensors.SENSOR_NAMES)
 
-__all__ = ["OPTICAL_UNITS", "SAR_UNITS", "SENSOR_NAMES", "UNIT_HELP", "sensors", "units"]
+__all__ = ["OPTICAL_UNITS", "SAR_UNITS", "SENSOR_NAMES", "UNIT_HELP", "bands", "model_files", "outputs",
+           "requests", "sensors", "units"]

@@ -19,8 +19,11 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QColor
 
+from .contract import outputs as _outputs
 from .i18n import tr
-from .jobs import RASTER_OUTPUTS, STYLE_KEYS
+
+RASTER_OUTPUTS = _outputs.RASTER_OUTPUTS
+STYLE_KEYS = _outputs.STYLE_KEYS
 
 KIND_PROPERTY = "terraprobe/kind"
 SOURCE_PROPERTY = "terraprobe/source"
@@ -33,9 +36,8 @@ LAYER_TITLES = {"preview": QT_TRANSLATE_NOOP("Terraprobe", "embedding (PCA RGB)"
                 "confidence": QT_TRANSLATE_NOOP("Terraprobe", "confidence"),
                 "segmentation": QT_TRANSLATE_NOOP("Terraprobe", "segmentation"),
                 "similarity": QT_TRANSLATE_NOOP("Terraprobe", "similarity")}
-VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf", "#ffd92f", "#003f5c")
+VIRIDIS = _outputs.VIRIDIS_STOPS
+PALETTE = _outputs.QUALITATIVE_PALETTE
 
 
 def style_layer(layer: QgsRasterLayer, kind: str, qml: str | None = None,

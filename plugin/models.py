@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .contract import bands as _bands
+from .contract import model_files as _model_files
+
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt")
+WEIGHT_SUFFIXES = _model_files.WEIGHT_SUFFIXES
 
 
 @dataclass
@@ -42,35 +44,39 @@ def _human_size(size: int) -> str:
     return f"{size} B"
 
 
-def config_path(model_path: str | Path) -> Path:
-    """The ``.json`` config beside a Terraprobe model file."""
-    path = Path(model_path)
-    return path if path.suffix == ".json" else path.with_suffix(".json")
-
-
-def weights_path(model_path: str | Path) -> Path | None:
-    path = Path(model_path)
-    if path.suffix in WEIGHT_SUFFIXES:
-        return path
-    candidate = path.with_suffix(".safetensors")
-    return candidate if candidate.exists() else None
+config_path = _model_files.config_path
+weights_path = _model_files.weights_path
 
 
 def read_model_info(model_path: str | Path) -> ModelInfo | None:
-    """Read bands and size from a Terraprobe model's JSON config (``None`` if it has none)."""
+    """Read bands and size from a Terraprobe model's JSON config (``None`` if it has none or is unusable).
+
+    A config made by a newer Terraprobe is unusable (see :func:`model_problem` for the reason).
+    """
     cfg = config_path(model_path)
     if not cfg.is_file():
         return None
     try:
-        data = json.loads(cfg.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = _model_files.read_model_json(cfg)
+    except _model_files.ModelFileError:
         return None
-    modalities = {name: list(spec.get("bands", [])) for name, spec in (data.get("modalities") or {}).items()
-                  if isinstance(spec, dict)}
     weights = weights_path(model_path)
     size = weights.stat().st_size if weights and weights.exists() else 0
-    return ModelInfo(path=weights or cfg, name=str(data.get("name") or cfg.stem), modalities=modalities,
-                     dim=data.get("dim"), size_bytes=size, sensor=str(data.get("sensor") or "sentinel2"))
+    return ModelInfo(path=weights or cfg, name=str(data.get("name") or cfg.stem),
+                     modalities=_model_files.modality_bands(data), dim=data.get("dim"), size_bytes=size,
+                     sensor=str(data.get("sensor") or _model_files.DEFAULT_SENSOR))
+
+
+def model_problem(model_path: str | Path) -> str | None:
+    """Why a model's config cannot be used (e.g. "made by a newer Terraprobe"); ``None`` when it can."""
+    cfg = config_path(model_path)
+    if not cfg.is_file():
+        return None
+    try:
+        _model_files.read_model_json(cfg)
+    except _model_files.ModelFileError as exc:
+        return str(exc)
+    return None
 
 
 def model_info_from_stats(model_path: str | Path, stats: dict) -> ModelInfo:
@@ -131,3 +137,19 @@ def import_model(source: str | Path, folder: Path) -> Path:
     if cfg.is_file() and cfg != source:
         shutil.copy2(cfg, folder / cfg.name)
     return target
+
+
+def model_bands(model_path: str | None, sensor: str, radar: bool,
+                bundled: list[ModelInfo] | None = None) -> dict[str, list[str]]:
+    """The bands per modality of the model a run uses: the file's, or the bundled pick for ``sensor``.
+
+    Falls back to the released CROMA bands (:data:`backend.contract.bands.DEFAULT_MODALITIES`) when
+    the model file says nothing (a checkpoint without a config).
+    """
+    info = read_model_info(model_path) if model_path else None
+    if not model_path:
+        infos = bundled if bundled is not None else [i for i in map(read_model_info, bundled_models()) if i]
+        info = bundled_model_for(sensor, radar, infos)
+    if info is not None and info.modalities:
+        return info.modalities
+    return {name: list(bands) for name, bands in _bands.DEFAULT_MODALITIES.items()}

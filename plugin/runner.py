@@ -96,7 +96,7 @@ class RunController(QObject):
                 if task.isCanceled():
                     return []
                 step(task)
-            return request.arguments()
+            return request.to_argv()
 
         title = tr("Terraprobe {action}: {layer}").format(action=request.action, layer=source.name())
         task = BackendTask(title, [], prepare=build_arguments, python=self.python,
@@ -130,9 +130,9 @@ class RunController(QObject):
         self.last_result = result
         self._show_warnings(warnings or [])
         detail = ""
-        if request.action == "similar" and request.options.get("point") is not None:
-            x, y = request.options["point"]
-            detail = point_label(float(x), float(y), request.options.get("point_crs"))
+        if request.action == "similar" and request.point is not None:
+            x, y = request.point
+            detail = point_label(float(x), float(y), request.point_crs)
         try:
             layers = add_results(result.outputs, result.stats, request.action, source_name, source_id,
                                  QgsProject.instance(), detail=detail)

@@ -1,7 +1,8 @@
 """Processing algorithms: embed, cluster, classify, segment, similar (provider ``terraprobe``).
 
-Each algorithm builds the same :class:`JobRequest` as the dock and runs the backend through the
-process client, mirroring progress into ``feedback`` and stopping the backend on cancel. Output
+Each algorithm builds its request with the dock's builder (:mod:`plugin.requests_builder`, layers
+turned into files by :mod:`plugin.job_inputs`) and runs the backend through the process client,
+mirroring progress into ``feedback`` and stopping the backend on cancel. Output
 styles are applied through a layer post-processor, so toolbox runs, models and ``processing.run``
 with loaded outputs carry the class names and colours; ``qgis_process`` outputs carry the ``.qml``
 sidecars the backend writes beside them.
@@ -38,13 +39,24 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..backend_client import BackendCancelled, BackendError, BackendNotFound, run_backend
-from ..bands import SENSOR_LABELS
+from ..bands import SENSOR_LABELS, layer_facts, resolve_sensor
 from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES, UNIT_HELP
+from ..job_inputs import layer_files, layer_optical_bands, layer_sar_bands
 from ..jobs import AUTO, JobRequest
-from ..layers import style_layer
-from ..rasters import RasterExport, plain_file_path
+from ..layers import STYLE_KEYS, style_layer
+from ..models import model_bands
+from ..rasters import RasterExport, layer_rectangle, plain_file_path
+from ..requests_builder import ADVANCED_OPTIONS, InputFiles, RunChoices, build_request, parse_band_text
 from ..settings import DEVICES, Settings
 from ..tasks import warning_text
+
+#: The *Advanced* options every algorithm that runs the encoder takes (Classify and Segment add theirs).
+_ENCODER_OPTION_ACTIONS = ADVANCED_OPTIONS[0].actions
+
+
+def _option(name: str):
+    """The *Advanced* option called ``name``."""
+    return next(option for option in ADVANCED_OPTIONS if option.name == name)
 
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "terraprobe.svg"
 _POST_PROCESSORS: list[StylePostProcessor] = []
@@ -159,9 +171,22 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                                          QgsProcessingParameterNumber.Integer, 120, False, 16, 2048),
             QgsProcessingParameterEnum(self.DEVICE, "Device", list(DEVICES), defaultValue=0),
         ]
+        advanced += [self._advanced_parameter(option) for option in ADVANCED_OPTIONS
+                     if option.actions == _ENCODER_OPTION_ACTIONS]
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
             self.addParameter(parameter)
+
+    @staticmethod
+    def _advanced_parameter(option, advanced: bool = True) -> QgsProcessingParameterNumber:
+        """The Processing parameter of one of the dock's *Advanced* options (same name, range, default)."""
+        parameter = QgsProcessingParameterNumber(option.parameter, _tr(option.label),
+                                                 QgsProcessingParameterNumber.Integer, option.default, False,
+                                                 option.minimum, option.maximum)
+        parameter.setHelp(_tr(option.help))
+        if advanced:
+            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+        return parameter
 
     def add_embeddings_parameter(self) -> None:
         parameter = QgsProcessingParameterRasterLayer(
@@ -173,41 +198,58 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                        feedback: QgsProcessingFeedback, out: Path) -> dict:
         return {}
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,
-                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+    def build_request(self, parameters: dict, context: QgsProcessingContext,
+                      feedback: QgsProcessingFeedback) -> JobRequest:
+        """The request of a run with ``parameters`` (the dock's builder, the dock's export logic)."""
         out = self._output_path(parameters, context, self.OUTPUT)
-        units = {"optical_units": self._choice(parameters, self.OPTICAL_UNITS, OPTICAL_UNITS, context),
-                 "sar_units": self._choice(parameters, self.SAR_UNITS, SAR_UNITS, context)}
-        request = JobRequest(action=self.ACTION, out=str(out), **units,
-                             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+        sensor = self._choice(parameters, self.SENSOR, SENSOR_NAMES, context)
+        advanced = {option.name: self.parameterAsInt(parameters, option.parameter, context)
+                    for option in ADVANCED_OPTIONS
+                    if self.parameterDefinition(option.parameter) is not None
+                    and parameters.get(option.parameter) is not None}
+        choices = RunChoices(model=self.parameterAsFile(parameters, self.MODEL, context) or None,
                              window=self.parameterAsInt(parameters, self.WINDOW, context),
+                             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
                              cache_dir=Settings().cache_dir or None,
-                             sensor=self._choice(parameters, self.SENSOR, SENSOR_NAMES, context))
-        model = self.parameterAsFile(parameters, self.MODEL, context)
-        request.model = model or None
+                             optical_units=self._choice(parameters, self.OPTICAL_UNITS, OPTICAL_UNITS,
+                                                        context),
+                             sar_units=self._choice(parameters, self.SAR_UNITS, SAR_UNITS, context),
+                             sensor=sensor, advanced=advanced)
         embeddings = (self.parameterAsRasterLayer(parameters, self.EMBEDDINGS, context)
                       if self.parameterDefinition(self.EMBEDDINGS) else None)
-        if embeddings is not None:
-            request.embeddings = plain_file_path(embeddings) or embeddings.source()
         optical = self.parameterAsRasterLayer(parameters, self.OPTICAL, context)
         if optical is None and embeddings is None:
-            raise QgsProcessingException("Choose an optical layer (or existing embeddings).")
+            raise QgsProcessingException(_tr("Choose an optical layer (or existing embeddings)."))
+        files, optical_bands, sar_bands = InputFiles(), None, None
         if optical is not None:
-            extent = None
+            sar = self.parameterAsRasterLayer(parameters, self.SAR, context)
+            area = None
             if parameters.get(self.EXTENT):
                 extent = self.parameterAsExtent(parameters, self.EXTENT, context, optical.crs())
-            request.optical = self._raster_file(optical, extent, feedback)
-            if extent is not None and plain_file_path(optical):
-                request.bounds = (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
-                request.bounds_crs = optical.crs().authid() or None
-            bands = self.parameterAsString(parameters, self.OPTICAL_BANDS, context)
-            request.optical_bands = _parse_bands(bands)
-            sar = self.parameterAsRasterLayer(parameters, self.SAR, context)
-            if sar is not None:
-                request.sar = self._raster_file(sar, None, feedback)
-                request.sar_bands = _parse_bands(self.parameterAsString(parameters, self.SAR_BANDS, context))
-        request.options = self.action_options(parameters, context, feedback, out)
-        feedback.pushCommandInfo("python -m backend " + " ".join(request.arguments()))
+                area = layer_rectangle(extent, optical.crs(), optical)
+            files = layer_files(optical, sar, area, lambda layer, rect: self._export(layer, rect, feedback))
+            sensor_read = resolve_sensor(layer_facts(optical), sensor)[0]
+            bands = model_bands(choices.model, sensor_read, sar is not None)
+            try:
+                optical_text = self.parameterAsString(parameters, self.OPTICAL_BANDS, context)
+                optical_bands = layer_optical_bands(optical, bands.get("optical", []), sensor,
+                                                    parse_band_text(optical_text))
+                sar_text = self.parameterAsString(parameters, self.SAR_BANDS, context)
+                sar_bands = layer_sar_bands(sar, bands.get("sar", []), parse_band_text(sar_text))
+            except ValueError as exc:
+                raise QgsProcessingException(str(exc)) from None
+        if embeddings is not None:
+            files.embeddings = plain_file_path(embeddings) or embeddings.source()
+        try:
+            return build_request(self.ACTION, out, files, choices, optical_bands, sar_bands,
+                                 **self.action_options(parameters, context, feedback, out))
+        except ValueError as exc:
+            raise QgsProcessingException(str(exc)) from None
+
+    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        request = self.build_request(parameters, context, feedback)
+        feedback.pushCommandInfo("python -m backend " + " ".join(request.to_argv()))
         warnings: list[str] = []
 
         def on_event(event: dict) -> None:
@@ -225,7 +267,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                 feedback.pushInfo(str(event.get("message", "")))
 
         try:
-            result = run_backend(request.arguments(), on_event=on_event, is_canceled=feedback.isCanceled)
+            result = run_backend(request.to_argv(), on_event=on_event, is_canceled=feedback.isCanceled)
         except BackendCancelled:
             raise QgsProcessingException("Cancelled; no output was written.") from None
         except BackendError as exc:
@@ -243,7 +285,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             results[name] = path
             if not path or kind == "file":
                 continue
-            qml = outputs.get({"confidence": "confidence_style"}.get(key, "style"))
+            qml = outputs.get(STYLE_KEYS.get(key, "style"))
             if qml and not str(qml).endswith(".qml"):
                 qml = None
             if context.willLoadLayerOnCompletion(path):
@@ -271,28 +313,17 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             path = path.with_suffix(".tif")
         return path
 
-    def _raster_file(self, layer: QgsRasterLayer, extent, feedback: QgsProcessingFeedback) -> str:
-        path = plain_file_path(layer)
-        if path:
-            return path
-        feedback.pushInfo(f"Writing '{layer.name()}' to a temporary GeoTIFF (not a plain raster file)")
+    @staticmethod
+    def _export(layer: QgsRasterLayer, extent, feedback: QgsProcessingFeedback) -> str:
+        """A non-file layer written now to a temporary GeoTIFF of ``extent`` (the dock defers the same)."""
+        feedback.pushInfo(_tr("Writing '{layer}' to a temporary GeoTIFF (not a plain raster file)")
+                          .format(layer=layer.name()))
         target = Path(tempfile.mkdtemp(prefix="terraprobe-input-")) / "input.tif"
         return RasterExport(layer, extent, target).write(feedback.isCanceled)
 
     def _samples_path(self, parameters: dict, name: str, context, feedback) -> str:
         return self.parameterAsCompatibleSourceLayerPath(parameters, name, context,
                                                          ["gpkg", "shp", "geojson"], "gpkg", feedback)
-
-
-def _parse_bands(text: str) -> list[int] | None:
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise QgsProcessingException(
-            f"Band mapping must list band numbers, e.g. 1,2,3 (got {text!r})") from None
 
 
 class EmbedAlgorithm(TerraprobeAlgorithm):
@@ -315,7 +346,7 @@ class EmbedAlgorithm(TerraprobeAlgorithm):
                                                                   "Embedding preview (PCA RGB)"))
 
     def action_options(self, parameters, context, feedback, out) -> dict:
-        return {"preview": str(self._output_path(parameters, context, self.PREVIEW))}
+        return {"preview_out": str(self._output_path(parameters, context, self.PREVIEW))}
 
 
 class ClusterAlgorithm(TerraprobeAlgorithm):
@@ -378,16 +409,14 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
         self.add_input_parameters(optical_optional=True)
         self.add_embeddings_parameter()
         self.add_samples_parameters()
-        self.addParameter(QgsProcessingParameterNumber(
-            self.NEIGHBORS, "Neighbours (k of kNN)", QgsProcessingParameterNumber.Integer, 10, False, 1, 500))
+        self.addParameter(self._advanced_parameter(_option("neighbors"), advanced=False))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Class map"))
         self.addParameter(QgsProcessingParameterRasterDestination(self.CONFIDENCE, "Confidence"))
         self.addOutput(QgsProcessingOutputNumber("LOPO_ACCURACY", "Leave-one-polygon-out accuracy"))
 
     def action_options(self, parameters, context, feedback, out) -> dict:
         options = self.samples_options(parameters, context, feedback)
-        options["neighbors"] = self.parameterAsInt(parameters, self.NEIGHBORS, context)
-        options["confidence"] = str(self._output_path(parameters, context, self.CONFIDENCE))
+        options["confidence_out"] = str(self._output_path(parameters, context, self.CONFIDENCE))
         return options
 
 
@@ -417,6 +446,7 @@ class SegmentAlgorithm(_SamplesAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Segmentation"))
         self.addParameter(QgsProcessingParameterFileDestination(self.HEAD_OUT, "Trained head",
                                                                 "Heads (*.safetensors)", optional=True))
+        self.addParameter(self._advanced_parameter(_option("steps")))
 
     def action_options(self, parameters, context, feedback, out) -> dict:
         label = self.parameterAsRasterLayer(parameters, self.LABEL_RASTER, context)

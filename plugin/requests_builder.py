@@ -1,0 +1,190 @@
+"""One request builder for the dock and Processing: plain choices in, a contract request out (pure Python).
+
+The dock reads its widgets, Processing its parameters; both hand the same plain values here
+(file paths of the layers, the band plan, the options), so the same choices give the same request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .bands import BandPlan, match_bands
+from .contract import requests as _requests
+from .i18n import tr
+
+Request = _requests.Request
+DEFAULTS = _requests.DEFAULTS
+
+
+@dataclass(frozen=True)
+class AdvancedOption:
+    """An option of the dock's *Advanced* section and the Processing parameter of the same name.
+
+    Attributes:
+        name: the request field (and backend option without ``--``).
+        parameter: the Processing parameter name.
+        label: the dock's and Processing's label (translated where shown).
+        help: one line for the tooltip.
+        minimum, maximum, step: the spin box's range and step.
+        actions: the actions that use it.
+    """
+
+    name: str
+    parameter: str
+    label: str
+    help: str
+    minimum: int
+    maximum: int
+    step: int
+    actions: tuple[str, ...]
+
+    @property
+    def default(self) -> int:
+        """The backend's default (the contract's)."""
+        return int(DEFAULTS[self.name])
+
+
+_ENCODER = ("embed", "cluster", "classify", "segment", "similar")
+ADVANCED_OPTIONS: tuple[AdvancedOption, ...] = (
+    AdvancedOption("overlap", "OVERLAP", "Tile overlap", "Tile overlap of the encoder in pixels "
+                   "(multiple of 8; --overlap)", 0, 512, 8, _ENCODER),
+    AdvancedOption("batch_size", "BATCH_SIZE", "Batch size", "Tiles per encoder call (--batch-size); lower "
+                   "it when memory is short", 1, 256, 1, _ENCODER),
+    AdvancedOption("neighbors", "NEIGHBORS", "Neighbours (k of kNN)", "k of the kNN vote of Classify "
+                   "(--neighbors)", 1, 500, 1, ("classify",)),
+    AdvancedOption("steps", "STEPS", "Training steps (Segment)", "Training steps of the segmentation head "
+                   "(AdamW; --steps)", 1, 100_000, 50, ("segment",)),
+)
+
+
+@dataclass
+class InputFiles:
+    """The rasters a run reads, as files (non-file layers already exported) and the area in them."""
+
+    optical: str | None = None
+    sar: str | None = None
+    bounds: tuple[float, float, float, float] | None = None
+    bounds_crs: str | None = None
+    embeddings: str | None = None
+
+
+@dataclass
+class RunChoices:
+    """The choices every action shares (dock widgets, Processing parameters)."""
+
+    model: str | None = None
+    window: int | None = None
+    device: str = _requests.AUTO
+    cache_dir: str | None = None
+    optical_units: str = _requests.AUTO
+    sar_units: str = _requests.AUTO
+    sensor: str = _requests.AUTO
+    advanced: dict[str, int] = field(default_factory=dict)  # ADVANCED_OPTIONS name -> value
+
+
+def optical_bands_argument(mapping: Sequence[int | None] | None, plan: BandPlan | None,
+                           model_bands: Sequence[str] = ()) -> list[int] | None:
+    """The explicit ``--optical-bands``, or ``None`` to let the backend match the sensor's bands.
+
+    With spectrally filled bands the backend's own wavelength matching (the same contract function
+    the table shows) must run, so the mapping must be the sensor's plan as shown.
+
+    Raises:
+        ValueError: some bands are unmapped and they are not the sensor's own spectral fill.
+    """
+    if mapping is None:
+        mapping = plan.mapping if plan is not None else None
+    if not mapping:
+        return None
+    if None not in mapping:
+        return [int(index) for index in mapping if index is not None]
+    if plan is not None and plan.can_fill and list(mapping) == list(plan.mapping):
+        return None
+    unmapped = [band for band, index in zip(model_bands, mapping) if index is None]
+    raise ValueError(tr("bands to be spectrally filled can only be the sensor's own choice: map a layer "
+                        "band to {bands}, or pick the sensor again to restore its matching")
+                     .format(bands=", ".join(unmapped)))
+
+
+def sar_bands_argument(mapping: Sequence[int | None] | None, model_bands: Sequence[str] = (),
+                       descriptions: Sequence[str] | None = None) -> list[int] | None:
+    """The explicit ``--sar-bands``: the given mapping, else matched by name (``None``: backend decides)."""
+    if mapping is None and descriptions is not None and model_bands:
+        mapping = match_bands(model_bands, descriptions)
+    if not mapping or None in mapping:
+        return None
+    return [int(index) for index in mapping if index is not None]
+
+
+def parse_band_text(text: str | None) -> list[int] | None:
+    """A typed band mapping (``"1, 2,3"``) as indexes; ``None`` when empty.
+
+    Raises:
+        ValueError: the text lists something else than band numbers.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise ValueError(tr("Band mapping must list band numbers, e.g. 1,2,3 (got {text})")
+                         .format(text=repr(text))) from None
+
+
+def build_request(action: str, out: str | Path, files: InputFiles, choices: RunChoices,
+                  optical_bands: list[int] | None = None, sar_bands: list[int] | None = None,
+                  **action_options: Any) -> Request:
+    """The request for ``action`` from plain choices (the dock's and Processing's one builder).
+
+    Args:
+        action: ``embed``, ``cluster``, ``classify``, ``segment`` or ``similar``.
+        out: the main output file.
+        files: the input files and area.
+        choices: model, tiling, device, units, sensor and the *Advanced* options.
+        optical_bands, sar_bands: explicit band mappings (``None``: the backend matches by name).
+        action_options: the action's own fields of :class:`Request` (``k``, ``samples``, ``point``...).
+
+    Values equal to the backend's defaults (:data:`DEFAULTS`) are left to the backend, so the same
+    choices always give the same request, whoever builds it.
+
+    Raises:
+        ValueError: no input raster, or a choice the contract refuses.
+    """
+    if not files.optical and not files.embeddings:
+        raise ValueError(tr("choose an optical layer (or existing embeddings)"))
+    advanced = {option.name: _unless_default(option.name, choices.advanced.get(option.name))
+                for option in ADVANCED_OPTIONS if action in option.actions}
+    options = {name: _unless_default(name, value) for name, value in action_options.items()}
+    try:
+        return Request(action=action, out=str(out), optical=files.optical, sar=files.sar,
+                       embeddings=files.embeddings, bounds=files.bounds, bounds_crs=files.bounds_crs,
+                       optical_bands=optical_bands, sar_bands=sar_bands, model=choices.model or None,
+                       window=_unless_default("window", choices.window), device=choices.device,
+                       cache_dir=choices.cache_dir or None,
+                       optical_units=choices.optical_units, sar_units=choices.sar_units,
+                       sensor=choices.sensor, **advanced, **options)
+    except _requests.RequestError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _unless_default(name: str, value: Any) -> Any:
+    """``None`` for a value equal to the backend's default (one canonical request per choice)."""
+    if name != "device" and name in DEFAULTS and value is not None and value == DEFAULTS[name]:
+        return None
+    return value
+
+
+def info_request(model: str | Path) -> _requests.InfoRequest:
+    """``info MODEL``: what the dock asks about a checkpoint without a config."""
+    return _requests.InfoRequest(model=str(model))
+
+
+def import_weights_request(checkpoint: str | Path, folder: str | Path) -> _requests.ImportWeightsRequest:
+    """``import-weights``: a CROMA checkpoint converted into ``folder/<stem>.safetensors``."""
+    source = Path(checkpoint)
+    return _requests.ImportWeightsRequest(checkpoint=str(source),
+                                          out=str(Path(folder) / f"{source.stem}.safetensors"))

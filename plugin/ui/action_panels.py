@@ -1,0 +1,174 @@
+"""The dock's lower boxes: area and processing, actions, *Advanced* options, progress (thin widgets)."""
+
+from __future__ import annotations
+
+from qgis.core import QgsFieldProxyModel, QgsMapLayerProxyModel
+from qgis.gui import QgsCollapsibleGroupBox, QgsFieldComboBox, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..contract import requests as _requests
+from ..requests_builder import ADVANCED_OPTIONS
+from ..settings import DEVICES
+
+#: Area choices: key (the logic's) and label (shown, translated in the panel).
+AREA_KEYS = ("layer", "canvas", "drawn")
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("ActionPanels", text)
+
+
+class AreaBox(QGroupBox):
+    """Area (layer, canvas or drawn rectangle), window and device."""
+
+    def __init__(self, device: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle(self.tr("Area and processing"))
+        form = QFormLayout(self)
+        row = QHBoxLayout()
+        self.area_combo = QComboBox()
+        labels = (self.tr("Layer extent"), self.tr("Map canvas extent"), self.tr("Drawn rectangle"))
+        for key, label in zip(AREA_KEYS, labels):
+            self.area_combo.addItem(label, key)
+        self.draw_button = QToolButton()
+        self.draw_button.setText(self.tr("Draw"))
+        self.draw_button.setCheckable(True)
+        self.draw_button.setToolTip(self.tr("Drag a rectangle on the map"))
+        row.addWidget(self.area_combo, 1)
+        row.addWidget(self.draw_button)
+        form.addRow(self.tr("Area"), row)
+        self.window_spin = QSpinBox()
+        self.window_spin.setRange(16, 1024)
+        self.window_spin.setSingleStep(8)
+        self.window_spin.setValue(int(_requests.DEFAULTS["window"]))
+        self.window_spin.setSuffix(self.tr(" px"))
+        self.window_spin.setToolTip(self.tr("Window the encoder sees at once (multiple of 8)"))
+        form.addRow(self.tr("Window"), self.window_spin)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(DEVICES)
+        self.device_combo.setCurrentText(device)
+        form.addRow(self.tr("Device"), self.device_combo)
+
+
+class ActionsBox(QGroupBox):
+    """Embed, Similarity, Cluster (k), sample polygons and class field, Classify, Segment."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle(self.tr("Actions"))
+        grid = QGridLayout(self)
+        self.embed_button = QPushButton(self.tr("Embed"))
+        self.embed_button.setToolTip(self.tr("Compute embeddings and an RGB preview (first 3 principal "
+                                             "components)"))
+        grid.addWidget(self.embed_button, 0, 0)
+        self.similarity_button = QPushButton(self.tr("Similarity…"))
+        self.similarity_button.setCheckable(True)
+        self.similarity_button.setToolTip(self.tr("Click a point on the map to find similar places"))
+        grid.addWidget(self.similarity_button, 0, 1, 1, 2)
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(2, 64)
+        self.k_spin.setValue(int(_requests.DEFAULTS["k"]))
+        self.k_spin.setPrefix(self.tr("k = "))
+        self.k_spin.setToolTip(self.tr("Number of clusters"))
+        self.cluster_button = QPushButton(self.tr("Cluster"))
+        self.cluster_button.setToolTip(self.tr("k-means clusters of the embeddings"))
+        grid.addWidget(self.k_spin, 1, 0)
+        grid.addWidget(self.cluster_button, 1, 1, 1, 2)
+        self.samples_combo = QgsMapLayerComboBox()
+        self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.samples_combo.setAllowEmptyLayer(True)
+        self.samples_combo.setToolTip(self.tr("Sample polygons with a class field"))
+        self.field_combo = QgsFieldComboBox()
+        self.field_combo.setFilters(QgsFieldProxyModel.String | QgsFieldProxyModel.Int
+                                    | QgsFieldProxyModel.LongLong)
+        self.field_combo.setAllowEmptyFieldName(True)
+        self.field_combo.setToolTip(self.tr("The field holding each polygon's class (not an identifier)"))
+        self.new_samples_button = QToolButton()
+        self.new_samples_button.setText(self.tr("New…"))
+        self.new_samples_button.setToolTip(self.tr("Create a sample polygon layer (GeoPackage, field "
+                                                   "'class') and start digitising"))
+        grid.addWidget(QLabel(self.tr("Samples")), 2, 0)
+        grid.addWidget(self.samples_combo, 2, 1)
+        grid.addWidget(self.new_samples_button, 2, 2)
+        grid.addWidget(QLabel(self.tr("Class field")), 3, 0)
+        grid.addWidget(self.field_combo, 3, 1, 1, 2)
+        self.classify_button = QPushButton(self.tr("Classify (kNN)"))
+        self.segment_button = QPushButton(self.tr("Segment"))
+        self.classify_button.setToolTip(self.tr("Label every pixel with the nearest samples' class"))
+        self.segment_button.setToolTip(self.tr("Train a small segmentation head on the samples and apply it"))
+        grid.addWidget(self.classify_button, 4, 0, 1, 2)
+        grid.addWidget(self.segment_button, 4, 2)
+        grid.setColumnStretch(1, 1)
+        for button in self.run_buttons():
+            button.setProperty("base_tooltip", button.toolTip())
+
+    def run_buttons(self) -> tuple[QPushButton, ...]:
+        return (self.embed_button, self.similarity_button, self.cluster_button, self.classify_button,
+                self.segment_button)
+
+
+class AdvancedBox(QgsCollapsibleGroupBox):
+    """Encoder tiling and the downstream heads' options, named as the Processing parameters.
+
+    ``spins`` maps each :data:`plugin.requests_builder.ADVANCED_OPTIONS` name to its spin box.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTitle(self.tr("Advanced"))
+        self.setObjectName("TerraprobeAdvancedBox")
+        form = QFormLayout(self)
+        self.spins: dict[str, QSpinBox] = {}
+        for option in ADVANCED_OPTIONS:
+            spin = QSpinBox()
+            spin.setRange(option.minimum, option.maximum)
+            spin.setSingleStep(option.step)
+            spin.setValue(option.default)
+            if option.name == "overlap":
+                spin.setSuffix(self.tr(" px"))
+            spin.setToolTip(_tr(option.help))
+            spin.setObjectName(option.parameter)
+            form.addRow(_tr(option.label), spin)
+            self.spins[option.name] = spin
+        self.setSaveCollapsedState(False)
+        self.setCollapsed(True)
+
+    def values(self) -> dict[str, int]:
+        """Every option's value, by request field name."""
+        return {name: spin.value() for name, spin in self.spins.items()}
+
+
+class ProgressBox(QWidget):
+    """Progress bar, Cancel and the status line."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 100)
+        self.progress_bar.setValue(0)
+        self.cancel_button = QPushButton(self.tr("Cancel"))
+        self.cancel_button.setToolTip(self.tr("Stop the running action (nothing is added)"))
+        self.cancel_button.setEnabled(False)
+        row.addWidget(self.progress_bar, 1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        self.status_label = QLabel(self.tr("Ready."))
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
