@@ -18,7 +18,13 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..backend_client import PLUGIN_ROOT, BackendError, BackendNotFound, find_backend_python
+from ..backend_client import (
+    PLUGIN_ROOT,
+    BackendError,
+    BackendNotFound,
+    find_backend_python,
+    remote_client_python,
+)
 from ..install import diagnostics_report
 from ..settings import DEVICES, Settings, backend_env_dir, models_dir
 from ..tasks import BackendTask
@@ -119,7 +125,7 @@ class SettingsPanel(QWidget):
 
     def show_first_run_hint(self, root: Path = PLUGIN_ROOT) -> bool:
         """Point at "Set up backend…" when no backend environment exists yet (file checks only)."""
-        if self.settings.backend_python:
+        if self.settings.backend_python or self.settings.remote_backend():
             return False  # an explicit choice: "Check backend" explains any problem with it
         try:
             find_backend_python(None, root=root, allow_host=False)
@@ -144,7 +150,8 @@ class SettingsPanel(QWidget):
     def check_backend(self) -> BackendTask | None:
         """Find the interpreter and run ``version`` in a task; the report label shows the outcome."""
         try:
-            python = find_backend_python(self.settings.backend_python or None)
+            python = (remote_client_python() if self.settings.remote_backend()  # `version` runs on the server
+                      else find_backend_python(self.settings.backend_python or None))
         except BackendNotFound as exc:
             self.report.setText(str(exc))
             return None

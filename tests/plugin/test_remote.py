@@ -82,3 +82,19 @@ def test_dock_embeds_through_the_remote_backend(dock, server, qtbot, tmp_path) -
         files[mode] = Path(previews[0].source()).read_bytes()
         assert server.get("/stats")[1]["jobs"]["done"] == before + (mode == "remote")
     assert files["local"] == files["remote"]
+
+
+def test_settings_panel_checks_the_remote_backend(qgis_app, remote_settings, server, qtbot) -> None:
+    from plugin.settings import Settings
+    from plugin.ui.settings_panel import SettingsPanel
+
+    panel = SettingsPanel(Settings())
+    assert panel.mode_combo.currentData() == "remote" and panel.url_edit.text() == server.url
+    before = server.get("/stats")[1]["jobs"]["done"]
+    task = panel.check_backend()
+    assert task is not None
+    qtbot.waitUntil(lambda: panel.task is None, timeout=60_000)
+    assert "does not run" not in panel.report.text(), panel.report.text()
+    assert server.get("/stats")[1]["jobs"]["done"] == before + 1  # `version` ran on the server
+    panel.mode_combo.setCurrentIndex(0)
+    assert Settings().remote_backend() is None and not panel.url_edit.isEnabled()
