@@ -162,11 +162,11 @@ class EmbeddingRaster:
             if grid is not None:
                 self.dataset = self._aligned(grid)
                 self._nodata, self._mask = None, False
-            self.unit_length = self._unit_length()
+            self._unit: bool | None = None
+            self.normalised = normalise == "l2" or (normalise == "auto" and (self.own or self.unit_length))
         except BaseException:
             self.close()
             raise
-        self.normalised = normalise == "l2" or (normalise == "auto" and (self.own or self.unit_length))
 
     def _aligned(self, grid: Grid) -> Any:
         from rasterio.enums import Resampling
@@ -186,18 +186,26 @@ class EmbeddingRaster:
                          precision=1e-6 * abs(grid.transform.a), dtype="float32", nodata=float("nan"),
                          src_nodata=self.source.nodata, init_dest_nodata=True)
 
-    def _unit_length(self) -> bool:
-        """Whether a sample of at most 64 x 64 cells has vectors of length 1 (within the tolerance)."""
-        side = (min(self.height, 64), min(self.width, 64))
-        from rasterio.enums import Resampling
+    @property
+    def unit_length(self) -> bool:
+        """Whether sampled vectors have length 1 (within :data:`UNIT_TOLERANCE`): a central window of
+        at most 64 x 64 cells, else (all nodata there) a 64 x 64 decimated read of the whole field."""
+        if self._unit is None:
+            from rasterio.enums import Resampling
 
-        raw = self.dataset.read(out_shape=(self.dim, *side), out_dtype="float32",
-                                resampling=Resampling.nearest)
-        array, valid = self._clean(raw, None)
-        if not valid.any():
-            return False
-        norms = np.linalg.norm(array[:, valid], axis=0)
-        return bool(np.median(np.abs(norms - 1.0)) < UNIT_TOLERANCE)
+            h, w = min(self.height, 64), min(self.width, 64)
+            window = Window((self.width - w) // 2, (self.height - h) // 2, w, h)
+            raw = self.dataset.read(window=window, out_dtype="float32")
+            if self._mask:
+                raw[:, self.dataset.read_masks(1, window=window) == 0] = np.nan
+            array, valid = self._clean(raw, None)
+            if not valid.any():
+                raw = self.dataset.read(out_shape=(self.dim, h, w), out_dtype="float32",
+                                        resampling=Resampling.nearest)
+                array, valid = self._clean(raw, None)
+            norms = np.linalg.norm(array[:, valid], axis=0)
+            self._unit = bool(valid.any() and np.median(np.abs(norms - 1.0)) < UNIT_TOLERANCE)
+        return self._unit
 
     @property
     def crs(self) -> Any:
