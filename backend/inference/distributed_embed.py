@@ -58,6 +58,9 @@ from backend.training.distributed import DistInfo
 DEFAULT_TIMEOUT_S = 6 * 3600
 #: Rows copied from a part into the GeoTIFF at a time.
 ASSEMBLE_ROWS = 64
+#: Seconds a failed non-zero rank waits before exiting, so that rank 0 reports the error first
+#: (torchrun stops the other ranks as soon as one exits with an error).
+LINGER_S = 5.0
 
 
 class RankFailed(UserError):
@@ -161,6 +164,16 @@ def raise_first_error(results: list[dict[str, Any]]) -> None:
     for rank, result in enumerate(results):
         if result.get("error"):
             raise_error(result["error"], rank, len(results))
+
+
+def settle(info: DistInfo) -> None:
+    """After a failure every rank shares: meet, then let rank 0 exit (and report) first."""
+    import torch.distributed as dist
+
+    with contextlib.suppress(Exception):
+        dist.barrier()
+    if not info.is_main:
+        time.sleep(LINGER_S)
 
 
 def mute(reporter: Reporter) -> None:
@@ -363,5 +376,8 @@ def run_ranks(args: argparse.Namespace, reporter: Reporter, job: Callable[[], No
         else:
             mute(reporter)
             _worker(args, info, device, reporter)
+    except BaseException:
+        settle(info)
+        raise
     finally:
         leave_group()

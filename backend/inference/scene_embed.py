@@ -38,6 +38,7 @@ from backend.inference.distributed_embed import (
     mute,
     raise_error,
     raise_first_error,
+    settle,
 )
 from backend.training.distributed import DistInfo
 
@@ -102,8 +103,11 @@ def check_grids(scenes: list[Path]) -> None:
 
     first = None
     for scene in scenes:
-        with rasterio.open(scene) as src:
-            grid = (src.crs, src.res)
+        try:
+            with rasterio.open(scene) as src:
+                grid = (src.crs, src.res)
+        except rasterio.errors.RasterioIOError as exc:
+            raise UserError(f"cannot read the scene {scene}: {str(exc).splitlines()[0]}") from None
         if first is None:
             first = (scene, *grid)
             continue
@@ -179,6 +183,10 @@ def run_scenes(args: argparse.Namespace, reporter: Reporter, out: Path, preview:
             mute(reporter)
     try:
         _run(args, reporter, info, list(zip(scenes, names)), folder, out, preview)
+    except BaseException:
+        if launched():
+            settle(info)
+        raise
     finally:
         if launched():
             leave_group()
