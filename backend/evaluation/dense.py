@@ -17,10 +17,16 @@ Per fold and per feature row (an embedding raster on the scene's patch grid):
    Scored per pixel (each labelled pixel gets its patch's class) and per patch (against the
    patch's majority label).
 
+3. Patch classifiers (:mod:`backend.downstream.classifiers`) on the same training patches and
+   held-out patches: cosine kNN and a random forest, each on the embeddings alone and with the
+   per-patch band statistics appended (the band-statistics row has no "+ band stats" variant: it
+   *is* band statistics, so its RF column is the random-forest-on-band-statistics baseline).
+
 Scored pixels are the labelled, held-out pixels with a valid input pixel and a valid patch
 embedding; they are the same for every row, so rows compare like with like. The raw-bands
 baseline row uses per-patch mean and std of the normalised bands as its "embedding"
-(``write_band_statistics``), so it goes through exactly the same head and kNN.
+(:func:`backend.downstream.band_stats.write_band_statistics`), so it goes through exactly the same
+head and classifiers.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ MAX_REFERENCES = 50_000
 DENSE_METRICS: tuple[tuple[str, str], ...] = (
     ("segmentation_accuracy", "seg head acc"), ("segmentation_miou", "seg head mIoU"),
     ("knn_accuracy", "kNN acc"), ("knn_miou", "kNN mIoU"), ("knn_patch_accuracy", "kNN patch acc"))
+#: Patch classifiers scored on the same folds: (key, classifier, with band statistics, column title).
+PATCH_CLASSIFIERS: tuple[tuple[str, str, bool, str], ...] = (
+    ("knn", "knn", False, "kNN"), ("knn_bands", "knn", True, "kNN + band stats"),
+    ("forest", "random-forest", False, "RF"), ("forest_bands", "random-forest", True, "RF + band stats"))
 
 
 # -- labels on the patch grid ------------------------------------------------------------------
@@ -207,41 +217,6 @@ def _expand(patches: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.repeat(np.repeat(patches, PATCH, axis=0), PATCH, axis=1)[:height, :width]
 
 
-# -- the raw-bands baseline --------------------------------------------------------------------
-
-def write_band_statistics(inputs: Any, path: str | Path, strip_patches: int = 32) -> int:
-    """Write per-patch mean and std of the normalised bands as an embedding GeoTIFF; returns dim.
-
-    Patches with more than half of their pixels invalid are NaN, as in ``embed``.
-    """
-    from rasterio.windows import Window
-
-    from backend.inference.embed import band_descriptions
-    from backend.io.geotiff import embedding_profile, open_stream
-
-    rows, cols = inputs.patch_height, inputs.patch_width
-    dim = 2 * sum(len(inputs.modalities[name].bands) for name in inputs.names)
-    profile = embedding_profile(inputs.crs, inputs.patch_transform, cols, rows, dim, "float32")
-    with open_stream(path, profile, band_descriptions(dim)) as writer:
-        for row in range(0, rows, strip_patches):
-            row1 = min(row + strip_patches, rows)
-            arrays, valid, inside = inputs.read_padded(Window(0, row * PATCH, cols * PATCH,
-                                                              (row1 - row) * PATCH))
-            values = np.concatenate([arrays[name] for name in inputs.names])
-            shape = (values.shape[0], row1 - row, PATCH, cols, PATCH)
-            weight = valid.reshape(shape[1:]).astype(np.float32)
-            count = np.maximum(weight.sum(axis=(1, 3)), 1.0)
-            blocks = values.reshape(shape)
-            mean = (blocks * weight).sum(axis=(2, 4)) / count
-            spread = ((blocks - mean[:, :, None, :, None]) ** 2 * weight).sum(axis=(2, 4)) / count
-            features = np.concatenate([mean, np.sqrt(spread)]).astype(np.float32)
-            real = inside.reshape(shape[1:]).sum(axis=(1, 3))
-            bad = (inside & ~valid).reshape(shape[1:]).sum(axis=(1, 3))
-            features[:, 2 * bad > real] = np.nan
-            writer.write_rows(features)
-    return dim
-
-
 # -- scoring one embedding raster ----------------------------------------------------------------
 
 @dataclass
@@ -283,48 +258,71 @@ class FoldCounts:
     knn: np.ndarray
     knn_patches: np.ndarray
     references: int = 0
+    classifiers: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def matrices(self) -> list[tuple[str, np.ndarray]]:
+        """``(metric prefix, pixel confusion matrix)`` of every scored method."""
+        return [("segmentation", self.segmentation), ("knn", self.knn), ("knn_patch", self.knn_patches),
+                *((f"clf_{key}", matrix) for key, matrix in self.classifiers.items())]
 
 
-def _references(reader: Any, setup: DenseSetup, train: np.ndarray, device: Any, fold: int) -> Any:
-    """kNN references: labelled training patches (a seeded subset of at most MAX_REFERENCES)."""
-    import torch
+@dataclass
+class _Training:
+    """Training patches of one fold: raw vectors, band statistics (or ``None``) and 0-based classes."""
+
+    vectors: np.ndarray
+    bands: np.ndarray | None
+    classes: np.ndarray
+
+
+def _training_patches(reader: Any, bands: Any, setup: DenseSetup, train: np.ndarray, fold: int) -> _Training:
+    """Labelled training patches (a seeded subset of at most MAX_REFERENCES) with their majority class."""
     from rasterio.windows import Window
-
-    from backend.downstream.knn import References, normalize_rows
 
     majority = setup.patch_labels.majority
     wanted = train & (majority > 0)
     rate = min(1.0, MAX_REFERENCES / max(int(wanted.sum()), 1))
     rng = np.random.default_rng(setup.seed + 1000 + fold)
-    vectors, classes = [], []
+    vectors, statistics, classes = [], [], []
     for window in reader.windows():
         row0, row1 = int(window.row_off), int(window.row_off + window.height)
-        data, valid = reader.read(Window(0, row0, reader.grid.width, row1 - row0))
+        strip = Window(0, row0, reader.grid.width, row1 - row0)
+        data, valid = reader.read(strip)
         chosen = wanted[row0:row1] & valid
         if rate < 1.0:
             chosen &= rng.random(chosen.shape) < rate
         vectors.append(data[:, chosen].T)
+        if bands is not None:
+            statistics.append(bands.read(strip)[:, chosen].T)
         classes.append(majority[row0:row1][chosen] - 1)
     stacked = np.concatenate(vectors)
     if not len(stacked):
         raise UserError(f"fold {fold + 1} has no training patch: use a smaller --buffer or --block")
-    return References(vectors=normalize_rows(torch.from_numpy(stacked).to(device)),
-                      classes=torch.from_numpy(np.concatenate(classes).astype(np.int64)).to(device),
-                      polygons=torch.zeros(len(stacked), dtype=torch.long, device=device))
+    return _Training(stacked, np.concatenate(statistics) if bands is not None else None,
+                     np.concatenate(classes).astype(np.int64))
 
 
-def score_fold(reader: Any, pixels: Any, setup: DenseSetup, fold: int, device: Any) -> FoldCounts:
-    """Train the head and the kNN references on fold ``fold``'s training part; score its held-out part."""
-    import torch
-    from rasterio.windows import Window
+def _fit_classifiers(training: _Training, setup: DenseSetup, device: Any) -> dict[str, Any]:
+    """``{key: (features, classifier)}`` of :data:`PATCH_CLASSIFIERS` (band variants only with statistics)."""
+    from backend.downstream.classifiers import FeatureBuilder, PatchClassifier
 
-    from backend.downstream.knn import knn_predict, normalize_rows
-    from backend.downstream.segmentation import (
-        _read_embedding_block,
-        _read_pixel_block,
-        collect_tiles,
-        train_head,
-    )
+    fitted: dict[str, Any] = {}
+    for key, name, with_bands, _ in PATCH_CLASSIFIERS:
+        if with_bands and training.bands is None:
+            continue
+        features = FeatureBuilder.fit(training.bands if with_bands else None)
+        model = PatchClassifier(name, setup.class_count, setup.neighbors, setup.seed, device)
+        fitted[key] = (features, model.fit(features(training.vectors, training.bands), training.classes))
+    return fitted
+
+
+def score_fold(reader: Any, pixels: Any, setup: DenseSetup, fold: int, device: Any,
+               band_stats: str | Path | None = None) -> FoldCounts:
+    """Train the head and the patch classifiers on fold ``fold``'s training part; score its held-out part.
+
+    ``band_stats``: the scene's band-statistics raster, for the "+ band stats" classifiers.
+    """
+    from backend.downstream.segmentation import collect_tiles, train_head
 
     k = setup.class_count
     test, train = setup.split.test_patches(fold), setup.split.train_patches(fold)
@@ -333,8 +331,32 @@ def score_fold(reader: Any, pixels: Any, setup: DenseSetup, fold: int, device: A
     head, _, _ = train_head(tiles, k, list(pixels.band_names), reader.dim, steps=setup.steps,
                             seed=setup.seed + fold, device=device)
     head.eval()
-    references = _references(reader, setup, train, device, fold)
-    counts = FoldCounts(*(np.zeros((k, k), np.int64) for _ in range(3)), references=len(references.classes))
+    bands = None
+    if band_stats is not None:
+        from backend.downstream.band_stats import BandStatistics
+
+        bands = BandStatistics(band_stats, reader.grid)
+    try:
+        training = _training_patches(reader, bands, setup, train, fold)
+        fitted = _fit_classifiers(training, setup, device)
+        counts = FoldCounts(*(np.zeros((k, k), np.int64) for _ in range(3)), references=len(training.classes),
+                            classifiers={key: np.zeros((k, k), np.int64) for key in fitted})
+        _score_held_out(reader, bands, pixels, setup, test, head, fitted, counts, device)
+    finally:
+        if bands is not None:
+            bands.close()
+    return counts
+
+
+def _score_held_out(reader: Any, bands: Any, pixels: Any, setup: DenseSetup, test: np.ndarray, head: Any,
+                    fitted: dict[str, Any], counts: FoldCounts, device: Any) -> None:
+    """Add the held-out blocks' confusion matrices of the head and every fitted patch classifier."""
+    import torch
+    from rasterio.windows import Window
+
+    from backend.downstream.segmentation import _read_embedding_block, _read_pixel_block
+
+    k = setup.class_count
     patch_rows, patch_cols = test.shape
     strip = setup.split.block // PATCH
     for row in range(0, patch_rows, strip):
@@ -367,22 +389,30 @@ def score_fold(reader: Any, pixels: Any, setup: DenseSetup, fold: int, device: A
         counts.segmentation += confusion(truth[scored], segmented[scored], k)
 
         query = held_out & patch_ok
-        predicted = np.zeros(held_out.shape, np.int64)
-        if query.any():
-            vectors = torch.from_numpy(np.ascontiguousarray(strip_embeddings[:, query].T)).to(device)
-            winners, _ = knn_predict(normalize_rows(vectors), references, setup.neighbors, k)
-            predicted[query] = winners.cpu().numpy()
-        knn_pixels = _expand(predicted, height, width)
-        counts.knn += confusion(truth[scored], knn_pixels[scored], k)
-        majority = setup.patch_labels.majority[row:row1, col:col1]
-        judged = query & (majority > 0)
-        counts.knn_patches += confusion(majority[judged] - 1, predicted[judged], k)
-    return counts
+        vectors = np.ascontiguousarray(strip_embeddings[:, query].T)
+        statistics = None
+        if bands is not None:
+            statistics = bands.read(Window(col, row, col1 - col, row1 - row))[:, query].T
+        for key, (features, model) in fitted.items():
+            predicted = np.zeros(held_out.shape, np.int64)
+            if query.any():
+                predicted[query] = model.predict_proba(features(vectors, statistics)).argmax(axis=1)
+            matrix = confusion(truth[scored], _expand(predicted, height, width)[scored], k)
+            counts.classifiers[key] += matrix
+            if key == "knn":
+                counts.knn += matrix
+                majority = setup.patch_labels.majority[row:row1, col:col1]
+                judged = query & (majority > 0)
+                counts.knn_patches += confusion(majority[judged] - 1, predicted[judged], k)
 
 
 def score_embeddings(embeddings: str | Path, pixels: Any, setup: DenseSetup, device: Any,
-                     on_fold: Callable[[int], None] | None = None) -> tuple[Scores, list[FoldCounts]]:
-    """Scores of one embedding raster over all folds, and each fold's confusion matrices."""
+                     on_fold: Callable[[int], None] | None = None,
+                     band_stats: str | Path | None = None) -> tuple[Scores, list[FoldCounts]]:
+    """Scores of one embedding raster over all folds, and each fold's confusion matrices.
+
+    ``band_stats``: the scene's band-statistics raster; adds the "+ band stats" patch classifiers.
+    """
     from backend.downstream.segmentation import check_grids
     from backend.inference.embedding_raster import EmbeddingRaster
 
@@ -391,10 +421,9 @@ def score_embeddings(embeddings: str | Path, pixels: Any, setup: DenseSetup, dev
     with EmbeddingRaster(embeddings) as reader:
         check_grids(reader, pixels)
         for fold in range(setup.split.folds):
-            counts = score_fold(reader, pixels, setup, fold, device)
+            counts = score_fold(reader, pixels, setup, fold, device, band_stats)
             folds.append(counts)
-            for name, matrix in (("segmentation", counts.segmentation), ("knn", counts.knn),
-                                 ("knn_patch", counts.knn_patches)):
+            for name, matrix in counts.matrices():
                 accuracy, miou = accuracy_and_miou(matrix)
                 scores.add(f"{name}_accuracy", accuracy)
                 scores.add(f"{name}_miou", miou)
@@ -407,8 +436,10 @@ def majority_scores(folds: list[FoldCounts], train_majority: list[int]) -> Score
     """Scores of predicting each fold's training majority class everywhere (the trivial baseline)."""
     scores = Scores()
     for counts, winner in zip(folds, train_majority):
+        # Every patch classifier is scored on the kNN's pixels: the same truth, so the same baseline.
         for name, matrix in (("segmentation", counts.segmentation), ("knn", counts.knn),
-                             ("knn_patch", counts.knn_patches)):
+                             ("knn_patch", counts.knn_patches),
+                             *((f"clf_{key}", counts.knn) for key, *_ in PATCH_CLASSIFIERS)):
             constant = np.zeros_like(matrix)
             constant[:, winner] = matrix.sum(axis=1)
             accuracy, miou = accuracy_and_miou(constant)
@@ -437,4 +468,10 @@ def dense_markdown_table(report: dict[str, Any]) -> str:
                f"{', '.join(report['classes'])}; {report['folds']}-fold spatial CV on {report['block']} px "
                f"blocks (buffer {report['buffer']} px), seed {report['seed']}; {report['scored_pixels']} "
                f"held-out pixels scored; head {report['steps']} steps, kNN k={report['neighbors']}")
-    return markdown_scores(caption, report["rows"], list(DENSE_METRICS))
+    classifiers = markdown_scores(
+        "Patch classifiers on the same folds (pixel accuracy; each held-out pixel gets its patch's class; "
+        "band stats = per-patch mean/std of the input bands):", report["rows"],
+        [(f"clf_{key}_{metric}", f"{title} {label}")
+         for metric, label in (("accuracy", "acc"), ("miou", "mIoU"))
+         for key, _, _, title in PATCH_CLASSIFIERS])
+    return markdown_scores(caption, report["rows"], list(DENSE_METRICS)) + "\n" + classifiers

@@ -1,8 +1,9 @@
 """``evaluate``: honest scores of encoders, on labelled patches or on one labelled scene.
 
-Patch mode (``evaluate FOLDER``): stratified cross-validated kNN / linear-probe / k-means scores.
-Scene mode (``evaluate --scene S2.tif [--sar S1.tif] (--labels L.tif | --samples P)``): spatial
-block cross-validation of the segmentation head and of kNN labels (``backend.evaluation.dense``).
+Patch mode (``evaluate FOLDER``): stratified cross-validated kNN / linear-probe / random-forest /
+k-means scores. Scene mode (``evaluate --scene S2.tif [--sar S1.tif] (--labels L.tif | --samples P)``):
+spatial block cross-validation of the segmentation head and of patch classifiers (kNN and random
+forest, each with and without band statistics; ``backend.evaluation.dense``).
 
 Rows: raw band statistics, the same architecture with random weights, the bundled model, and any
 ``--model`` given (scene mode adds the majority-class baseline). Writes a Markdown table and JSON.
@@ -151,7 +152,8 @@ def _run_patches(args: argparse.Namespace, reporter: Reporter) -> None:
         results[label] = {"features": int(features.shape[1]), **scores.summary()}
         reporter.progress((index + 1) * span, f"{label}: scored")
         reporter.log(f"{label}: kNN {results[label]['knn_accuracy']['mean']:.3f}, "
-                     f"linear {results[label]['linear_accuracy']['mean']:.3f}")
+                     f"linear {results[label]['linear_accuracy']['mean']:.3f}, "
+                     f"random forest {results[label]['rf_accuracy']['mean']:.3f}")
 
     report = {"folder": str(Path(args.folder).resolve()), "patches": len(folder),
               "classes": folder.classes, "folds": args.folds, "seed": args.seed,
@@ -171,6 +173,7 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
 
     import torch
 
+    from backend.downstream.band_stats import write_band_statistics
     from backend.downstream.raster import pick_device
     from backend.downstream.segmentation import InputSetPixels, PolygonLabels, RasterLabels
     from backend.errors import UserError
@@ -182,7 +185,6 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
         score_embeddings,
         summarise_labels,
         training_majority,
-        write_band_statistics,
     )
     from backend.inference.embed import check_tiling, compute_embeddings
     from backend.inference.inputs import InputSet
@@ -239,6 +241,7 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
         results: dict[str, Any] = {}
         fold_counts: list[Any] = []
         span = 1.0 / len(rows)
+        band_stats: Path | None = None
         with tempfile.TemporaryDirectory(prefix="terraprobe-evaluate-") as scratch:
             for index, (label, kind, path) in enumerate(rows):
                 embeddings = Path(scratch) / f"row{index}.tif"
@@ -265,12 +268,17 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
                                           f"{label}: fold {fold + 1}/{args.folds} scored")
 
                     scores, folds = score_embeddings(embeddings, InputSetPixels(inputs), setup,
-                                                     pick_device(device), on_fold=scored)
-                embeddings.unlink(missing_ok=True)
+                                                     pick_device(device), on_fold=scored,
+                                                     band_stats=None if kind == "bands" else band_stats)
+                if kind == "bands":
+                    band_stats = embeddings  # kept: the "+ band stats" classifiers of the encoder rows
+                else:
+                    embeddings.unlink(missing_ok=True)
                 fold_counts = fold_counts or folds
                 results[label] = {"embedding_dim": dim, **scores.summary()}
                 reporter.log(f"{label}: segmentation mIoU {results[label]['segmentation_miou']['mean']:.3f}, "
-                             f"kNN mIoU {results[label]['knn_miou']['mean']:.3f}")
+                             f"kNN mIoU {results[label]['knn_miou']['mean']:.3f}, random forest mIoU "
+                             f"{results[label]['clf_forest_miou']['mean']:.3f}")
     finally:
         if isinstance(labels, RasterLabels):
             labels.close()
@@ -343,7 +351,8 @@ def _encoder_featurizer(path: Path, random_init: bool, folder: Any, bands: list[
 def markdown_table(report: dict[str, Any]) -> str:
     """The evaluation as a Markdown table of mean ± std over folds."""
     metrics = [("knn_accuracy", f"kNN acc (k={report['neighbors']})"),
-               ("linear_accuracy", "linear probe acc"), ("kmeans_nmi", "k-means NMI"),
+               ("linear_accuracy", "linear probe acc"), ("rf_accuracy", "random forest acc"),
+               ("kmeans_nmi", "k-means NMI"),
                ("kmeans_ari", "k-means ARI"), ("kmeans_purity", "k-means purity")]
     from backend.evaluation.metrics import markdown_scores
 
