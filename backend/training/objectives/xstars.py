@@ -7,7 +7,8 @@ loss (:mod:`backend.training.losses.msad`) to a self-distillation base loss:
 **Base loss.** DINO as published: a prototype head (3-layer MLP, bottleneck 256, weight-normed
 prototypes; 1024 prototypes here instead of 65,536, option ``dino_dim``) on the pooled tokens
 (mean of the tokens through the model's own pooling head), an EMA teacher (momentum cosine
-0.996 -> 1), teacher centring (momentum 0.9) and sharpening (teacher 0.04, student 0.1).
+0.996 -> 1), teacher centring (momentum 0.9) and sharpening (teacher 0.04, student 0.1); the
+prototype layer is frozen for the first ``freeze_last_layer`` steps (DINO: the first epoch).
 Multi-crop is reduced to two global crops of each chip (random resized crop, area 0.4-1,
 flips, light radiometric jitter — see :mod:`backend.training.losses.views`); each crop's
 teacher output supervises the student on the other crop.
