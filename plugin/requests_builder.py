@@ -17,6 +17,7 @@ from .i18n import tr
 
 Request = _requests.Request
 DEFAULTS = _requests.DEFAULTS
+SUGGESTED_K = _requests.SUGGESTED_K
 
 
 @dataclass(frozen=True)

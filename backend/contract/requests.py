@@ -8,7 +8,7 @@ Only relative imports: the plugin imports this module as ``terraprobe.backend.co
 * ``InfoRequest`` (``info MODEL``) and ``ImportWeightsRequest`` (``import-weights CKPT --out M``).
 * ``parse_request(argv)``: whichever of the three ``argv`` is.
 * ``DEFAULTS``: the backend's defaults of the options the dock and Processing offer (``--window``,
-  ``--overlap``, ``--batch-size``, ``--k``, ``--seed``, ``--neighbors``, ``--steps``).
+  ``--overlap``, ``--batch-size``, ``--seed``, ``--neighbors``, ``--steps``); ``SUGGESTED_K``.
 
 Option tables (:data:`INPUT_OPTIONS`, :data:`ACTION_OPTIONS`) drive both directions, so a renamed
 option is renamed once; the tests parse every argv with the backend's own parser as well.
@@ -32,8 +32,10 @@ AUTO = "auto"
 #: ``--device`` choices.
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 #: The backend's defaults of the options the plugin offers.
-DEFAULTS: dict[str, Any] = {"window": 120, "overlap": 32, "batch_size": 4, "device": AUTO, "k": 8,
-                            "seed": 0, "neighbors": 10, "steps": 300}
+DEFAULTS: dict[str, Any] = {"window": 120, "overlap": 32, "batch_size": 4, "device": AUTO, "seed": 0,
+                            "neighbors": 10, "steps": 300}
+#: The number of clusters the dock and Processing offer first (``--k`` itself has no default).
+SUGGESTED_K = 8
 
 
 class RequestError(ValueError):

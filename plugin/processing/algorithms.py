@@ -38,6 +38,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from .. import requests_builder as builder
 from ..backend_client import BackendCancelled, BackendError, BackendNotFound, run_backend
 from ..bands import SENSOR_LABELS, layer_facts, resolve_sensor
 from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES, UNIT_HELP
@@ -46,18 +47,13 @@ from ..jobs import AUTO, JobRequest
 from ..layers import STYLE_KEYS, style_layer
 from ..models import model_bands
 from ..rasters import RasterExport, layer_rectangle, plain_file_path
-from ..requests_builder import ADVANCED_OPTIONS, InputFiles, RunChoices, build_request, parse_band_text
 from ..settings import DEVICES, Settings
 from ..tasks import warning_text
 
 #: The *Advanced* options every algorithm that runs the encoder takes (Classify and Segment add theirs).
-_ENCODER_OPTION_ACTIONS = ADVANCED_OPTIONS[0].actions
+_ENCODER_OPTION_ACTIONS = builder.ADVANCED_OPTIONS[0].actions
 
-
-def _option(name: str):
-    """The *Advanced* option called ``name``."""
-    return next(option for option in ADVANCED_OPTIONS if option.name == name)
-
+_ADVANCED = {option.name: option for option in builder.ADVANCED_OPTIONS}
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "terraprobe.svg"
 _POST_PROCESSORS: list[StylePostProcessor] = []
 
@@ -171,7 +167,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                                          QgsProcessingParameterNumber.Integer, 120, False, 16, 2048),
             QgsProcessingParameterEnum(self.DEVICE, "Device", list(DEVICES), defaultValue=0),
         ]
-        advanced += [self._advanced_parameter(option) for option in ADVANCED_OPTIONS
+        advanced += [self._advanced_parameter(option) for option in builder.ADVANCED_OPTIONS
                      if option.actions == _ENCODER_OPTION_ACTIONS]
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
@@ -204,10 +200,10 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
         out = self._output_path(parameters, context, self.OUTPUT)
         sensor = self._choice(parameters, self.SENSOR, SENSOR_NAMES, context)
         advanced = {option.name: self.parameterAsInt(parameters, option.parameter, context)
-                    for option in ADVANCED_OPTIONS
+                    for option in builder.ADVANCED_OPTIONS
                     if self.parameterDefinition(option.parameter) is not None
                     and parameters.get(option.parameter) is not None}
-        choices = RunChoices(model=self.parameterAsFile(parameters, self.MODEL, context) or None,
+        choices = builder.RunChoices(model=self.parameterAsFile(parameters, self.MODEL, context) or None,
                              window=self.parameterAsInt(parameters, self.WINDOW, context),
                              device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
                              cache_dir=Settings().cache_dir or None,
@@ -220,7 +216,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
         optical = self.parameterAsRasterLayer(parameters, self.OPTICAL, context)
         if optical is None and embeddings is None:
             raise QgsProcessingException(_tr("Choose an optical layer (or existing embeddings)."))
-        files, optical_bands, sar_bands = InputFiles(), None, None
+        files, optical_bands, sar_bands = builder.InputFiles(), None, None
         if optical is not None:
             sar = self.parameterAsRasterLayer(parameters, self.SAR, context)
             area = None
@@ -233,15 +229,15 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             try:
                 optical_text = self.parameterAsString(parameters, self.OPTICAL_BANDS, context)
                 optical_bands = layer_optical_bands(optical, bands.get("optical", []), sensor,
-                                                    parse_band_text(optical_text))
+                                                    builder.parse_band_text(optical_text))
                 sar_text = self.parameterAsString(parameters, self.SAR_BANDS, context)
-                sar_bands = layer_sar_bands(sar, bands.get("sar", []), parse_band_text(sar_text))
+                sar_bands = layer_sar_bands(sar, bands.get("sar", []), builder.parse_band_text(sar_text))
             except ValueError as exc:
                 raise QgsProcessingException(str(exc)) from None
         if embeddings is not None:
             files.embeddings = plain_file_path(embeddings) or embeddings.source()
         try:
-            return build_request(self.ACTION, out, files, choices, optical_bands, sar_bands,
+            return builder.build_request(self.ACTION, out, files, choices, optical_bands, sar_bands,
                                  **self.action_options(parameters, context, feedback, out))
         except ValueError as exc:
             raise QgsProcessingException(str(exc)) from None
@@ -364,8 +360,8 @@ class ClusterAlgorithm(TerraprobeAlgorithm):
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(optical_optional=True)
         self.add_embeddings_parameter()
-        self.addParameter(QgsProcessingParameterNumber(
-            self.K, "Number of clusters (k)", QgsProcessingParameterNumber.Integer, 8, False, 2, 255))
+        self.addParameter(QgsProcessingParameterNumber(self.K, "Number of clusters (k)", minValue=2,
+                                                       defaultValue=builder.SUGGESTED_K, maxValue=255))
         seed = QgsProcessingParameterNumber(self.SEED, "Random seed", QgsProcessingParameterNumber.Integer, 0)
         seed.setFlags(seed.flags() | seed.FlagAdvanced)
         self.addParameter(seed)
@@ -409,7 +405,7 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
         self.add_input_parameters(optical_optional=True)
         self.add_embeddings_parameter()
         self.add_samples_parameters()
-        self.addParameter(self._advanced_parameter(_option("neighbors"), advanced=False))
+        self.addParameter(self._advanced_parameter(_ADVANCED["neighbors"], advanced=False))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Class map"))
         self.addParameter(QgsProcessingParameterRasterDestination(self.CONFIDENCE, "Confidence"))
         self.addOutput(QgsProcessingOutputNumber("LOPO_ACCURACY", "Leave-one-polygon-out accuracy"))
@@ -446,7 +442,7 @@ class SegmentAlgorithm(_SamplesAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Segmentation"))
         self.addParameter(QgsProcessingParameterFileDestination(self.HEAD_OUT, "Trained head",
                                                                 "Heads (*.safetensors)", optional=True))
-        self.addParameter(self._advanced_parameter(_option("steps")))
+        self.addParameter(self._advanced_parameter(_ADVANCED["steps"]))
 
     def action_options(self, parameters, context, feedback, out) -> dict:
         label = self.parameterAsRasterLayer(parameters, self.LABEL_RASTER, context)

@@ -81,7 +81,7 @@ class ActionsBox(QGroupBox):
         grid.addWidget(self.similarity_button, 0, 1, 1, 2)
         self.k_spin = QSpinBox()
         self.k_spin.setRange(2, 64)
-        self.k_spin.setValue(int(_requests.DEFAULTS["k"]))
+        self.k_spin.setValue(_requests.SUGGESTED_K)
         self.k_spin.setPrefix(self.tr("k = "))
         self.k_spin.setToolTip(self.tr("Number of clusters"))
         self.cluster_button = QPushButton(self.tr("Cluster"))

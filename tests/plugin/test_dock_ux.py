@@ -134,11 +134,11 @@ def test_advanced_options_reach_the_backend_parser(dock, shared_data):
     dock.batch_spin.setValue(2)
     dock.steps_spin.setValue(40)
     dock.neighbors_spin.setValue(7)
-    segment, _, _ = dock._request("segment")
-    parsed = parse_backend_argv(segment.arguments())
+    segment, _, _ = dock.build_request("segment")
+    parsed = parse_backend_argv(segment.to_argv())
     assert (parsed.steps, parsed.overlap, parsed.batch_size) == (40, 16, 2)
-    classify, _, _ = dock._request("classify")
-    parsed = parse_backend_argv(classify.arguments())
+    classify, _, _ = dock.build_request("classify")
+    parsed = parse_backend_argv(classify.to_argv())
     assert (parsed.neighbors, parsed.overlap, parsed.batch_size) == (7, 16, 2)
 
 

@@ -115,16 +115,6 @@ def parse_backend_argv(args: list[str]):
     return parsed
 
 
-def _parser_knows(option: str) -> bool:
-    from backend.cli import build_parser
-
-    try:
-        build_parser().parse_args(["embed", "--optical", "x.tif", option, "auto", "--out", "o.tif"])
-    except SystemExit:
-        return False
-    return True
-
-
 # -- dock: choices ---------------------------------------------------------------------------------
 def test_dock_offers_contract_choices_and_they_reach_the_backend_argv(dock, landsat_path):
     from backend.contract.sensors import SENSOR_NAMES
@@ -142,19 +132,17 @@ def test_dock_offers_contract_choices_and_they_reach_the_backend_argv(dock, land
     dock.optical_combo.setLayer(layer)
     dock.area_combo.setCurrentText("Layer extent")
     # Defaults: nothing but the inputs goes on the command line; the backend decides.
-    request, _, _ = dock._request("embed")
-    assert not {"--optical-units", "--sar-units", "--sensor"} & set(request.arguments())
-    if not all(_parser_knows(o) for o in ("--optical-units", "--sar-units", "--sensor")):
-        pytest.skip("the backend does not parse --optical-units/--sar-units/--sensor yet")
-    parsed = parse_backend_argv(request.arguments())
+    request, _, _ = dock.build_request("embed")
+    assert not {"--optical-units", "--sar-units", "--sensor"} & set(request.to_argv())
+    parsed = parse_backend_argv(request.to_argv())
     assert (parsed.optical_units, parsed.sar_units, parsed.sensor) == ("auto", "auto", "auto")
 
     dock.sar_combo.setLayer(sar)
     for r in range(2):
         dock.set_band("sar", r, r + 1)
     assert dock.set_units(optical="landsat-c2", sar="linear") and dock.set_sensor("landsat-oli")
-    request, _, _ = dock._request("cluster", {"k": 3})
-    parsed = parse_backend_argv(request.arguments())
+    request, _, _ = dock.build_request("cluster", {"k": 3})
+    parsed = parse_backend_argv(request.to_argv())
     assert (parsed.optical_units, parsed.sar_units, parsed.sensor) == ("landsat-c2", "linear", "landsat-oli")
     assert parsed.command == "cluster" and parsed.k == 3
 
@@ -168,8 +156,8 @@ def test_bad_or_missing_choices_never_crash_the_dock(dock, landsat_path, rgb_pat
     for combo in (dock.sensor_combo, dock.optical_units_combo, dock.sar_units_combo):
         combo.setCurrentIndex(-1)  # nothing selected
     assert (dock.sensor_choice(), dock.optical_units_choice(), dock.sar_units_choice()) == ("auto",) * 3
-    request, _, _ = dock._request("embed")
-    assert "--sensor" not in request.arguments()
+    request, _, _ = dock.build_request("embed")
+    assert "--sensor" not in request.to_argv()
     # A sensor that does not fit the layer: the table says why and asks for a hand mapping.
     rgb = _add_raster(rgb_path, "rgb")
     dock.optical_combo.setLayer(rgb)
@@ -214,8 +202,8 @@ def test_landsat_runs_end_to_end_through_the_dock_with_default_choices(dock, lan
     dock.window_spin.setValue(64)
     dock.k_spin.setValue(3)
     # The table is the sensor's own plan: the backend matches (and fills) by wavelength itself.
-    request, _, _ = dock._request("cluster", {"k": 3})
-    assert "--optical-bands" not in request.arguments() and "--sensor" not in request.arguments()
+    request, _, _ = dock.build_request("cluster", {"k": 3})
+    assert "--optical-bands" not in request.to_argv() and "--sensor" not in request.to_argv()
     test_iface.message_bar.pushed.clear()
     assert dock.cluster_button.isEnabled()
     qtbot.mouseClick(dock.cluster_button, Qt.LeftButton)
@@ -341,17 +329,17 @@ def test_exported_layers_keep_band_names_for_sensor_detection(landsat_path, tmp_
 def test_job_request_puts_only_non_auto_choices_on_the_command_line():
     from plugin.jobs import JobRequest
 
-    plain = JobRequest("embed", optical="s2.tif", sar="s1.tif", out="e.tif").arguments()
+    plain = JobRequest("embed", optical="s2.tif", sar="s1.tif", out="e.tif").to_argv()
     assert not {"--optical-units", "--sar-units", "--sensor"} & set(plain)
     chosen = JobRequest("cluster", optical="l8.tif", sar="s1.tif", out="c.tif", optical_units="landsat-c2",
-                        sar_units="amplitude", sensor="landsat-oli").arguments()
+                        sar_units="amplitude", sensor="landsat-oli").to_argv()
     assert chosen[chosen.index("--optical-units") + 1] == "landsat-c2"
     assert chosen[chosen.index("--sar-units") + 1] == "amplitude"
     assert chosen[chosen.index("--sensor") + 1] == "landsat-oli"
     # Radar units without a radar raster, or any units on given embeddings, would mean nothing.
-    no_sar = JobRequest("embed", optical="a.tif", out="e.tif", sar_units="linear").arguments()
+    no_sar = JobRequest("embed", optical="a.tif", out="e.tif", sar_units="linear").to_argv()
     assert "--sar-units" not in no_sar
-    given = JobRequest("cluster", embeddings="emb.tif", out="c.tif", optical_units="dn").arguments()
+    given = JobRequest("cluster", embeddings="emb.tif", out="c.tif", optical_units="dn").to_argv()
     assert "--optical-units" not in given
     for bad in ({"optical_units": "kelvin"}, {"sar_units": "db2"}, {"sensor": "landsat-99"}):
         with pytest.raises(ValueError, match="choose one of"):
@@ -377,5 +365,5 @@ def test_auto_model_is_the_bundled_model_for_the_layers_sensor(loaded_plugin, pr
     assert dock.model_label.text().startswith("Auto → ")
     if dock.bundled_infos and all(info.sensor != "landsat-oli" for info in dock.bundled_infos):
         assert "no bundled Landsat 8/9 OLI model" in dock.model_label.text()
-    request, _, _ = dock._request("embed")
-    assert "--model" not in request.arguments()  # the backend picks by sensor
+    request, _, _ = dock.build_request("embed")
+    assert "--model" not in request.to_argv()  # the backend picks by sensor
