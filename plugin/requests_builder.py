@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .bands import BandPlan, match_bands
+from .contract import outputs as _outputs
 from .contract import requests as _requests
 from .i18n import tr
 
@@ -149,8 +150,8 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
         optical_bands, sar_bands: explicit band mappings (``None``: the backend matches by name).
         action_options: the action's own fields of :class:`Request` (``k``, ``samples``, ``point``...).
 
-    Values equal to the backend's defaults (:data:`DEFAULTS`) are left to the backend, so the same
-    choices always give the same request, whoever builds it.
+    Values equal to the backend's defaults (:data:`DEFAULTS`, the contract's default output names)
+    are left to the backend, so the same choices always give the same request, whoever builds it.
 
     Raises:
         ValueError: no input raster, or a choice the contract refuses.
@@ -160,6 +161,9 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
     advanced = {option.name: _unless_default(option.name, choices.advanced.get(option.name))
                 for option in ADVANCED_OPTIONS if action in option.actions}
     options = {name: _unless_default(name, value) for name, value in action_options.items()}
+    for name, key in _DEFAULT_NAMED_OUTPUTS.items():  # the backend's own default name: left to it
+        if options.get(name) is not None and Path(options[name]) == _outputs.default_output(out, key):
+            options[name] = None
     try:
         return Request(action=action, out=str(out), optical=files.optical, sar=files.sar,
                        embeddings=files.embeddings, bounds=files.bounds, bounds_crs=files.bounds_crs,
@@ -170,6 +174,10 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
                        sensor=choices.sensor, **advanced, **options)
     except _requests.RequestError as exc:
         raise ValueError(str(exc)) from None
+
+
+#: Request fields of outputs the backend names after the main output when they are not given.
+_DEFAULT_NAMED_OUTPUTS = {"preview_out": "preview", "confidence_out": "confidence", "head_out": "head"}
 
 
 def _unless_default(name: str, value: Any) -> Any:
