@@ -3,8 +3,9 @@
 The flow of :func:`install_model`:
 
 1. fetch the checkpoint into ``<models dir>/.downloads/NAME-<source hash>.pt.part``; an earlier
-   interrupted download of the same source resumes with an HTTP ``Range`` request (a server that
-   ignores it sends the whole file again, which is detected and handled);
+   interrupted download of the same source resumes with an HTTP ``Range`` request, guarded by
+   ``If-Range`` (a server that ignores the range, or a file that changed at the source, comes whole
+   again, which is detected and handled);
 2. verify it: size when known exactly, sha256 (or a published sha256 prefix), then a
    ``weights_only`` strict key/shape load (:func:`backend.models.weights.load_encoder`) and the
    architecture the registry expects;

@@ -198,7 +198,23 @@ def test_dialogs_complete_the_install_list_models_and_show_in_settings(installed
         assert models.table.item(names.index("croma-base"), 1).text() == "778.0 MB"
         assert models.grab().save(str(IMAGES / "get_models_dialog.png"))
         models.close()
+
+        # "Get models…" from the dock: a checkpoint from a local file lands in the dock's model picker
+        dock = loaded_plugin.dock
+        checkpoint = home / "CROMA_local.pt"
+        subprocess.run([str(installed["result"].python), "-c", TINY_CHECKPOINT, str(checkpoint)], check=True,
+                       cwd=REPO_ROOT, timeout=120)
+        dock.get_models_button.click()
+        from_dock = dock.models_dialog
+        qtbot.waitUntil(lambda: from_dock.task is None and bool(from_dock.rows), timeout=60_000)
+        with qtbot.waitSignal(from_dock.model_installed, timeout=120_000):
+            from_dock.download("croma-local", file=str(checkpoint))
+        wanted = str(home / "models" / "croma-local.safetensors")
+        assert dock.model_path() == wanted and dock.model_combo.findData(wanted) >= 0
+        qtbot.waitUntil(lambda: from_dock.task is None, timeout=60_000)
+        from_dock.close()
     finally:
-        for key in (Settings.TORCH_INDEX_URL, Settings.INSTALLER, Settings.TORCH_BUILD, Settings.INDEX_URL,
-                    Settings.FIND_LINKS, Settings.BASE_PYTHON, Settings.MODEL_MIRROR):
+        loaded_plugin.dock.set_model_path("")
+        for key in (Settings.MODEL, Settings.TORCH_INDEX_URL, Settings.INSTALLER, Settings.TORCH_BUILD,
+                    Settings.INDEX_URL, Settings.FIND_LINKS, Settings.BASE_PYTHON, Settings.MODEL_MIRROR):
             settings._settings.remove(key)
