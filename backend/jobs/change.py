@@ -128,7 +128,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         for source, value in given[date].items():
             for option, path in outputs.items():
                 if path is not None and Path(value).exists() and same_file(path, value):
-                    raise UserError(f"{option} would overwrite the input --{date}-{source} ({value})")
+                    raise UserError(f"{option} {path} is the --{date}-{source} input {value}; writing it "
+                                    "would destroy the input: choose another output file")
     if "embeddings" not in given["before"] and not args.model:
         from backend.jobs._inputs import _model_path
 

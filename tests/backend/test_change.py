@@ -279,3 +279,7 @@ def test_bad_inputs_are_refused_with_nothing_written(shared_data, cache, tmp_pat
         assert expected in message, (args, message)
         assert "\n" not in message
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "empty.tif", "far.tif", "wider.tif"]
+    before = field.read_bytes()
+    message = error_of(run_cli("change", "--before-embeddings", field, "--after-embeddings", wider,
+                               "--mask-out", field, "--out", out, cache=cache))
+    assert "would destroy the input" in message and field.read_bytes() == before and not out.exists()
