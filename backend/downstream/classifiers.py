@@ -5,7 +5,8 @@ class of the sample set, also classes a training fold lacks), so ``classify`` an
 report treat them alike:
 
 * ``knn``: the cosine kNN of :mod:`backend.downstream.knn` (similarity-weighted votes; the vote
-  shares are its class probabilities), on the GPU when present.
+  shares are its class probabilities), on the GPU when present; with ``distance="euclidean"``
+  scikit-learn's ``KNeighborsClassifier`` (inverse-distance weights).
 * ``random-forest``: scikit-learn ``RandomForestClassifier`` (200 trees, balanced class weights).
 * ``gradient-boosting``: scikit-learn ``HistGradientBoostingClassifier`` (200 iterations, balanced
   class weights, no early stopping, so results do not depend on an internal split).
@@ -14,10 +15,10 @@ Both scikit-learn models are seeded and run on one core (``n_jobs=1``, OpenMP li
 on a shared machine the thread pool costs far more than it saves on sample-sized data).
 
 Features (:class:`FeatureBuilder`): the embedding vectors, L2-normalised (directions, as the
-cosine kNN and k-means use them), optionally followed by per-patch band statistics (mean and std
-of the input pixels, :mod:`backend.downstream.band_stats`) standardised with the training
-patches' mean and std and scaled by ``1/sqrt(count)`` so that both parts weigh about the same in a
-cosine kNN. Trees do not care about the scaling.
+cosine kNN and k-means use them; ``normalise=False`` keeps them as read), optionally followed by
+per-patch band statistics (mean and std of the input pixels, :mod:`backend.downstream.band_stats`)
+standardised with the training patches' mean and std and scaled by ``1/sqrt(count)`` so that both
+parts weigh about the same in a cosine kNN. Trees do not care about the scaling.
 """
 
 from __future__ import annotations
@@ -47,15 +48,21 @@ class FeatureBuilder:
 
     band_mean: np.ndarray | None = None
     band_std: np.ndarray | None = None
+    normalise: bool = True
 
     @classmethod
-    def fit(cls, bands: np.ndarray | None) -> FeatureBuilder:
-        """Standardisation of the band statistics of the training patches (``None``: embeddings only)."""
+    def fit(cls, bands: np.ndarray | None, normalise: bool = True) -> FeatureBuilder:
+        """Standardisation of the training patches' band statistics (``None``: embeddings only).
+
+        ``normalise``: L2-normalise the embedding vectors (``False`` keeps them as read, e.g. a
+        field read with ``--normalise none``).
+        """
         if bands is None:
-            return cls()
+            return cls(normalise=normalise)
         mean = np.nanmean(bands, axis=0)
         std = np.nanstd(bands, axis=0)
-        return cls(np.nan_to_num(mean).astype(np.float32), np.where(std > 1e-12, std, 1.0).astype(np.float32))
+        return cls(np.nan_to_num(mean).astype(np.float32), np.where(std > 1e-12, std, 1.0).astype(np.float32),
+                   normalise)
 
     @property
     def uses_bands(self) -> bool:
@@ -63,8 +70,9 @@ class FeatureBuilder:
 
     def __call__(self, vectors: np.ndarray, bands: np.ndarray | None = None) -> np.ndarray:
         """``[n, dim (+ s)]`` float32 features of ``[n, dim]`` vectors (and ``[n, s]`` statistics)."""
-        vectors = np.asarray(vectors, np.float32)
-        features = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        features = np.asarray(vectors, np.float32)
+        if self.normalise:
+            features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
         if self.band_mean is None:
             return features
         if bands is None:
@@ -78,12 +86,15 @@ class PatchClassifier:
     """One of :data:`CLASSIFIERS` with class probabilities over all ``class_count`` classes."""
 
     def __init__(self, name: str, class_count: int, neighbors: int = 10, seed: int = 0,
-                 device: Any = None) -> None:
+                 device: Any = None, distance: str = "cosine") -> None:
         if name not in CLASSIFIERS:
             raise UserError(f"unknown classifier {name!r}: use one of {', '.join(CLASSIFIERS)}")
         if neighbors < 1:
             raise UserError(f"--neighbors must be at least 1 (got {neighbors})")
+        if distance not in ("cosine", "euclidean"):
+            raise UserError(f"--distance must be cosine or euclidean; got {distance!r}")
         self.name = name
+        self.distance = distance
         self.class_count = class_count
         self.neighbors = neighbors
         self.seed = seed
@@ -97,6 +108,12 @@ class PatchClassifier:
         """Fit on ``[n, f]`` features with 0-based ``classes`` (``polygons``: ids kept by the kNN)."""
         classes = np.asarray(classes, np.int64)
         self._present = np.unique(classes)
+        if self.name == "knn" and self.distance == "euclidean":
+            from sklearn.neighbors import KNeighborsClassifier
+
+            k = min(self.neighbors, len(classes))
+            self._model = KNeighborsClassifier(n_neighbors=k, weights="distance").fit(features, classes)
+            return self
         if self.name == "knn":
             import torch
 
@@ -130,16 +147,18 @@ class PatchClassifier:
     @property
     def effective_neighbors(self) -> int:
         """k actually used by the kNN (at most the number of references)."""
-        if self._references is None:
-            return self.neighbors
-        return min(self.neighbors, len(self._references.classes))
+        if self._references is not None:
+            return min(self.neighbors, len(self._references.classes))
+        if self.name == "knn" and self._model is not None:
+            return int(self._model.n_neighbors)
+        return self.neighbors
 
     def predict_proba(self, features: np.ndarray, polygons: np.ndarray | None = None) -> np.ndarray:
         """``[n, class_count]`` float32 probabilities (``polygons``: the kNN skips a query's own polygon)."""
         out = np.zeros((len(features), self.class_count), np.float32)
         if not len(features):
             return out
-        if self.name == "knn":
+        if self.name == "knn" and self.distance == "cosine":
             import torch
 
             from backend.downstream.knn import knn_votes

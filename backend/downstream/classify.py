@@ -105,8 +105,9 @@ def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: st
                  confidence_out: str | os.PathLike[str] | None = None,
                  probabilities_out: str | os.PathLike[str] | None = None, classifier: str = "knn",
                  neighbors: int = 10, band_stats: str | os.PathLike[str] | None = None,
-                 cv_block: int = 16, seed: int = 0, device: str = "auto", reporter: Any = None,
-                 start: float = 0.0, end: float = 1.0) -> ClassifyStats:
+                 cv_block: int = 16, seed: int = 0, device: str = "auto", normalise: str = "auto",
+                 distance: str = "cosine", reporter: Any = None, start: float = 0.0,
+                 end: float = 1.0) -> ClassifyStats:
     """Label every valid patch with ``classifier`` trained on the sample polygons' patches.
 
     Args:
@@ -120,6 +121,8 @@ def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: st
         band_stats: a band-statistics raster (:mod:`backend.downstream.band_stats`) to add to the features.
         cv_block: block side in patches of the spatially blocked cross-validation.
         seed: seeds the scikit-learn models.
+        normalise: ``--normalise`` of the field (``auto``: L2 for ``embed``'s and unit-length fields).
+        distance: ``cosine`` or ``euclidean`` (the kNN's neighbours; trees ignore it).
 
     Raises:
         UserError: no usable samples on the raster, or fewer than two classes among them.
@@ -140,9 +143,9 @@ def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: st
     span = end - start
 
     def make() -> PatchClassifier:
-        return PatchClassifier(classifier, class_count, neighbors, seed, torch_device)
+        return PatchClassifier(classifier, class_count, neighbors, seed, torch_device, distance)
 
-    with EmbeddingRaster(embeddings) as reader:
+    with EmbeddingRaster(embeddings, normalise=normalise) as reader:
         bands = BandStatistics(band_stats, reader.grid) if band_stats is not None else None
         try:
             found, warnings = collect_samples(reader, samples, bands)
@@ -158,10 +161,12 @@ def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: st
             if classifier == "knn" and neighbors > len(found.classes):
                 warnings.append(f"--neighbors {neighbors} is more than the {len(found.classes)} sample "
                                 f"patches; using {len(found.classes)}")
-            features_of = FeatureBuilder.fit(found.bands)
+            # Directions for the cosine kNN (balances the band statistics too); else as --normalise read them.
+            cosine_knn = classifier == "knn" and distance == "cosine"
+            features_of = FeatureBuilder.fit(found.bands, normalise=reader.normalised or cosine_knn)
             features = features_of(found.vectors, found.bands)
             lopo = leave_one_polygon_out(make, features, found.classes, found.polygons, names,
-                                         knn=classifier == "knn")
+                                         knn=classifier == "knn" and distance == "cosine")
             blocked = blocked_cv(make, features, found.classes, found.polygons, found.rows, found.cols,
                                  cv_block, names)
             if blocked.why:

@@ -22,13 +22,14 @@ CLASSIFIER_CHOICES = ("knn", "random-forest", "gradient-boosting")
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from backend.downstream.options import add_samples_arguments
+    from backend.downstream.options import add_field_arguments, add_samples_arguments
 
     parser = subparsers.add_parser("classify", parents=[common],
                                    help="label map (+ confidence) from labelled sample polygons: kNN, "
                                         "random forest or gradient boosting")
     add_input_arguments(parser)
     add_samples_arguments(parser, required=True)
+    add_field_arguments(parser, distance=True)
     parser.add_argument("--classifier", choices=CLASSIFIER_CHOICES, default="knn",
                         help="knn: cosine kNN vote (default); random-forest / gradient-boosting: "
                              "scikit-learn models (seeded, one core)")
@@ -104,8 +105,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
             reporter.log(f"band statistics: {count} per-patch values (mean, std of each band) added")
         stats = classify_map(embeddings, samples, out, confidence, probabilities,
                              classifier=args.classifier, neighbors=args.neighbors, band_stats=band_stats,
-                             cv_block=cv_block, seed=args.seed, device=args.device, reporter=reporter,
-                             start=0.6, end=1.0)
+                             cv_block=cv_block, seed=args.seed, device=args.device, normalise=args.normalise,
+                             distance=args.distance, reporter=reporter, start=0.6, end=1.0)
     for message in stats.warnings:
         reporter.warning(message)
     for name in samples.classes:

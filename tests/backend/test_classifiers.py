@@ -158,3 +158,50 @@ def test_cluster_option_errors(sen2_embeddings: Path, tmp_path: Path, arguments:
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _foreign_field(embeddings: Path, out: Path, dim: int, crs: str | None) -> Path:
+    """An AlphaEarth-like (unit-length, NaN nodata) or TESSERA-like (another CRS) field from real features."""
+    from rasterio.warp import calculate_default_transform, reproject
+
+    with rasterio.open(embeddings) as src:
+        features = src.read().astype(np.float32)
+        profile = {"crs": src.crs, "transform": src.transform, "width": src.width, "height": src.height}
+        bounds = src.bounds
+    projection = np.random.default_rng(0).normal(size=(dim, features.shape[0])).astype(np.float32)
+    field = np.einsum("kd,dhw->khw", projection, features)
+    field /= np.linalg.norm(field, axis=0, keepdims=True)
+    if crs is not None:
+        transform, width, height = calculate_default_transform(profile["crs"], crs, profile["width"],
+                                                               profile["height"], *bounds)
+        warped = np.full((dim, height, width), np.nan, np.float32)
+        reproject(field, warped, src_transform=profile["transform"], src_crs=profile["crs"],
+                  dst_transform=transform, dst_crs=crs, src_nodata=np.nan, dst_nodata=np.nan)
+        field, profile = warped, {"crs": crs, "transform": transform, "width": width, "height": height}
+    with rasterio.open(out, "w", driver="GTiff", count=dim, dtype="float32", nodata=float("nan"),
+                       **profile) as dst:
+        dst.write(field)
+        for band in range(dim):
+            dst.set_band_description(band + 1, f"A{band:02d}")
+    return out
+
+
+@pytest.mark.parametrize(("dim", "crs", "classifier", "distance"), [
+    (64, None, "random-forest", "cosine"), (128, "EPSG:32721", "knn", "euclidean")])
+def test_foreign_fields_classify_and_vectorise(shared_data: Path, sen2_embeddings: Path, tmp_path: Path,
+                                               dim: int, crs: str | None, classifier: str,
+                                               distance: str) -> None:
+    field = _foreign_field(sen2_embeddings, tmp_path / "field.tif", dim, crs)
+    out = tmp_path / "labels.tif"
+    done = run_backend("classify", "--embeddings", field, "--samples", shared_data / SEN2_POLYGONS,
+                       "--classifier", classifier, "--distance", distance, "--out", out, "--events", "json")
+    assert done.returncode == 0, done.stderr
+    stats = _result(done.stdout)["stats"]
+    assert stats["reference_patches"] > 40 and stats["lopo_accuracy"] > 0.4
+    with rasterio.open(out) as labels, rasterio.open(field) as src:
+        assert labels.crs == src.crs and labels.transform == src.transform
+    polygons = tmp_path / "labels_polygons.gpkg"
+    done = run_backend("vectorise", "--raster", out, "--confidence", tmp_path / "labels_confidence.tif",
+                       "--out", polygons, "--min-area", "20000", "--events", "json")
+    assert done.returncode == 0, done.stderr
+    assert _result(done.stdout)["stats"]["polygons"] > 0
