@@ -19,7 +19,8 @@ from backend.models import ModalityConfig, ModelConfig, build_model, save_model
 from tests.conftest import REPO_ROOT, backend_python
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
-TILING = ["--window", "32", "--overlap", "16", "--batch-size", "3", "--device", "cpu"]
+TILING = ["--window", "32", "--overlap", "16", "--batch-size", "3"]
+CPU = [*TILING, "--device", "cpu"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
@@ -100,7 +101,7 @@ def test_shards_partition_the_rows() -> None:
 
 def test_two_ranks_embed_one_raster_like_one_process(scenes: dict[str, Path], tiny_model: Path,
                                                      tmp_path: Path) -> None:
-    common = ["--optical", scenes["left"], "--model", tiny_model, *TILING, "--dtype", "float32"]
+    common = ["--optical", scenes["left"], "--model", tiny_model, *CPU, "--dtype", "float32"]
     single = _single(*common, "--out", tmp_path / "single.tif", "--cache-dir", tmp_path / "cache1")
     assert single.returncode == 0, single.stderr[-3000:]
     ranks = _torchrun(*common, "--out", tmp_path / "ranks.tif", "--cache-dir", tmp_path / "cache2")
@@ -118,7 +119,7 @@ def test_two_ranks_embed_a_list_of_scenes_like_one_process(scenes: dict[str, Pat
                                                            tmp_path: Path) -> None:
     listing = tmp_path / "scenes.txt"
     listing.write_text(f"# two crops\n{scenes['left']}\n{scenes['right']}\n")
-    common = ["--model", tiny_model, *TILING]
+    common = ["--model", tiny_model, *CPU]
     single = _single("--optical", scenes["left"], "--optical", scenes["right"], *common,
                      "--out", tmp_path / "one" / "mosaic.vrt", "--cache-dir", tmp_path / "cache1")
     assert single.returncode == 0, single.stderr[-3000:]
@@ -140,7 +141,7 @@ def test_error_in_one_rank_fails_every_rank_and_writes_nothing(scenes: dict[str,
     # rank 1 gets the scene without the model's bands; rank 0's scene is fine
     out = tmp_path / "out" / "mosaic.vrt"
     proc = _torchrun("--optical", scenes["left"], "--optical", scenes["three_bands"], "--model", tiny_model,
-                     *TILING, "--out", out, "--cache-dir", tmp_path / "cache")
+                     *CPU, "--out", out, "--cache-dir", tmp_path / "cache")
     assert proc.returncode != 0
     errors = _events(proc, "error")
     assert len(errors) == 1 and "lacks the band(s)" in errors[0]["message"]
@@ -154,10 +155,25 @@ def test_error_in_one_rank_fails_every_rank_and_writes_nothing(scenes: dict[str,
         with rasterio.open(empty, "w", **profile) as dst:
             dst.write(np.zeros((src.count, src.height, src.width), src.dtypes[0]))
             dst.descriptions = src.descriptions
-    proc = _torchrun("--optical", empty, "--model", tiny_model, *TILING, "--out", tmp_path / "e" / "emb.tif",
+    proc = _torchrun("--optical", empty, "--model", tiny_model, *CPU, "--out", tmp_path / "e" / "emb.tif",
                      "--cache-dir", tmp_path / "cache")
     assert proc.returncode != 0
     assert [e["message"] for e in _events(proc, "error")] == [
         "the area has no valid pixels (all nodata): nothing to embed"]
     assert "exitcode  : 2" in proc.stderr
     assert _nothing_in(tmp_path / "e")
+
+
+@pytest.mark.gpu
+def test_nccl_ranks_on_every_gpu_embed_like_one_process(scenes: dict[str, Path], tiny_model: Path,
+                                                        tmp_path: Path) -> None:
+    common = ["--optical", scenes["left"], "--model", tiny_model, *TILING, "--device", "cuda",
+              "--dtype", "float32"]
+    single = _single(*common, "--out", tmp_path / "single.tif", "--cache-dir", tmp_path / "cache1")
+    assert single.returncode == 0, single.stderr[-3000:]
+    ranks = _torchrun(*common, "--out", tmp_path / "ranks.tif", "--cache-dir", tmp_path / "cache2",
+                      ranks=torch.cuda.device_count())
+    assert ranks.returncode == 0, ranks.stderr[-3000:]
+    assert _events(ranks, "result")[0]["stats"]["ranks"] == torch.cuda.device_count()
+    _assert_same_raster(tmp_path / "single.tif", tmp_path / "ranks.tif")
+    _assert_same_raster(tmp_path / "single_pca.tif", tmp_path / "ranks_pca.tif")
