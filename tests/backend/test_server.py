@@ -44,6 +44,10 @@ def _error(events: list[dict]) -> dict:
     return errors[0]
 
 
+def _problems(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["event"] in ("error", "warning")]
+
+
 def _remote_job(events: list[dict]) -> str:
     line = next(e["message"] for e in events if e["event"] == "log" and e["message"].startswith("remote job"))
     return line.split()[2]
@@ -55,11 +59,11 @@ def test_remote_embed_and_classify_equal_local_runs_and_skip_known_uploads(serve
         cache = ["--cache-dir", tmp_path / "cache"] if remote is None else []
         code, events, stderr = run_cli("embed", *common, *cache, "--out", tmp_path / where / "emb.tif",
                                        remote=remote)
-        assert code == 0, stderr
+        assert code == 0, (stderr[-2000:], _problems(events))
         received = server.get("/stats")[1]["bytes_received"]
         code, events, stderr = run_cli("classify", *common, *cache, "--samples", POLYGONS, "--class-field",
                                        "class", "--out", tmp_path / where / "labels.tif", remote=remote)
-        assert code == 0, stderr
+        assert code == 0, (stderr[-2000:], _problems(events))
         if remote is not None:
             # the crop was uploaded by embed: classify sends only the polygons
             assert server.get("/stats")[1]["bytes_received"] - received == POLYGONS.stat().st_size
