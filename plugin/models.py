@@ -75,7 +75,7 @@ def model_problem(model_path: str | Path) -> str | None:
     try:
         _model_files.read_model_json(cfg)
     except _model_files.ModelFileError as exc:
-        return str(exc)
+        return str(exc).replace(str(cfg), cfg.name)
     return None
 
 

@@ -216,9 +216,8 @@ def test_backend_error_shows_message_not_traceback(dock, shared_data, qtbot, tmp
     assert dialogs == []
     assert not _result_layers("preview")
     assert "failed" in dock.status_label.text()
-    # The model picker asked the backend's `info` about the file (in a task) and shows its answer.
-    qtbot.waitUntil(lambda: "reading" not in dock.model_label.text(), timeout=RUN_TIMEOUT_MS)
-    assert dock.model_label.text().startswith("broken.safetensors: ")
+    # The model picker read the config with the contract's reader and says what is wrong with it.
+    assert dock.model_label.text().startswith("broken.json: the model config is not valid JSON")
 
 
 def test_similarity_click_adds_pseudocolour_layer(dock, shared_data, qtbot):

@@ -240,8 +240,10 @@ def _untranslated(path: Path) -> list[str]:
 
 
 def test_user_visible_strings_go_through_tr():
-    files = [REPO_ROOT / "plugin" / "ui" / "dock.py", REPO_ROOT / "plugin" / "ui" / "map_tools.py",
-             REPO_ROOT / "plugin" / "runner.py"]
+    ui, plugin = REPO_ROOT / "plugin" / "ui", REPO_ROOT / "plugin"
+    files = [ui / "dock.py", ui / "inputs_panel.py", ui / "action_panels.py", ui / "model_picker.py",
+             ui / "map_tools.py", plugin / "runner.py", plugin / "requests_builder.py",
+             plugin / "job_inputs.py"]
     assert [hit for path in files for hit in _untranslated(path)] == []
 
 
