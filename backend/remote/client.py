@@ -31,11 +31,10 @@ from backend.events import Reporter
 from backend.remote.roles import (
     COMPANION_SUFFIXES,
     DROPPED_FLAGS,
-    INPUT_FLAGS,
-    OUTPUT_FLAGS,
     REMOTE_COMMANDS,
     SERVER_PREFIX,
     SIDECAR_SUFFIXES,
+    command_roles,
     split_flag,
 )
 
@@ -114,13 +113,17 @@ def _companions(path: Path) -> list[Path]:
 def plan_job(command: str, args: list[str], reporter: Reporter) -> Plan:
     """Turn local argv into the job request: which files to upload, where outputs go."""
     plan = Plan(command=command)
+    roles = command_roles(command)
     dropped: list[str] = []
     index = 0
     while index < len(args):
         token = args[index]
         flag, inline = split_flag(token)
         index += 1
-        takes = flag in DROPPED_FLAGS or flag in INPUT_FLAGS or flag in OUTPUT_FLAGS
+        if flag in roles.refused:
+            raise UserError(f"{flag} cannot be used with --remote (it names a folder or file on the machine "
+                            "that runs the command)")
+        takes = flag in DROPPED_FLAGS or flag in roles.inputs or flag in roles.outputs
         value = inline
         if takes and value is None and index < len(args):
             value = args[index]
@@ -129,7 +132,7 @@ def plan_job(command: str, args: list[str], reporter: Reporter) -> Plan:
             if flag != "--events":
                 dropped.append(flag)
             continue
-        if flag in INPUT_FLAGS and value is not None:
+        if flag in roles.inputs and value is not None:
             plan.args.append(flag)
             if value.startswith(SERVER_PREFIX):
                 plan.args.append({"server_path": value[len(SERVER_PREFIX):]})
@@ -141,7 +144,7 @@ def plan_job(command: str, args: list[str], reporter: Reporter) -> Plan:
             plan.uploads += files
             plan.inputs.append(path)
             plan.args.append({"input": [{"name": f.name, "path": str(f)} for f in files]})
-        elif flag in OUTPUT_FLAGS and value is not None:
+        elif flag in roles.outputs and value is not None:
             path = Path(value).expanduser()
             plan.outputs.append(path)
             plan.args += [flag, {"output": path.name}]

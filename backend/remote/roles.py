@@ -1,17 +1,22 @@
 """Which options of the remotely runnable commands name local files, in one place.
 
 Shared by the client (what to upload, where outputs go) and the server (which argv values must be
-placeholders, never client-supplied server paths). Derived from the table every command's guard
-uses (:data:`backend.io.outputs.INPUT_OPTIONS` / ``OUTPUT_OPTIONS``). Standard library only: the
-client runs in any Python 3, QGIS's own included.
+placeholders, never client-supplied server paths). :func:`command_roles` derives each command's
+roles from its parser and the table every command's guard uses (:data:`backend.io.outputs.INPUT_OPTIONS`
+/ ``OUTPUT_OPTIONS``): every ``--*-out`` option is an output, and any other option that names a file or
+folder (metavar ``PATH``/``DIR``, ``Path`` type) is refused remotely. Standard library only: the client
+runs in any Python 3, QGIS's own included.
 """
 
 from __future__ import annotations
 
-from backend.contract.remote import REMOTE_COMMANDS
-from backend.io.outputs import INPUT_OPTIONS, OUTPUT_OPTIONS
+import argparse
+import functools
+from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["DROPPED_FLAGS", "INPUT_FLAGS", "OUTPUT_FLAGS", "REMOTE_COMMANDS", "SERVER_PREFIX", "split_flag"]
+from backend.contract.remote import REMOTE_COMMANDS as REMOTE_COMMANDS  # re-exported
+from backend.io.outputs import INPUT_OPTIONS, OUTPUT_OPTIONS
 
 #: Options whose value is a file the run reads: uploaded (or named on the server with ``server:``).
 INPUT_FLAGS = frozenset(option for option in INPUT_OPTIONS.values() if option.startswith("--"))
@@ -36,3 +41,46 @@ def split_flag(token: str) -> tuple[str, str | None]:
         flag, value = token.split("=", 1)
         return flag, value
     return token, None
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What each option of one command is, from its parser."""
+
+    known: frozenset[str]
+    inputs: frozenset[str]
+    outputs: frozenset[str]
+    #: Options that name files or folders but are neither a known input nor an output: never remote.
+    refused: frozenset[str]
+
+
+def _names_a_path(action: argparse.Action) -> bool:
+    return (action.metavar in ("PATH", "DIR", "FILE", "FOLDER") or action.type is Path
+            or action.dest.endswith(("_dir", "_file", "_path", "_folder")))
+
+
+@functools.cache
+def command_roles(command: str) -> Roles:
+    """The roles of ``command``'s options: the shared tables, plus every ``--*-out`` option as an output."""
+    from backend.cli import build_parser
+
+    parser = build_parser()
+    for group in parser._subparsers._group_actions:
+        if isinstance(group, argparse._SubParsersAction) and command in group.choices:
+            actions = group.choices[command]._actions
+            break
+    else:
+        raise KeyError(command)
+    known, inputs, outputs, refused = set(), set(), set(), set()
+    for action in actions:
+        for flag in action.option_strings:
+            known.add(flag)
+            if flag in INPUT_FLAGS:
+                inputs.add(flag)
+            elif flag in OUTPUT_FLAGS or action.dest.endswith("_out"):
+                outputs.add(flag)
+            elif flag in DROPPED_FLAGS:
+                continue
+            elif _names_a_path(action):
+                refused.add(flag)
+    return Roles(frozenset(known), frozenset(inputs), frozenset(outputs), frozenset(refused))

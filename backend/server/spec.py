@@ -16,13 +16,12 @@ the server machine (``--cache-dir``) are refused.
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.remote.roles import DROPPED_FLAGS, INPUT_FLAGS, OUTPUT_FLAGS, REMOTE_COMMANDS, split_flag
+from backend.remote.roles import DROPPED_FLAGS, REMOTE_COMMANDS, command_roles, split_flag
 from backend.server.storage import Refused, Storage, check_name
 
 _NUMBER = re.compile(r"^-\d|^-\.\d")
@@ -39,20 +38,6 @@ class JobArgv:
     outputs: list[str] = field(default_factory=list)
 
 
-def _command_flags(command: str) -> set[str]:
-    """Every option string the command's parser knows."""
-    from backend.cli import build_parser
-
-    parser = build_parser()
-    for action in parser._subparsers._group_actions:
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            return set(action.choices[command]._option_string_actions)
-    raise Refused(f"unknown command {command!r}")
-
-
-_flags_cache: dict[str, set[str]] = {}
-
-
 def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
     """Validate ``request`` and turn it into the job's argv (raises :class:`Refused`)."""
     if not isinstance(request, dict):
@@ -62,9 +47,8 @@ def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
         raise Refused(f"command {command!r} cannot run remotely; these can: {', '.join(REMOTE_COMMANDS)}")
     if not isinstance(args, list) or len(args) > _MAX_ARGS:
         raise Refused(f"'args' must be a list of at most {_MAX_ARGS} items")
-    if command not in _flags_cache:
-        _flags_cache[command] = _command_flags(command)
-    known = _flags_cache[command]
+    roles = command_roles(command)
+    known, inputs, outputs = roles.known, roles.inputs, roles.outputs
     job = JobArgv(command=command, argv=[])
     previous: str | None = None
     for item in args:
@@ -73,9 +57,9 @@ def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
             if item.startswith("-") and not _NUMBER.match(item):
                 if flag not in known:
                     raise Refused(f"unknown option {flag!r} for {command} (spell options in full)")
-                if flag in DROPPED_FLAGS:
-                    raise Refused(f"{flag} configures the server's machine and cannot be set by a client")
-                if flag in INPUT_FLAGS or flag in OUTPUT_FLAGS:
+                if flag in DROPPED_FLAGS or flag in roles.refused:
+                    raise Refused(f"{flag} names a server file or folder and cannot be set by a client")
+                if flag in inputs or flag in outputs:
                     if value is not None:
                         raise Refused(f"{flag} must be given a file placeholder, not a path")
                     previous = flag
@@ -88,19 +72,19 @@ def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
             continue
         if not isinstance(item, dict) or previous is None:
             raise Refused("a file placeholder must follow an input or output option")
-        if previous in INPUT_FLAGS and "input" in item:
+        if previous in inputs and "input" in item:
             path = storage.materialize(item["input"])
-        elif previous in INPUT_FLAGS and "server_path" in item:
+        elif previous in inputs and "server_path" in item:
             path = storage.resolve_data_path(item["server_path"])
-        elif previous in OUTPUT_FLAGS and "output" in item:
+        elif previous in outputs and "output" in item:
             folder = job_dir / "out" / str(len(job.outputs))
             folder.mkdir(parents=True)
             path = folder / check_name(item["output"])
             job.outputs.append(str(folder))
         else:
-            role = "an input" if previous in INPUT_FLAGS else "an output"
+            role = "an input" if previous in inputs else "an output"
             raise Refused(f"{previous} takes {role} placeholder")
-        if previous in INPUT_FLAGS:
+        if previous in inputs:
             job.inputs.append(str(path))
         job.argv.append(str(path))
         previous = None
