@@ -101,10 +101,13 @@ class ModalityInput:
         return values if self.band_mix is None else mix_bands(self.band_mix, values)
 
     def normalise(self, raw: np.ndarray) -> np.ndarray:
-        """The fixed-stats stretch of raw ``[C, h, w]`` values to [0, 1] (float32)."""
-        low = (self.mean - 2 * self.std)[:, None, None]
-        scale = (4 * np.maximum(self.std, 1e-12))[:, None, None]
-        return np.clip((raw.astype(np.float32) - low) / scale, 0, 1).astype(np.float32)
+        """The fixed-stats stretch of raw ``[C, h, w]`` values to [0, 1] (float32).
+
+        See :func:`backend.models.preprocessing.normalize` (the one implementation).
+        """
+        from backend.models.preprocessing import normalize
+
+        return normalize(raw.astype(np.float32, copy=False), self.mean, self.std)
 
     def close(self) -> None:
         if self.view is not self.source:

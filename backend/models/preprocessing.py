@@ -2,28 +2,42 @@
 
 The official README computes mean and std over whatever batch is passed in; Terraprobe always uses
 fixed statistics (from the model file, or sampled once over the whole input raster) so that
-neighbouring tiles are stretched identically.
+neighbouring tiles are stretched identically. :func:`normalize` is the one implementation: the
+inference inputs (``backend.inference.inputs``) and the pretraining chips
+(``backend.training.data.chips``) call it. It imports torch only for tensors it is given.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-import torch
 
 from backend.io.bands import canonical_band_name, find_bands
 
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+if TYPE_CHECKING:
+    import torch
+
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 
 #: Smallest stretch width (4 std) in raw units; guards bands with zero spread.
 MIN_SCALE = 1e-6
 
 
+def _is_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor (without importing torch: no tensor exists before it is)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def normalize(x: ArrayT, mean: Sequence[float] | np.ndarray | torch.Tensor,
               std: Sequence[float] | np.ndarray | torch.Tensor) -> ArrayT:
     """Stretch raw band values to [0, 1] with fixed per-band statistics.
+
+    Numpy input is stretched in float64 (exact for float32 and integer rasters) and rounded once
+    to float32, so every caller given the same values and statistics gets the same bits.
 
     Args:
         x: raw values ``[..., C, H, W]`` (numpy array or torch tensor).
@@ -39,19 +53,20 @@ def normalize(x: ArrayT, mean: Sequence[float] | np.ndarray | torch.Tensor,
     if channels is None or len(mean) != channels or len(std) != channels:
         raise ValueError(f"normalize: expected [..., C, H, W] with C = {len(mean)} statistics, "
                          f"got shape {tuple(x.shape)}")
-    if isinstance(x, torch.Tensor):
+    if _is_tensor(x):
+        import torch
+
         dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         m = torch.as_tensor(mean, dtype=dtype, device=x.device).view(-1, 1, 1)
         s = torch.as_tensor(std, dtype=dtype, device=x.device).view(-1, 1, 1)
         scale = (4 * s).clamp_min(MIN_SCALE)
         return ((x.to(dtype) - (m - 2 * s)) / scale).clamp_(0.0, 1.0)
     array = np.asarray(x)
-    dtype = array.dtype if array.dtype in (np.float32, np.float64) else np.float32
-    m = np.asarray(mean, dtype=dtype).reshape(-1, 1, 1)
-    s = np.asarray(std, dtype=dtype).reshape(-1, 1, 1)
-    scale = np.maximum(4 * s, MIN_SCALE).astype(dtype)
-    out = (array.astype(dtype, copy=False) - (m - 2 * s)) / scale
-    return np.clip(out, 0.0, 1.0, out=out)
+    m = np.asarray(mean, dtype=np.float64).reshape(-1, 1, 1)
+    s = np.asarray(std, dtype=np.float64).reshape(-1, 1, 1)
+    out = (array - (m - 2 * s)) / np.maximum(4 * s, MIN_SCALE)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out if array.dtype == np.float64 else out.astype(np.float32)
 
 
 def match_bands(descriptions: Sequence[str | None], wanted: Sequence[str]) -> list[int]:

@@ -43,8 +43,11 @@ def read_window(source: PairedSource, modality: str, window: tuple[int, int, int
 
 def normalize_chip(values: np.ndarray, valid: np.ndarray, mean: Sequence[float],
                    std: Sequence[float]) -> np.ndarray:
-    """Fixed-statistics stretch to [0, 1]; invalid pixels become the band mean (0.5)."""
-    mean_arr = np.asarray(mean, dtype=np.float32)[:, None, None]
-    std_arr = np.asarray(std, dtype=np.float32)[:, None, None]
-    filled = np.where(valid, values, mean_arr)
-    return np.clip((filled - (mean_arr - 2 * std_arr)) / (4 * std_arr), 0.0, 1.0).astype(np.float32)
+    """Fixed-statistics stretch to [0, 1]; invalid pixels become the band mean (0.5).
+
+    The stretch is :func:`backend.models.preprocessing.normalize`, as at inference.
+    """
+    from backend.models.preprocessing import normalize
+
+    return np.where(valid, normalize(values.astype(np.float32, copy=False), mean, std),
+                    np.float32(0.5))
