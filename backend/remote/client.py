@@ -396,7 +396,7 @@ def run(argv: list[str]) -> int:
     except RemoteCancelled:
         if server is not None and job_id is not None:
             with contextlib.suppress(UserError, OSError, urllib.error.URLError):
-                server.request("POST", f"/jobs/{job_id}/cancel", timeout=5)
+                server.request("POST", f"/jobs/{job_id}/cancel", timeout=1.0)  # within the plugin's grace
         reporter.error("cancelled; no output was written", kind="cancelled")
         return 130
     except UserError as exc:
