@@ -229,3 +229,32 @@ def test_a_cut_event_stream_is_resumed_without_losing_or_repeating_events(server
     assert fractions == sorted(set(fractions)) and fractions[-1] == 1.0
     assert sum(e["event"] == "result" for e in events) == 1
     assert (tmp_path / "emb.tif").is_file()
+
+
+def test_uploads_must_match_their_hash(server) -> None:
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    claimed = hashlib.sha256(b"the real content").hexdigest()
+    token = server.token_file.read_text().strip()
+    request = urllib.request.Request(f"{server.url}/api/v1/blobs/{claimed}", data=b"other content",
+                                     method="PUT", headers={"Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400 and b"not " + claimed.encode() in refused.value.read()
+    assert not (server.work_dir / "blobs" / claimed).exists()
+    assert not list((server.work_dir / "blobs").glob(".*.part"))
+
+
+def test_finished_jobs_and_unused_uploads_expire_after_keep_hours(tmp_path) -> None:
+    from backend.server.storage import Storage
+
+    storage = Storage(tmp_path / "work", [], max_upload=1024)
+    old, busy, fresh = (storage.new_job_dir(name) for name in ("old", "busy", "fresh"))
+    blob = storage.blobs / ("0" * 64)
+    blob.write_bytes(b"x")
+    for path in (old, busy, blob):
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    assert storage.expire(3600, busy={"busy"}) == 2
+    assert not old.exists() and not blob.exists() and busy.exists() and fresh.exists()
