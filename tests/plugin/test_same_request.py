@@ -165,3 +165,23 @@ def test_b02_layer_embeds_identically_from_dock_processing_and_cli(dock, process
     assert reference.shape[0] > 3 and np.isfinite(reference).any()
     np.testing.assert_array_equal(_embeddings(dock_out), reference)
     np.testing.assert_array_equal(_embeddings(done["OUTPUT"]), reference)
+
+
+def test_processing_clips_a_non_file_radar_layer_to_the_area_as_the_dock_does(loaded_plugin, processing_ready,
+                                                                              shared_data, tmp_path):
+    from osgeo import gdal
+
+    vrt = tmp_path / "s1.vrt"
+    gdal.BuildVRT(str(vrt), [str(shared_data.joinpath(*S1_FILE))]).FlushCache()
+    s2 = _add(shared_data.joinpath(*S2_FILE), "S2 Spain")
+    s1 = _add(vrt, "S1 VRT")
+    extent = s2.extent()
+    area = QgsRectangle(extent.xMinimum(), extent.yMinimum(), extent.center().x(), extent.center().y())
+    request = _processing_request("embed", {
+        "OPTICAL": s2.source(), "SAR": s1.source(), "DEVICE": 1, "OUTPUT": str(tmp_path / "e.tif"),
+        "EXTENT": f"{area.xMinimum()},{area.xMaximum()},{area.yMinimum()},{area.yMaximum()} [EPSG:4326]"})
+    assert request.sar != str(vrt) and request.sar.endswith(".tif")
+    with rasterio.open(request.sar) as exported, rasterio.open(vrt) as whole:
+        assert exported.width <= whole.width // 2 + 1 and exported.height <= whole.height // 2 + 1
+        assert exported.bounds.right <= area.xMaximum() + 1e-9
+    assert request.sar_bands == [1, 2]
