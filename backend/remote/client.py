@@ -274,24 +274,33 @@ def _rewrite(value: Any, mapping: list[tuple[str, str]]) -> Any:
     return value
 
 
-def _emit(reporter: Reporter, event: dict[str, Any]) -> None:
-    """Print a server event as a local run would."""
-    kind = event.get("event")
-    if reporter.mode == "json":
-        reporter._emit(event)
-    elif kind == "log":
-        reporter.log(str(event.get("message", "")), level=str(event.get("level", "info")))
-    elif kind == "warning":
-        reporter.warning(str(event.get("message", "")))
-    elif kind == "progress":
-        print(f"{100 * float(event.get('fraction', 0)):5.1f}%  {event.get('message', '')}", file=sys.stderr,
-              flush=True)
+class EventPrinter:
+    """Prints a server's events as a local run would (JSON lines, or lines for people)."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self._decile = -1
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind, reporter = event.get("event"), self.reporter
+        if reporter.mode == "json":
+            reporter._emit(event)  # the same writer: the event passed through as it came
+        elif kind == "log":
+            reporter.log(str(event.get("message", "")), level=str(event.get("level", "info")))
+        elif kind == "warning":
+            reporter.warning(str(event.get("message", "")))
+        elif kind == "progress":  # a line per 10 % at most
+            fraction = float(event.get("fraction", 0))
+            if int(fraction * 10) > self._decile or fraction >= 1.0:
+                self._decile = int(fraction * 10)
+                print(f"{100 * fraction:5.1f}%  {event.get('message', '')}", file=sys.stderr, flush=True)
 
 
 def follow(server: Server, job_id: str, reporter: Reporter, mapping: list[tuple[str, str]]
            ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     """Print the job's events until its final ``job`` event: ``(job, result, error)``."""
     state: dict[str, Any] = {"next": 0, "result": None, "error": None, "job": None}
+    emit = EventPrinter(reporter)
 
     def read() -> None:
         with server.request("GET", f"/jobs/{job_id}/events?from={state['next']}", stream=True) as response:
@@ -312,7 +321,7 @@ def follow(server: Server, job_id: str, reporter: Reporter, mapping: list[tuple[
                 if kind == "error":
                     state["error"] = event
                     continue
-                _emit(reporter, event)
+                emit(event)
         raise ConnectionResetError("the event stream ended before the job did")
 
     while state["job"] is None:

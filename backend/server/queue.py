@@ -102,8 +102,7 @@ class JobQueue:
         self.jobs[job_id] = job
         self.waiting.append(job)
         self.counts["submitted"] += 1
-        self._announce()
-        self._dispatch()
+        self._dispatch()  # runs it at once when a slot is free, else reports its queue position
         return job
 
     def busy_ids(self) -> set[str]:
