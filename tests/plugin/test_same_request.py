@@ -185,3 +185,20 @@ def test_processing_clips_a_non_file_radar_layer_to_the_area_as_the_dock_does(lo
         assert exported.width <= whole.width // 2 + 1 and exported.height <= whole.height // 2 + 1
         assert exported.bounds.right <= area.xMaximum() + 1e-9
     assert request.sar_bands == [1, 2]
+
+
+def test_processing_offers_the_docks_advanced_options_by_the_same_names(dock):
+    registry = QgsApplication.processingRegistry()
+    wanted = {"embed": {"OVERLAP", "BATCH_SIZE"}, "cluster": {"OVERLAP", "BATCH_SIZE"},
+              "similar": {"OVERLAP", "BATCH_SIZE"}, "classify": {"OVERLAP", "BATCH_SIZE", "NEIGHBORS"},
+              "segment": {"OVERLAP", "BATCH_SIZE", "STEPS"}}
+    spins = {spin.objectName(): spin for spin in dock.advanced_box.spins.values()}
+    assert set(spins) == {"OVERLAP", "BATCH_SIZE", "NEIGHBORS", "STEPS"}
+    for action, names in wanted.items():
+        algorithm = registry.algorithmById(f"terraprobe:{action}")
+        for name in names:
+            parameter = algorithm.parameterDefinition(name)
+            assert parameter is not None, (action, name)
+            assert parameter.defaultValue() == spins[name].value(), (action, name)
+            spin = spins[name]
+            assert (parameter.minimum(), parameter.maximum()) == (spin.minimum(), spin.maximum())
