@@ -6,8 +6,6 @@ Public API:
   deflate-compressed, pixel-interleaved, nodata NaN. ``float16`` is stored the GDAL way (Float32
   with ``NBITS=16``, i.e. IEEE half floats on disk; readers see float32).
 * ``preview_profile(crs, transform, width, height) -> dict``: 3-band uint8, nodata 0.
-* ``class_profile(crs, transform, width, height, n_classes) -> dict``: uint8 (uint16 above 254
-  classes), nodata 0 (for the downstream class rasters).
 * ``RowStreamWriter(dataset)``: ``write_rows(array)`` appends the next rows ``[bands, h, width]``;
   rows are buffered only up to whole block rows, then written, so a tiled compressed file is
   written once, block row by block row. ``close()`` flushes the rest.
@@ -55,14 +53,6 @@ def preview_profile(crs: Any, transform: Any, width: int, height: int) -> dict[s
     return {"driver": "GTiff", "width": width, "height": height, "count": 3, "dtype": "uint8",
             "crs": crs, "transform": transform, "nodata": 0, "compress": "deflate",
             "interleave": "pixel", "photometric": "rgb", **_tiled(width, height)}
-
-
-def class_profile(crs: Any, transform: Any, width: int, height: int, n_classes: int) -> dict[str, Any]:
-    """Profile of a class raster: classes 1..K, nodata 0, uint8 unless K > 254."""
-    dtype = "uint8" if n_classes <= 254 else "uint16"
-    return {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": dtype,
-            "crs": crs, "transform": transform, "nodata": 0, "compress": "deflate",
-            **_tiled(width, height)}
 
 
 class RowStreamWriter:

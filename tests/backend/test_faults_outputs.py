@@ -277,10 +277,12 @@ def test_atomic_write_is_verified_before_the_rename(tmp_path: Path) -> None:
 
     from backend.errors import EnvironmentFault
     from backend.io.atomic import atomic_paths
-    from backend.io.geotiff import class_profile, open_stream
+    from backend.io.geotiff import open_stream
 
     final, style = tmp_path / "classes.tif", tmp_path / "classes.qml"
-    profile = class_profile("EPSG:4326", from_origin(0, 1, 0.01, 0.01), 64, 64, 3)
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "uint8", "crs": "EPSG:4326",
+               "transform": from_origin(0, 1, 0.01, 0.01), "nodata": 0, "compress": "deflate",
+               "tiled": True, "blockxsize": 32, "blockysize": 32}
     rows = np.random.default_rng(0).integers(1, 4, (1, 64, 64)).astype(np.uint8)
     with pytest.raises(EnvironmentFault, match="incomplete"), atomic_paths(final, style) as (tmp, tmp_style):
         with open_stream(tmp, profile) as writer:
