@@ -169,6 +169,9 @@ def run_scenes(args: argparse.Namespace, reporter: Reporter, out: Path, preview:
     if out.suffix.lower() != ".vrt":
         raise UserError(f"with many scenes --out is a VRT mosaic (e.g. {out.with_suffix('.vrt')}), not {out}")
     preview = preview or out.with_name(f"{out.stem}_pca.vrt")
+    from backend.io.outputs import check_outputs
+
+    check_outputs(args, {"--out": out, "--preview-out": preview})
     folder = out.absolute().parent / f"{out.stem}_scenes"
     names = output_names(scenes)
     for scene in scenes:
