@@ -211,6 +211,8 @@ def test_two_clients_at_once_are_queued_and_both_finish(server, crop, tmp_path) 
         spans.append((status["started"], status["finished"]))
     first, second = sorted(spans)
     assert first[1] <= second[0]  # one at a time on CPU
+    queued = [e for i in range(2) for e in results[i][1] if e.get("queue_position", 0) >= 1]
+    assert queued and queued[0]["message"].startswith("queued: position 1")
 
 
 def test_a_cut_event_stream_is_resumed_without_losing_or_repeating_events(server, crop, tmp_path) -> None:
