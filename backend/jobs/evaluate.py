@@ -24,8 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
     parser = subparsers.add_parser(
         "evaluate", parents=[common],
-        help="scores of encoders: kNN / linear probe / k-means on a labelled patch folder, or "
-             "segmentation / kNN maps on a labelled scene (--scene)")
+        help="scores of encoders: kNN / linear probe / random forest / k-means on a labelled patch folder, "
+             "or segmentation head / kNN / random forest (with and without band statistics) on a labelled "
+             "scene (--scene, spatial block CV)")
     parser.add_argument("folder", nargs="?", default=None,
                         help="patch mode: labelled patches FOLDER/<class>/<patch>.tif (e.g. eurosat-ms)")
     parser.add_argument("--model", action="append", default=[], metavar="PATH",
@@ -47,7 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     patches.add_argument("--limit-per-class", type=int, default=None,
                          help="use only the first N patches of each class (quick runs)")
     dense = parser.add_argument_group(
-        "scene mode", "spatial block cross-validation of the segmentation head and kNN labels")
+        "scene mode", "spatial block cross-validation of the segmentation head and of kNN / random-forest "
+                      "patch labels, each with and without band statistics")
     dense.add_argument("--scene", metavar="PATH", help="optical (Sentinel-2) scene to evaluate on")
     dense.add_argument("--sar", metavar="PATH", help="radar (Sentinel-1 VV,VH) scene, aligned on the fly")
     dense.add_argument("--optical-bands", metavar="LIST", help="optical bands in model order "
