@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 import urllib.error
@@ -215,6 +216,11 @@ def with_retries(what: str, url: str, call: Any) -> Any:
         except UserError:
             raise
         except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as exc:
+            certificate = getattr(exc, "reason", exc)
+            if isinstance(certificate, ssl.SSLCertVerificationError):
+                raise EnvironmentFault(f"the TLS certificate of {url} is not trusted "
+                                       f"({certificate.verify_message}); for a private CA set "
+                                       "SSL_CERT_FILE=ca.pem (docs/remote.md)") from None
             if wait is None:
                 reason = getattr(exc, "reason", None) or exc
                 raise ConnectionLost(f"lost connection to the server {url} while {what} ({reason}) after "

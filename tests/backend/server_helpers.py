@@ -84,8 +84,13 @@ class ServerProcess:
                 self.process.wait(5)
 
 
-def start_server(base: Path, *extra: str) -> ServerProcess:
-    """Start ``serve`` on a free 127.0.0.1 port (CPU: one job at a time) and wait until it answers."""
+def start_server(base: Path, *extra: str, cafile: Path | None = None) -> ServerProcess:
+    """Start ``serve`` on a free 127.0.0.1 port (CPU: one job at a time) and wait until it answers.
+
+    With ``cafile`` the server speaks TLS (``extra`` names its certificate and key).
+    """
+    import ssl
+
     work, data = base / "work", base / "data"
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -94,13 +99,15 @@ def start_server(base: Path, *extra: str) -> ServerProcess:
                                 "--port", str(port), "--work-dir", str(work), "--data-root", str(data),
                                 "--gpus", "0", *extra], cwd=REPO_ROOT, stdout=log, stderr=log,
                                stdin=subprocess.DEVNULL)
-    server = ServerProcess(f"http://127.0.0.1:{port}", work, data, process)
+    scheme = "https" if cafile else "http"
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+    server = ServerProcess(f"{scheme}://127.0.0.1:{port}", work, data, process)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {(base / 'server.log').read_text()}")
         try:
-            with urllib.request.urlopen(server.url + "/api/v1/health", timeout=2):
+            with urllib.request.urlopen(server.url + "/api/v1/health", timeout=2, context=context):
                 return server
         except OSError:
             time.sleep(0.2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -260,3 +261,24 @@ def test_finished_jobs_and_unused_uploads_expire_after_keep_hours(tmp_path) -> N
         os.utime(path, (time.time() - 7200, time.time() - 7200))
     assert storage.expire(3600, busy={"busy"}) == 2
     assert not old.exists() and not blob.exists() and busy.exists() and fresh.exists()
+
+
+def test_tls_with_uvicorns_own_certificate_options(tmp_path, monkeypatch) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    server = start_server(tmp_path / "srv", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
+                          cafile=cert)
+    try:
+        assert server.url.startswith("https://")
+        code, events, _ = run_cli("sensors", remote=server)  # a self-signed certificate is not trusted
+        assert code == 3 and "TLS certificate" in _error(events)["message"]
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # ... unless the client is told its CA
+        code, events, stderr = run_cli("sensors", remote=server)
+        assert code == 0, (stderr, _problems(events))
+        assert sum(e["event"] == "result" for e in events) == 1
+    finally:
+        server.stop()
