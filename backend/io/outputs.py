@@ -49,9 +49,15 @@ INPUT_OPTIONS = {
     "scene": "--scene", "labels": "--labels", "checkpoint": "CHECKPOINT", "data": "DATA",
     "optical_stats_from": "--optical-stats-from", "sar_stats_from": "--sar-stats-from",
     "data_config": "--data-config", "folder": "FOLDER",
+    "before_embeddings": "--before-embeddings", "after_embeddings": "--after-embeddings",
+    "before_optical": "--before-optical", "after_optical": "--after-optical",
+    "before_sar": "--before-sar", "after_sar": "--after-sar", "raster": "--raster",
+    "confidence": "--confidence",
 }
 #: Options whose values are files a run writes as given (``--head-out`` gets suffixes: the job checks it).
-OUTPUT_OPTIONS = {"out": "--out", "preview_out": "--preview-out", "confidence_out": "--confidence-out"}
+OUTPUT_OPTIONS = {"out": "--out", "preview_out": "--preview-out", "confidence_out": "--confidence-out",
+                  "probabilities_out": "--probabilities-out", "mask_out": "--mask-out",
+                  "types_out": "--types-out"}
 #: Files that travel together: a model or head is ``.safetensors`` weights plus a ``.json``.
 _COMPANIONS = {".safetensors": ".json", ".json": ".safetensors"}
 #: Block-table entries checked in full below this count; above it only each band's last block.

@@ -331,3 +331,26 @@ def test_segment_head_on_a_full_disk_takes_the_class_map_with_it(data: dict[str,
     assert "the disk is full" in error_line(proc)
     assert not out.exists() and not out.with_suffix(".qml").exists()
     assert files_in(small_disk) == [filler.name]
+
+
+@pytest.mark.parametrize(("command", "input_option", "output_option"), [
+    ("change", "--before-optical", "--out"),
+    ("change", "--after-optical", "--mask-out"),
+    ("vectorise", "--raster", "--out"),
+])
+def test_change_and_vectorise_refuse_an_output_that_is_an_input(data: dict[str, Path], tmp_path: Path,
+                                                                command: str, input_option: str,
+                                                                output_option: str) -> None:
+    victim = Path(shutil.copy(data["s2"], tmp_path / "date.tif"))
+    before = digest(victim)
+    if command == "change":
+        other = Path(shutil.copy(data["s2"], tmp_path / "other.tif"))
+        dates = {"--before-optical": other, "--after-optical": other, input_option: victim}
+        args = ["change", *[str(v) for pair in dates.items() for v in pair],
+                "--cache-dir", tmp_path / "cache", "--out", tmp_path / "m.tif", output_option, victim]
+    else:
+        args = ["vectorise", "--raster", victim, "--out", victim]
+    proc = run_backend(*args)
+    assert proc.returncode == 2
+    assert "would destroy the input" in error_line(proc) and input_option in error_line(proc)
+    assert digest(victim) == before
