@@ -131,7 +131,7 @@ def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: st
     from backend.downstream.classifiers import FeatureBuilder, PatchClassifier
     from backend.downstream.raster import class_dtype, create_raster, pick_device, tracker
     from backend.downstream.styles import paletted_qml, pseudocolor_qml, style_path
-    from backend.downstream.validation import TRUST_NOTE, blocked_cv, leave_one_polygon_out
+    from backend.downstream.validation import TRUST_NOTE, blocked_cv, leave_one_polygon_out, polygon_blocks
     from backend.io.atomic import atomic_paths
 
     if cv_block < 1:
@@ -171,6 +171,14 @@ def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: st
                                  cv_block, names)
             if blocked.why:
                 warnings.append(f"no spatially blocked accuracy: {blocked.why}")
+            else:
+                blocks = polygon_blocks(found.polygons, found.rows, found.cols, cv_block)
+                single = [name for index, name in enumerate(names)
+                          if len(np.unique(blocks[found.classes == index])) == 1]
+                if single:
+                    warnings.append(f"class(es) {', '.join(single)} lie in one {cv_block}-patch block only: "
+                                    "held out, they have no training samples, so the blocked accuracy is "
+                                    "pessimistic for them; draw such classes in more places")
             if reporter is not None:
                 reporter.progress(start + 0.2 * span, "accuracy estimated")
             model = make().fit(features, found.classes, found.polygons)
