@@ -55,14 +55,13 @@ PCA_SAMPLE = 20_000
 def embedding_keys(names: list[str], config: Any = None) -> list[str]:
     """The model outputs whose concatenation is the embedding for the given modalities.
 
-    With both inputs this is the joint (cross-attention) encoding, unless the model's provenance
-    says its joint encoder was never trained (dual-encoder and X-STARS-from-scratch pretraining):
-    then the radar and optical encodings are concatenated instead.
+    With both inputs this is the joint (cross-attention) encoding, unless the model's config says
+    its joint encoder was never trained (``joint_encoder_trained``: dual-encoder and
+    X-STARS-from-scratch pretraining): then the radar and optical encodings are concatenated instead.
     """
     if len(names) == 1:
         return [f"{names[0]}_encodings"]
-    provenance = getattr(config, "provenance", None) or {}
-    if str(provenance.get("joint_encoder", "")).startswith("untrained"):
+    if not getattr(config, "joint_encoder_trained", True):
         return ["sar_encodings", "optical_encodings"]
     return ["joint_encodings"]
 

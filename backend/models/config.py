@@ -60,6 +60,10 @@ class ModelConfig:
         sensor: the optical sensor the model was trained for (a ``backend.contract.sensors``
             preset name; ``"sentinel2"`` for files written before the field existed). Band names
             stay Sentinel-2 names whatever the sensor.
+        joint_encoder_trained: whether the joint (cross-attention) encoder was trained; ``False``
+            after dual-encoder and X-STARS-from-scratch pretraining, whose embedding of radar +
+            optical then concatenates the two encodings. Files written before the field existed
+            said so in ``provenance["joint_encoder"]`` (read once, in :meth:`from_dict`).
     """
 
     dim: int = 768
@@ -78,6 +82,7 @@ class ModelConfig:
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     sensor: str = "sentinel2"
+    joint_encoder_trained: bool = True
 
     def __post_init__(self) -> None:
         self.modalities = {k: v if isinstance(v, ModalityConfig) else ModalityConfig(**v)
@@ -99,7 +104,11 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if "joint_encoder_trained" not in values:  # a file from before the field: its provenance note
+            note = (values.get("provenance") or {}).get("joint_encoder", "")
+            values["joint_encoder_trained"] = not str(note).startswith("untrained")
+        return cls(**values)
 
     def save_json(self, path: str | Path) -> None:
         from backend.io.atomic import write_text_atomic

@@ -159,6 +159,7 @@ class XStarsObjective(Objective):
                                 f"provide both (missing: {', '.join(sorted(missing))})")
             self.sensors = ("optical", "sar")
             _frozen(model.joint_encoder)
+            model.config.joint_encoder_trained = False
             model.config.provenance = {**model.config.provenance, "joint_encoder":
                                        "untrained (X-STARS trains the radar and optical encoders): "
                                        "embed one modality at a time",
