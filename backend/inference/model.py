@@ -1,8 +1,17 @@
-"""Which model file and device an inference run uses, and a content hash of the model for the cache."""
+"""Which model file and device an inference run uses, and a content hash of the model for the cache.
+
+Nothing here imports torch except :func:`resolve_device` (and :func:`model_config` for a torch
+checkpoint, whose config is inferred from its tensors), so a command served from the embedding
+cache learns about its model without it. The sha256 of a large model file is remembered on disk
+(``model_hashes.json`` in the embedding cache folder) under the same fingerprint the cache trusts
+for its inputs (size, mtime, ctime, inode and a sampled content hash), so a 1 GB model is not
+read again on every run.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +21,12 @@ from backend.errors import UserError
 
 BUNDLED_MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 _HASHES: dict[tuple[str, int, int], str] = {}
+#: Files at least this large have their sha256 remembered on disk (smaller ones are hashed faster
+#: than the memo is read).
+HASH_MEMO_MIN_BYTES = 64 << 20
+#: The on-disk memo, in the embedding cache folder; it keeps the most recently hashed files.
+HASH_MEMO_NAME = "model_hashes.json"
+HASH_MEMO_ENTRIES = 32
 
 
 #: The bundled Sentinel-2 model: the default, and the fallback for sensors without a model of their own.
@@ -81,8 +96,8 @@ def resolve_model_path(path: str | os.PathLike[str] | None, sensor: str | None =
         if log is not None:
             log(f"model: {bundled.name} ({why})")
         return bundled
+    from backend.models.files import is_model_file, model_paths
     from backend.models.registry import named_model_path
-    from backend.models.weights import is_model_file, model_paths
 
     chosen = Path(path).expanduser()
     if not chosen.exists():  # a bare name: a model installed by `models download`, or a bundled one
@@ -100,20 +115,69 @@ def resolve_model_path(path: str | os.PathLike[str] | None, sensor: str | None =
 
 def model_files(path: Path) -> list[Path]:
     """The files whose content defines the model (weights + config, or the checkpoint)."""
-    from backend.models.weights import is_model_file, model_paths
+    from backend.models.files import is_model_file, model_paths
 
     return list(model_paths(path)) if is_model_file(path) else [path]
 
 
+def _hash_memo_path() -> Path:
+    from backend.inference.cache import default_cache_dir
+
+    return default_cache_dir() / HASH_MEMO_NAME
+
+
+def _read_hash_memo(memo: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    files = data.get("files") if isinstance(data, dict) else None
+    return files if isinstance(files, dict) else {}
+
+
+def _write_hash_memo(memo: Path, files: dict[str, Any]) -> None:
+    """Best effort: an unwritable cache folder only means hashing again next time."""
+    kept = dict(list(files.items())[-HASH_MEMO_ENTRIES:])
+    tmp = memo.with_name(f".{memo.name}.{os.getpid()}.part")
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"files": kept}, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, memo)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _file_hash(path: Path) -> str:
+    """sha256 of one file: remembered in this process, and on disk for large files."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(chunk)
-        _HASHES[key] = digest.hexdigest()
+    if key in _HASHES:
+        return _HASHES[key]
+    if stat.st_size < HASH_MEMO_MIN_BYTES:
+        _HASHES[key] = _sha256(path)
+        return _HASHES[key]
+    from backend.inference.cache import content_fingerprint
+
+    memo = _hash_memo_path()
+    files = _read_hash_memo(memo)
+    fingerprint = content_fingerprint(path)
+    known = files.get(key[0])
+    if isinstance(known, dict) and known.get("fingerprint") == fingerprint and known.get("sha256"):
+        _HASHES[key] = str(known["sha256"])
+        return _HASHES[key]
+    _HASHES[key] = _sha256(path)
+    if content_fingerprint(path) == fingerprint:  # not changed while it was read
+        files.pop(key[0], None)
+        files[key[0]] = {"fingerprint": fingerprint, "sha256": _HASHES[key]}
+        _write_hash_memo(memo, files)
     return _HASHES[key]
 
 
@@ -126,8 +190,12 @@ def model_hash(path: Path) -> str:
 
 
 def model_config(path: Path) -> Any:
-    """The ``ModelConfig`` of a model file without loading the weights where possible."""
-    from backend.models import load_model_config
+    """The ``ModelConfig`` of a model file (its JSON, without torch), or of a torch checkpoint."""
+    from backend.models.files import is_model_file, read_model_file_config
+
+    if is_model_file(path):
+        return read_model_file_config(path)
+    from backend.models.weights import load_model_config
 
     return load_model_config(path)
 

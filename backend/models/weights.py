@@ -36,6 +36,7 @@ from backend.models.config import (
     large_config,
 )
 from backend.models.croma import CromaModel
+from backend.models.files import is_model_file, model_paths, read_model_file_config
 
 #: The five top-level entries of the official checkpoint, in release order.
 TOP_LEVEL_KEYS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
@@ -45,23 +46,6 @@ _PREFIXES = ("model.", "module.")
 #: Keys some TorchGeo versions may store for the ALiBi bias; derived data, never weights.
 _DERIVED_KEY = re.compile(r"(^|\.)attn_bias$")
 SAFETENSORS_FORMAT = "terraprobe-croma"
-TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
-
-
-# -- file names ---------------------------------------------------------------------------------
-def model_paths(path: str | Path) -> tuple[Path, Path]:
-    """The ``(weights, config)`` pair of a Terraprobe model given either file or the bare stem."""
-    path = Path(path)
-    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
-
-
-def is_model_file(path: str | Path) -> bool:
-    """Whether ``path`` names (either file of) a Terraprobe model rather than a torch checkpoint."""
-    path = Path(path)
-    if path.suffix in (".safetensors", ".json"):
-        return True
-    return path.suffix not in TORCH_SUFFIXES and model_paths(path)[0].exists()
 
 
 # -- official layout ----------------------------------------------------------------------------
@@ -273,10 +257,7 @@ def load_model_config(path: str | Path, heads: int = 16) -> ModelConfig:
     ``heads`` applies to checkpoints only (head count is invisible in shapes; released: 16).
     """
     if is_model_file(path):
-        config_path = model_paths(path)[1]
-        if not config_path.exists():
-            raise UserError(f"model config not found: {config_path} (a model is a .safetensors + .json pair)")
-        return ModelConfig.load_json(config_path)
+        return read_model_file_config(path)
     flat, layout = read_torch_checkpoint(path)
     return _checkpoint_config(flat, layout, path, heads)
 
