@@ -49,7 +49,7 @@ class AdvancedOption:
         return int(DEFAULTS[self.name])
 
 
-_ENCODER = ("embed", "cluster", "classify", "segment", "similar")
+_ENCODER = ("embed", "cluster", "classify", "segment", "similar", "change")
 ADVANCED_OPTIONS: tuple[AdvancedOption, ...] = (
     AdvancedOption("overlap", "OVERLAP", "Tile overlap", "Tile overlap of the encoder in pixels "
                    "(multiple of 8; --overlap)", 0, 512, 8, _ENCODER),
@@ -143,7 +143,8 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
     """The request for ``action`` from plain choices (the dock's and Processing's one builder).
 
     Args:
-        action: ``embed``, ``cluster``, ``classify``, ``segment`` or ``similar``.
+        action: ``embed``, ``cluster``, ``classify``, ``segment`` or ``similar`` (``change``: use
+            :func:`build_change_request`; ``vectorise``: :func:`build_vectorise_request`).
         out: the main output file.
         files: the input files and area.
         choices: model, tiling, device, units, sensor and the *Advanced* options.
@@ -156,7 +157,7 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
     Raises:
         ValueError: no input raster, or a choice the contract refuses.
     """
-    if not files.optical and not files.embeddings:
+    if action not in ("change", "vectorise") and not files.optical and not files.embeddings:
         raise ValueError(tr("choose an optical layer (or existing embeddings)"))
     advanced = {option.name: _unless_default(option.name, choices.advanced.get(option.name))
                 for option in ADVANCED_OPTIONS if action in option.actions}
@@ -177,7 +178,57 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
 
 
 #: Request fields of outputs the backend names after the main output when they are not given.
-_DEFAULT_NAMED_OUTPUTS = {"preview_out": "preview", "confidence_out": "confidence", "head_out": "head"}
+_DEFAULT_NAMED_OUTPUTS = {"preview_out": "preview", "confidence_out": "confidence", "head_out": "head",
+                          "mask_out": "mask", "types_out": "types"}
+
+
+def build_change_request(out: str | Path, before: InputFiles, after: InputFiles, choices: RunChoices,
+                         optical_bands: list[int] | None = None, sar_bands: list[int] | None = None,
+                         **options: Any) -> Request:
+    """``change`` between two dates: each date an embedding field, or rasters embedded with one model.
+
+    ``before`` and ``after`` hold each date's files (``embeddings``, or ``optical`` and/or ``sar``);
+    the area is the before date's. ``options``: ``threshold`` (``otsu``, ``otsu3`` or a number),
+    ``change_clusters`` (0: no change types), ``distance``, ``normalise``, ``seed``, ``mask_out``,
+    ``types_out``.
+
+    Raises:
+        ValueError: a date without an input, or a choice the contract refuses.
+    """
+    dates = {"before": before, "after": after}
+    for date, files in dates.items():
+        if not (files.embeddings or files.optical or files.sar):
+            raise ValueError(tr("choose the {date} layer").format(date=tr(date)))
+    if bool(before.embeddings) != bool(after.embeddings):
+        raise ValueError(tr("compare two embedding fields, or two rasters of the same kind"))
+    rasters = {f"{date}_{source}": getattr(files, source) for date, files in dates.items()
+               for source in ("embeddings", "optical", "sar")}
+    encoder = not before.embeddings
+    if not options.get("change_clusters"):
+        options.pop("types_out", None)
+        options["change_clusters"] = None
+    if options.get("threshold") is not None and str(options["threshold"]) == _requests.DEFAULT_THRESHOLD:
+        options["threshold"] = None
+    return build_request("change", out, InputFiles(bounds=before.bounds if encoder else None,
+                                                   bounds_crs=before.bounds_crs if encoder else None),
+                         choices if encoder else RunChoices(), optical_bands if encoder else None,
+                         sar_bands if encoder else None, **rasters, **options)
+
+
+def build_vectorise_request(raster: str | Path, out: str | Path, min_area: float = 0.0, simplify: float = 0.0,
+                            confidence: str | Path | None = None) -> Request:
+    """``vectorise``: a class map (classify, cluster, segment, change) to styled polygons (GeoPackage).
+
+    A minimum area or simplification of 0 is the backend's default and left out; ``confidence``
+    (classify's confidence raster) adds each polygon's mean confidence.
+    """
+    try:
+        return Request(action="vectorise", out=str(out), raster=str(raster),
+                       min_area=float(min_area) if min_area else None,
+                       simplify=float(simplify) if simplify else None,
+                       confidence=str(confidence) if confidence else None)
+    except _requests.RequestError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _unless_default(name: str, value: Any) -> Any:

@@ -139,19 +139,25 @@ def _plugin_requests() -> list:
     from plugin.requests_builder import (
         InputFiles,
         RunChoices,
+        build_change_request,
         build_request,
+        build_vectorise_request,
         import_weights_request,
         info_request,
     )
 
     action_options = {
         "embed": [{}, {"preview_out": "/o/prev.tif"}],
-        "cluster": [{"k": 3}, {"k": 8, "seed": 4}],
+        "cluster": [{"k": 3}, {"k": 8, "seed": 4}, {"method": "hdbscan", "min_cluster_size": 25}],
         "classify": [{"samples": "/s.gpkg", "class_field": "class"},
-                     {"samples": "/s.gpkg", "class_field": "kind", "confidence_out": "/o/c.tif"}],
+                     {"samples": "/s.gpkg", "class_field": "kind", "confidence_out": "/o/c.tif"},
+                     {"samples": "/s.gpkg", "classifier": "random-forest", "band_stats": True,
+                      "probabilities_out": "/o/p.tif", "normalise": "l2", "distance": "euclidean"},
+                     {"samples": "/s.gpkg", "classifier": "gradient-boosting"}],
         "segment": [{"samples": "/s.gpkg", "class_field": "class", "head_out": "/o/h.safetensors"},
                     {"label_raster": "/labels.tif"}, {"head": "/h.safetensors"}],
-        "similar": [{"point": (-0.7455, 38.1175), "point_crs": "EPSG:4326"}, {"samples": "/q.gpkg"}],
+        "similar": [{"point": (-0.7455, 38.1175), "point_crs": "EPSG:4326"}, {"samples": "/q.gpkg"},
+                    {"samples": "/q.gpkg", "distance": "euclidean", "normalise": "none"}],
     }
     inputs = [InputFiles(optical="/d/s2 scene.tif"),
               InputFiles(optical="/d/s2.tif", sar="/d/s1.tif", bounds=(-1.5, 2.0, 3.25, 4.0),
@@ -170,6 +176,17 @@ def _plugin_requests() -> list:
                 continue  # embed reads pixels
             built.append(build_request(action, f"/o/{action}.tif", files, choice, optical_bands, sar_bands,
                                        **option))
+    dates = [(InputFiles(embeddings="/d/aef 2018.tif"), InputFiles(embeddings="/d/aef_2023.tif")),
+             (InputFiles(optical="/d/s2_june.tif", bounds=(0.0, 1.0, 2.0, 3.0), bounds_crs="EPSG:4326"),
+              InputFiles(optical="/d/s2_aug.tif")),
+             (InputFiles(sar="/d/s1_before.tif"), InputFiles(sar="/d/s1_after.tif"))]
+    change_options = [{}, {"threshold": "otsu3", "change_clusters": 4, "seed": 2, "types_out": "/o/t.tif"},
+                      {"threshold": 0.25, "distance": "euclidean", "normalise": "l2", "mask_out": "/o/m.tif"}]
+    for (before, after), choice, option in itertools.product(dates, choices, change_options):
+        built.append(build_change_request("/o/change.tif", before, after, choice, **option))
+    built += [build_vectorise_request("/o/labels.tif", "/o/polygons.gpkg"),
+              build_vectorise_request("/o/c.tif", "/o/c.gpkg", min_area=500, simplify=2.5,
+                                      confidence="/o/c_confidence.tif")]
     return [*built, info_request("/m/croma.pt"), import_weights_request("/dl/CROMA_base.pt", "/models")]
 
 
@@ -189,6 +206,8 @@ def test_every_plugin_request_round_trips_through_the_backend_parser():
                     got = getattr(parsed, option.name)
                     expected = {"bands": lambda v: ",".join(map(str, v)), "float2": list,
                                 "float4": list}.get(option.kind, lambda v: v)(value)
+                    if option.name == "threshold" and got not in ("otsu", "otsu3"):
+                        got, expected = float(got), float(expected)
                     assert got == expected, (option.flag, argv)
 
 
@@ -221,3 +240,13 @@ def test_requests_refuse_what_the_backend_would():
     assert "--sar-units" not in Request("embed", optical="a.tif", out="e.tif", sar_units="linear").to_argv()
     assert "--optical-units" not in Request("cluster", embeddings="e.tif", out="c.tif",
                                             optical_units="dn").to_argv()
+    for action, bad in (("cluster", {"method": "dbscan"}), ("classify", {"classifier": "svm"}),
+                        ("similar", {"distance": "manhattan"}), ("change", {"normalise": "z"})):
+        with pytest.raises(ValueError, match="choose one of"):
+            Request(action, embeddings="e.tif" if action != "change" else None, out="x.tif", **bad)
+    with pytest.raises(ValueError, match="number, otsu or otsu3"):
+        Request("change", before_embeddings="a.tif", after_embeddings="b.tif", out="c.tif", threshold="high")
+    with pytest.raises(ValueError, match="takes no window"):
+        Request("vectorise", raster="c.tif", out="c.gpkg", window=64)
+    with pytest.raises(ValueError, match="takes no embeddings"):
+        Request("change", embeddings="e.tif", out="c.tif")

@@ -4,8 +4,11 @@ Only relative imports, or none: the plugin imports this module as ``terraprobe.b
 
 * ``OUTPUTS``: one :class:`OutputKind` per result key of the ``result`` event (``embeddings``,
   ``preview``, ``clusters``, ``labels``, ``confidence``, ``probabilities``, ``segmentation``,
-  ``head``, ``similarity``): the layer kind the plugin adds it as, its style key, its default name.
-* ``RASTER_OUTPUTS``: result key -> layer kind, for the rasters the plugin adds to the project.
+  ``head``, ``similarity``, change's ``magnitude``, ``mask`` and ``types``, vectorise's
+  ``polygons``): the layer kind the plugin adds it as, its style key, its default name.
+* ``RASTER_OUTPUTS``: result key -> layer kind, for the rasters the plugin adds to the project;
+  ``VECTOR_OUTPUTS``: the same for vector layers (GeoPackages).
+* ``VECTORISABLE``: the result keys of class maps ``vectorise`` takes.
 * ``STYLE_KEYS``: result key -> the result key of its ``.qml`` style.
 * ``default_output(out, key) -> Path``: the default file of an output beside the main ``--out``
   (``emb.tif`` -> ``emb_pca.tif``, ``labels.tif`` -> ``labels_confidence.tif``,
@@ -22,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Layer kinds: an RGB preview, a paletted class map, a pseudocolour float map, embeddings, a plain file.
-LAYER_KINDS: tuple[str, ...] = ("rgb", "classes", "continuous", "embeddings", "file")
+#: Layer kinds: an RGB preview, a paletted class map, a pseudocolour float map, embeddings, polygons
+#: (a styled vector layer), a plain file.
+LAYER_KINDS: tuple[str, ...] = ("rgb", "classes", "continuous", "embeddings", "vector", "file")
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,26 @@ OUTPUTS: dict[str, OutputKind] = {kind.key: kind for kind in (
     OutputKind("segmentation", "classes", "style"),
     OutputKind("head", "file", suffix="_head.safetensors", option="--head-out"),
     OutputKind("similarity", "continuous", "style"),
+    OutputKind("magnitude", "continuous", "style"),
+    OutputKind("mask", "classes", "mask_style", "_mask.tif", "--mask-out"),
+    OutputKind("types", "classes", "types_style", "_types.tif", "--types-out"),
+    OutputKind("before_embeddings", "file"),
+    OutputKind("after_embeddings", "file"),
+    OutputKind("polygons", "vector", "style"),
 )}
 #: Result keys of the rasters the plugin adds to the project, with the kind of layer they are.
 RASTER_OUTPUTS: dict[str, str] = {key: kind.layer for key, kind in OUTPUTS.items()
                                   if kind.layer in ("rgb", "classes", "continuous")}
+#: Result keys of the vector layers the plugin adds to the project, with their kind.
+VECTOR_OUTPUTS: dict[str, str] = {key: kind.layer for key, kind in OUTPUTS.items() if kind.layer == "vector"}
+#: Result keys of the class maps ``vectorise`` turns into polygons.
+VECTORISABLE: tuple[str, ...] = ("clusters", "labels", "segmentation", "mask", "types")
 #: For each styled output, the result key of its style.
 STYLE_KEYS: dict[str, str] = {key: kind.style_key for key, kind in OUTPUTS.items() if kind.style_key}
 #: The main output key of each inference command.
 MAIN_OUTPUT: dict[str, str] = {"embed": "embeddings", "cluster": "clusters", "classify": "labels",
-                               "segment": "segmentation", "similar": "similarity"}
+                               "segment": "segmentation", "similar": "similarity", "change": "magnitude",
+                               "vectorise": "polygons"}
 
 
 def default_output(out: str | os.PathLike[str], key: str) -> Path:
