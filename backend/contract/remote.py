@@ -8,7 +8,8 @@ when the *Backend* setting is *remote* and runs every other command (models, inf
 from __future__ import annotations
 
 #: Commands a client may run on a server (option-only paths; no server-side folders or downloads).
-REMOTE_COMMANDS = ("embed", "cluster", "classify", "segment", "similar", "sensors", "version")
+REMOTE_COMMANDS = ("embed", "cluster", "classify", "segment", "similar", "change", "vectorise", "sensors",
+                   "version")
 #: Default port of ``python -m backend serve``.
 DEFAULT_PORT = 8765
 

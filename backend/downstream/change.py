@@ -24,6 +24,9 @@ import numpy as np
 from backend.errors import UserError
 
 HISTOGRAM_BINS = 256
+NOISE_FLOOR = {"cosine": 0.02, "euclidean": 0.2}
+"""Smallest automatic threshold on unit-length vectors (euclidean 0.2 = cosine distance 0.02): below it
+differences are float16 storage and tiling noise, and Otsu would split pure noise into "change"."""
 CLUSTER_SAMPLE = 20000
 """At most this many change vectors are used to fit the change-type k-means."""
 MASK_CLASSES = {1: "no change", 2: "change"}
@@ -173,6 +176,16 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
             how = "given"
             if isinstance(threshold, str):
                 threshold, how = _otsu_of_raster(mag_tmp, low, high, threshold), threshold
+                floor = NOISE_FLOOR[distance] if distance == "cosine" or before.normalised else 0.0
+                if threshold < floor:
+                    how += f", raised to the noise floor {floor:g}"
+                    if reporter is not None:
+                        reporter.warning(
+                            f"the automatic ({how.split(',')[0]}) threshold {threshold:.3g} lies below the "
+                            f"noise floor of {distance} distance ({floor:g}): the dates barely differ "
+                            f"(largest change {high:.3g}); patches above {floor:g} are marked as change. "
+                            "Pass --threshold to choose another value.")
+                    threshold = floor
             changed = 0
             with rasterio.open(mag_tmp) as mag, create_raster(mask_tmp, before.grid, "uint8", 0,
                                                               description="change mask") as dst:

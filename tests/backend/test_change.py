@@ -225,6 +225,18 @@ def test_fields_given_euclidean_and_threshold_override(s2_pair, cache, tmp_path)
     assert np.nanmax(values) <= 2.0 + 1e-5  # unit vectors: euclidean distance at most 2
 
 
+def test_identical_dates_show_no_change_not_otsu_noise(s2_pair, cache, tmp_path) -> None:
+    """Otsu always splits a histogram; on two copies of one date it would call float noise 'change'."""
+    before, _, _ = s2_pair
+    proc = run_cli("change", "--before-optical", before, "--after-optical", before, "--out",
+                   tmp_path / "same.tif", cache=cache)
+    stats = result_of(proc)["stats"]
+    assert stats["changed_patches"] == 0 and stats["maximum"] < 0.02
+    assert "noise floor" in stats["threshold_how"]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "warning" and "barely differ" in e["message"] for e in events)
+
+
 def test_naip_dates_on_slightly_different_grids(shared_data, cache, tmp_path) -> None:
     """Two NAIP years (rgbn preset, with warnings); the 2020 grid differs and is aligned on the fly."""
     crops = []
