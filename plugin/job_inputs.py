@@ -2,12 +2,14 @@
 
 A plain file is passed by path with the area as ``--bounds``; any other layer (VRT, WMS, memory)
 is exported by the caller's ``export`` function, clipped to the area (the radar layer to the area
-in its own CRS), and then needs no bounds.
+in its own CRS), and then needs no bounds. An embedding field is passed as its file (GeoTIFF or VRT);
+a change run's dates are fields or rasters (:func:`date_files`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Callable
 
 from qgis.core import QgsRasterLayer, QgsRectangle
@@ -60,3 +62,26 @@ def layer_sar_bands(sar: QgsRasterLayer | None, model_bands: Sequence[str],
     if sar is None:
         return None
     return sar_bands_argument(explicit, model_bands, layer_band_descriptions(sar))
+
+
+#: What each date of a change run is: an embedding field, an optical raster or a radar raster.
+DATE_KINDS: tuple[str, ...] = ("embeddings", "optical", "sar")
+
+
+def field_file(layer: QgsRasterLayer, export: Exporter) -> str:
+    """An embedding field layer as a file: its own GeoTIFF or VRT (the backend reads both), else exported."""
+    if layer.providerType() == "gdal":
+        path = Path(layer.source().split("|")[0])
+        if path.is_file():
+            return str(path)
+    return export(layer, None)
+
+
+def date_files(layer: QgsRasterLayer, kind: str, area: QgsRectangle | None, export: Exporter) -> InputFiles:
+    """One date of a change run: ``kind`` (:data:`DATE_KINDS`) and the area in ``layer``'s CRS."""
+    if kind == "embeddings":
+        return InputFiles(embeddings=field_file(layer, export))
+    files = layer_files(layer, None, area, export)
+    if kind == "sar":
+        files.sar, files.optical = files.optical, None
+    return files

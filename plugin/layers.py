@@ -15,6 +15,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QColor
@@ -23,6 +24,7 @@ from .contract import outputs as _outputs
 from .i18n import tr
 
 RASTER_OUTPUTS = _outputs.RASTER_OUTPUTS
+VECTOR_OUTPUTS = _outputs.VECTOR_OUTPUTS
 STYLE_KEYS = _outputs.STYLE_KEYS
 
 KIND_PROPERTY = "terraprobe/kind"
@@ -35,7 +37,11 @@ LAYER_TITLES = {"preview": QT_TRANSLATE_NOOP("Terraprobe", "embedding (PCA RGB)"
                 "labels": QT_TRANSLATE_NOOP("Terraprobe", "classes (kNN)"),
                 "confidence": QT_TRANSLATE_NOOP("Terraprobe", "confidence"),
                 "segmentation": QT_TRANSLATE_NOOP("Terraprobe", "segmentation"),
-                "similarity": QT_TRANSLATE_NOOP("Terraprobe", "similarity")}
+                "similarity": QT_TRANSLATE_NOOP("Terraprobe", "similarity"),
+                "magnitude": QT_TRANSLATE_NOOP("Terraprobe", "change magnitude"),
+                "mask": QT_TRANSLATE_NOOP("Terraprobe", "change mask"),
+                "types": QT_TRANSLATE_NOOP("Terraprobe", "change types"),
+                "polygons": QT_TRANSLATE_NOOP("Terraprobe", "polygons")}
 VIRIDIS = _outputs.VIRIDIS_STOPS
 PALETTE = _outputs.QUALITATIVE_PALETTE
 
@@ -56,6 +62,14 @@ def style_layer(layer: QgsRasterLayer, kind: str, qml: str | None = None,
         _paletted(layer, class_names)
     elif kind == "continuous":
         _pseudocolor(layer)
+    layer.triggerRepaint()
+
+
+def style_vector_layer(layer: QgsVectorLayer, qml: str | None = None) -> None:
+    """Apply the backend's QML sidecar of a vector result (its class colours); QGIS's default otherwise."""
+    qml_path = qml or str(Path(layer.source().split("|")[0]).with_suffix(".qml"))
+    if Path(qml_path).is_file():
+        layer.loadNamedStyle(qml_path)
     layer.triggerRepaint()
 
 
@@ -139,16 +153,17 @@ def point_label(x: float, y: float, crs_authid: str | None = None) -> str:
 
 
 def add_results(outputs: dict, stats: dict, action: str, source_name: str, source_id: str,
-                project: QgsProject | None = None, detail: str = "") -> list[QgsRasterLayer]:
-    """Add every raster result of one run to ``Terraprobe · <action> · <source>``.
+                project: QgsProject | None = None, detail: str = "") -> list:
+    """Add every raster (and vector) result of one run to ``Terraprobe · <action> · <source>``.
 
     Layers of the same kind from an earlier run on the same input are replaced. ``detail`` is
     appended to each layer's name (e.g. the similarity query point).
     """
     project = project or QgsProject.instance()
     class_names = {int(k): str(v) for k, v in (stats.get("classes") or {}).items()} or None
-    added: list[QgsRasterLayer] = []
-    entries = [(key, path) for key, path in outputs.items() if key in RASTER_OUTPUTS and path]
+    added: list = []
+    entries = [(key, path) for key, path in outputs.items()
+               if (key in RASTER_OUTPUTS or key in VECTOR_OUTPUTS) and path]
     if not entries:
         return added
     for key, _ in entries:
@@ -156,12 +171,18 @@ def add_results(outputs: dict, stats: dict, action: str, source_name: str, sourc
     group = result_group(f"{action} · {source_name}", project)
     for key, path in entries:
         name = f"{source_name} {tr(LAYER_TITLES.get(key, key))}" + (f" {detail}" if detail else "")
-        layer = QgsRasterLayer(str(path), name, "gdal")
+        qml = outputs.get(STYLE_KEYS.get(key, ""), None)
+        if key in VECTOR_OUTPUTS:
+            layer = QgsVectorLayer(str(path), name, "ogr")
+        else:
+            layer = QgsRasterLayer(str(path), name, "gdal")
         if not layer.isValid():
             raise RuntimeError(tr("QGIS cannot open the result {path}").format(path=path))
-        qml = outputs.get(STYLE_KEYS.get(key, ""), None)
-        kind = RASTER_OUTPUTS[key]
-        style_layer(layer, kind, qml, class_names if kind == "classes" else None)
+        if key in VECTOR_OUTPUTS:
+            style_vector_layer(layer, qml)
+        else:
+            kind = RASTER_OUTPUTS[key]
+            style_layer(layer, kind, qml, class_names if kind == "classes" else None)
         layer.setCustomProperty(KIND_PROPERTY, key)
         layer.setCustomProperty(SOURCE_PROPERTY, source_id)
         project.addMapLayer(layer, False)

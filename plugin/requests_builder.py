@@ -18,6 +18,8 @@ from .i18n import tr
 
 Request = _requests.Request
 DEFAULTS = _requests.DEFAULTS
+CLUSTER_METHODS = _requests.CLUSTER_METHODS
+CLASSIFIERS = _requests.CLASSIFIERS
 SUGGESTED_K = _requests.SUGGESTED_K
 
 
@@ -60,6 +62,14 @@ ADVANCED_OPTIONS: tuple[AdvancedOption, ...] = (
     AdvancedOption("steps", "STEPS", "Training steps (Segment)", "Training steps of the segmentation head "
                    "(AdamW; --steps)", 1, 100_000, 50, ("segment",)),
 )
+
+#: Clustering methods and classifiers: the backend's choice and its label (the dock's combo boxes and the
+#: Processing enums, in this order; translated where shown).
+CLUSTER_METHOD_LABELS: dict[str, str] = {"kmeans": "k-means", "hdbscan": "HDBSCAN (no k, noise class)"}
+CLASSIFIER_LABELS: dict[str, str] = {"knn": "kNN", "random-forest": "Random forest",
+                                     "gradient-boosting": "Gradient boosting"}
+assert tuple(CLUSTER_METHOD_LABELS) == _requests.CLUSTER_METHODS
+assert tuple(CLASSIFIER_LABELS) == _requests.CLASSIFIERS
 
 
 @dataclass
@@ -159,6 +169,10 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
     """
     if action not in ("change", "vectorise") and not files.optical and not files.embeddings:
         raise ValueError(tr("choose an optical layer (or existing embeddings)"))
+    if files.embeddings and action != "segment" and not action_options.get("band_stats"):
+        # the field replaces the encoder: pixels are read only to pair with it (segment, band statistics)
+        files = InputFiles(embeddings=files.embeddings)
+        optical_bands = sar_bands = None
     advanced = {option.name: _unless_default(option.name, choices.advanced.get(option.name))
                 for option in ADVANCED_OPTIONS if action in option.actions}
     options = {name: _unless_default(name, value) for name, value in action_options.items()}
@@ -213,6 +227,12 @@ def build_change_request(out: str | Path, before: InputFiles, after: InputFiles,
                                                    bounds_crs=before.bounds_crs if encoder else None),
                          choices if encoder else RunChoices(), optical_bands if encoder else None,
                          sar_bands if encoder else None, **rasters, **options)
+
+
+def default_confidence(raster: str | Path) -> str | None:
+    """Classify's confidence raster beside a class map (its default name), when it exists."""
+    path = _outputs.default_output(raster, "confidence")
+    return str(path) if path.is_file() else None
 
 
 def build_vectorise_request(raster: str | Path, out: str | Path, min_area: float = 0.0, simplify: float = 0.0,

@@ -20,8 +20,8 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
@@ -35,71 +35,26 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsRasterLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from .. import requests_builder as builder
 from ..backend_client import BackendCancelled, BackendError, BackendNotFound, run_backend
 from ..bands import SENSOR_LABELS, layer_facts, resolve_sensor
-from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES, UNIT_HELP
-from ..job_inputs import layer_files, layer_optical_bands, layer_sar_bands
+from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES
+from ..job_inputs import field_file, layer_files, layer_optical_bands, layer_sar_bands
 from ..jobs import AUTO, JobRequest
-from ..layers import STYLE_KEYS, style_layer
+from ..layers import STYLE_KEYS
 from ..models import model_bands
 from ..rasters import RasterExport, layer_rectangle, plain_file_path
 from ..settings import DEVICES, Settings
 from ..tasks import warning_text
+from .common import StylePostProcessor, _enum_choice, _labels, _tr, _unit_options, push_warning
 
 #: The *Advanced* options every algorithm that runs the encoder takes (Classify and Segment add theirs).
 _ENCODER_OPTION_ACTIONS = builder.ADVANCED_OPTIONS[0].actions
 
 _ADVANCED = {option.name: option for option in builder.ADVANCED_OPTIONS}
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "terraprobe.svg"
-_POST_PROCESSORS: list[StylePostProcessor] = []
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("TerraprobeAlgorithm", text)
-
-
-def _unit_options(choices: tuple[str, ...]) -> list[str]:
-    """Enum labels: the ``--*-units`` value and its one-line help."""
-    return [f"{name} — {_tr(UNIT_HELP[name])}" if name in UNIT_HELP else name for name in choices]
-
-
-def _enum_choice(index: int, choices: tuple[str, ...]) -> str:
-    """The value of an enum index (``auto`` when out of range)."""
-    return choices[index] if 0 <= index < len(choices) else AUTO
-
-
-def push_warning(feedback: QgsProcessingFeedback, message: str) -> None:
-    """A backend warning in Processing's log: ``pushWarning`` (QGIS 3.22+) or a non-fatal error."""
-    if hasattr(feedback, "pushWarning"):
-        feedback.pushWarning(message)
-    else:
-        feedback.reportError(message, False)
-
-
-class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Applies a result's QML (or the fallback style) when Processing loads the output layer."""
-
-    def __init__(self, kind: str, qml: str | None, class_names: dict[int, str] | None) -> None:
-        super().__init__()
-        self.kind = kind
-        self.qml = qml
-        self.class_names = class_names
-
-    def postProcessLayer(self, layer, context, feedback) -> None:
-        if isinstance(layer, QgsRasterLayer):
-            style_layer(layer, self.kind, self.qml, self.class_names)
-
-    @staticmethod
-    def create(kind: str, qml: str | None, class_names: dict[int, str] | None) -> StylePostProcessor:
-        # Processing does not own the post-processor: keep it alive for the session.
-        processor = StylePostProcessor(kind, qml, class_names)
-        _POST_PROCESSORS.append(processor)
-        del _POST_PROCESSORS[:-50]
-        return processor
 
 
 class TerraprobeAlgorithm(QgsProcessingAlgorithm):
@@ -186,7 +141,8 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
 
     def add_embeddings_parameter(self) -> None:
         parameter = QgsProcessingParameterRasterLayer(
-            self.EMBEDDINGS, "Existing embeddings (from Embed; skips the encoder)", optional=True)
+            self.EMBEDDINGS, _tr("Embedding field (from Embed, or any multi-band float raster such as "
+                                 "AlphaEarth or TESSERA; skips the encoder)"), optional=True)
         self.addParameter(parameter)
 
     # -- running -------------------------------------------------------------------------------
@@ -235,7 +191,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             except ValueError as exc:
                 raise QgsProcessingException(str(exc)) from None
         if embeddings is not None:
-            files.embeddings = plain_file_path(embeddings) or embeddings.source()
+            files.embeddings = field_file(embeddings, lambda layer, rect: self._export(layer, rect, feedback))
         try:
             return builder.build_request(self.ACTION, out, files, choices, optical_bands, sar_bands,
                                  **self.action_options(parameters, context, feedback, out))
@@ -288,7 +244,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                 details = context.layerToLoadOnCompletionDetails(path)
                 details.setPostProcessor(StylePostProcessor.create(
                     kind, qml if key != "preview" else None, class_names if kind == "classes" else None))
-        for key in ("lopo_accuracy",):
+        for key in ("lopo_accuracy", "blocked_cv_accuracy"):
             if key in stats:
                 results[key.upper()] = stats[key]
         return results
@@ -351,25 +307,38 @@ class ClusterAlgorithm(TerraprobeAlgorithm):
     SEED = "SEED"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("clusters", "classes")}
 
+    METHOD = "METHOD"
+    MIN_CLUSTER_SIZE = "MIN_CLUSTER_SIZE"
+
     def displayName(self) -> str:
-        return "Cluster (k-means on embeddings)"
+        return "Cluster (k-means or HDBSCAN on embeddings)"
 
     def shortHelpString(self) -> str:
-        return "Groups the patches' embeddings into k clusters with k-means; writes a paletted class map."
+        return ("Groups the patches' embeddings into k clusters with k-means, or into density clusters with "
+                "HDBSCAN (no k; a noise class); writes a paletted class map.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(optical_optional=True)
         self.add_embeddings_parameter()
+        self.addParameter(QgsProcessingParameterEnum(self.METHOD, _tr("Method"),
+                                                     _labels(builder.CLUSTER_METHOD_LABELS), defaultValue=0))
         self.addParameter(QgsProcessingParameterNumber(self.K, "Number of clusters (k)", minValue=2,
                                                        defaultValue=builder.SUGGESTED_K, maxValue=255))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_CLUSTER_SIZE, _tr("HDBSCAN: smallest cluster in sampled patches (0: auto)"),
+            QgsProcessingParameterNumber.Integer, 0, True, 0, 100_000))
         seed = QgsProcessingParameterNumber(self.SEED, "Random seed", QgsProcessingParameterNumber.Integer, 0)
         seed.setFlags(seed.flags() | seed.FlagAdvanced)
         self.addParameter(seed)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Clusters"))
 
     def action_options(self, parameters, context, feedback, out) -> dict:
-        return {"k": self.parameterAsInt(parameters, self.K, context),
-                "seed": self.parameterAsInt(parameters, self.SEED, context)}
+        seed = self.parameterAsInt(parameters, self.SEED, context)
+        method = self._choice(parameters, self.METHOD, builder.CLUSTER_METHODS, context)
+        if method == "hdbscan":
+            size = self.parameterAsInt(parameters, self.MIN_CLUSTER_SIZE, context)
+            return {"method": method, "min_cluster_size": size or None, "seed": seed}
+        return {"k": self.parameterAsInt(parameters, self.K, context), "seed": seed}
 
 
 class _SamplesAlgorithm(TerraprobeAlgorithm):
@@ -391,28 +360,51 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
     ACTION = "classify"
     NEIGHBORS = "NEIGHBORS"
     CONFIDENCE = "CONFIDENCE"
+    CLASSIFIER = "CLASSIFIER"
+    BAND_STATS = "BAND_STATS"
+    PROBABILITIES = "PROBABILITIES"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
-        "OUTPUT": ("labels", "classes"), "CONFIDENCE": ("confidence", "continuous")}
+        "OUTPUT": ("labels", "classes"), "CONFIDENCE": ("confidence", "continuous"),
+        "PROBABILITIES": ("probabilities", "file")}
 
     def displayName(self) -> str:
-        return "Classify (kNN from sample polygons)"
+        return "Classify (kNN, random forest or gradient boosting from sample polygons)"
 
     def shortHelpString(self) -> str:
-        return ("Labels every patch with the majority class of its nearest sample patches in embedding "
-                "space; writes a class map named after the class field's values and a confidence map.")
+        return ("Labels every patch from sample polygons: a kNN vote in embedding space, or a random "
+                "forest / gradient boosting (optionally with per-patch band statistics); writes a class map "
+                "named after the class field's values, a confidence map and optionally class probabilities. "
+                "Reports the leave-one-polygon-out and the spatially blocked accuracy: trust the blocked "
+                "one.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(optical_optional=True)
         self.add_embeddings_parameter()
         self.add_samples_parameters()
+        self.addParameter(QgsProcessingParameterEnum(self.CLASSIFIER, _tr("Classifier"),
+                                                     _labels(builder.CLASSIFIER_LABELS),
+                                                     defaultValue=0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.BAND_STATS, _tr("Add per-patch band statistics (needs the optical layer)"), False))
         self.addParameter(self._advanced_parameter(_ADVANCED["neighbors"], advanced=False))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Class map"))
         self.addParameter(QgsProcessingParameterRasterDestination(self.CONFIDENCE, "Confidence"))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.PROBABILITIES, _tr("Class probabilities (one band per class)"), optional=True,
+            createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber("LOPO_ACCURACY", "Leave-one-polygon-out accuracy"))
+        self.addOutput(QgsProcessingOutputNumber("BLOCKED_CV_ACCURACY",
+                                                 _tr("Spatially blocked accuracy (the one to trust)")))
 
     def action_options(self, parameters, context, feedback, out) -> dict:
         options = self.samples_options(parameters, context, feedback)
         options["confidence_out"] = str(self._output_path(parameters, context, self.CONFIDENCE))
+        options["classifier"] = self._choice(parameters, self.CLASSIFIER, builder.CLASSIFIERS, context)
+        options["band_stats"] = self.parameterAsBool(parameters, self.BAND_STATS, context) or None
+        if parameters.get(self.PROBABILITIES):
+            probabilities = self.parameterAsOutputLayer(parameters, self.PROBABILITIES, context)
+            options["probabilities_out"] = str(Path(probabilities).with_suffix(".tif")) if probabilities \
+                else None
         return options
 
 
@@ -494,4 +486,7 @@ class SimilarAlgorithm(_SamplesAlgorithm):
 
 
 def all_algorithms() -> list[TerraprobeAlgorithm]:
-    return [EmbedAlgorithm(), ClusterAlgorithm(), ClassifyAlgorithm(), SegmentAlgorithm(), SimilarAlgorithm()]
+    from .change_algorithms import ChangeAlgorithm, VectoriseAlgorithm
+
+    return [EmbedAlgorithm(), ClusterAlgorithm(), ClassifyAlgorithm(), SegmentAlgorithm(), SimilarAlgorithm(),
+            ChangeAlgorithm(), VectoriseAlgorithm()]

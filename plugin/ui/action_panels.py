@@ -6,6 +6,7 @@ from qgis.core import QgsFieldProxyModel, QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGridLayout,
@@ -21,7 +22,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..contract import requests as _requests
-from ..requests_builder import ADVANCED_OPTIONS
+from ..requests_builder import ADVANCED_OPTIONS, CLASSIFIER_LABELS, CLUSTER_METHOD_LABELS
 from ..settings import DEVICES
 
 #: Area choices: key (the logic's) and label (shown, translated in the panel).
@@ -65,7 +66,8 @@ class AreaBox(QGroupBox):
 
 
 class ActionsBox(QGroupBox):
-    """Embed, Similarity, Cluster (k), sample polygons and class field, Classify, Segment."""
+    """Embed, Similarity, Cluster (method, k or minimum size), samples and class field, Classify (classifier,
+    band statistics), Segment."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,15 +81,32 @@ class ActionsBox(QGroupBox):
         self.similarity_button.setCheckable(True)
         self.similarity_button.setToolTip(self.tr("Click a point on the map to find similar places"))
         grid.addWidget(self.similarity_button, 0, 1, 1, 2)
+        self.cluster_method_combo = QComboBox()
+        for key, label in CLUSTER_METHOD_LABELS.items():
+            self.cluster_method_combo.addItem(_tr(label), key)
+        self.cluster_method_combo.setToolTip(self.tr("k-means: k clusters; HDBSCAN: density clusters, no k, "
+                                                     "unclustered patches in a grey noise class"))
         self.k_spin = QSpinBox()
         self.k_spin.setRange(2, 64)
         self.k_spin.setValue(_requests.SUGGESTED_K)
         self.k_spin.setPrefix(self.tr("k = "))
         self.k_spin.setToolTip(self.tr("Number of clusters"))
+        self.min_cluster_spin = QSpinBox()
+        self.min_cluster_spin.setRange(0, 100_000)
+        self.min_cluster_spin.setSpecialValueText(self.tr("min size: auto"))
+        self.min_cluster_spin.setPrefix(self.tr("min size "))
+        self.min_cluster_spin.setToolTip(self.tr("HDBSCAN's smallest cluster, in sampled patches (auto: 1 % "
+                                                 "of the sample; --min-cluster-size)"))
         self.cluster_button = QPushButton(self.tr("Cluster"))
-        self.cluster_button.setToolTip(self.tr("k-means clusters of the embeddings"))
-        grid.addWidget(self.k_spin, 1, 0)
-        grid.addWidget(self.cluster_button, 1, 1, 1, 2)
+        self.cluster_button.setToolTip(self.tr("Clusters of the embeddings (k-means or HDBSCAN)"))
+        cluster_row = QHBoxLayout()
+        cluster_row.addWidget(self.cluster_method_combo, 1)
+        cluster_row.addWidget(self.k_spin)
+        cluster_row.addWidget(self.min_cluster_spin)
+        grid.addLayout(cluster_row, 1, 0, 1, 2)
+        grid.addWidget(self.cluster_button, 1, 2)
+        self.cluster_method_combo.currentIndexChanged.connect(self._show_cluster_options)
+        self._show_cluster_options()
         self.samples_combo = QgsMapLayerComboBox()
         self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
         self.samples_combo.setAllowEmptyLayer(True)
@@ -106,15 +125,44 @@ class ActionsBox(QGroupBox):
         grid.addWidget(self.new_samples_button, 2, 2)
         grid.addWidget(QLabel(self.tr("Class field")), 3, 0)
         grid.addWidget(self.field_combo, 3, 1, 1, 2)
-        self.classify_button = QPushButton(self.tr("Classify (kNN)"))
+        self.classifier_combo = QComboBox()
+        for key, label in CLASSIFIER_LABELS.items():
+            self.classifier_combo.addItem(_tr(label), key)
+        self.classifier_combo.setToolTip(self.tr("kNN vote in embedding space, or a random forest / gradient "
+                                                 "boosting on the embeddings (--classifier)"))
+        self.band_stats_check = QCheckBox(self.tr("+ band statistics"))
+        self.band_stats_check.setToolTip(self.tr("Add each patch's band mean and std of the optical layer to "
+                                                 "the embeddings (--band-stats; needs the optical layer)"))
+        grid.addWidget(QLabel(self.tr("Classifier")), 4, 0)
+        classifier_row = QHBoxLayout()
+        classifier_row.addWidget(self.classifier_combo, 1)
+        classifier_row.addWidget(self.band_stats_check)
+        grid.addLayout(classifier_row, 4, 1, 1, 2)
+        self.classify_button = QPushButton(self.tr("Classify"))
         self.segment_button = QPushButton(self.tr("Segment"))
         self.classify_button.setToolTip(self.tr("Label every pixel with the nearest samples' class"))
         self.segment_button.setToolTip(self.tr("Train a small segmentation head on the samples and apply it"))
-        grid.addWidget(self.classify_button, 4, 0, 1, 2)
-        grid.addWidget(self.segment_button, 4, 2)
+        grid.addWidget(self.classify_button, 5, 0, 1, 2)
+        grid.addWidget(self.segment_button, 5, 2)
         grid.setColumnStretch(1, 1)
         for button in self.run_buttons():
             button.setProperty("base_tooltip", button.toolTip())
+
+    def _show_cluster_options(self, *_args) -> None:
+        hdbscan = self.cluster_method_combo.currentData() == "hdbscan"
+        self.k_spin.setVisible(not hdbscan)
+        self.min_cluster_spin.setVisible(hdbscan)
+
+    def cluster_options(self) -> dict:
+        """Cluster's request fields: ``method`` and ``k`` (k-means) or ``min_cluster_size`` (HDBSCAN)."""
+        if self.cluster_method_combo.currentData() == "hdbscan":
+            return {"method": "hdbscan", "min_cluster_size": self.min_cluster_spin.value() or None}
+        return {"k": self.k_spin.value()}
+
+    def classify_options(self) -> dict:
+        """Classify's request fields: ``classifier`` and ``band_stats``."""
+        return {"classifier": self.classifier_combo.currentData(),
+                "band_stats": self.band_stats_check.isChecked() or None}
 
     def run_buttons(self) -> tuple[QPushButton, ...]:
         return (self.embed_button, self.similarity_button, self.cluster_button, self.classify_button,

@@ -24,17 +24,19 @@ from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
 from qgis.PyQt.QtWidgets import QComboBox, QDockWidget, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from ..bands import DEFAULT_MODALITIES, BandPlan
-from ..job_inputs import layer_files
+from ..job_inputs import field_file, layer_files
 from ..jobs import JobRequest, output_path
 from ..models import ModelInfo
 from ..rasters import layer_rectangle
 from ..readiness import input_blocker, samples_blocker, unmapped_bands
-from ..requests_builder import RunChoices, build_request, optical_bands_argument
+from ..requests_builder import InputFiles, RunChoices, build_request, optical_bands_argument
 from ..runner import RunController
-from ..samples import CLASS_FIELD, SamplesSnapshot, create_sample_layer, pick_class_field, thin_classes
+from ..samples import CLASS_FIELD, SamplesSnapshot, create_sample_layer, pick_class_field
 from ..settings import Settings, output_folder
 from ..tasks import BackendTask
+from . import dock_runs
 from .action_panels import ActionsBox, AdvancedBox, AreaBox, ProgressBox
+from .change_panel import ChangeBox, VectoriseBox
 from .inputs_panel import InputsPanel
 from .map_tools import PointTool, RectangleTool, place_marker, remove_marker
 from .model_picker import ModelPicker
@@ -78,9 +80,12 @@ class TerraprobeDock(QDockWidget):
         self.inputs = InputsPanel()
         self.area_box = AreaBox(self.settings.device)
         self.actions_box = ActionsBox()
+        self.change_box = ChangeBox()
+        self.vectorise_box = VectoriseBox()
         self.advanced_box = AdvancedBox()
         self.progress_box = ProgressBox()
-        for panel in (self.inputs, self.area_box, self.actions_box, self.advanced_box, self.progress_box):
+        for panel in (self.inputs, self.area_box, self.actions_box, self.change_box, self.vectorise_box,
+                      self.advanced_box, self.progress_box):
             layout.addWidget(panel)
             for name, value in vars(panel).items():  # the panels' widgets, by name, on the dock
                 if isinstance(value, QWidget):
@@ -117,6 +122,11 @@ class TerraprobeDock(QDockWidget):
     def _connect(self) -> None:
         self.optical_combo.layerChanged.connect(self._update_band_table)
         self.sar_combo.layerChanged.connect(self._update_band_table)
+        for combo in (self.embedding_field_combo, self.before_combo, self.after_combo, self.vectorise_combo):
+            combo.layerChanged.connect(self._update_buttons)
+        self.change_kind_combo.currentIndexChanged.connect(self._update_buttons)
+        self.change_button.clicked.connect(self.run_change)
+        self.vectorise_button.clicked.connect(self.run_vectorise)
         self.sensor_combo.currentIndexChanged.connect(self._update_band_table)
         self.models.changed.connect(self._update_band_table)
         self.models.changed.connect(self.model_changed)
@@ -265,12 +275,17 @@ class TerraprobeDock(QDockWidget):
         self.inputs.mark_filled_rows(filled)
         self.inputs.show_band_note(filled)
         input_reason = self._input_problem(filled)
-        samples_reason = input_reason or self._samples_problem()
         busy_reason = self.tr("a run is in progress (Cancel stops it)") if busy else None
-        for button in (self.embed_button, self.cluster_button, self.similarity_button):
-            self._explain_button(button, busy_reason or input_reason)
+        field_reason = None if self.embedding_field_combo.currentLayer() is not None else input_reason
+        self._explain_button(self.embed_button, busy_reason or input_reason)
+        for button in (self.cluster_button, self.similarity_button):
+            self._explain_button(button, busy_reason or field_reason)
         for button in (self.classify_button, self.segment_button):
-            self._explain_button(button, busy_reason or samples_reason)
+            self._explain_button(button, busy_reason or field_reason or self._samples_problem())
+        self._explain_button(self.change_button, busy_reason or dock_runs.change_problem(
+            self.change_box.kind(), self.before_combo.currentLayer(), self.after_combo.currentLayer()))
+        self._explain_button(self.vectorise_button,
+                             busy_reason or dock_runs.vectorise_problem(self.vectorise_combo.currentLayer()))
         self.cancel_button.setEnabled(busy)
         inputs = self._inputs_state()
         changed = inputs != self._last_inputs
@@ -314,7 +329,7 @@ class TerraprobeDock(QDockWidget):
                 self.optical_units_choice(), self.sar_units_choice(), self.model_path(),
                 tuple(self.band_mapping("optical")), tuple(self.band_mapping("sar")),
                 layer_id(self.samples_combo), self.field_combo.currentField(), self.area_combo.currentData(),
-                rectangle)
+                rectangle, layer_id(self.embedding_field_combo))
 
     # -- running -------------------------------------------------------------------------------
     def run_choices(self) -> RunChoices:
@@ -326,12 +341,17 @@ class TerraprobeDock(QDockWidget):
 
     def build_request(self, action: str,
                       options: dict | None = None) -> tuple[JobRequest, QgsRasterLayer, list]:
-        """The request (from the one builder); non-file layers get an export step that runs in the task."""
+        """The request (from the one builder); non-file layers get an export step that runs in the task.
+        An embedding field replaces the encoder; the optical layer then joins only for Segment and band stats.
+        """
+        field = self.embedding_field_combo.currentLayer() if action != "embed" else None
         optical = self.optical_combo.currentLayer()
-        if optical is None:
-            raise ValueError(self.tr("choose an optical layer"))
-        area = self.area_in_layer_crs(optical)
         options = dict(options or {})
+        if field is not None and not (action == "segment" or options.get("band_stats")):
+            optical = None
+        if optical is None and field is None:
+            raise ValueError(self.tr("choose an optical layer"))
+        area = self.area_in_layer_crs(optical) if optical is not None else None
         steps: list = []
 
         def export(layer: QgsRasterLayer, extent: QgsRectangle | None) -> str:
@@ -339,11 +359,16 @@ class TerraprobeDock(QDockWidget):
             steps.extend([step] if step is not None else [])
             return path
 
-        sar = self.sar_combo.currentLayer()
-        files = layer_files(optical, sar, area, export)
-        optical_bands = optical_bands_argument(self.band_mapping("optical"), self.band_plan,
-                                               self.model_modalities().get("optical", []))
-        sar_bands = [int(b) for b in self.band_mapping("sar") if b is not None] if sar is not None else None
+        sar = self.sar_combo.currentLayer() if optical is not None else None
+        files, optical_bands, sar_bands = InputFiles(), None, None
+        if optical is not None:
+            files = layer_files(optical, sar, area, export)
+            optical_bands = optical_bands_argument(self.band_mapping("optical"), self.band_plan,
+                                                   self.model_modalities().get("optical", []))
+            sar_bands = [int(b) for b in self.band_mapping("sar") if b is not None] if sar else None
+        if field is not None:
+            files.embeddings = field_file(field, export)
+        source = field if field is not None else optical
         if action in ("classify", "segment") or (action == "similar" and "point" not in options):
             samples = self.samples_combo.currentLayer()
             problem = self._samples_problem()
@@ -355,15 +380,18 @@ class TerraprobeDock(QDockWidget):
             if action != "similar":
                 options.setdefault("class_field", snapshot.field_name)
             steps.append(lambda task, s=snapshot, t=target: s.write(t))
-        out = output_path(output_folder(), optical.name(), action)
+        out = output_path(output_folder(), source.name(), action)
         request = build_request(action, out, files, self.run_choices(), optical_bands, sar_bands or None,
                                 **options)
-        return request, optical, steps
+        return request, source, steps
 
     def _start(self, action: str, options: dict | None = None) -> bool:
         try:
-            request, optical, steps = self.build_request(action, options)
-            self.controller.start(request, optical, steps)
+            if action in ("change", "vectorise"):
+                request, source, steps = getattr(dock_runs, f"{action}_request")(self)
+            else:
+                request, source, steps = self.build_request(action, options)
+            self.controller.start(request, source, steps)
         except (ValueError, RuntimeError) as exc:
             self.iface.messageBar().pushMessage("Terraprobe", str(exc), Qgis.Warning, 8)
             self.status_label.setText(str(exc)[:1].upper() + str(exc)[1:])
@@ -374,10 +402,16 @@ class TerraprobeDock(QDockWidget):
         return self._start("embed")
 
     def run_cluster(self) -> bool:
-        return self._start("cluster", {"k": self.k_spin.value()})
+        return self._start("cluster", self.actions_box.cluster_options())
 
     def run_classify(self) -> bool:
-        return self._start("classify")
+        return self._start("classify", self.actions_box.classify_options())
+
+    def run_change(self) -> bool:
+        return self._start("change")
+
+    def run_vectorise(self) -> bool:
+        return self._start("vectorise")
 
     def run_segment(self) -> bool:
         return self._start("segment")
@@ -390,10 +424,10 @@ class TerraprobeDock(QDockWidget):
         on_canvas = QgsPointXY(point)
         if crs != canvas_crs and crs.isValid() and canvas_crs.isValid():
             on_canvas = QgsCoordinateTransform(crs, canvas_crs, QgsProject.instance()).transform(point)
-        optical = self.optical_combo.currentLayer()
-        if optical is not None and crs != optical.crs():
-            point = QgsCoordinateTransform(crs, optical.crs(), QgsProject.instance()).transform(point)
-            crs = optical.crs()
+        source = self.embedding_field_combo.currentLayer() or self.optical_combo.currentLayer()
+        if source is not None and crs != source.crs():
+            point = QgsCoordinateTransform(crs, source.crs(), QgsProject.instance()).transform(point)
+            crs = source.crs()
         self.similarity_button.setChecked(False)
         started = self._start("similar", {"point": (point.x(), point.y()), "point_crs": crs.authid() or None})
         if started:
@@ -423,20 +457,16 @@ class TerraprobeDock(QDockWidget):
     def _on_succeeded(self, action: str, result, layers: list) -> None:
         self.progress_bar.setValue(100)
         names = ", ".join(layer.name() for layer in layers) or self.tr("no layer")
-        extra = ""
-        if result.stats.get("lopo_accuracy") is not None:
-            extra = " · " + self.tr("leave-one-polygon-out accuracy {accuracy}").format(
-                accuracy=f"{float(result.stats['lopo_accuracy']):.0%}")
+        accuracy = dock_runs.accuracy_text(result.stats)
+        extra = " · " + accuracy if accuracy else ""
+        offered = [layer for layer in layers if dock_runs.vectorisable(layer)]
+        if offered:  # the latest class map is the one to vectorise next
+            self.vectorise_combo.setLayer(offered[0])
         warnings = len(self.controller.last_warnings)
-        if action == "classify":
-            thin = thin_classes(result.stats.get("class_counts") or {}, self.neighbors_spin.value())
-            if thin:
-                message = self.tr("class(es) with fewer samples than the {k} kNN neighbours: {classes}; they "
-                                  "can be outvoted. Add samples, or lower Advanced › Neighbours").format(
-                    k=self.neighbors_spin.value(),
-                    classes=", ".join(f"{name} ({count})" for name, count in thin.items()))
-                self.iface.messageBar().pushMessage("Terraprobe", message, Qgis.Warning, 0)
-                warnings += 1
+        thin = dock_runs.thin_classes_message(result.stats, self.neighbors_spin.value())
+        if action == "classify" and self.classifier_combo.currentData() == "knn" and thin:
+            self.iface.messageBar().pushMessage("Terraprobe", thin, Qgis.Warning, 0)
+            warnings += 1
         if warnings:
             extra += " · " + self.tr("{n} warning(s): see the message bar").format(n=warnings)
         done = self.tr("{action} done: {layers}").format(action=action, layers=names)

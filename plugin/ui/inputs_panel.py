@@ -43,7 +43,8 @@ def _tr(text: str) -> str:
 
 
 class InputsPanel(QGroupBox):
-    """Optical and radar layers, sensor and units, the model row and the band table."""
+    """Optical and radar layers, an optional embedding field, sensor and units, the model row and the band
+    table."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +63,15 @@ class InputsPanel(QGroupBox):
         self.sar_combo.setToolTip(self.tr("Optional radar layer (Sentinel-1 VV/VH), aligned onto the "
                                           "optical grid"))
         form.addRow(self.tr("Radar"), self.sar_combo)
+        self.embedding_field_combo = QgsMapLayerComboBox()
+        self.embedding_field_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.embedding_field_combo.setAllowEmptyLayer(True)
+        self.embedding_field_combo.setLayer(None)
+        self.embedding_field_combo.setToolTip(self.tr(
+            "Optional embedding field: a raster made by Embed, or any multi-band float raster such as an "
+            "AlphaEarth or TESSERA export. When set, Cluster, Classify, Segment and Similarity run on it "
+            "instead of the encoder"))
+        form.addRow(self.tr("Embedding field"), self.embedding_field_combo)
         self.sensor_combo = QComboBox()
         self.sensor_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.sensor_combo.setMinimumContentsLength(12)

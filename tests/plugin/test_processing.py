@@ -20,8 +20,8 @@ from qgis.core import (
 def test_algorithms_declare_named_outputs(loaded_plugin):
     provider = QgsApplication.processingRegistry().providerById("terraprobe")
     ids = sorted(alg.id() for alg in provider.algorithms())
-    assert ids == ["terraprobe:classify", "terraprobe:cluster", "terraprobe:embed", "terraprobe:segment",
-                   "terraprobe:similar"]
+    assert ids == ["terraprobe:change", "terraprobe:classify", "terraprobe:cluster", "terraprobe:embed",
+                   "terraprobe:segment", "terraprobe:similar", "terraprobe:vectorise"]
     embed = QgsApplication.processingRegistry().algorithmById("terraprobe:embed")
     outputs = {o.name(): o for o in embed.outputDefinitions()}
     assert set(outputs) == {"OUTPUT", "PREVIEW"}

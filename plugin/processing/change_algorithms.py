@@ -1,0 +1,197 @@
+"""Processing algorithms Change (between two dates) and Vectorise (a class map to polygons).
+
+Both build their requests with the dock's builder (:func:`plugin.requests_builder.build_change_request`,
+:func:`~plugin.requests_builder.build_vectorise_request`) and the dock's layer-to-file logic
+(:func:`plugin.job_inputs.date_files`), and run like the other algorithms.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorDestination,
+)
+
+from .. import requests_builder as builder
+from ..bands import SENSOR_LABELS
+from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES
+from ..contract import requests as _requests
+from ..job_inputs import DATE_KINDS, date_files
+from ..jobs import JobRequest
+from ..rasters import layer_rectangle, plain_file_path
+from ..settings import DEVICES, Settings
+from .algorithms import TerraprobeAlgorithm
+from .common import _tr, _unit_options
+
+#: Labels of :data:`plugin.job_inputs.DATE_KINDS` (the dock's *Compare* choices).
+KIND_LABELS = ("Embedding fields", "Optical layers (same model)", "Radar layers (same model)")
+
+
+class ChangeAlgorithm(TerraprobeAlgorithm):
+    ACTION = "change"
+    KIND = "KIND"
+    BEFORE = "BEFORE"
+    AFTER = "AFTER"
+    THRESHOLD = "THRESHOLD"
+    CHANGE_CLUSTERS = "CHANGE_CLUSTERS"
+    DISTANCE = "DISTANCE"
+    MASK = "MASK"
+    TYPES = "TYPES"
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
+        "OUTPUT": ("magnitude", "continuous"), "MASK": ("mask", "classes"), "TYPES": ("types", "classes")}
+
+    def displayName(self) -> str:
+        return _tr("Change (between two dates)")
+
+    def shortHelpString(self) -> str:
+        return _tr("Compares two dates per patch: two embedding fields (AlphaEarth, TESSERA, Embed's), or "
+                   "two optical or radar layers embedded with one model (another grid is aligned on the "
+                   "fly). Writes the change magnitude (cosine distance), a change mask by an automatic "
+                   "(Otsu) or fixed threshold, and optionally change types (clusters of the change vectors).")
+
+    def initAlgorithm(self, config=None) -> None:
+        self.addParameter(QgsProcessingParameterEnum(self.KIND, _tr("Compare"), [_tr(k) for k in KIND_LABELS],
+                                                     defaultValue=0))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.BEFORE, _tr("Before (earlier date)")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.AFTER, _tr("After (later date)")))
+        self.addParameter(QgsProcessingParameterString(
+            self.THRESHOLD, _tr("Threshold: otsu (automatic), otsu3 (dates of different seasons) or a "
+                                "number"),
+            _requests.DEFAULT_THRESHOLD))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.CHANGE_CLUSTERS, _tr("Change types (clusters of change vectors; 0: off)"),
+            QgsProcessingParameterNumber.Integer, 0, False, 0, 254))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL, _tr("Model file for optical/radar dates (empty: bundled default)"), optional=True,
+            fileFilter="Model files (*.safetensors *.json *.pt *.pth)"))
+        self.addParameter(QgsProcessingParameterExtent(self.EXTENT, _tr("Area (empty: whole layer)"),
+                                                       optional=True))
+        advanced = [
+            QgsProcessingParameterEnum(self.DISTANCE, _tr("Distance"), list(_requests.DISTANCES),
+                                       defaultValue=0),
+            QgsProcessingParameterEnum(self.SENSOR, _tr("Sensor of the optical layers (auto: band names)"),
+                                       [_tr(SENSOR_LABELS.get(n, n)) for n in SENSOR_NAMES], defaultValue=0),
+            QgsProcessingParameterEnum(self.OPTICAL_UNITS, _tr("Optical units (auto: detected)"),
+                                       _unit_options(OPTICAL_UNITS), defaultValue=0),
+            QgsProcessingParameterEnum(self.SAR_UNITS, _tr("Radar units (auto: detected)"),
+                                       _unit_options(SAR_UNITS), defaultValue=0),
+            QgsProcessingParameterNumber(self.WINDOW, _tr("Window size (pixels, multiple of 8)"),
+                                         QgsProcessingParameterNumber.Integer, 120, False, 16, 2048),
+            QgsProcessingParameterEnum(self.DEVICE, _tr("Device"), list(DEVICES), defaultValue=0),
+        ]
+        advanced += [self._advanced_parameter(option) for option in builder.ADVANCED_OPTIONS
+                     if self.ACTION in option.actions]
+        for parameter in advanced:
+            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, _tr("Change magnitude")))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.MASK, _tr("Change mask")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.TYPES, _tr("Change types"), optional=True, createByDefault=False))
+
+    def build_request(self, parameters: dict, context: QgsProcessingContext,
+                      feedback: QgsProcessingFeedback) -> JobRequest:
+        kind = DATE_KINDS[self.parameterAsEnum(parameters, self.KIND, context)]
+        before = self.parameterAsRasterLayer(parameters, self.BEFORE, context)
+        after = self.parameterAsRasterLayer(parameters, self.AFTER, context)
+        if before is None or after is None:
+            raise QgsProcessingException(_tr("Choose the before and after layers."))
+        area = None
+        if kind != "embeddings" and parameters.get(self.EXTENT):
+            extent = self.parameterAsExtent(parameters, self.EXTENT, context, before.crs())
+            area = layer_rectangle(extent, before.crs(), before)
+
+        def export(layer, rect) -> str:
+            return self._export(layer, rect, feedback)
+
+        after_area = layer_rectangle(area, before.crs(), after) if area else None
+        files = (date_files(before, kind, area, export), date_files(after, kind, after_area, export))
+        choices = builder.RunChoices()
+        if kind != "embeddings":
+            choices = builder.RunChoices(
+                model=self.parameterAsFile(parameters, self.MODEL, context) or None,
+                window=self.parameterAsInt(parameters, self.WINDOW, context),
+                device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+                cache_dir=Settings().cache_dir or None,
+                optical_units=self._choice(parameters, self.OPTICAL_UNITS, OPTICAL_UNITS, context),
+                sar_units=self._choice(parameters, self.SAR_UNITS, SAR_UNITS, context),
+                sensor=self._choice(parameters, self.SENSOR, SENSOR_NAMES, context),
+                advanced={option.name: self.parameterAsInt(parameters, option.parameter, context)
+                          for option in builder.ADVANCED_OPTIONS if self.ACTION in option.actions})
+        clusters = self.parameterAsInt(parameters, self.CHANGE_CLUSTERS, context)
+        options = {"threshold": self.parameterAsString(parameters, self.THRESHOLD, context).strip() or None,
+                   "change_clusters": clusters or None,
+                   "distance": _requests.DISTANCES[self.parameterAsEnum(parameters, self.DISTANCE, context)],
+                   "mask_out": str(self._output_path(parameters, context, self.MASK))}
+        if clusters and parameters.get(self.TYPES):
+            options["types_out"] = str(self._output_path(parameters, context, self.TYPES))
+        out = self._output_path(parameters, context, self.OUTPUT)
+        try:
+            return builder.build_change_request(out, *files, choices, **options)
+        except ValueError as exc:
+            raise QgsProcessingException(str(exc)) from None
+
+
+class VectoriseAlgorithm(TerraprobeAlgorithm):
+    ACTION = "vectorise"
+    INPUT = "INPUT"
+    CONFIDENCE = "CONFIDENCE"
+    MIN_AREA = "MIN_AREA"
+    SIMPLIFY = "SIMPLIFY"
+    OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("polygons", "vector")}
+
+    def displayName(self) -> str:
+        return _tr("Vectorise (class map to polygons)")
+
+    def shortHelpString(self) -> str:
+        return _tr("Turns a class, cluster, segmentation or change map into polygons (GeoPackage) with "
+                   "class, area and mean confidence, styled in the map's colours; smaller regions than the "
+                   "minimum area merge into their largest neighbour.")
+
+    def initAlgorithm(self, config=None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT,
+                                                            _tr("Class map (a Terraprobe result)")))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.CONFIDENCE, _tr("Confidence raster (empty: Classify's beside the class map, if any)"),
+            optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_AREA, _tr("Minimum area (m²)"), QgsProcessingParameterNumber.Double, 0.0, False, 0.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.SIMPLIFY, _tr("Simplification tolerance (map units; 0: exact pixel outlines)"),
+            QgsProcessingParameterNumber.Double, 0.0, False, 0.0))
+        self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, _tr("Polygons")))
+
+    def build_request(self, parameters: dict, context: QgsProcessingContext,
+                      feedback: QgsProcessingFeedback) -> JobRequest:
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        raster = plain_file_path(layer) if layer is not None else None
+        if not raster:
+            raise QgsProcessingException(_tr("The class map must be a GeoTIFF file (a Terraprobe result)."))
+        confidence_layer = self.parameterAsRasterLayer(parameters, self.CONFIDENCE, context)
+        confidence = (plain_file_path(confidence_layer) if confidence_layer is not None
+                      else builder.default_confidence(raster))
+        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        if not out:
+            out = str(Path(tempfile.mkdtemp(prefix="terraprobe-")) / "polygons.gpkg")
+        out_path = Path(out)
+        if out_path.suffix.lower() != ".gpkg":
+            out_path = out_path.with_suffix(".gpkg")
+        try:
+            return builder.build_vectorise_request(
+                raster, out_path, self.parameterAsDouble(parameters, self.MIN_AREA, context),
+                self.parameterAsDouble(parameters, self.SIMPLIFY, context), confidence)
+        except ValueError as exc:
+            raise QgsProcessingException(str(exc)) from None

@@ -1,0 +1,68 @@
+"""Pieces every Terraprobe algorithm shares: enum labels, warnings in the log, the style post-processor."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+
+from ..contract import UNIT_HELP
+from ..jobs import AUTO
+from ..layers import style_layer, style_vector_layer
+
+_POST_PROCESSORS: list[StylePostProcessor] = []
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("TerraprobeAlgorithm", text)
+
+
+def _unit_options(choices: tuple[str, ...]) -> list[str]:
+    """Enum labels: the ``--*-units`` value and its one-line help."""
+    return [f"{name} — {_tr(UNIT_HELP[name])}" if name in UNIT_HELP else name for name in choices]
+
+
+def _labels(labels: dict[str, str]) -> list[str]:
+    """Enum labels (translated) of a ``choice -> label`` table, in its order."""
+    return [_tr(label) for label in labels.values()]
+
+
+def _enum_choice(index: int, choices: tuple[str, ...]) -> str:
+    """The value of an enum index (``auto`` when out of range)."""
+    return choices[index] if 0 <= index < len(choices) else AUTO
+
+
+def push_warning(feedback: QgsProcessingFeedback, message: str) -> None:
+    """A backend warning in Processing's log: ``pushWarning`` (QGIS 3.22+) or a non-fatal error."""
+    if hasattr(feedback, "pushWarning"):
+        feedback.pushWarning(message)
+    else:
+        feedback.reportError(message, False)
+
+
+class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Applies a result's QML (or the fallback style) when Processing loads the output layer."""
+
+    def __init__(self, kind: str, qml: str | None, class_names: dict[int, str] | None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.qml = qml
+        self.class_names = class_names
+
+    def postProcessLayer(self, layer, context, feedback) -> None:
+        if isinstance(layer, QgsRasterLayer):
+            style_layer(layer, self.kind, self.qml, self.class_names)
+        elif isinstance(layer, QgsVectorLayer):
+            style_vector_layer(layer, self.qml)
+
+    @staticmethod
+    def create(kind: str, qml: str | None, class_names: dict[int, str] | None) -> StylePostProcessor:
+        # Processing does not own the post-processor: keep it alive for the session.
+        processor = StylePostProcessor(kind, qml, class_names)
+        _POST_PROCESSORS.append(processor)
+        del _POST_PROCESSORS[:-50]
+        return processor
