@@ -2,12 +2,15 @@
 
 scikit-learn's ``HDBSCAN`` (density-based, hierarchical; it chooses the number of clusters) runs
 on a bounded, uniform random sample of the valid patches (``sample_size``, seeded): its cost grows
-faster than linearly, so the whole raster never goes through it. scikit-learn has no
+faster than linearly, so the whole raster never goes through it. Its neighbour searches degrade to
+brute force in high dimensions, so the sample is first projected onto its first ``pca_dims``
+principal components (32 by default; 10,000 patches of 192 dimensions: about 5 s instead of 90 s
+on 2 busy cores, with the same clusters on well-separated data). scikit-learn has no
 ``approximate_predict``, so every patch of the raster (sampled ones included, so that the map is
 one consistent rule) is then assigned like this:
 
-1. each cluster is summarised by its centroid (mean of its sampled members) and its *noise
-   distance*: the 95th percentile of its members' distances to that centroid;
+1. each cluster is summarised by its centroid (mean of its sampled members, in the full embedding
+   space) and its *noise distance*: the 95th percentile of its members' distances to that centroid;
 2. a patch joins the nearest centroid when it lies within that cluster's noise distance, and is
    noise otherwise.
 
@@ -50,6 +53,7 @@ class DensityStats:
     sample_noise_fraction: float
     sample_agreement: float
     metric: str
+    pca_dims: int
     cluster_sizes: dict[int, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,8 +82,8 @@ def assign_to_clusters(x: np.ndarray, centroids: np.ndarray, radius: np.ndarray)
 
 def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLike[str],
                        min_cluster_size: int | None = None, min_samples: int | None = None,
-                       sample_size: int = 10_000, metric: str = "cosine", seed: int = 0, reporter: Any = None,
-                       start: float = 0.0, end: float = 1.0) -> DensityStats:
+                       sample_size: int = 10_000, metric: str = "cosine", seed: int = 0, pca_dims: int = 32,
+                       reporter: Any = None, start: float = 0.0, end: float = 1.0) -> DensityStats:
     """Cluster the valid patches with HDBSCAN on a sample, assign the rest, write the map + ``.qml``.
 
     Args:
@@ -90,7 +94,8 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         min_samples: HDBSCAN's density smoothing (default: ``min_cluster_size``).
         sample_size: patches HDBSCAN sees at most.
         metric: ``cosine`` or ``euclidean``.
-        seed: seeds the sample.
+        seed: seeds the sample (and the PCA solver).
+        pca_dims: principal components HDBSCAN clusters in (0: the full vectors).
 
     Raises:
         UserError: bad sizes, an all-nodata raster, or HDBSCAN finding no cluster.
@@ -105,6 +110,8 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         raise UserError(f"unknown metric {metric!r}: use cosine or euclidean")
     if sample_size < 2:
         raise UserError(f"--sample-size must be at least 2 (got {sample_size})")
+    if pca_dims < 0:
+        raise UserError(f"--pca-dims must be 0 (off) or more (got {pca_dims})")
     for option, value in (("--min-cluster-size", min_cluster_size), ("--min-samples", min_samples)):
         if value is not None and value < (2 if option == "--min-cluster-size" else 1):
             raise UserError(f"{option} must be at least {2 if option == '--min-cluster-size' else 1} "
@@ -126,6 +133,7 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
                 top = np.argpartition(-keys, sample_size - 1)[:sample_size]
                 keys, sample = keys[top], sample[top]
         nodata_total = reader.grid.width * reader.grid.height - valid_total
+        reader_dim = reader.dim
         if valid_total == 0:
             raise UserError(f"the embedding raster {reader.path.name} has no valid patches (all nodata)")
         size = min_cluster_size or max(10, len(sample) // 100)
@@ -139,7 +147,13 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):
-            found = HDBSCAN(min_cluster_size=size, min_samples=min_samples, copy=True).fit_predict(x)
+            reduced = x
+            if 0 < pca_dims < x.shape[1] and len(x) > pca_dims:
+                from sklearn.decomposition import PCA
+
+                reduced = PCA(pca_dims, random_state=seed).fit_transform(x)
+            found = HDBSCAN(min_cluster_size=size, min_samples=min_samples, copy=True).fit_predict(reduced)
+            del reduced
         count = int(found.max()) + 1
         if count < 1:
             raise UserError(f"HDBSCAN found no cluster among {len(x)} sampled patches (all noise); lower "
@@ -175,4 +189,5 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
                         sample_size=len(x), valid_patches=valid_total, nodata_patches=int(nodata_total),
                         noise_patches=noise, noise_fraction=noise / valid_total,
                         sample_noise_fraction=sample_noise, sample_agreement=agreement, metric=metric,
+                        pca_dims=min(pca_dims, reader_dim) if pca_dims else 0,
                         cluster_sizes={i: int(sizes[i]) for i in range(1, count + 1)})

@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     parser.add_argument("--sample-size", type=int, default=10_000, metavar="PATCHES",
                         help="HDBSCAN: patches it is fitted on (seeded uniform sample; the rest are assigned "
                              "to the nearest cluster within its noise distance; default 10000)")
+    parser.add_argument("--pca-dims", type=int, default=32, metavar="N",
+                        help="HDBSCAN: cluster the sample in its first N principal components (fast in high "
+                             "dimensions; 0 = full vectors; default 32)")
     parser.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine",
                         help="cosine: cluster L2-normalised embeddings (default); euclidean: raw vectors")
     parser.add_argument("--out", required=True, metavar="PATH", help="cluster GeoTIFF to write")
@@ -54,6 +57,8 @@ def _check(args: argparse.Namespace) -> None:
             raise UserError(f"--iterations must be at least 1 (got {args.iterations})")
         stray = [option for option, value in (("--min-cluster-size", args.min_cluster_size),
                                               ("--min-samples", args.min_samples)) if value is not None]
+        if args.pca_dims != 32:
+            stray.append("--pca-dims")
         if stray:
             raise UserError(f"{', '.join(stray)} belong(s) to --method hdbscan")
         return
@@ -66,6 +71,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UserError(f"--min-samples must be at least 1 (got {args.min_samples})")
     if args.sample_size < 2:
         raise UserError(f"--sample-size must be at least 2 (got {args.sample_size})")
+    if args.pca_dims < 0:
+        raise UserError(f"--pca-dims must be 0 (off) or more (got {args.pca_dims})")
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
@@ -84,7 +91,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         from backend.downstream.density_clusters import hdbscan_embeddings
 
         stats = hdbscan_embeddings(embeddings, out, args.min_cluster_size, args.min_samples, args.sample_size,
-                                   metric=args.metric, seed=args.seed, reporter=reporter, start=0.6, end=1.0)
+                                   metric=args.metric, seed=args.seed, pca_dims=args.pca_dims,
+                                   reporter=reporter, start=0.6, end=1.0)
         reporter.log(f"HDBSCAN: {stats.clusters} clusters (min cluster size {stats.min_cluster_size}) on a "
                      f"sample of {stats.sample_size} of {stats.valid_patches} patches; noise "
                      f"{100 * stats.noise_fraction:.1f} % of the map "
