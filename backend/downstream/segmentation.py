@@ -1,290 +1,64 @@
-"""Full-resolution segmentation from frozen patch embeddings plus the input pixels.
+"""Segmentation maps from frozen embeddings: train a light head (or load one) and apply it.
 
-The head is deliberately light::
+Two forms (see :mod:`backend.downstream.segmentation_head`):
 
-    logits(pixel) = upsample_x8(MLP(embedding of each patch)) + Linear(standardised bands of the pixel)
+* with an input raster (``pixels``): patch MLP upsampled x8 + a per-pixel linear term on the bands,
+  trained and applied on the input's pixel grid. The embeddings are read on its 8x8 patch grid:
+  as they are for ``embed``'s rasters, aligned on the fly (nearest cell) for any other field, e.g. a
+  TESSERA export in another CRS (:func:`backend.downstream.segmentation_data.open_embeddings`).
+* without (``pixels=None``): the MLP alone, trained and applied on the field's own grid (the map has
+  the field's resolution).
 
-The MLP sees the encoder's context (what the patch *is*); bilinear upsampling spreads it over the
-8x8 pixels; the per-pixel linear term on the input bands lets class edges follow the pixels inside a
-patch. Embeddings are L2-normalised (scaled by sqrt(dim)); bands are standardised with statistics of
-the training pixels, stored in the head. Training uses AdamW on the labelled pixels only, from
-patch-aligned training tiles (at most ``max_tiles``, so memory stays bounded), and is seeded.
-
-A trained head is saved as ``name.safetensors`` + ``name.json`` (classes, embedding dim, bands,
-band statistics) and can segment any other raster with the same bands and encoder.
+Training uses AdamW on the labelled pixels only, from training tiles of at most 32 x 32 embedding
+cells (at most ``max_tiles``, so memory stays bounded), and is seeded.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
+from backend.downstream.segmentation_data import (  # noqa: F401  (re-exported for callers)
+    InputSetPixels,
+    LabelSource,
+    PixelSource,
+    PolygonLabels,
+    RasterLabels,
+    RasterPixels,
+    check_grids,
+    open_embeddings,
+    read_embedding_block,
+    read_pixel_block,
+)
+from backend.downstream.segmentation_head import (  # noqa: F401  (re-exported for callers)
+    PATCH,
+    HeadInfo,
+    SegmentationHead,
+    check_head_form,
+    head_paths,
+    load_head,
+    save_head,
+)
 from backend.errors import UserError
-from backend.inference.embedding_raster import EmbeddingRaster, Grid
 
-PATCH = 8
-HEAD_FORMAT = "terraprobe-segmentation-head"
 TILE_PATCHES = 32
 CROP_PATCHES = 12
+_read_embedding_block = read_embedding_block
+_read_pixel_block = read_pixel_block
 
-
-class PixelSource(Protocol):
-    """Input pixels on the pixel grid of the embeddings (``grid`` = the area, in pixels)."""
-
-    grid: Grid
-    band_names: list[str]
-
-    def read(self, window: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``[C, h, w]`` float32 values and the valid mask ``[h, w]`` of a window (clipped to the grid)."""
-
-
-class RasterPixels:
-    """A :class:`PixelSource` reading a whole raster file directly (all bands, raw values)."""
-
-    def __init__(self, path: str | os.PathLike[str], bands: Sequence[int] | None = None) -> None:
-        from backend.io.rasters import open_raster
-
-        self._dataset = open_raster(path, "input")
-        ds = self._dataset
-        self.bands = list(bands) if bands else list(range(1, ds.count + 1))
-        self.band_names = [ds.descriptions[b - 1] or f"band{b}" for b in self.bands]
-        self.grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
-
-    def read(self, window: Any) -> tuple[np.ndarray, np.ndarray]:
-        raw = self._dataset.read(self.bands, window=window, masked=True)
-        data = np.ma.getdata(raw).astype(np.float32)
-        valid = ~np.ma.getmaskarray(raw).any(axis=0) & np.isfinite(data).all(axis=0)
-        return data, valid
-
-    def close(self) -> None:
-        self._dataset.close()
-
-
-class InputSetPixels:
-    """A :class:`PixelSource` over an ``InputSet`` of ``backend.jobs._inputs.open_inputs``.
-
-    Modalities are stacked in model order (radar first), with their normalised values.
-    """
-
-    def __init__(self, inputs: Any) -> None:
-        self.inputs = inputs
-        self.band_names = [f"{name}:{band}" for name in inputs.names
-                           for band in inputs.modalities[name].band_names]
-        self.grid = Grid(inputs.crs, inputs.transform, inputs.width, inputs.height)
-
-    def read(self, window: Any) -> tuple[np.ndarray, np.ndarray]:
-        arrays, valid = self.inputs.read(window)
-        return np.concatenate([arrays[name] for name in self.inputs.names]), valid
-
-
-class SegmentationHead(nn.Module):
-    """Patch MLP upsampled x8 plus a per-pixel linear term on standardised bands."""
-
-    def __init__(self, embedding_dim: int, band_count: int, class_count: int, hidden: int = 64) -> None:
-        super().__init__()
-        self.embedding_dim, self.band_count, self.class_count, self.hidden = (
-            embedding_dim, band_count, class_count, hidden)
-        self.patch_mlp = nn.Sequential(nn.Linear(embedding_dim, hidden), nn.GELU(),
-                                       nn.Linear(hidden, class_count))
-        self.pixel_linear = nn.Conv2d(band_count, class_count, kernel_size=1)
-        self.register_buffer("band_mean", torch.zeros(band_count))
-        self.register_buffer("band_std", torch.ones(band_count))
-
-    def forward(self, embeddings: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, K, 8h, 8w]`` from embeddings ``[B, dim, h, w]`` and pixels ``[B, C, 8h, 8w]``.
-
-        NaN embeddings or pixels (nodata) are treated as zeros; mask them in the output.
-        """
-        vectors = torch.nan_to_num(embeddings, nan=0.0).permute(0, 2, 3, 1)
-        scale = math.sqrt(self.embedding_dim)
-        vectors = vectors / vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12) * scale
-        patch_logits = self.patch_mlp(vectors).permute(0, 3, 1, 2)
-        upsampled = F.interpolate(patch_logits, scale_factor=PATCH, mode="bilinear", align_corners=False)
-        bands = (pixels - self.band_mean[:, None, None]) / self.band_std[:, None, None]
-        return upsampled + self.pixel_linear(torch.nan_to_num(bands, nan=0.0))
-
-
-@dataclass
-class HeadInfo:
-    """What a saved head needs besides its weights."""
-
-    classes: list[str]
-    embedding_dim: int
-    bands: list[str]
-    hidden: int = 64
-
-    def to_json(self) -> dict[str, Any]:
-        return {"format": HEAD_FORMAT, "version": 1, "classes": self.classes,
-                "embedding_dim": self.embedding_dim, "bands": self.bands, "hidden": self.hidden}
-
-
-def head_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """``x.safetensors`` and ``x.json`` for a head path given with or without the suffix."""
-    base = Path(path)
-    if base.suffix == ".safetensors":
-        base = base.with_suffix("")
-    return base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
-
-
-def save_head(head: SegmentationHead, info: HeadInfo, path: str | os.PathLike[str]) -> Path:
-    """Write the head's weights and JSON atomically; returns the ``.safetensors`` path."""
-    from safetensors.torch import save_file
-
-    from backend.io.atomic import atomic_paths
-
-    weights, meta = head_paths(path)
-    tensors = {name: value.detach().cpu().contiguous() for name, value in head.state_dict().items()}
-    with atomic_paths(weights, meta) as (weights_tmp, meta_tmp):
-        save_file(tensors, str(weights_tmp))
-        meta_tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n", encoding="utf-8")
-    return weights
-
-
-def load_head(path: str | os.PathLike[str]) -> tuple[SegmentationHead, HeadInfo]:
-    """Load a head saved by :func:`save_head` (clear errors for missing or foreign files)."""
-    from safetensors.torch import load_file
-
-    weights, meta = head_paths(path)
-    for file in (weights, meta):
-        if not file.exists():
-            raise UserError(f"segmentation head file not found: {file}")
-    try:
-        data = json.loads(meta.read_text(encoding="utf-8"))
-        if data.get("format") != HEAD_FORMAT:
-            raise ValueError("not a segmentation head")
-        info = HeadInfo(list(data["classes"]), int(data["embedding_dim"]), list(data["bands"]),
-                        int(data.get("hidden", 64)))
-        head = SegmentationHead(info.embedding_dim, len(info.bands), len(info.classes), info.hidden)
-        head.load_state_dict(load_file(str(weights)))
-    except Exception as exc:
-        raise UserError(f"{weights} is not a segmentation head saved by `segment`: {exc}") from None
-    return head.eval(), info
-
-
-# -- labels --------------------------------------------------------------------------------------
-
-class LabelSource(Protocol):
-    """Training labels on the pixel grid: 0 = unlabelled, 1..K = classes."""
-
-    classes: list[str]
-
-    def read(self, window: Any) -> np.ndarray: ...
-
-    def labelled_window(self) -> Any | None: ...
-
-
-class PolygonLabels:
-    """Labels from sample polygons rasterised onto the pixel grid (pixel centres inside)."""
-
-    def __init__(self, samples: Any, grid: Grid) -> None:
-        from backend.downstream.samples import polygons_window
-
-        self.samples, self.grid = samples, grid
-        self.classes = list(samples.classes)
-        self._window = polygons_window(samples.polygons, grid)
-        if self._window is None:
-            raise UserError("no sample polygon overlaps the raster")
-        self._values = np.array([samples.value_of(p.class_name) for p in samples.polygons], np.int32)
-
-    def labelled_window(self) -> Any | None:
-        return self._window
-
-    def read(self, window: Any) -> np.ndarray:
-        from backend.downstream.samples import rasterize_polygons
-
-        burnt = rasterize_polygons(self.samples.polygons, self.grid, window)
-        labels = np.zeros(burnt.shape, np.int32)
-        labels[burnt > 0] = self._values[burnt[burnt > 0] - 1]
-        return labels
-
-
-class RasterLabels:
-    """Labels from a label raster, aligned onto the pixel grid (nearest neighbour).
-
-    Pixels equal to the raster's nodata value, or negative (e.g. Sen1Floods11's -1), are unlabelled.
-    Every other distinct value is a class, named by its value and numbered in value order.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], grid: Grid, block_rows: int = 1024) -> None:
-        from rasterio.enums import Resampling
-        from rasterio.windows import Window
-
-        from backend.io.align import grid_view
-        from backend.io.rasters import open_raster
-
-        self.grid = grid
-        self._source = open_raster(path, "label")
-        src = self._source
-        self._nodata = src.nodata
-        # Outside the label raster: -1 (unlabelled) for signed types, else the nodata value.
-        unsigned = src.dtypes[0] in ("uint8", "uint16", "uint32")
-        fill = (src.nodata if src.nodata is not None else 0) if unsigned else -1
-        # Labels are classes: nearest neighbour, the file's dtype; grids within 1e-5 count as the same.
-        self._view = grid_view(src, grid.crs, grid.transform, grid.width, grid.height, Resampling.nearest,
-                               precision=1e-5, nodata=fill)
-        values: set[float] = set()
-        rows, cols = [], []
-        for row in range(0, grid.height, block_rows):
-            window = Window(0, row, grid.width, min(block_rows, grid.height - row))
-            raw = self._raw(window)
-            labelled = self._labelled(raw)
-            values.update(np.unique(raw[labelled]).tolist())
-            hit_rows, hit_cols = np.nonzero(labelled)
-            if len(hit_rows):
-                rows += [row + hit_rows.min(), row + hit_rows.max()]
-                cols += [hit_cols.min(), hit_cols.max()]
-        if not values:
-            raise UserError(f"the label raster {Path(path).name} has no labelled pixels over the area")
-        self._values = sorted(values)
-        self.classes = [_value_name(v) for v in self._values]
-        self._window = Window(min(cols), min(rows), max(cols) - min(cols) + 1, max(rows) - min(rows) + 1)
-
-    def _raw(self, window: Any) -> np.ndarray:
-        return self._view.read(1, window=window, boundless=False)
-
-    def _labelled(self, raw: np.ndarray) -> np.ndarray:
-        labelled = np.isfinite(raw) & (raw >= 0)
-        if self._nodata is not None:
-            labelled &= raw != self._nodata
-        return labelled
-
-    def labelled_window(self) -> Any | None:
-        return self._window
-
-    def read(self, window: Any) -> np.ndarray:
-        raw = self._raw(window)
-        labelled = self._labelled(raw)
-        labels = np.zeros(raw.shape, np.int32)
-        labels[labelled] = np.searchsorted(self._values, raw[labelled]) + 1
-        return labels
-
-    def close(self) -> None:
-        if self._view is not self._source:
-            self._view.close()
-        self._source.close()
-
-
-def _value_name(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-# -- training ------------------------------------------------------------------------------------
 
 @dataclass
 class TrainingTile:
     embeddings: torch.Tensor  # [dim, h, w]
-    pixels: torch.Tensor  # [C, 8h, 8w]
-    labels: torch.Tensor  # [8h, 8w] long, -1 = ignore
+    pixels: torch.Tensor  # [C, s*h, s*w] (C = 0 in the field form)
+    labels: torch.Tensor  # [s*h, s*w] long, -1 = ignore
 
 
 @dataclass
@@ -298,81 +72,46 @@ class SegmentationStats:
     steps: int
     tiles: int
     head_trained: bool
+    form: str = "pixels"
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {key: value for key, value in self.__dict__.items() if key != "notes"}
 
 
-def _read_embedding_block(reader: Any, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
-    """Embeddings ``[dim, rows, cols]`` of a patch window; NaN where nodata or outside."""
-    from rasterio.windows import Window
+# -- training ------------------------------------------------------------------------------------
 
-    out = np.full((reader.dim, row1 - row0, col1 - col0), np.nan, np.float32)
-    r0, c0 = max(row0, 0), max(col0, 0)
-    r1, c1 = min(row1, reader.grid.height), min(col1, reader.grid.width)
-    if r1 > r0 and c1 > c0:
-        block, _ = reader.read(Window(c0, r0, c1 - c0, r1 - r0))
-        out[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0] = block
-    return out
-
-
-def _read_pixel_block(pixels: PixelSource, row0: int, row1: int, col0: int,
-                      col1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels ``[C, rows, cols]`` (NaN outside / invalid) and valid mask of a pixel window."""
-    from rasterio.windows import Window
-
-    count = len(pixels.band_names)
-    out = np.full((count, row1 - row0, col1 - col0), np.nan, np.float32)
-    valid = np.zeros((row1 - row0, col1 - col0), bool)
-    r1, c1 = min(row1, pixels.grid.height), min(col1, pixels.grid.width)
-    if r1 > row0 and c1 > col0:
-        data, ok = pixels.read(Window(col0, row0, c1 - col0, r1 - row0))
-        data = data.copy()
-        data[:, ~ok] = np.nan
-        out[:, :r1 - row0, :c1 - col0] = data
-        valid[:r1 - row0, :c1 - col0] = ok
-    return out, valid
-
-
-def check_grids(reader: Any, pixels: PixelSource) -> None:
-    """The embedding grid must be the pixel grid scaled by 8 (as ``embed`` writes it)."""
-    from affine import Affine
-
-    expected = pixels.grid.transform * Affine.scale(PATCH)
-    size_ok = (reader.grid.width == math.ceil(pixels.grid.width / PATCH)
-               and reader.grid.height == math.ceil(pixels.grid.height / PATCH))
-    if not size_ok or not reader.grid.transform.almost_equals(expected, precision=1e-6 * abs(expected.a)):
-        raise UserError("the embeddings do not match the input raster's pixel grid (they must be made by "
-                        "`embed` from the same raster and area)")
-
-
-def collect_tiles(reader: Any, pixels: PixelSource, labels: LabelSource, max_tiles: int,
+def collect_tiles(reader: Any, pixels: PixelSource | None, labels: LabelSource, max_tiles: int,
                   generator: np.random.Generator) -> list[TrainingTile]:
-    """Patch-aligned training tiles over the labelled area (a seeded random subset of ``max_tiles``)."""
+    """Embedding-cell-aligned training tiles over the labelled area (a seeded random subset).
+
+    ``pixels=None``: the field form, with ``labels`` on the field's own grid.
+    """
+    from rasterio.windows import Window
+
     window = labels.labelled_window()
     if window is None:
         raise UserError("no labelled pixels overlap the raster")
-    prow0, pcol0 = int(window.row_off) // PATCH, int(window.col_off) // PATCH
-    prow1 = math.ceil((window.row_off + window.height) / PATCH)
-    pcol1 = math.ceil((window.col_off + window.width) / PATCH)
+    s = PATCH if pixels is not None else 1
+    height, width = (pixels.grid.height, pixels.grid.width) if pixels is not None else reader.grid.shape
+    prow0, pcol0 = int(window.row_off) // s, int(window.col_off) // s
+    prow1 = math.ceil((window.row_off + window.height) / s)
+    pcol1 = math.ceil((window.col_off + window.width) / s)
     starts = [(r, c) for r in range(prow0, prow1, TILE_PATCHES) for c in range(pcol0, pcol1, TILE_PATCHES)]
     generator.shuffle(starts)
     tiles: list[TrainingTile] = []
-    from rasterio.windows import Window
-
     for r, c in starts:
         if len(tiles) >= max_tiles:
             break
         r1, c1 = min(r + TILE_PATCHES, prow1), min(c + TILE_PATCHES, pcol1)
-        px_r1 = min(r1 * PATCH, pixels.grid.height)
-        px_c1 = min(c1 * PATCH, pixels.grid.width)
-        tile_labels = np.zeros(((r1 - r) * PATCH, (c1 - c) * PATCH), np.int64)
-        tile_labels[:px_r1 - r * PATCH, :px_c1 - c * PATCH] = labels.read(
-            Window(c * PATCH, r * PATCH, px_c1 - c * PATCH, px_r1 - r * PATCH))
-        embeddings = _read_embedding_block(reader, r, r1, c, c1)
-        values, valid = _read_pixel_block(pixels, r * PATCH, r1 * PATCH, c * PATCH, c1 * PATCH)
-        patch_ok = np.isfinite(embeddings).all(axis=0).repeat(PATCH, 0).repeat(PATCH, 1)
+        px_r1, px_c1 = min(r1 * s, height), min(c1 * s, width)
+        tile_labels = np.zeros(((r1 - r) * s, (c1 - c) * s), np.int64)
+        tile_labels[:px_r1 - r * s, :px_c1 - c * s] = labels.read(
+            Window(c * s, r * s, px_c1 - c * s, px_r1 - r * s))
+        embeddings = read_embedding_block(reader, r, r1, c, c1)
+        values, valid = read_pixel_block(pixels, r * s, r1 * s, c * s, c1 * s)
+        patch_ok = np.isfinite(embeddings).all(axis=0).repeat(s, 0).repeat(s, 1)
         target = tile_labels - 1
         target[~(valid & patch_ok)] = -1
         if (target >= 0).any():
@@ -385,13 +124,13 @@ def collect_tiles(reader: Any, pixels: PixelSource, labels: LabelSource, max_til
 
 def _random_crop(tile: TrainingTile, rng: np.random.Generator,
                  side: int = CROP_PATCHES) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A random ``side`` x ``side`` patch crop of a tile (the whole tile when smaller)."""
+    """A random ``side`` x ``side`` cell crop of a tile (the whole tile when smaller)."""
     height, width = tile.embeddings.shape[1:]
+    s = tile.labels.shape[0] // height
     row = int(rng.integers(0, max(height - side, 0) + 1))
     col = int(rng.integers(0, max(width - side, 0) + 1))
     rows, cols = slice(row, row + side), slice(col, col + side)
-    pixel_rows = slice(row * PATCH, (row + side) * PATCH)
-    pixel_cols = slice(col * PATCH, (col + side) * PATCH)
+    pixel_rows, pixel_cols = slice(row * s, (row + side) * s), slice(col * s, (col + side) * s)
     return (tile.embeddings[:, rows, cols], tile.pixels[:, pixel_rows, pixel_cols],
             tile.labels[pixel_rows, pixel_cols])
 
@@ -402,7 +141,8 @@ def train_head(tiles: list[TrainingTile], class_count: int, band_names: list[str
                end: float = 1.0) -> tuple[SegmentationHead, float, float]:
     """Train a head with AdamW on the labelled pixels of ``tiles``; returns (head, loss, accuracy).
 
-    On CPU the tiny per-step operations run on one thread: thread hand-offs cost more than they save.
+    No ``band_names``: the field form. On CPU the tiny per-step operations run on one thread:
+    thread hand-offs cost more than they save.
     """
     device = device or torch.device("cpu")
     threads = torch.get_num_threads()
@@ -420,11 +160,11 @@ def _train(tiles: list[TrainingTile], class_count: int, band_names: list[str], e
            end: float) -> tuple[SegmentationHead, float, float]:
     torch.manual_seed(seed)
     head = SegmentationHead(embedding_dim, len(band_names), class_count, hidden).to(device)
-    # Band statistics and class weights from the training pixels.
-    labelled_pixels = torch.cat([t.pixels[:, t.labels >= 0].T for t in tiles])
-    head.band_mean.copy_(torch.nanmean(labelled_pixels, dim=0))
-    centred = torch.nan_to_num(labelled_pixels - head.band_mean.cpu(), nan=0.0)
-    head.band_std.copy_(centred.pow(2).mean(dim=0).sqrt().clamp_min(1e-6))
+    if band_names:  # band statistics from the training pixels
+        labelled_pixels = torch.cat([t.pixels[:, t.labels >= 0].T for t in tiles])
+        head.band_mean.copy_(torch.nanmean(labelled_pixels, dim=0))
+        centred = torch.nan_to_num(labelled_pixels - head.band_mean.cpu(), nan=0.0)
+        head.band_std.copy_(centred.pow(2).mean(dim=0).sqrt().clamp_min(1e-6))
     counts = torch.bincount(torch.cat([t.labels[t.labels >= 0] for t in tiles]), minlength=class_count)
     weights = (counts.sum() / (class_count * counts.clamp_min(1))).sqrt().float().to(device)
     optimiser = torch.optim.AdamW(head.parameters(), lr=learning_rate, weight_decay=1e-2)
@@ -461,15 +201,15 @@ def _train(tiles: list[TrainingTile], class_count: int, band_names: list[str], e
 
 # -- prediction ----------------------------------------------------------------------------------
 
-def predict_segmentation(head: SegmentationHead, reader: Any, pixels: PixelSource,
+def predict_segmentation(head: SegmentationHead, reader: Any, pixels: PixelSource | None,
                          out: str | os.PathLike[str], classes: list[str], device: torch.device | None = None,
                          strip_patches: int = 16,
                          reporter: Any = None, start: float = 0.0, end: float = 1.0) -> dict[int, int]:
-    """Write the full-resolution class map (``out`` + paletted ``.qml``) strip by strip.
+    """Write the class map (``out`` + paletted ``.qml``) strip by strip; returns each class's pixel count.
 
-    Each strip of patch rows is computed with one patch row of context above and below, so the
-    bilinear upsampling is identical to upsampling the whole raster at once (no seams).
-    Returns the pixel count of each class value.
+    On the pixel grid of ``pixels``, or on the field's own grid when ``pixels`` is None. Each strip
+    is computed with one row of embedding cells of context above and below, so the bilinear
+    upsampling is identical to upsampling the whole raster at once (no seams).
     """
     from rasterio.windows import Window
 
@@ -480,7 +220,8 @@ def predict_segmentation(head: SegmentationHead, reader: Any, pixels: PixelSourc
     device = device or torch.device("cpu")
     head = head.to(device).eval()
     dtype = class_dtype(len(classes))
-    grid = pixels.grid
+    grid = pixels.grid if pixels is not None else reader.grid
+    s = PATCH if pixels is not None else 1
     counts = np.zeros(len(classes) + 1, np.int64)
     strips = list(range(0, reader.grid.height, strip_patches))
     with atomic_paths(out, style_path(out)) as (raster_tmp, style_tmp):
@@ -488,36 +229,55 @@ def predict_segmentation(head: SegmentationHead, reader: Any, pixels: PixelSourc
             for prow in tracker(reporter)(strips, "segmenting", start, end):
                 prow1 = min(prow + strip_patches, reader.grid.height)
                 top, bottom = max(prow - 1, 0), min(prow1 + 1, reader.grid.height)
-                embeddings = _read_embedding_block(reader, top, bottom, 0, reader.grid.width)
-                values, valid = _read_pixel_block(pixels, top * PATCH, bottom * PATCH, 0,
-                                                  reader.grid.width * PATCH)
+                embeddings = read_embedding_block(reader, top, bottom, 0, reader.grid.width)
+                values, valid = read_pixel_block(pixels, top * s, bottom * s, 0, reader.grid.width * s)
                 with torch.no_grad():
                     logits = head(torch.from_numpy(embeddings)[None].to(device),
                                   torch.from_numpy(values)[None].to(device))[0]
                 predicted = logits.argmax(dim=0).cpu().numpy() + 1
-                patch_ok = np.isfinite(embeddings).all(axis=0).repeat(PATCH, 0).repeat(PATCH, 1)
+                patch_ok = np.isfinite(embeddings).all(axis=0).repeat(s, 0).repeat(s, 1)
                 predicted[~(valid & patch_ok)] = 0
-                row0 = (prow - top) * PATCH
-                rows = min(prow1 * PATCH, grid.height) - prow * PATCH
+                row0 = (prow - top) * s
+                rows = min(prow1 * s, grid.height) - prow * s
                 strip = predicted[row0:row0 + rows, :grid.width].astype(dtype)
                 counts += np.bincount(strip.ravel(), minlength=len(classes) + 1)
-                dst.write(strip[np.newaxis], window=Window(0, prow * PATCH, grid.width, rows))
+                dst.write(strip[np.newaxis], window=Window(0, prow * s, grid.width, rows))
         style_tmp.write_text(paletted_qml({i + 1: name for i, name in enumerate(classes)}), encoding="utf-8")
     return {i: int(counts[i]) for i in range(1, len(classes) + 1)}
 
 
-def segment(embeddings: str | os.PathLike[str], pixels: PixelSource, out: str | os.PathLike[str],
+def _applied_head(head_path: str | os.PathLike[str], reader: Any,
+                  pixels: PixelSource | None, warnings: list[str]) -> tuple[SegmentationHead, HeadInfo]:
+    """Load ``head_path`` and check it fits the field and the pixels (clear errors)."""
+    head, info = load_head(head_path)
+    check_head_form(info, pixels is not None, head_path)
+    if info.embedding_dim != reader.dim:
+        raise UserError(f"the head expects {info.embedding_dim}-d embeddings but the raster has "
+                        f"{reader.dim}; use the encoder the head was trained with")
+    if pixels is not None:
+        if len(info.bands) != len(pixels.band_names):
+            raise UserError(f"the head expects {len(info.bands)} bands ({', '.join(info.bands)}) but the "
+                            f"input has {len(pixels.band_names)}")
+        if info.bands != pixels.band_names:
+            warnings.append(f"band names differ from the head's ({', '.join(info.bands)}); "
+                            "using them in order")
+    return head, info
+
+
+def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out: str | os.PathLike[str],
             labels: LabelSource | None = None, head_path: str | os.PathLike[str] | None = None,
             head_out: str | os.PathLike[str] | None = None, steps: int = 300, seed: int = 0,
             max_tiles: int = 32, device: str = "auto", reporter: Any = None) -> SegmentationStats:
-    """Train a head from ``labels`` (or load ``head_path``) and segment the whole pixel grid.
+    """Train a head from ``labels`` (or load ``head_path``) and segment the whole grid.
 
     Args:
-        embeddings: embedding GeoTIFF of the same area as ``pixels`` (patch grid = pixel grid x 8).
-        pixels: the input pixels on the area's pixel grid.
+        embeddings: any embedding field over the area (``embed``'s raster, AlphaEarth, TESSERA...).
+        pixels: the input pixels on the area's pixel grid; None for the field form (the map on the
+            field's own grid, no per-pixel term).
         out: class raster to write (uint8, nodata 0, classes 1..K) with a paletted ``.qml``.
-        labels: training labels (polygons or a label raster); omit when ``head_path`` is given.
-        head_path: an existing head to apply instead of training one.
+        labels: training labels (polygons or a label raster) on the pixel grid (the field's grid
+            when ``pixels`` is None); omit when ``head_path`` is given.
+        head_path: an existing head to apply instead of training one (of the same form).
         head_out: where to save the trained head (``.safetensors`` + ``.json``).
     """
     from backend.downstream.raster import pick_device
@@ -526,19 +286,17 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource, out: str | 
         raise UserError("give training labels (--samples or --label-raster) or an existing --head, not both")
     torch_device = pick_device(device)
     warnings: list[str] = []
-    with EmbeddingRaster(embeddings) as reader:
-        check_grids(reader, pixels)
+    reader, aligned = open_embeddings(embeddings, pixels)
+    with reader:
+        notes = [aligned] if aligned else []
+        if pixels is None:
+            notes.append("no input raster: the head has no per-pixel band term and the map is on the "
+                         f"field's own grid ({reader.width}x{reader.height} cells of "
+                         f"{abs(reader.transform.a):.6g} in {reader.crs})")
+        for note in notes if reporter is not None else ():
+            reporter.log(note)
         if head_path is not None:
-            head, info = load_head(head_path)
-            if info.embedding_dim != reader.dim:
-                raise UserError(f"the head expects {info.embedding_dim}-d embeddings but the raster has "
-                                f"{reader.dim}; use the encoder the head was trained with")
-            if len(info.bands) != len(pixels.band_names):
-                raise UserError(f"the head expects {len(info.bands)} bands ({', '.join(info.bands)}) but the "
-                                f"input has {len(pixels.band_names)}")
-            if info.bands != pixels.band_names:
-                warnings.append(f"band names differ from the head's ({', '.join(info.bands)}); "
-                                "using them in order")
+            head, info = _applied_head(head_path, reader, pixels, warnings)
             classes, training_pixels, tiles_used, trained = info.classes, {}, 0, False
             loss = accuracy = None
             steps = 0
@@ -553,7 +311,8 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource, out: str | 
             for name, count in training_pixels.items():
                 if not count:
                     warnings.append(f"class '{name}' has no valid training pixel")
-            head, loss, accuracy = train_head(tiles, len(labels.classes), pixels.band_names, reader.dim,
+            band_names = list(pixels.band_names) if pixels is not None else []
+            head, loss, accuracy = train_head(tiles, len(labels.classes), band_names, reader.dim,
                                               steps=steps, seed=seed, device=torch_device, reporter=reporter,
                                               start=0.0, end=0.7)
             classes, tiles_used, trained = list(labels.classes), len(tiles), True
@@ -561,7 +320,7 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource, out: str | 
                              start=0.7 if trained else 0.0, end=1.0)
         if trained and head_out is not None:
             try:
-                save_head(head, HeadInfo(classes, reader.dim, list(pixels.band_names)), head_out)
+                save_head(head, HeadInfo(classes, reader.dim, band_names), head_out)
             except BaseException:  # all or nothing: no class map without the head the run promised
                 from backend.downstream.styles import style_path
 
@@ -570,5 +329,5 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource, out: str | 
                 raise
     return SegmentationStats(classes={i + 1: c for i, c in enumerate(classes)},
                              training_pixels=training_pixels, train_accuracy=accuracy, final_loss=loss,
-                             steps=steps, tiles=tiles_used,
-                             head_trained=trained, warnings=warnings)
+                             steps=steps, tiles=tiles_used, head_trained=trained, form=head.form,
+                             warnings=warnings, notes=notes)

@@ -3,6 +3,12 @@
     python -m backend segment --optical S2.tif [--model M] (--samples polys --class-field f |
         --label-raster L.tif) --out seg.tif [--head-out head.safetensors]
     python -m backend segment --optical other.tif --head head.safetensors --out seg2.tif
+    python -m backend segment --embeddings FIELD.tif [--optical S2.tif] --samples polys --out seg.tif
+
+``--embeddings`` takes any embedding field: with ``--optical``/``--sar`` it is read on the input's
+8x8 patch grid (aligned on the fly, nearest cell, when it lies elsewhere: another CRS, resolution or
+origin) and the map has the input's pixels; without them the head has no per-pixel band term and the
+map is on the field's own grid. A saved head records its form; the other form is refused.
 
 Outputs ``{"segmentation": seg.tif, "style": seg.qml, "head": head.safetensors, "embeddings": ...}``.
 """
@@ -11,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
+from typing import Any
 
 from backend.errors import UserError
 from backend.events import Reporter
@@ -36,19 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
-    from pathlib import Path
-
     from backend.contract.outputs import default_output
     from backend.downstream.options import check_distinct, output_path, read_samples
-    from backend.downstream.segmentation import (
-        InputSetPixels,
-        PolygonLabels,
-        RasterLabels,
-        head_paths,
-        segment,
-    )
+    from backend.downstream.segmentation import check_head_form, head_paths, load_head
     from backend.downstream.styles import style_path
-    from backend.jobs._inputs import open_inputs, resolve_embeddings
+    from backend.jobs._inputs import resolve_embeddings
 
     sources = [name for name, value in (("--samples", args.samples), ("--label-raster", args.label_raster),
                                         ("--head", args.head)) if value]
@@ -65,27 +65,24 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
 
     check_outputs(args, {"--out": out, "the style": style_path(out), "--head-out": head_out,
                          "the head's JSON": head_paths(head_out)[1] if head_out else None})
-    if args.head and not head_paths(args.head)[0].exists():
-        raise UserError(f"segmentation head file not found: {head_paths(args.head)[0]}")
+    with_pixels = bool(args.optical or args.sar)
+    if not with_pixels and not args.embeddings:
+        raise UserError("give the raster to segment (--optical and/or --sar), or an embedding field "
+                        "(--embeddings) to segment on its own grid")
+    if args.head:
+        check_head_form(load_head(args.head)[1], with_pixels, args.head)
     if args.label_raster and not Path(args.label_raster).exists():
         raise UserError(f"label raster not found: {args.label_raster}")
     samples = read_samples(args, args.class_field) if args.samples else None
     embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.5)
     check_distinct(out, embeddings)
-    with open_inputs(args) as inputs:
-        pixels = InputSetPixels(inputs)
-        labels = None
-        if samples is not None:
-            labels = PolygonLabels(samples.to_crs(pixels.grid.crs), pixels.grid)
-        elif args.label_raster:
-            labels = RasterLabels(args.label_raster, pixels.grid)
-        try:
-            stats = segment(embeddings, pixels, out, labels=labels, head_path=args.head, head_out=head_out,
-                            steps=args.steps, seed=args.seed, device=args.device,
-                            reporter=_Offset(reporter, 0.5, 1.0))
-        finally:
-            if isinstance(labels, RasterLabels):
-                labels.close()
+    if with_pixels:
+        from backend.jobs._inputs import open_inputs
+
+        with open_inputs(args) as inputs:
+            stats = _segment(args, embeddings, inputs, samples, out, head_out, reporter)
+    else:
+        stats = _segment(args, embeddings, None, samples, out, head_out, reporter)
     for message in stats.warnings:
         reporter.warning(message)
     if stats.head_trained:
@@ -101,6 +98,35 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         results["final_loss_note"] = ("null: the last training step's random crops held no labelled pixel, "
                                       "so that step had no loss")
     reporter.result(outputs, {**getattr(args, "embedding_stats", {}), **results})
+
+
+def _segment(args: argparse.Namespace, embeddings: Path, inputs: Any, samples: Any, out: Path,
+             head_out: Path | None, reporter: Reporter) -> Any:
+    """Labels on the grid of the map (the inputs' pixels, or the field's own cells) and the run."""
+    from backend.downstream.segmentation import InputSetPixels, PolygonLabels, RasterLabels, segment
+
+    pixels = InputSetPixels(inputs) if inputs is not None else None
+    grid = pixels.grid if pixels is not None else _field_grid(embeddings)
+    labels = None
+    if samples is not None:
+        labels = PolygonLabels(samples.to_crs(grid.crs), grid)
+    elif args.label_raster:
+        labels = RasterLabels(args.label_raster, grid)
+    try:
+        return segment(embeddings, pixels, out, labels=labels, head_path=args.head, head_out=head_out,
+                       steps=args.steps, seed=args.seed, device=args.device,
+                       reporter=_Offset(reporter, 0.5, 1.0))
+    finally:
+        if isinstance(labels, RasterLabels):
+            labels.close()
+
+
+def _field_grid(embeddings: Path) -> Any:
+    """The embedding field's own grid."""
+    from backend.inference.embedding_raster import EmbeddingRaster
+
+    with EmbeddingRaster(embeddings) as field:
+        return field.grid
 
 
 class _Offset:

@@ -1,18 +1,11 @@
 """Bring your own embeddings: foreign fields through every downstream command of the real CLI.
 
-The fields are derived from a real raster (rstoolbox-sen2): the per-patch band mean/std of
-:func:`tests.backend.downstream_data.patch_features`, projected through a fixed random matrix, so
-they carry real spatial structure:
-
-* AlphaEarth-like: 64 float32 bands named A00..A63, unit-length vectors, NaN nodata (a corner), on
-  the scene's 8x8 patch grid in EPSG:4326 (so ``segment`` can pair it with the scene's pixels).
-* TESSERA-like: 128 float32 bands, not unit length, reprojected to UTM (EPSG:32721), NaN nodata.
+The AlphaEarth-like and TESSERA-like fields of rstoolbox-sen2 are made by
+:func:`tests.backend.fields.make_fields` (shared with ``test_segment_fields.py``).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,73 +16,13 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from backend.errors import UserError
 from backend.inference.embedding_raster import EmbeddingRaster
-from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, patch_features
-from tests.conftest import REPO_ROOT, backend_python
-
-PATCH = 8
-UTM = "EPSG:32721"
-
-
-def run_cli(*args: object) -> subprocess.CompletedProcess:
-    command = [backend_python(), "-m", "backend", *map(str, args), "--events", "json"]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-
-
-def result_of(proc: subprocess.CompletedProcess) -> dict:
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return next(e for e in events if e.get("event") == "result")
-
-
-def error_of(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    errors = [e["message"] for e in events if e.get("event") == "error"]
-    assert len(errors) == 1, events
-    return errors[0]
-
-
-def projected_features(source: Path, dim: int, seed: int) -> tuple[np.ndarray, object, Affine]:
-    """``[dim, rows, cols]`` real patch features through a fixed random matrix; CRS; patch transform."""
-    with rasterio.open(source) as src:
-        pixels = src.read().astype(np.float64)
-        crs, transform = src.crs, src.transform * Affine.scale(PATCH)
-    features = patch_features(pixels)  # [rows, cols, 2C]
-    matrix = np.random.default_rng(seed).normal(size=(features.shape[2], dim))
-    return np.tensordot(features, matrix, axes=1).transpose(2, 0, 1), crs, transform
-
-
-def write_field(path: Path, data: np.ndarray, crs: object, transform: Affine, names: list[str] | None,
-                **extra: object) -> Path:
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-               "dtype": str(data.dtype), "crs": crs, "transform": transform, "compress": "deflate", **extra}
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        if names:
-            dst.descriptions = tuple(names)
-    return path
+from tests.backend.downstream_data import SEN2, SEN2_POLYGONS
+from tests.backend.fields import UTM, error_of, make_fields, result_of, run_cli, write_field
 
 
 @pytest.fixture(scope="module")
 def fields(shared_data, tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("fields")
-    data, crs, transform = projected_features(shared_data / SEN2, 64, seed=1)
-    data /= np.linalg.norm(data, axis=0, keepdims=True)
-    data[:, :3, :3] = np.nan
-    aef = write_field(folder / "aef.tif", data.astype(np.float32), crs, transform,
-                      [f"A{i:02d}" for i in range(64)], nodata=float("nan"))
-    data, crs, transform = projected_features(shared_data / SEN2, 128, seed=2)
-    data *= 0.3
-    height, width = data.shape[1:]
-    west, north = transform * (0, 0)
-    east, south = transform * (width, height)
-    utm_transform, utm_width, utm_height = calculate_default_transform(crs, UTM, width, height,
-                                                                       west, south, east, north)
-    utm = np.full((128, utm_height, utm_width), np.nan, np.float32)
-    reproject(data.astype(np.float32), utm, src_transform=transform, src_crs=crs, dst_transform=utm_transform,
-              dst_crs=UTM, resampling=Resampling.nearest, src_nodata=np.nan, dst_nodata=np.nan)
-    tessera = write_field(folder / "tessera.tif", utm, UTM, utm_transform, None, nodata=float("nan"))
-    return {"aef": aef, "tessera": tessera}
+    return make_fields(shared_data / SEN2, tmp_path_factory.mktemp("fields"))
 
 
 def test_reader_recognises_the_fields(fields) -> None:
