@@ -18,7 +18,8 @@
 #
 # Output: OUTDIR/figures.md (a summary table, then per step its command, status, seconds and figures),
 # OUTDIR/logs/<step>.{out,err}. Exit status 0 when every step passed, 1 otherwise.
-# Installs nothing: it runs the repository's .venv (carry it to the device machine) or $PYTHON.
+# Installs nothing. Python: $PYTHON if set, else the repository's .venv, else python3; on CUDA the first
+# of .venv/python3 whose torch sees a GPU (a CPU-only .venv is passed over, with a note in the figures).
 # Data: $TERRAPROBE_DATA, ../shared/data or ./shared/data; without it the NCCL step embeds a synthetic
 # Sentinel-2-like raster and the inference step is skipped. Budget: $GPU_CHECK_BUDGET seconds (480).
 set -u
@@ -34,8 +35,16 @@ OUT="$(cd "$OUT" && pwd)"
 FIGURES="$OUT/figures.md"
 PY="${PYTHON:-$REPO/.venv/bin/python}"
 [[ -x "$PY" ]] || PY="$(command -v python3)"
-TORCHRUN=("$(dirname "$PY")/torchrun")
-[[ -x "${TORCHRUN[0]}" ]] || TORCHRUN=("$PY" -m torch.distributed.run)
+PY_NOTE=""
+if [[ -z "${PYTHON:-}" ]] && (( ! DRY )) && \
+        ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+    for other in "$(command -v python3)" "$(command -v python)"; do
+        if [[ -n "$other" ]] && "$other" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" \
+                2>/dev/null; then
+            PY_NOTE="$PY has no CUDA torch: using $other"; PY="$other"; break
+        fi
+    done
+fi
 BUDGET="${GPU_CHECK_BUDGET:-480}"
 START=$(date +%s)
 DEADLINE=$((START + BUDGET))
@@ -46,10 +55,10 @@ DATA="${DATA:-}"
 export TERRAPROBE_CACHE_DIR="$OUT/work/cache"
 
 if (( DRY )); then
-    DEVICE=cpu; GPUS=2; MODE="CPU smoke (--dry-run): tiny sizes, gloo"
+    GPUS=2; MODE="CPU smoke (--dry-run): tiny sizes, gloo"
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 else
-    DEVICE=cuda; GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+    GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
     (( GPUS > 0 )) || GPUS=1
     MODE="CUDA, $GPUS GPU(s)"
 fi
@@ -196,7 +205,7 @@ fi
 if (( DRY )); then
     step memory 60 "$PY" scripts/memory_guard_check.py --device cpu --size tiny --windows 64 --batch 2
 else
-    step memory 45 "$PY" scripts/memory_guard_check.py --device cuda --size base --windows 120 248 504 \
+    step memory 60 "$PY" scripts/memory_guard_check.py --device cuda --size base --windows 120 248 504 \
         --batch 8
 fi
 
@@ -214,7 +223,7 @@ fi
     echo "# GPU check figures"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname), $MODE, commit $(git rev-parse --short HEAD 2>/dev/null)," \
-         "$(( $(date +%s) - START )) s of a ${BUDGET} s budget"
+         "$(( $(date +%s) - START )) s of a ${BUDGET} s budget, python $PY${PY_NOTE:+ ($PY_NOTE)}"
     echo
     echo "| step | status | seconds |"
     echo "|---|---|---|"
