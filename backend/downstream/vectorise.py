@@ -5,7 +5,7 @@ names and colours come from that ``.qml`` (else the raster's colour table, else 
 Nodata (0 without a nodata value) is never vectorised.
 
 Steps (the class raster is read whole: it is small, 1/64 of the input for patch maps; a full
-resolution segmentation of up to :data:`MAX_CELLS` cells is accepted, about 5 bytes per cell):
+resolution segmentation of up to :data:`MAX_CELLS` cells is accepted, about 10 bytes per cell):
 
 1. ``--min-area`` (m²): ``rasterio.features.sieve`` merges connected regions (4-connected) of fewer
    pixels into their largest neighbour; regions that cannot merge (only nodata around them) and
@@ -39,8 +39,10 @@ import numpy as np
 
 from backend.errors import UserError
 
-#: Largest class raster read whole (cells).
-MAX_CELLS = 200_000_000
+#: Largest class raster read whole (cells; about 10 bytes of memory each).
+MAX_CELLS = 100_000_000
+#: Rows per strip of the per-region sums.
+STRIP_ROWS = 256
 EARTH_RADIUS = 6_371_008.8
 INTEGER_TYPES = ("uint8", "uint16", "int16", "uint32", "int32")
 
@@ -257,15 +259,19 @@ def vectorise(raster: str | os.PathLike[str], out: str | os.PathLike[str], min_a
         regions[inside] = labelled[inside] + len(region_class)
         region_class += [value] * count
     total = len(region_class) + 1
-    flat = regions.ravel()
-    pixels = np.bincount(flat, minlength=total)
-    area = np.bincount(flat, weights=np.repeat(areas, classes.shape[1]), minlength=total)
-    mean_conf = None
-    if confidence is not None:
-        finite = np.isfinite(scores).ravel()
-        sums = np.bincount(flat[finite], weights=scores.ravel()[finite], minlength=total)
-        counts = np.bincount(flat[finite], minlength=total)
-        mean_conf = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    pixels, counts = np.zeros(total, np.int64), np.zeros(total, np.int64)
+    area, sums = np.zeros(total, np.float64), np.zeros(total, np.float64)
+    for row in range(0, classes.shape[0], STRIP_ROWS):  # strips: float64 temporaries stay small
+        ids = regions[row:row + STRIP_ROWS]
+        pixels += np.bincount(ids.ravel(), minlength=total)
+        area += np.bincount(ids.ravel(), weights=np.repeat(areas[row:row + STRIP_ROWS], ids.shape[1]),
+                            minlength=total)
+        if confidence is not None:
+            part = scores[row:row + STRIP_ROWS]
+            finite = np.isfinite(part)
+            sums += np.bincount(ids[finite], weights=part[finite], minlength=total)
+            counts += np.bincount(ids[finite], minlength=total)
+    mean_conf = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan) if confidence is not None else None
     keep = area >= min_area
     dropped = int((~keep[1:]).sum())
     if dropped:
