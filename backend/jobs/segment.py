@@ -34,7 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     add_samples_arguments(parser)
     parser.add_argument("--label-raster", metavar="PATH",
                         help="training labels as a raster (negative values and nodata = unlabelled)")
-    parser.add_argument("--head", metavar="PATH", help="an existing head (.safetensors) to apply")
+    parser.add_argument("--head", metavar="PATH",
+                        help="an existing head (.safetensors) to apply, in the form it was trained in: "
+                             "with --optical/--sar, or on --embeddings alone")
     parser.add_argument("--head-out", metavar="PATH",
                         help="where to save the trained head (default: <out>_head.safetensors)")
     parser.add_argument("--steps", type=int, default=300, help="training steps (AdamW)")

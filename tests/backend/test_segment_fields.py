@@ -5,7 +5,8 @@
 * The same field alone: a head without the per-pixel term; the map is on the field's own grid.
 * A TESSERA-like field of the Sen1Floods11 chip in UTM with the chip's label raster, with and
   without the optical raster.
-* A saved head records its form; applying it in the other form is one clear error, nothing written.
+* A saved head records its form; applying it in the other form is one clear error, nothing written;
+  so is a field that misses the optical raster.
 """
 
 from __future__ import annotations
@@ -132,4 +133,12 @@ def test_head_of_the_other_form_is_a_clear_error(shared_data, tessera, tmp_path)
     assert "has a per-pixel band term" in message and "--optical" in message, message
     message = error_of(run_cli("segment", "--samples", polygons, "--out", bad))
     assert "--embeddings" in message and "--optical" in message, message
+    assert not bad.parent.exists() or not any(bad.parent.iterdir())
+
+
+def test_field_that_misses_the_optical_raster_is_a_clear_error(shared_data, tessera, tmp_path) -> None:
+    bad = tmp_path / "out" / "bad.tif"
+    message = error_of(run_cli("segment", "--embeddings", tessera, "--optical", shared_data / FLOODS_S2,
+                               "--label-raster", shared_data / FLOODS_LABEL, "--out", bad))
+    assert "does not overlap" in message, message
     assert not bad.parent.exists() or not any(bad.parent.iterdir())
