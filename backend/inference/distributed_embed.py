@@ -176,6 +176,13 @@ def settle(info: DistInfo) -> None:
         time.sleep(LINGER_S)
 
 
+def check_shared(folder: Path, info: DistInfo) -> None:
+    """``EnvironmentFault`` when rank 0's work folder is not visible here (nodes without shared storage)."""
+    if not folder.is_dir():
+        raise EnvironmentFault(f"rank {info.rank} cannot see {folder}, made by rank 0: with several nodes "
+                               f"the output folder must be on a file system every node shares")
+
+
 def mute(reporter: Reporter) -> None:
     """Silence a non-zero rank: its events (and its copy of the error) go nowhere."""
     reporter.mode = "json"
@@ -315,6 +322,7 @@ def _worker(args: argparse.Namespace, info: DistInfo, device: str, reporter: Rep
         raise_error(decision["error"])
 
     def work() -> dict[str, Any]:
+        check_shared(Path(decision["parts"]), info)
         from backend.inference.model import model_config
         from backend.jobs._inputs import _model_path, open_inputs
         from backend.models import load_encoder

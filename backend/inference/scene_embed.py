@@ -31,6 +31,7 @@ from backend.inference.distributed_embed import (
     _shard_or_error,
     all_gather,
     broadcast,
+    check_shared,
     describe,
     join_group,
     launched,
@@ -217,7 +218,11 @@ def _run(args: argparse.Namespace, reporter: Reporter, info: DistInfo, scenes: l
             raise_error(decision["error"])
     staging = Path(decision["staging"])
     mine = scenes[info.rank::info.world_size]
-    own = _shard_or_error(lambda: _embed_scenes(args, reporter, mine, staging))
+    def work() -> dict[str, Any]:
+        check_shared(staging, info)
+        return _embed_scenes(args, reporter, mine, staging)
+
+    own = _shard_or_error(work)
     results = all_gather(own) if together else [own]
     if not info.is_main:
         raise_first_error(results)
