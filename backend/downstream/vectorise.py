@@ -201,8 +201,11 @@ def store_default_style(gpkg: Path, layer: str, qml: str, geometry_column: str =
 
 def vectorise(raster: str | os.PathLike[str], out: str | os.PathLike[str], min_area: float = 0.0,
               simplify: float = 0.0, confidence: str | os.PathLike[str] | None = None,
-              reporter: Any = None) -> VectoriseStats:
+              only: list[str] | None = None, reporter: Any = None) -> VectoriseStats:
     """Polygons of a class raster into the GeoPackage ``out`` (+ ``.qml``); see the module docstring.
+
+    ``only``: class values or names to write (e.g. ``["change"]`` of a change mask); default all.
+    The sieve still sees every class, so the kept classes' outlines do not depend on ``only``.
 
     Raises:
         UserError: not a class raster, a confidence raster on another grid, or no class pixel.
@@ -250,6 +253,13 @@ def vectorise(raster: str | os.PathLike[str], out: str | os.PathLike[str], min_a
         sieved = int((merged != work).sum())
         classes = merged.astype(classes.dtype)
     values = [int(v) for v in np.unique(classes[valid])]
+    if only:
+        wanted = {str(v).strip().lower() for v in only}
+        values = [v for v in values if str(v) in wanted or palette.get(v, ("",))[0].lower() in wanted]
+        if not values:
+            known = ", ".join(f"{v} ({palette.get(v, (f'class {v}',))[0]})"
+                              for v in np.unique(classes[valid]).tolist())
+            raise UserError(f"--only {','.join(only)} matches no class of {raster.name} (it has {known})")
     # Connected regions of each class → one id per polygon.
     regions = np.zeros(classes.shape, np.int32)
     region_class: list[int] = []

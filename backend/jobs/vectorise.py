@@ -27,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
                              "neighbour (sieve), those that cannot merge are dropped (default 0: keep all)")
     parser.add_argument("--simplify", type=float, default=0.0, metavar="TOLERANCE",
                         help="Douglas-Peucker tolerance in map units (default 0: the exact pixel outlines)")
+    parser.add_argument("--only", metavar="CLASSES",
+                        help="comma-separated class values or names to write (e.g. change); default: all")
     parser.add_argument("--confidence", metavar="PATH",
                         help="a confidence raster on the same grid (classify's): adds each polygon's mean")
     parser.set_defaults(run=run)
@@ -56,7 +58,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                                 f"such as {out.with_name(out.stem + '_polygons.gpkg')}")
     check_outputs(args, {"--out": out, "the style": style})
     stats = vectorise(inputs["--raster"], out, min_area=args.min_area, simplify=args.simplify,
-                      confidence=inputs.get("--confidence"), reporter=reporter)
+                      confidence=inputs.get("--confidence"),
+                      only=[v for v in args.only.split(",") if v.strip()] if args.only else None,
+                      reporter=reporter)
     for message in stats.warnings:
         reporter.warning(message)
     for name, count in stats.polygons_per_class.items():

@@ -205,3 +205,25 @@ def test_foreign_fields_classify_and_vectorise(shared_data: Path, sen2_embedding
                        "--out", polygons, "--min-area", "20000", "--events", "json")
     assert done.returncode == 0, done.stderr
     assert _result(done.stdout)["stats"]["polygons"] > 0
+
+
+def test_patch_mode_and_scene_tables_carry_the_random_forest() -> None:
+    from backend.evaluation.dense import PATCH_CLASSIFIERS, dense_markdown_table
+    from backend.evaluation.metrics import cross_validate
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 20)
+    features = rng.normal(size=(60, 8)) + labels[:, None]
+    summary = cross_validate(features, labels, folds=3, seed=0, neighbors=5).summary()
+    assert 0.5 < summary["rf_accuracy"]["mean"] <= 1 and len(summary["rf_accuracy"]["folds"]) == 3
+    score = {"mean": 0.5, "std": 0.1, "folds": [0.5]}
+    metrics = [f"{prefix}_{m}" for prefix in ("segmentation", "knn", "knn_patch", "clf_knn", "clf_forest")
+               for m in ("accuracy", "miou")]
+    report = {"scene_name": "s.tif", "width": 8, "height": 8, "classes": ["a", "b"], "folds": 2,
+              "block": 128, "buffer": 16, "seed": 0, "scored_pixels": 64, "steps": 1, "neighbors": 5,
+              "rows": {"band statistics (mean, std)": {"embedding_dim": 4, **dict.fromkeys(metrics, score)}}}
+    table = dense_markdown_table(report)
+    assert "| kNN acc | kNN + band stats acc | RF acc | RF + band stats acc |" in table
+    # No "+ band stats" variant on the band-statistics row: its RF column is the RF-on-band-stats baseline.
+    assert "| band statistics (mean, std) | 0.500 ± 0.100 | — | 0.500 ± 0.100 | — |" in table
+    assert [key for key, *_ in PATCH_CLASSIFIERS] == ["knn", "knn_bands", "forest", "forest_bands"]

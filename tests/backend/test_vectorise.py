@@ -147,3 +147,14 @@ def test_the_raster_style_is_never_overwritten(class_map: tuple[Path, Path]) -> 
     done = run_backend("vectorise", "--raster", labels, "--out", labels.with_suffix(".gpkg"))
     assert done.returncode == 2 and "labels_polygons.gpkg" in done.stderr
     assert labels.with_suffix(".qml").read_text() == before and not labels.with_suffix(".gpkg").exists()
+
+
+def test_only_some_classes(class_map: tuple[Path, Path], tmp_path: Path) -> None:
+    labels, _ = class_map
+    stats = _vectorise("--raster", labels, "--out", tmp_path / "water.gpkg", "--only", "water,2")["stats"]
+    assert set(stats["classes"].values()) == {"forest", "water"}
+    with fiona.open(tmp_path / "water.gpkg") as layer:
+        assert {f["properties"]["class_name"] for f in layer} == {"forest", "water"}
+    done = run_backend("vectorise", "--raster", labels, "--out", tmp_path / "none.gpkg", "--only", "snow")
+    assert done.returncode == 2 and "--only snow matches no class of labels.tif" in done.stderr
+    assert not (tmp_path / "none.gpkg").exists()
