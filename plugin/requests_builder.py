@@ -173,6 +173,9 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
         # the field replaces the encoder: pixels are read only to pair with it (segment, band statistics)
         files = InputFiles(embeddings=files.embeddings)
         optical_bands = sar_bands = None
+        kept = {name: value for name, value in choices.advanced.items()
+                if name not in ("overlap", "batch_size")}
+        choices = RunChoices(device=choices.device, advanced=kept)
     advanced = {option.name: _unless_default(option.name, choices.advanced.get(option.name))
                 for option in ADVANCED_OPTIONS if action in option.actions}
     options = {name: _unless_default(name, value) for name, value in action_options.items()}

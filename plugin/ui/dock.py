@@ -294,7 +294,7 @@ class TerraprobeDock(QDockWidget):
             return
         if changed:
             self.progress_bar.setValue(0)
-        if input_reason and self.optical_combo.currentLayer() is not None:
+        if field_reason and self.optical_combo.currentLayer() is not None:
             self.status_label.setText(input_reason[0].upper() + input_reason[1:])
         elif changed:
             stale = self._samples_problem() if self.samples_combo.currentLayer() is not None else None
