@@ -117,12 +117,14 @@ class VectoriseBox(QgsCollapsibleGroupBox):
         self.min_area_spin.setDecimals(0)
         self.min_area_spin.setSingleStep(1000.0)
         self.min_area_spin.setSuffix(self.tr(" m²"))
+        self.min_area_spin.setSpecialValueText(self.tr("off (keep every region)"))
         self.min_area_spin.setToolTip(self.tr("Smaller regions merge into their largest neighbour "
                                               "(--min-area)"))
         form.addRow(self.tr("Minimum area"), self.min_area_spin)
         self.simplify_spin = QDoubleSpinBox()
         self.simplify_spin.setRange(0.0, 1e6)
         self.simplify_spin.setDecimals(6)
+        self.simplify_spin.setSpecialValueText(self.tr("off (exact pixel outlines)"))
         self.simplify_spin.setToolTip(self.tr("Douglas-Peucker tolerance in the layer's map units (0: exact "
                                               "pixel outlines; --simplify)"))
         form.addRow(self.tr("Simplify"), self.simplify_spin)

@@ -258,3 +258,31 @@ def test_an_image_as_a_field_gives_the_backends_message_and_no_layer(dock, proce
                                 "OUTPUT": str(tmp_path / "bad.tif")})
     assert not (tmp_path / "bad.tif").exists()
     assert not np.any([p.suffix == ".tif" for p in tmp_path.iterdir()])
+
+
+def test_screenshot_of_the_dock_with_a_field_change_and_vectorise(dock, fields, shared_data, qtbot):
+    """docs/images/terraprobe_dock_fields.png: field, clustering method, classifier, Change, Vectorise."""
+    sen2 = _add(shared_data / SEN2, "sen2")
+    aef, after = _add(fields["aef"], "AEF 2023"), _add(fields["aef_after"], "AEF 2024")
+    dock.optical_combo.setLayer(sen2)
+    dock.embedding_field_combo.setLayer(aef)
+    dock.samples_combo.setLayer(_samples(shared_data))
+    dock.field_combo.setField("class")
+    dock.cluster_method_combo.setCurrentIndex(dock.cluster_method_combo.findData("hdbscan"))
+    dock.min_cluster_spin.setValue(25)
+    dock.classifier_combo.setCurrentIndex(dock.classifier_combo.findData("random-forest"))
+    dock.band_stats_check.setChecked(True)
+    dock.before_combo.setLayer(aef)
+    dock.after_combo.setLayer(after)
+    dock.change_types_spin.setValue(3)
+    dock.vectorise_combo.setLayer(aef)
+    dock.min_area_spin.setValue(5000)
+    body = dock.widget().widget()
+    dock.setFloating(True)
+    dock.resize(460, body.sizeHint().height() + 40)
+    qtbot.wait(200)
+    png = Path(__file__).resolve().parents[2] / "docs" / "images" / "terraprobe_dock_fields.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    assert body.grab().save(str(png))
+    dock.setFloating(False)
+    assert png.stat().st_size > 10_000
