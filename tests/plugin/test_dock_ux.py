@@ -243,7 +243,7 @@ def test_user_visible_strings_go_through_tr():
     ui, plugin = REPO_ROOT / "plugin" / "ui", REPO_ROOT / "plugin"
     files = [ui / "dock.py", ui / "inputs_panel.py", ui / "action_panels.py", ui / "model_picker.py",
              ui / "map_tools.py", plugin / "runner.py", plugin / "requests_builder.py",
-             plugin / "job_inputs.py"]
+             plugin / "job_inputs.py", ui / "change_panel.py", ui / "dock_runs.py"]
     assert [hit for path in files for hit in _untranslated(path)] == []
 
 
