@@ -227,3 +227,19 @@ def test_patch_mode_and_scene_tables_carry_the_random_forest() -> None:
     # No "+ band stats" variant on the band-statistics row: its RF column is the RF-on-band-stats baseline.
     assert "| band statistics (mean, std) | 0.500 ± 0.100 | — | 0.500 ± 0.100 | — |" in table
     assert [key for key, *_ in PATCH_CLASSIFIERS] == ["knn", "knn_bands", "forest", "forest_bands"]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--cv-block", "0"], "--cv-block must be at least 1 patch"),
+    (["--probabilities-out", "proba.png"], "--probabilities-out must be a GeoTIFF file name"),
+    (["--neighbors", "0"], "--neighbors must be at least 1"),
+])
+def test_classify_option_errors(shared_data: Path, sen2_embeddings: Path, tmp_path: Path,
+                                arguments: list[str], message: str) -> None:
+    out = tmp_path / "out" / "labels.tif"
+    done = run_backend("classify", "--embeddings", sen2_embeddings, "--samples", shared_data / SEN2_POLYGONS,
+                       *arguments, "--out", out)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], done.stderr
+    assert not out.parent.exists() or not list(out.parent.iterdir())
