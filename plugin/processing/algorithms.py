@@ -335,7 +335,7 @@ class ClusterAlgorithm(TerraprobeAlgorithm):
     def action_options(self, parameters, context, feedback, out) -> dict:
         seed = self.parameterAsInt(parameters, self.SEED, context)
         method = self._choice(parameters, self.METHOD, builder.CLUSTER_METHODS, context)
-        if method == "hdbscan":
+        if method == "hdbscan":  # absent (models saved before it existed): k-means
             size = self.parameterAsInt(parameters, self.MIN_CLUSTER_SIZE, context)
             return {"method": method, "min_cluster_size": size or None, "seed": seed}
         return {"k": self.parameterAsInt(parameters, self.K, context), "seed": seed}
@@ -399,7 +399,8 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
     def action_options(self, parameters, context, feedback, out) -> dict:
         options = self.samples_options(parameters, context, feedback)
         options["confidence_out"] = str(self._output_path(parameters, context, self.CONFIDENCE))
-        options["classifier"] = self._choice(parameters, self.CLASSIFIER, builder.CLASSIFIERS, context)
+        classifier = self._choice(parameters, self.CLASSIFIER, builder.CLASSIFIERS, context)
+        options["classifier"] = classifier if classifier != AUTO else None  # absent: the backend's default
         options["band_stats"] = self.parameterAsBool(parameters, self.BAND_STATS, context) or None
         if parameters.get(self.PROBABILITIES):
             probabilities = self.parameterAsOutputLayer(parameters, self.PROBABILITIES, context)
