@@ -242,6 +242,33 @@ def test_dock_and_processing_build_the_same_field_requests(dock, processing_read
     assert from_dock.min_area == 5000 and _files_aside(from_dock) == _files_aside(from_processing)
 
 
+def test_dock_and_processing_build_the_same_radar_change_request(dock, processing_ready, shared_data,
+                                                                tiny_model):
+    """Before/after radar layers of two dates (S1 alone: all-weather flood mapping) over a drawn area."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
+    from terraprobe.plugin.ui import dock_runs
+
+    s1 = shared_data / "sen1floods11" / "Spain_7370579_S1Hand.tif"
+    before, after = _add(s1, "S1 before"), _add(s1, "S1 after")
+    area = QgsRectangle(-0.78, 38.09, -0.762, 38.108)
+    dock.set_drawn_rectangle(area, QgsCoordinateReferenceSystem("EPSG:4326"))
+    dock.device_combo.setCurrentText("cpu")
+    dock.window_spin.setValue(64)
+    dock.overlap_spin.setValue(16)
+    dock.set_units(sar="db")
+    dock.change_kind_combo.setCurrentIndex(dock.change_kind_combo.findData("sar"))
+    dock.before_combo.setLayer(before)
+    dock.after_combo.setLayer(after)
+    dock.threshold_combo.setCurrentIndex(dock.threshold_combo.findData("otsu3"))
+    from_dock = dock_runs.change_request(dock)[0]
+    assert from_dock.before_sar == str(s1) and from_dock.bounds is not None and from_dock.sar_units == "db"
+    from_processing = _algorithm_request("change", {
+        "KIND": 2, "BEFORE": before.source(), "AFTER": after.source(), "THRESHOLD": "otsu3",
+        "MODEL": str(tiny_model), "DEVICE": 1, "WINDOW": 64, "OVERLAP": 16, "SAR_UNITS": 1,
+        "EXTENT": f"{area.xMinimum()},{area.xMaximum()},{area.yMinimum()},{area.yMaximum()} [EPSG:4326]"})
+    assert _files_aside(from_dock) == _files_aside(from_processing)
+
+
 def test_an_image_as_a_field_gives_the_backends_message_and_no_layer(dock, processing_ready, shared_data,
                                                                      qtbot, tmp_path):
     image = _add(shared_data / BAD_FIELD, "RGB byte")
