@@ -260,8 +260,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                 data_config.modalities[name].std = values["std"]
         if model_config is None:
             model_config = _model_config(args, data_config)
-        if objective_name == "dual":  # trains the radar and optical encoders only
-            model_config.joint_encoder_trained = False
         record = {"objective": objective_name, "settings": settings, "data": [str(p) for p in data_paths],
                   "data_config": data_config.to_dict(), "model_config": model_config.to_dict()}
 

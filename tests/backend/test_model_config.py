@@ -79,3 +79,22 @@ def test_large_model_hash_is_remembered_on_disk_and_redone_when_the_file_changes
         handle.write(b"changed")
     monkeypatch.setattr(model_module, "_HASHES", {})
     assert model_module.model_hash(weights) != first and hashed == [weights]
+
+
+@pytest.mark.parametrize("objective", ["dual", "xstars"])
+def test_pretraining_that_leaves_the_joint_encoder_untrained_says_so(objective: str) -> None:
+    from backend.models.config import ModalityConfig
+    from backend.training.objectives import build_objective
+
+    config = ModelConfig(dim=32, heads=4, sar_depth=1, optical_depth=2, joint_depth=1, modalities={
+        "sar": ModalityConfig(["VV", "VH"], [-12.0, -19.0], [4.0, 5.0]),
+        "optical": ModalityConfig(["B02", "B03", "B04"], [1000.0] * 3, [500.0] * 3)})
+    options = {"msad_dim": "16", "dino_dim": "16", "dino_hidden": "16", "dino_bottleneck": "8"}
+    settings = {"crop": 32, "init": None, "options": options if objective == "xstars" else {}}
+    exported = build_objective(objective, config, settings).export_encoder().config
+    assert exported.joint_encoder_trained is False
+    assert embedding_keys(["sar", "optical"], exported) == ["sar_encodings", "optical_encodings"]
+    assert not ModelConfig.from_dict(exported.to_dict()).joint_encoder_trained
+    fresh = ModelConfig.from_dict({**config.to_dict(), "joint_encoder_trained": True})
+    croma = build_objective("croma", fresh, {"crop": 32, "init": None, "options": {}})
+    assert croma.export_encoder().config.joint_encoder_trained

@@ -58,6 +58,7 @@ class DualEncoderObjective(Objective):
             raise UserError("the dual objective needs both sar and optical modalities")
         self.model = build_model(config)
         self.model.joint_encoder.requires_grad_(False)
+        self.model.config.joint_encoder_trained = False  # embed radar + optical by concatenation
         self.radar_head = projection_head(config.dim, projection_dim)
         self.optical_head = projection_head(config.dim, projection_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
