@@ -41,14 +41,15 @@ def add_field_arguments(parser: argparse.ArgumentParser, distance: bool = False)
                            help="how vectors are compared: cosine (default) or euclidean (after --normalise)")
 
 
-def read_samples(args: argparse.Namespace, class_field: str | None = None) -> Any:
-    """The ``SampleSet`` named by ``args`` in the layer's own CRS (reproject with ``to_crs``).
+def read_samples(samples: str, layer: str | None, class_field: str | None = None) -> Any:
+    """The ``SampleSet`` of ``--samples``/``--samples-layer`` in the layer's own CRS (reproject with
+    ``to_crs``).
 
     ``class_field=None`` reads every polygon as one ``query`` class (similarity queries).
     """
     from backend.io.vectors import read_sample_polygons
 
-    return read_sample_polygons(args.samples, class_field, layer=getattr(args, "samples_layer", None))
+    return read_sample_polygons(samples, class_field, layer=layer)
 
 
 def output_path(value: str, what: str = "--out") -> Path:

@@ -25,7 +25,6 @@ long a rank waits for the others.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -35,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -54,6 +53,9 @@ from backend.inference.embed import (
 from backend.io.geotiff import embedding_profile, open_stream
 from backend.io.windows import Tile, plan_tiles
 from backend.training.distributed import DistInfo
+
+if TYPE_CHECKING:
+    from backend.jobs._inputs import InputOptions
 
 DEFAULT_TIMEOUT_S = 6 * 3600
 #: Rows copied from a part into the GeoTIFF at a time.
@@ -313,7 +315,7 @@ def compute_sharded(inputs: Any, model: Any, out_path: str | Path, preview_path:
     return finish_embeddings(out_path, preview_path, sample, stats, began, reporter, end)
 
 
-def _worker(args: argparse.Namespace, info: DistInfo, device: str, reporter: Reporter) -> None:
+def _worker(options: InputOptions, info: DistInfo, device: str, reporter: Reporter) -> None:
     """A non-zero rank: follow rank 0's decision, encode this rank's share, wait for the final word."""
     decision = broadcast(None)
     if decision["status"] == "hit":
@@ -324,15 +326,15 @@ def _worker(args: argparse.Namespace, info: DistInfo, device: str, reporter: Rep
     def work() -> dict[str, Any]:
         check_shared(Path(decision["parts"]), info)
         from backend.inference.model import model_config
-        from backend.jobs._inputs import _model_path, open_inputs
+        from backend.jobs._inputs import model_path_for, open_inputs
         from backend.models import load_encoder
 
-        model_path = _model_path(args)
+        model_path = model_path_for(options)
         config = model_config(model_path)
-        with open_inputs(args, config) as inputs:
+        with open_inputs(options, config) as inputs:
             model = load_encoder(model_path, device=device)
-            return encode_shard(inputs, model, Path(decision["parts"]), info, args.window, args.overlap,
-                                decision["batch_size"], device, getattr(args, "stitch", "blend"), reporter)
+            return encode_shard(inputs, model, Path(decision["parts"]), info, options.window,
+                                options.overlap, decision["batch_size"], device, options.stitch, reporter)
 
     raise_first_error(all_gather(_shard_or_error(work)))
     final = broadcast(None)
@@ -362,19 +364,19 @@ def _main(info: DistInfo, parts_root: Path, job: Callable[[], None]) -> None:
         _session = None
 
 
-def run_ranks(args: argparse.Namespace, reporter: Reporter, job: Callable[[], None],
+def run_ranks(options: InputOptions, reporter: Reporter, job: Callable[[], None],
               parts_root: Path) -> None:
     """Run ``embed`` of one raster on every rank of a ``torchrun`` launch.
 
     Args:
-        args: the parsed ``embed`` command line (the same on every rank).
+        options: the ``embed`` inputs (the same on every rank).
         reporter: this process's reporter (muted on non-zero ranks).
         job: rank 0's ordinary job (cache lookup, compute, copy to the outputs).
         parts_root: an existing folder beside the outputs, seen by every rank, for the parts.
     """
     from backend.inference.model import resolve_device
 
-    device = resolve_device(getattr(args, "device", "auto"))
+    device = resolve_device(options.device)
     info = join_group(device)
     try:
         if info.is_main:
@@ -383,7 +385,7 @@ def run_ranks(args: argparse.Namespace, reporter: Reporter, job: Callable[[], No
             _main(info, parts_root, job)
         else:
             mute(reporter)
-            _worker(args, info, device, reporter)
+            _worker(options, info, device, reporter)
     except BaseException:
         settle(info)
         raise

@@ -22,8 +22,10 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.errors import UserError
 from backend.events import Reporter
@@ -42,6 +44,9 @@ from backend.inference.distributed_embed import (
     settle,
 )
 from backend.training.distributed import DistInfo
+
+if TYPE_CHECKING:
+    from backend.jobs._inputs import InputOptions
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -121,18 +126,16 @@ def check_grids(scenes: list[Path]) -> None:
                             f"pixel size")
 
 
-def _embed_scenes(args: argparse.Namespace, reporter: Reporter, scenes: list[tuple[Path, str]],
+def _embed_scenes(options: InputOptions, reporter: Reporter, scenes: list[tuple[Path, str]],
                   staging: Path) -> dict[str, Any]:
     """Embed this rank's scenes (through the cache) into ``staging``; per-scene stats."""
     from backend.jobs._inputs import copy_atomic, embed_into_cache
 
     stats: dict[str, Any] = {}
     for index, (scene, name) in enumerate(scenes):
-        scene_args = argparse.Namespace(**vars(args))
-        scene_args.optical = str(scene)
         reporter.log(f"scene {index + 1}/{len(scenes)}: {scene}")
-        entry, found = embed_into_cache(scene_args, reporter, start=index / len(scenes) * 0.9,
-                                        end=(index + 1) / len(scenes) * 0.9)
+        entry, found = embed_into_cache(replace(options, optical=str(scene)), reporter,
+                                        start=index / len(scenes) * 0.9, end=(index + 1) / len(scenes) * 0.9)
         copy_atomic(entry.embeddings, staging / f"{name}.tif")
         copy_atomic(entry.preview, staging / f"{name}_pca.tif")
         stats[name] = {key: found[key] for key in SCENE_STATS if key in found}
@@ -162,10 +165,11 @@ def _place(staging: Path, folder: Path, names: list[str], out: Path, preview: Pa
         write_text_atomic(path, text)
 
 
-def run_scenes(args: argparse.Namespace, reporter: Reporter, out: Path, preview: Path | None) -> None:
+def run_scenes(args: argparse.Namespace, options: InputOptions, reporter: Reporter, out: Path,
+               preview: Path | None) -> None:
     """``embed`` over the scenes of ``args.optical_scenes`` (see the module docstring)."""
     scenes = scene_paths(args.optical_scenes)
-    if getattr(args, "sar", None):
+    if options.sar:
         raise UserError("--sar with many optical scenes is not supported: embed scene pairs one at a time")
     if out.suffix.lower() != ".vrt":
         raise UserError(f"with many scenes --out is a VRT mosaic (e.g. {out.with_suffix('.vrt')}), not {out}")
@@ -182,11 +186,11 @@ def run_scenes(args: argparse.Namespace, reporter: Reporter, out: Path, preview:
     if launched():
         from backend.inference.model import resolve_device
 
-        info = join_group(resolve_device(getattr(args, "device", "auto")))
+        info = join_group(resolve_device(options.device))
         if not info.is_main:
             mute(reporter)
     try:
-        _run(args, reporter, info, list(zip(scenes, names)), folder, out, preview)
+        _run(options, reporter, info, list(zip(scenes, names)), folder, out, preview)
     except BaseException:
         if launched():
             settle(info)
@@ -196,19 +200,26 @@ def run_scenes(args: argparse.Namespace, reporter: Reporter, out: Path, preview:
             leave_group()
 
 
-def _run(args: argparse.Namespace, reporter: Reporter, info: DistInfo, scenes: list[tuple[Path, str]],
+@contextlib.contextmanager
+def _errors_told(together: bool) -> Iterator[None]:
+    """Rank 0: an error in the block is told to the other ranks (when launched together), then raised."""
+    try:
+        yield
+    except BaseException as exc:
+        if together:
+            with contextlib.suppress(Exception):
+                broadcast({"error": describe(exc)})
+        raise
+
+
+def _run(options: InputOptions, reporter: Reporter, info: DistInfo, scenes: list[tuple[Path, str]],
          folder: Path, out: Path, preview: Path) -> None:
     together = launched()
     if info.is_main:
-        try:
+        with _errors_told(together):
             check_grids([scene for scene, _ in scenes])
             folder.parent.mkdir(parents=True, exist_ok=True)
             decision = {"staging": tempfile.mkdtemp(prefix=f".{folder.name}.parts-", dir=folder.parent)}
-        except BaseException as exc:
-            if together:
-                with contextlib.suppress(Exception):
-                    broadcast({"error": describe(exc)})
-            raise
         if together:
             broadcast(decision)
         reporter.log(f"{len(scenes)} scene(s) on {info.world_size} rank(s)")
@@ -220,7 +231,7 @@ def _run(args: argparse.Namespace, reporter: Reporter, info: DistInfo, scenes: l
     mine = scenes[info.rank::info.world_size]
     def work() -> dict[str, Any]:
         check_shared(staging, info)
-        return _embed_scenes(args, reporter, mine, staging)
+        return _embed_scenes(options, reporter, mine, staging)
 
     own = _shard_or_error(work)
     results = all_gather(own) if together else [own]
@@ -232,13 +243,8 @@ def _run(args: argparse.Namespace, reporter: Reporter, info: DistInfo, scenes: l
         return
     try:
         raise_first_error(results)
-        try:
+        with _errors_told(together):
             _place(staging, folder, [name for _, name in scenes], out, preview)
-        except BaseException as exc:
-            if together:
-                with contextlib.suppress(Exception):
-                    broadcast({"error": describe(exc)})
-            raise
         if together:
             broadcast({"error": None})
     finally:

@@ -10,25 +10,31 @@ How a command uses this module (keep heavy imports inside ``run``)::
         ...
 
     def run(args, reporter):
-        from backend.jobs._inputs import open_inputs, resolve_embeddings
-        emb_path = resolve_embeddings(args, reporter, start=0.0, end=0.8)   # -> Path
-        stats = dict(args.embedding_stats)          # {"cache_hit": bool, ...} to merge into results
-        with EmbeddingRaster(emb_path) as emb: ...  # backend.inference.embedding_raster
-        with open_inputs(args) as inputs: ...       # pixels on the input grid (segment)
+        from backend.jobs._inputs import InputOptions, open_inputs, resolve_embeddings
+        options = InputOptions.from_args(args)      # typed, built once; domain code gets these
+        resolved = resolve_embeddings(options, reporter, start=0.0, end=0.8)
+        stats = dict(resolved.stats)                # {"cache_hit": bool, ...} to merge into results
+        with EmbeddingRaster(resolved.path) as emb: ...  # backend.inference.embedding_raster
+        with open_inputs(options) as inputs: ...    # pixels on the input grid (segment)
 
 Public API:
 
 * ``add_input_arguments(parser)``: ``--optical/--optical-bands/--optical-units/--sar/--sar-bands/
   --sar-units/--model/--bounds/--bounds-crs/--window/--overlap/--stitch/--batch-size/--device/
   --cache-dir/--cache-max-gb/--dtype/--embeddings``.
-* ``resolve_embeddings(args, reporter, start=0.0, end=0.8) -> Path``: the embedding GeoTIFF:
-  ``--embeddings`` when given (validated), else the cache entry (a hit logs "cache hit"), else
-  computed into the cache (entries are verified before they are served, see
-  ``backend.inference.cache``). Sets ``args.embedding_stats`` (``cache_hit``, patch counts, ...) and
-  ``args.embedding_preview`` (the PCA preview path, or ``None`` for ``--embeddings``). Logs the
-  units decision (one line per modality) and emits every ``warning`` (units, out-of-distribution
-  input, collapsed embeddings; re-emitted on a cache hit); stats carry ``units`` and ``warnings``.
-* ``open_inputs(args, config=None) -> InputSet``: the optical/radar rasters on one grid over the
+* ``InputOptions.from_args(args)``: those options as one typed, frozen value (the defaults stay in
+  the parser); change a field with ``dataclasses.replace``.
+* ``resolve_embeddings(options, reporter, start=0.0, end=0.8) -> ResolvedEmbeddings``: ``path``, the
+  embedding GeoTIFF: ``--embeddings`` when given (validated), else the cache entry (a hit logs
+  "cache hit"), else computed into the cache (entries are verified before they are served, see
+  ``backend.inference.cache``); ``stats`` (``cache_hit``, patch counts, ...) and ``preview`` (the PCA
+  preview path, or ``None`` for ``--embeddings``). Logs the units decision (one line per modality)
+  and emits every ``warning`` (units, out-of-distribution input, collapsed embeddings; re-emitted on
+  a cache hit); stats carry ``units`` and ``warnings``.
+* ``embed_into_cache(options, reporter, start, end) -> (CacheEntry, stats)``: the cache entry, found
+  or computed.
+* ``model_path_for(options, reporter=None)``: ``--model``, else the bundled model for the sensor.
+* ``open_inputs(options, config=None) -> InputSet``: the optical/radar rasters on one grid over the
   area (``backend.inference.inputs.InputSet``: ``crs``, ``transform``, ``width``, ``height``,
   ``bounds``, ``patch_transform``, ``patch_width``, ``patch_height``, and
   ``read(window) -> ({"optical"|"sar": float32 [C, h, w] normalised}, valid [h, w])`` for a pixel
@@ -40,6 +46,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -100,92 +107,130 @@ def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True
                                 "skips the encoder")
 
 
-def _bounds(args: argparse.Namespace) -> Any:
-    return getattr(args, "bounds", None)
+@dataclass(frozen=True)
+class InputOptions:
+    """The shared input options of one run, typed (built once from the parsed command line).
+
+    Attributes mirror ``add_input_arguments``; the parser holds their defaults. ``embeddings`` is
+    ``None`` for commands without ``--embeddings``; ``normalise`` is ``none`` for commands without
+    ``--normalise`` (a given field is read as it is).
+    """
+
+    optical: str | None
+    optical_bands: str | None
+    sar: str | None
+    sar_bands: str | None
+    optical_units: str
+    sar_units: str
+    sensor: str
+    spectral_fill: str
+    model: str | None
+    bounds: tuple[float, float, float, float] | None
+    bounds_crs: str | None
+    window: int
+    overlap: int
+    stitch: str
+    batch_size: int
+    device: str
+    dtype: str
+    cache_dir: str | None
+    cache_max_gb: float | None
+    embeddings: str | None = None
+    normalise: str = "none"
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> InputOptions:
+        """The options of a command line parsed by a parser with ``add_input_arguments``."""
+        values = vars(args)
+        options = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        if options.get("bounds") is not None:
+            options["bounds"] = tuple(options["bounds"])
+        return cls(**options)
 
 
-def _model_path(args: argparse.Namespace, reporter: Reporter | None = None) -> Path:
+@dataclass(frozen=True)
+class ResolvedEmbeddings:
+    """The embedding GeoTIFF of a run: ``path``, ``stats`` to merge into the result (``cache_hit``,
+    patch counts, ...) and the PCA ``preview`` (``None`` for given ``--embeddings``)."""
+
+    path: Path
+    stats: dict[str, Any]
+    preview: Path | None
+
+
+def model_path_for(options: InputOptions, reporter: Reporter | None = None) -> Path:
     """``--model``, else the bundled model for the optical raster's sensor (logged)."""
     from backend.inference.model import resolve_model_path
     from backend.io.sensor_bands import check_sensor_options, optical_sensor
 
-    check_sensor_options(getattr(args, "sensor", None), getattr(args, "spectral_fill", None))
-    if getattr(args, "model", None):
-        return resolve_model_path(args.model)
-    sensor = optical_sensor(getattr(args, "optical", None), getattr(args, "sensor", "auto"))
-    return resolve_model_path(None, sensor, getattr(args, "sar", None) is not None,
+    check_sensor_options(options.sensor, options.spectral_fill)
+    if options.model:
+        return resolve_model_path(options.model)
+    sensor = optical_sensor(options.optical, options.sensor)
+    return resolve_model_path(None, sensor, options.sar is not None,
                               reporter.log if reporter is not None else None)
 
 
-def check_units_options(args: argparse.Namespace) -> None:
+def check_units_options(options: InputOptions) -> None:
     """One clear error for a ``--optical-units`` / ``--sar-units`` value outside the contract."""
     for attribute, (option, choices) in UNITS_OPTIONS.items():
-        value = getattr(args, attribute, "auto")
+        value = getattr(options, attribute)
         if value not in choices:
             raise UserError(f"{option} must be one of {', '.join(choices)}; got {value!r}")
 
 
-def open_inputs(args: argparse.Namespace, config: Any = None) -> Any:
-    """The inputs named by ``args`` on one grid (an ``InputSet``; close it, or use ``with``)."""
+def open_inputs(options: InputOptions, config: Any = None) -> Any:
+    """The inputs named by ``options`` on one grid (an ``InputSet``; close it, or use ``with``)."""
     from backend.inference.inputs import InputSet
     from backend.inference.model import model_config
 
-    check_units_options(args)
+    check_units_options(options)
     if config is None:
-        config = model_config(_model_path(args))
-    sensor = getattr(args, "sensor", None)
-    return InputSet(getattr(args, "optical", None), getattr(args, "sar", None), config,
-                    optical_bands=getattr(args, "optical_bands", None),
-                    sar_bands=getattr(args, "sar_bands", None), bounds=_bounds(args),
-                    bounds_crs=getattr(args, "bounds_crs", None),
-                    optical_units=getattr(args, "optical_units", "auto"),
-                    sar_units=getattr(args, "sar_units", "auto"),
-                    sensor=None if sensor in (None, "auto") else sensor,
-                    spectral_fill=getattr(args, "spectral_fill", "auto"))
+        config = model_config(model_path_for(options))
+    sensor = options.sensor
+    return InputSet(options.optical, options.sar, config, optical_bands=options.optical_bands,
+                    sar_bands=options.sar_bands, bounds=options.bounds, bounds_crs=options.bounds_crs,
+                    optical_units=options.optical_units, sar_units=options.sar_units,
+                    sensor=None if sensor in (None, "auto") else sensor, spectral_fill=options.spectral_fill)
 
 
-def resolve_embeddings(args: argparse.Namespace, reporter: Reporter, start: float = 0.0,
-                       end: float = 0.8) -> Path:
-    """The embedding GeoTIFF for ``args``: given, cached, or computed now (see the module docstring)."""
-    check_units_options(args)
-    existing = getattr(args, "embeddings", None)
-    if existing:
+def resolve_embeddings(options: InputOptions, reporter: Reporter, start: float = 0.0,
+                       end: float = 0.8) -> ResolvedEmbeddings:
+    """The embedding GeoTIFF for ``options``: given, cached, or computed now (see the module docstring)."""
+    check_units_options(options)
+    if options.embeddings:
         from backend.inference.embedding_raster import EmbeddingRaster
 
-        with EmbeddingRaster(existing, normalise=getattr(args, "normalise", "none")) as emb:
+        with EmbeddingRaster(options.embeddings, normalise=options.normalise) as emb:
             reporter.log(emb.describe())
-            args.embedding_stats = {"cache_hit": False, "embeddings_given": True, "patch_width": emb.width,
-                                    "patch_height": emb.height, "embedding_dim": emb.dim,
-                                    "embeddings_own": emb.own, "embeddings_unit_length": emb.unit_length}
-        args.embedding_preview = None
+            stats = {"cache_hit": False, "embeddings_given": True, "patch_width": emb.width,
+                     "patch_height": emb.height, "embedding_dim": emb.dim, "embeddings_own": emb.own,
+                     "embeddings_unit_length": emb.unit_length}
         reporter.progress(end, "using the given embeddings")
-        return Path(existing)
-    entry, stats = embed_into_cache(args, reporter, start, end)
-    args.embedding_stats = stats
-    args.embedding_preview = entry.preview
-    return entry.embeddings
+        return ResolvedEmbeddings(Path(options.embeddings), stats, None)
+    entry, stats = embed_into_cache(options, reporter, start, end)
+    return ResolvedEmbeddings(entry.embeddings, stats, entry.preview)
 
 
-def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float = 0.0,
+def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0.0,
                      end: float = 0.8) -> tuple[Any, dict[str, Any]]:
-    """Find or compute the cache entry for ``args``; returns ``(CacheEntry, stats)``."""
+    """Find or compute the cache entry for ``options``; returns ``(CacheEntry, stats)``."""
     from backend.inference.cache import EmbeddingCache, key_facts, writer_lock
     from backend.inference.embed import check_tiling, compute_embeddings
     from backend.inference.model import model_config, model_hash, resolve_device
     from backend.io.atomic import atomic_paths
 
-    check_units_options(args)
-    check_tiling(args.window, args.overlap)
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    model_path = _model_path(args, reporter)
+    check_units_options(options)
+    check_tiling(options.window, options.overlap)
+    if options.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
+    model_path = model_path_for(options, reporter)
     config = model_config(model_path)
-    device = resolve_device(getattr(args, "device", "auto"))
-    dtype = getattr(args, "dtype", "float16")
-    cache = EmbeddingCache(getattr(args, "cache_dir", None), getattr(args, "cache_max_gb", None), reporter)
-    with open_inputs(args, config) as inputs:
-        stitch = getattr(args, "stitch", "blend")
-        facts = key_facts(inputs, model_hash(model_path), args.window, args.overlap, dtype, stitch)
+    device = resolve_device(options.device)
+    dtype, stitch = options.dtype, options.stitch
+    cache = EmbeddingCache(options.cache_dir, options.cache_max_gb, reporter)
+    with open_inputs(options, config) as inputs:
+        facts = key_facts(inputs, model_hash(model_path), options.window, options.overlap, dtype, stitch)
         hit = cache.lookup(facts)  # verified before it is served; a bad entry is discarded with a warning
         entry = hit or cache.entry(facts)
         for note in inputs.notes:
@@ -212,14 +257,14 @@ def embed_into_cache(args: argparse.Namespace, reporter: Reporter, start: float 
         from backend.inference.memory import fit_batch_size
         from backend.models import load_encoder
 
-        args.batch_size = fit_batch_size(config, inputs, args.window, args.overlap, args.batch_size, device,
-                                         reporter)
+        batch_size = fit_batch_size(config, inputs, options.window, options.overlap, options.batch_size,
+                                    device, reporter)
         model = load_encoder(model_path, device=device)
         began = time.perf_counter()
         targets = (entry.embeddings, entry.preview)
         with writer_lock(entry), atomic_paths(*targets) as (tmp_embeddings, tmp_preview):
-            stats = compute_embeddings(inputs, model, tmp_embeddings, tmp_preview, window=args.window,
-                                       overlap=args.overlap, batch_size=args.batch_size, device=device,
+            stats = compute_embeddings(inputs, model, tmp_embeddings, tmp_preview, window=options.window,
+                                       overlap=options.overlap, batch_size=batch_size, device=device,
                                        dtype=dtype, reporter=reporter, start=start, end=end,
                                        stitch=stitch)
             _tag_units(tmp_embeddings, inputs)

@@ -15,12 +15,12 @@ the threshold (and how it was chosen), changed patch counts and fractions.
 from __future__ import annotations
 
 import argparse
-import copy
+from dataclasses import replace
 from pathlib import Path
 
 from backend.errors import UserError
 from backend.events import Reporter
-from backend.jobs._inputs import add_input_arguments
+from backend.jobs._inputs import InputOptions, add_input_arguments
 
 DATES = ("before", "after")
 SOURCES = ("embeddings", "optical", "sar")
@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
 
 def _date_inputs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     """``{date: {source: path}}`` of the given per-date inputs, checked for a consistent pairing."""
-    if getattr(args, "optical", None) or getattr(args, "sar", None):
+    if args.optical or args.sar:
         raise UserError("change takes one raster per date: --before-optical/--after-optical and/or "
                         "--before-sar/--after-sar (or --before-embeddings/--after-embeddings)")
     given = {date: {source: getattr(args, f"{date}_{source}") for source in SOURCES
@@ -76,17 +76,15 @@ def _date_inputs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     return given
 
 
-def _embed_date(args: argparse.Namespace, inputs: dict[str, str], reporter: Reporter, start: float,
+def _embed_date(options: InputOptions, inputs: dict[str, str], reporter: Reporter, start: float,
                 end: float) -> tuple[Path, dict]:
     """The embedding field of one date: given, or computed (and cached) with the shared model."""
     from backend.jobs._inputs import resolve_embeddings
 
-    date = copy.copy(args)
-    date.embeddings = inputs.get("embeddings")
-    date.optical = inputs.get("optical")
-    date.sar = inputs.get("sar")
-    path = resolve_embeddings(date, reporter, start=start, end=end)
-    return path, dict(getattr(date, "embedding_stats", {}))
+    date = replace(options, embeddings=inputs.get("embeddings"), optical=inputs.get("optical"),
+                   sar=inputs.get("sar"))
+    resolved = resolve_embeddings(date, reporter, start=start, end=end)
+    return resolved.path, dict(resolved.stats)
 
 
 def _threshold(value: str) -> float | str:
@@ -130,16 +128,18 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                 if path is not None and Path(value).exists() and same_file(path, value):
                     raise UserError(f"{option} {path} is the --{date}-{source} input {value}; writing it "
                                     "would destroy the input: choose another output file")
-    if "embeddings" not in given["before"] and not args.model:
-        from backend.jobs._inputs import _model_path
+    options = InputOptions.from_args(args)
+    if "embeddings" not in given["before"] and not options.model:
+        from backend.jobs._inputs import model_path_for
 
-        before = copy.copy(args)
-        before.optical, before.sar = given["before"].get("optical"), given["before"].get("sar")
-        args.model = str(_model_path(before, reporter))  # the after date is embedded with the same model
+        before = replace(options, optical=given["before"].get("optical"), sar=given["before"].get("sar"))
+        # the after date is embedded with the same model
+        options = replace(options, model=str(model_path_for(before, reporter)))
     fields, stats = {}, {}
     for index, date in enumerate(DATES):
         reporter.log(f"{date} date: " + ", ".join(f"{s} {p}" for s, p in given[date].items()))
-        fields[date], stats[date] = _embed_date(args, given[date], reporter, 0.3 * index, 0.3 * (index + 1))
+        fields[date], stats[date] = _embed_date(options, given[date], reporter, 0.3 * index,
+                                                0.3 * (index + 1))
     check_distinct(out, mask, types, fields["before"])
     check_distinct(out, mask, types, fields["after"])
     result = change_map(fields["before"], fields["after"], out, mask, types, distance=args.distance,

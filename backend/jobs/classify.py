@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.validation import default_block
     from backend.inference.embedding_raster import EmbeddingRaster
     from backend.io.outputs import check_outputs
-    from backend.jobs._inputs import resolve_embeddings
+    from backend.jobs._inputs import InputOptions, open_inputs, resolve_embeddings
 
     if args.neighbors < 1:
         raise UserError(f"--neighbors must be at least 1 (got {args.neighbors})")
@@ -82,10 +82,13 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         named.update({"--probabilities-out": probabilities,
                       "the probabilities style": style_path(probabilities)})
     check_outputs(args, named)
-    samples = read_samples(args, args.class_field)  # fail fast on a bad layer, before embedding
+    # fail fast on a bad layer, before embedding
+    samples = read_samples(args.samples, args.samples_layer, args.class_field)
     for why, count in samples.skipped.items():
         reporter.warning(f"{count} feature(s) of the sample layer skipped: {why}")
-    embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.6)
+    options = InputOptions.from_args(args)
+    resolved = resolve_embeddings(options, reporter, start=0.0, end=0.6)
+    embeddings = resolved.path
     check_distinct(out, confidence, probabilities, embeddings)
     with EmbeddingRaster(embeddings) as reader:
         crs = reader.grid.crs
@@ -97,10 +100,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         band_stats = None
         if args.band_stats:
             from backend.downstream.band_stats import write_band_statistics
-            from backend.jobs._inputs import open_inputs
 
             band_stats = Path(scratch) / "band_statistics.tif"
-            with open_inputs(args) as inputs:
+            with open_inputs(options) as inputs:
                 count = write_band_statistics(inputs, band_stats)
             reporter.log(f"band statistics: {count} per-patch values (mean, std of each band) added")
         stats = classify_map(embeddings, samples, out, confidence, probabilities,
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                "confidence_style": str(style_path(confidence)), "embeddings": str(embeddings)}
     if probabilities is not None:
         outputs.update(probabilities=str(probabilities), probabilities_style=str(style_path(probabilities)))
-    reporter.result(outputs, {**getattr(args, "embedding_stats", {}), **stats.as_dict()})
+    reporter.result(outputs, {**resolved.stats, **stats.as_dict()})
 
 
 def _percent(value: float | None) -> str:

@@ -79,12 +79,13 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.options import output_path
     from backend.downstream.styles import style_path
     from backend.io.outputs import check_outputs
-    from backend.jobs._inputs import resolve_embeddings
+    from backend.jobs._inputs import InputOptions, resolve_embeddings
 
     _check(args)
     out = output_path(args.out)
     check_outputs(args, {"--out": out, "the style": style_path(out)})
-    embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.6)
+    resolved = resolve_embeddings(InputOptions.from_args(args), reporter, start=0.0, end=0.6)
+    embeddings = resolved.path
     if out.resolve() == embeddings.resolve():
         raise UserError("--out must not be the embedding raster itself")
     if args.method == "hdbscan":
@@ -109,4 +110,4 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                      f"({stats.iterations} iterations, inertia {stats.inertia:.4g}, on {stats.device})")
     reporter.progress(1.0, "done")
     reporter.result({"clusters": str(out), "style": str(style_path(out)), "embeddings": str(embeddings)},
-                    {**getattr(args, "embedding_stats", {}), **stats.as_dict()})
+                    {**resolved.stats, **stats.as_dict()})

@@ -52,7 +52,7 @@ def preview_path_for(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
-    from backend.jobs._inputs import copy_atomic, embed_into_cache
+    from backend.jobs._inputs import InputOptions, copy_atomic, embed_into_cache
 
     out = Path(args.out).expanduser()
     from backend.inference.scene_embed import is_many
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     if is_many(args.optical_scenes):
         from backend.inference.scene_embed import run_scenes
 
-        run_scenes(args, reporter, out, Path(args.preview_out).expanduser() if args.preview_out else None)
+        preview_out = Path(args.preview_out).expanduser() if args.preview_out else None
+        run_scenes(args, InputOptions.from_args(args), reporter, out, preview_out)
         return
     preview = Path(args.preview_out).expanduser() if args.preview_out else preview_path_for(out)
     if out.resolve() == preview.resolve():
@@ -68,9 +69,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.io.outputs import check_outputs
 
     check_outputs(args, {"--out": out, "--preview-out": preview})
+    options = InputOptions.from_args(args)
 
     def job() -> None:
-        entry, stats = embed_into_cache(args, reporter, start=0.0, end=0.95)
+        entry, stats = embed_into_cache(options, reporter, start=0.0, end=0.95)
         copy_atomic(entry.embeddings, out)
         copy_atomic(entry.preview, preview)
         reporter.progress(1.0, "done")
@@ -79,6 +81,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.inference import distributed_embed
 
     if distributed_embed.launched():  # torchrun: rows of tiles shared by the ranks, rank 0 writes
-        distributed_embed.run_ranks(args, reporter, job, out.absolute().parent)
+        distributed_embed.run_ranks(options, reporter, job, out.absolute().parent)
     else:
         job()

@@ -228,7 +228,8 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
     if args.samples:
         from backend.downstream.options import read_samples
 
-        labels: Any = PolygonLabels(read_samples(args, args.class_field).to_crs(grid.crs), grid)
+        samples = read_samples(args.samples, args.samples_layer, args.class_field)
+        labels: Any = PolygonLabels(samples.to_crs(grid.crs), grid)
     else:
         labels = RasterLabels(args.labels, grid)
     try:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.options import check_distinct, output_path, read_samples
     from backend.downstream.segmentation import check_head_form, head_paths, load_head
     from backend.downstream.styles import style_path
-    from backend.jobs._inputs import resolve_embeddings
+    from backend.jobs._inputs import InputOptions, open_inputs, resolve_embeddings
 
     sources = [name for name, value in (("--samples", args.samples), ("--label-raster", args.label_raster),
                                         ("--head", args.head)) if value]
@@ -75,13 +75,13 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         check_head_form(load_head(args.head)[1], with_pixels, args.head)
     if args.label_raster and not Path(args.label_raster).exists():
         raise UserError(f"label raster not found: {args.label_raster}")
-    samples = read_samples(args, args.class_field) if args.samples else None
-    embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.5)
+    samples = read_samples(args.samples, args.samples_layer, args.class_field) if args.samples else None
+    options = InputOptions.from_args(args)
+    resolved = resolve_embeddings(options, reporter, start=0.0, end=0.5)
+    embeddings = resolved.path
     check_distinct(out, embeddings)
     if with_pixels:
-        from backend.jobs._inputs import open_inputs
-
-        with open_inputs(args) as inputs:
+        with open_inputs(options) as inputs:
             stats = _segment(args, embeddings, inputs, samples, out, head_out, reporter)
     else:
         stats = _segment(args, embeddings, None, samples, out, head_out, reporter)
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         results["final_loss"] = None
         results["final_loss_note"] = ("null: the last training step's random crops held no labelled pixel, "
                                       "so that step had no loss")
-    reporter.result(outputs, {**getattr(args, "embedding_stats", {}), **results})
+    reporter.result(outputs, {**resolved.stats, **results})
 
 
 def _segment(args: argparse.Namespace, embeddings: Path, inputs: Any, samples: Any, out: Path,

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.similarity import similarity_map
     from backend.downstream.styles import style_path
     from backend.inference.embedding_raster import EmbeddingRaster
-    from backend.jobs._inputs import resolve_embeddings
+    from backend.jobs._inputs import InputOptions, resolve_embeddings
 
     if (args.point is None) == (args.samples is None):
         raise UserError("give either --point X Y or --samples (query polygons)")
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.io.outputs import check_outputs
 
     check_outputs(args, {"--out": out, "the style": style_path(out)})
-    samples = read_samples(args, None) if args.samples else None
+    samples = read_samples(args.samples, args.samples_layer, None) if args.samples else None
     if args.point_crs:
         from rasterio.crs import CRS
 
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
             CRS.from_user_input(args.point_crs)
         except Exception:
             raise UserError(f"--point-crs {args.point_crs!r} is not a CRS (try EPSG:4326)") from None
-    embeddings = resolve_embeddings(args, reporter, start=0.0, end=0.7)
+    resolved = resolve_embeddings(InputOptions.from_args(args), reporter, start=0.0, end=0.7)
+    embeddings = resolved.path
     check_distinct(out, embeddings)
     if samples is not None:
         with EmbeddingRaster(embeddings) as reader:
@@ -64,4 +65,4 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                  f"{stats.minimum:.3f} … {stats.maximum:.3f}")
     reporter.progress(1.0, "done")
     reporter.result({"similarity": str(out), "style": str(style_path(out)), "embeddings": str(embeddings)},
-                    {**getattr(args, "embedding_stats", {}), **stats.as_dict()})
+                    {**resolved.stats, **stats.as_dict()})
