@@ -6,7 +6,7 @@ every cell valid on both dates the change magnitude is the cosine distance ``1 -
 ``normalise``). An Otsu threshold on the magnitude histogram (or a given one) splits the cells into
 "no change" and "change"; optionally the change vectors ``b - a`` of the changed cells are grouped
 by k-means into "from-to" types. Everything is streamed in strips (bounded memory) and written
-through :func:`backend.io.atomic.atomic_paths`: all outputs appear together, complete, or none.
+through :func:`backend.downstream.raster.result_rasters`: all outputs appear together, complete, or none.
 
 Outputs: the magnitude (float32, NaN = nodata, pseudocolour ``.qml``), the mask (uint8: 0 nodata,
 1 no change, 2 change, paletted ``.qml``) and, with ``clusters``, the types (uint8: 0 nodata or no
@@ -134,10 +134,9 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
     """
     import rasterio
 
-    from backend.downstream.raster import create_raster, tracker
-    from backend.downstream.styles import class_colors, paletted_qml, pseudocolor_qml, style_path
+    from backend.downstream.raster import RasterOutput, result_rasters, tracker
+    from backend.downstream.styles import class_colors
     from backend.inference.embedding_raster import EmbeddingRaster
-    from backend.io.atomic import atomic_paths
 
     if distance not in ("cosine", "euclidean"):
         raise UserError(f"--distance must be cosine or euclidean; got {distance!r}")
@@ -149,15 +148,16 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
         if before.dim != after.dim:
             raise UserError(f"the two dates have different dimensions ({before.dim} and {after.dim}): "
                             "embed both with the same model, or give fields of the same kind")
-        finals = [out, style_path(out), mask_out, style_path(mask_out)]
+        outputs = [RasterOutput(out, "float32", float("nan"), (f"change ({distance} distance)",)),
+                   RasterOutput(mask_out, "uint8", 0, ("change mask",))]
         if clusters:
-            finals += [types_out, style_path(types_out)]
-        with atomic_paths(*finals) as temps:
-            mag_tmp, mag_style, mask_tmp, mask_style = temps[:4]
+            outputs.append(RasterOutput(types_out, "uint8", 0, ("change type",)))
+        with result_rasters(before.grid, *outputs) as rasters:
+            magnitudes, masks = rasters[:2]
+            mag_tmp = magnitudes.path
             low, high, total = np.inf, -np.inf, 0.0
             counts = {"before": 0, "after": 0, "both": 0}
-            with create_raster(mag_tmp, before.grid, "float32", float("nan"),
-                               description=f"change ({distance} distance)") as dst:
+            with magnitudes.open() as dst:
                 for window in track(before.windows(), "change magnitude", start, start + 0.5 * span):
                     a, valid_a = before.read(window)
                     b, valid_b = after.read(window)
@@ -187,22 +187,21 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
                             "Pass --threshold to choose another value.")
                     threshold = floor
             changed = 0
-            with rasterio.open(mag_tmp) as mag, create_raster(mask_tmp, before.grid, "uint8", 0,
-                                                              description="change mask") as dst:
+            with rasterio.open(mag_tmp) as mag, masks.open() as dst:
                 for window in before.windows():
                     values = mag.read(1, window=window)
                     mask = np.where(np.isfinite(values), np.where(values > threshold, 2, 1), 0)
                     changed += int((mask == 2).sum())
                     dst.write(mask.astype(np.uint8)[np.newaxis], window=window)
-            mag_style.write_text(pseudocolor_qml(low, high), encoding="utf-8")
-            mask_style.write_text(paletted_qml(MASK_CLASSES, MASK_COLORS), encoding="utf-8")
+            magnitudes.style_range(low, high)
+            masks.style_classes(MASK_CLASSES, MASK_COLORS)
             type_counts: dict[int, int] = {}
             if clusters:
-                type_counts = _change_types(before, after, mag_tmp, threshold, temps[4], clusters,
+                type_counts = _change_types(before, after, mag_tmp, threshold, rasters[2], clusters,
                                             changed, distance, seed, track,
                                             start + 0.6 * span, end)
                 labels = {k: f"change type {k} ({n} patches)" for k, n in type_counts.items()}
-                temps[5].write_text(paletted_qml(labels, class_colors(clusters)), encoding="utf-8")
+                rasters[2].style_classes(labels, class_colors(clusters))
     valid = counts["both"]
     return ChangeStats(distance=distance, normalised=bool(before.normalised), threshold=float(threshold),
                        threshold_how=how, valid_patches=valid, changed_patches=changed,
@@ -236,14 +235,12 @@ def _otsu_of_raster(path: Any, low: float, high: float, method: str = "otsu") ->
     return otsu3_threshold(counts, edges) if method == "otsu3" else otsu_threshold(counts, edges)
 
 
-def _change_types(before: Any, after: Any, mag_path: Any, threshold: float, types_tmp: Any, clusters: int,
+def _change_types(before: Any, after: Any, mag_path: Any, threshold: float, types: Any, clusters: int,
                   changed: int, distance: str, seed: int, track: Any, start: float,
                   end: float) -> dict[int, int]:
     """Fit k-means on a sample of the change vectors ``b - a`` and write the type of every changed cell."""
     import rasterio
     from sklearn.cluster import KMeans
-
-    from backend.downstream.raster import create_raster
 
     if changed < clusters:
         raise UserError(f"--change-clusters {clusters} needs at least {clusters} changed patches; "
@@ -261,7 +258,7 @@ def _change_types(before: Any, after: Any, mag_path: Any, threshold: float, type
             sample.append(deltas[rng.random(len(deltas)) < rate])
         model = KMeans(n_clusters=clusters, n_init=3, random_state=seed).fit(np.concatenate(sample))
         counts = np.zeros(clusters + 1, np.int64)
-        with create_raster(types_tmp, before.grid, "uint8", 0, description="change type") as dst:
+        with types.open() as dst:
             for window in track(windows, "change types", (start + end) / 2, end):
                 changed_here = mag.read(1, window=window) > threshold
                 both, va, vb = _pair(before, after, window, distance)

@@ -14,6 +14,7 @@ twice: leave-one-polygon-out and spatially blocked cross-validation (the one to 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,10 +130,8 @@ def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: st
     """
     from backend.downstream.band_stats import BandStatistics
     from backend.downstream.classifiers import FeatureBuilder, PatchClassifier
-    from backend.downstream.raster import class_dtype, create_raster, pick_device, tracker
-    from backend.downstream.styles import paletted_qml, pseudocolor_qml, style_path
+    from backend.downstream.raster import RasterOutput, class_dtype, pick_device, result_rasters, tracker
     from backend.downstream.validation import TRUST_NOTE, blocked_cv, leave_one_polygon_out, polygon_blocks
-    from backend.io.atomic import atomic_paths
 
     if cv_block < 1:
         raise UserError(f"--cv-block must be at least 1 patch (got {cv_block})")
@@ -183,61 +182,52 @@ def classify_map(embeddings: str | os.PathLike[str], samples: SampleSet, out: st
                 reporter.progress(start + 0.2 * span, "accuracy estimated")
             model = make().fit(features, found.classes, found.polygons)
 
-            outputs = [out, style_path(out)]
-            if confidence_out is not None:
-                outputs += [confidence_out, style_path(confidence_out)]
-            if probabilities_out is not None:
-                outputs += [probabilities_out, style_path(probabilities_out)]
             dtype = class_dtype(class_count)
+            outputs = {"labels": RasterOutput(out, dtype, 0, ("class",))}
+            if confidence_out is not None:
+                outputs["confidence"] = RasterOutput(confidence_out, "float32", float("nan"), ("confidence",))
+            if probabilities_out is not None:
+                outputs["probabilities"] = RasterOutput(probabilities_out, "float32", float("nan"),
+                                                        tuple(names))
             valid_total, confidence_sum = 0, 0.0
             low, high = np.inf, -np.inf
-            with atomic_paths(*outputs) as temps:
-                labels_dst = create_raster(temps[0], reader.grid, dtype, 0, description="class")
-                confidence_dst = None
-                if confidence_out is not None:
-                    confidence_dst = create_raster(temps[2], reader.grid, "float32", float("nan"),
-                                                   description="confidence")
-                probability_dst = None
-                if probabilities_out is not None:
-                    probability_dst = create_raster(temps[-2], reader.grid, "float32", float("nan"),
-                                                    count=class_count)
-                    for band, name in enumerate(names, start=1):
-                        probability_dst.set_band_description(band, name)
-                try:
-                    for window in track(reader.windows(), f"classifying patches ({classifier})",
-                                        start + 0.2 * span, end):
-                        vectors, rows, cols = reader.read_vectors(window)
-                        shape = (int(window.height), int(window.width))
-                        labels = np.zeros(shape, dtype=dtype)
-                        confidence = np.full(shape, np.nan, dtype=np.float32)
-                        probabilities = np.full((class_count, *shape), np.nan, np.float32) \
-                            if probability_dst is not None else None
-                        if len(vectors):
-                            statistics = None if bands is None else bands.read(window)[:, rows, cols].T
-                            proba = model.predict_proba(features_of(vectors, statistics))
-                            labels[rows, cols] = (proba.argmax(axis=1) + 1).astype(dtype)
-                            scores = proba.max(axis=1)
-                            confidence[rows, cols] = scores
-                            if probabilities is not None:
-                                probabilities[:, rows, cols] = proba.T
-                            low, high = min(low, float(scores.min())), max(high, float(scores.max()))
-                            confidence_sum += float(scores.sum(dtype=np.float64))
-                        valid_total += len(vectors)
-                        labels_dst.write(labels[np.newaxis], window=window)
-                        if confidence_dst is not None:
-                            confidence_dst.write(confidence[np.newaxis], window=window)
-                        if probability_dst is not None:
-                            probability_dst.write(probabilities, window=window)
-                finally:
-                    for dataset in (labels_dst, confidence_dst, probability_dst):
-                        if dataset is not None:
-                            dataset.close()
-                temps[1].write_text(paletted_qml(samples.class_values), encoding="utf-8")
-                if confidence_out is not None:
-                    temps[3].write_text(pseudocolor_qml(low if np.isfinite(low) else 0.0,
-                                                        high if np.isfinite(high) else 1.0), encoding="utf-8")
-                if probabilities_out is not None:
-                    temps[-1].write_text(pseudocolor_qml(0.0, 1.0), encoding="utf-8")
+            with result_rasters(reader.grid, *outputs.values()) as written, contextlib.ExitStack() as stack:
+                results = dict(zip(outputs, written))
+                datasets = {kind: stack.enter_context(result.open()) for kind, result in results.items()}
+                labels_dst = datasets["labels"]
+                confidence_dst = datasets.get("confidence")
+                probability_dst = datasets.get("probabilities")
+                for window in track(reader.windows(), f"classifying patches ({classifier})",
+                                    start + 0.2 * span, end):
+                    vectors, rows, cols = reader.read_vectors(window)
+                    shape = (int(window.height), int(window.width))
+                    labels = np.zeros(shape, dtype=dtype)
+                    confidence = np.full(shape, np.nan, dtype=np.float32)
+                    probabilities = np.full((class_count, *shape), np.nan, np.float32) \
+                        if probability_dst is not None else None
+                    if len(vectors):
+                        statistics = None if bands is None else bands.read(window)[:, rows, cols].T
+                        proba = model.predict_proba(features_of(vectors, statistics))
+                        labels[rows, cols] = (proba.argmax(axis=1) + 1).astype(dtype)
+                        scores = proba.max(axis=1)
+                        confidence[rows, cols] = scores
+                        if probabilities is not None:
+                            probabilities[:, rows, cols] = proba.T
+                        low, high = min(low, float(scores.min())), max(high, float(scores.max()))
+                        confidence_sum += float(scores.sum(dtype=np.float64))
+                    valid_total += len(vectors)
+                    labels_dst.write(labels[np.newaxis], window=window)
+                    if confidence_dst is not None:
+                        confidence_dst.write(confidence[np.newaxis], window=window)
+                    if probability_dst is not None:
+                        probability_dst.write(probabilities, window=window)
+                stack.close()  # every raster complete before the styles and the rename
+                results["labels"].style_classes(samples.class_values)
+                if "confidence" in results:
+                    results["confidence"].style_range(low if np.isfinite(low) else 0.0,
+                                                      high if np.isfinite(high) else 1.0)
+                if "probabilities" in results:
+                    results["probabilities"].style_range(0.0, 1.0)
         finally:
             if bands is not None:
                 bands.close()

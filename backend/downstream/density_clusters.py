@@ -102,9 +102,8 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
     """
     from sklearn.cluster import HDBSCAN
 
-    from backend.downstream.raster import class_dtype, create_raster, tracker
-    from backend.downstream.styles import class_colors, paletted_qml, style_path
-    from backend.io.atomic import atomic_paths
+    from backend.downstream.raster import RasterOutput, class_dtype, result_rasters, tracker
+    from backend.downstream.styles import class_colors
 
     if metric not in ("cosine", "euclidean"):
         raise UserError(f"unknown metric {metric!r}: use cosine or euclidean")
@@ -171,8 +170,8 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         noise_value = count + 1
         dtype = class_dtype(noise_value)
         sizes = np.zeros(noise_value + 1, np.int64)
-        with atomic_paths(out, style_path(out)) as (raster_tmp, style_tmp):
-            with create_raster(raster_tmp, reader.grid, dtype, 0, description="cluster") as dst:
+        with result_rasters(reader.grid, RasterOutput(out, dtype, 0, ("cluster",))) as (result,):
+            with result.open() as dst:
                 for window in track(windows, "assigning patches", start + 0.4 * span, end):
                     vectors, rows, cols = reader.read_vectors(window)
                     classes = np.zeros((int(window.height), int(window.width)), dtype=dtype)
@@ -183,7 +182,7 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
                     dst.write(classes[np.newaxis], window=window)
             legend = {i: f"cluster {i}" for i in range(1, count + 1)}
             legend[noise_value] = "noise"
-            style_tmp.write_text(paletted_qml(legend, [*class_colors(count), NOISE_COLOR]), encoding="utf-8")
+            result.style_classes(legend, [*class_colors(count), NOISE_COLOR])
     noise = int(sizes[noise_value])
     return DensityStats(method="hdbscan", clusters=count, min_cluster_size=size, min_samples=min_samples,
                         sample_size=len(x), valid_patches=valid_total, nodata_patches=int(nodata_total),

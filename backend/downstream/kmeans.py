@@ -340,9 +340,7 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
     Raises:
         UserError: k < 1, or k larger than the number of valid patches.
     """
-    from backend.downstream.raster import class_dtype, create_raster, pick_device, tracker
-    from backend.downstream.styles import paletted_qml, style_path
-    from backend.io.atomic import atomic_paths
+    from backend.downstream.raster import RasterOutput, class_dtype, pick_device, result_rasters, tracker
 
     if k < 1:
         raise UserError(f"--k must be at least 1 (got {k})")
@@ -414,8 +412,8 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         centres = fitted.centres[order.to(fitted.centres.device)]
         dtype = class_dtype(k)
         sizes = np.zeros(k + 1, dtype=np.int64)
-        with atomic_paths(out, style_path(out)) as (raster_tmp, style_tmp):
-            with create_raster(raster_tmp, reader.grid, dtype, 0, description="cluster") as dst:
+        with result_rasters(reader.grid, RasterOutput(out, dtype, 0, ("cluster",))) as (result,):
+            with result.open() as dst:
                 for window in track(windows, "writing clusters", start + 0.8 * span, end):
                     vectors, rows, cols = reader.read_vectors(window)
                     classes = np.zeros((int(window.height), int(window.width)), dtype=dtype)
@@ -424,7 +422,7 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
                         classes[rows, cols] = (labels.cpu().numpy() + 1).astype(dtype)
                     sizes += np.bincount(classes.ravel(), minlength=k + 1)
                     dst.write(classes[np.newaxis], window=window)
-            style_tmp.write_text(paletted_qml({i: f"cluster {i}" for i in range(1, k + 1)}), encoding="utf-8")
+            result.style_classes({i: f"cluster {i}" for i in range(1, k + 1)})
     return ClusterStats(k=k, valid_patches=valid_total, nodata_patches=int(nodata_total),
                         iterations=fitted.iterations, inertia=fitted.inertia,
                         cluster_sizes={i: int(sizes[i]) for i in range(1, k + 1)},

@@ -213,9 +213,7 @@ def predict_segmentation(head: SegmentationHead, reader: Any, pixels: PixelSourc
     """
     from rasterio.windows import Window
 
-    from backend.downstream.raster import class_dtype, create_raster, tracker
-    from backend.downstream.styles import paletted_qml, style_path
-    from backend.io.atomic import atomic_paths
+    from backend.downstream.raster import RasterOutput, class_dtype, result_rasters, tracker
 
     device = device or torch.device("cpu")
     head = head.to(device).eval()
@@ -224,8 +222,8 @@ def predict_segmentation(head: SegmentationHead, reader: Any, pixels: PixelSourc
     s = PATCH if pixels is not None else 1
     counts = np.zeros(len(classes) + 1, np.int64)
     strips = list(range(0, reader.grid.height, strip_patches))
-    with atomic_paths(out, style_path(out)) as (raster_tmp, style_tmp):
-        with create_raster(raster_tmp, grid, dtype, 0, description="class") as dst:
+    with result_rasters(grid, RasterOutput(out, dtype, 0, ("class",))) as (result,):
+        with result.open() as dst:
             for prow in tracker(reporter)(strips, "segmenting", start, end):
                 prow1 = min(prow + strip_patches, reader.grid.height)
                 top, bottom = max(prow - 1, 0), min(prow1 + 1, reader.grid.height)
@@ -242,7 +240,7 @@ def predict_segmentation(head: SegmentationHead, reader: Any, pixels: PixelSourc
                 strip = predicted[row0:row0 + rows, :grid.width].astype(dtype)
                 counts += np.bincount(strip.ravel(), minlength=len(classes) + 1)
                 dst.write(strip[np.newaxis], window=Window(0, prow * s, grid.width, rows))
-        style_tmp.write_text(paletted_qml({i + 1: name for i, name in enumerate(classes)}), encoding="utf-8")
+        result.style_classes({i + 1: name for i, name in enumerate(classes)})
     return {i: int(counts[i]) for i in range(1, len(classes) + 1)}
 
 

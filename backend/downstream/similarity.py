@@ -90,10 +90,8 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
     minimum to its maximum; both appear only when complete.
     """
     from backend.downstream.knn import normalize_rows
-    from backend.downstream.raster import create_raster, pick_device, tracker
-    from backend.downstream.styles import pseudocolor_qml, style_path
+    from backend.downstream.raster import RasterOutput, pick_device, result_rasters, tracker
     from backend.inference.embedding_raster import EmbeddingRaster
-    from backend.io.atomic import atomic_paths
 
     if (point is None) == (samples is None):
         raise UserError("give either a point (--point X Y) or query polygons (--samples), not both")
@@ -110,10 +108,10 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
         else:
             centre = normalize_rows(normalize_rows(query_rows).mean(dim=0, keepdim=True))
         low, high, total, count = np.inf, -np.inf, 0.0, 0
-        with atomic_paths(out, style_path(out)) as (raster_tmp, style_tmp):
-            dst = create_raster(raster_tmp, reader.grid, "float32", float("nan"),
-                                description="euclidean distance" if euclidean else "similarity")
-            with dst:
+        output = RasterOutput(out, "float32", float("nan"),
+                              ("euclidean distance" if euclidean else "similarity",))
+        with result_rasters(reader.grid, output) as (similarity_raster,):
+            with similarity_raster.open() as dst:
                 for window in tracker(reporter)(reader.windows(), "similarity", start, end):
                     vectors, rows, cols = reader.read_vectors(window)
                     result = np.full((int(window.height), int(window.width)), np.nan, dtype=np.float32)
@@ -128,6 +126,6 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
                         low, high = min(low, float(values.min())), max(high, float(values.max()))
                         total, count = total + float(values.sum(dtype=np.float64)), count + len(values)
                     dst.write(result[np.newaxis], window=window)
-            style_tmp.write_text(pseudocolor_qml(low, high), encoding="utf-8")
+            similarity_raster.style_range(low, high)
     return SimilarityStats(query_patches=len(query), minimum=low, maximum=high,
                            mean=total / max(count, 1), valid_patches=count)
