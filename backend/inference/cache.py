@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backend.errors import UserError
+from backend.io.checksums import file_sha256
 
 if TYPE_CHECKING:
     from backend.events import Reporter
@@ -144,15 +145,6 @@ def key_facts(inputs: InputSet, model_digest: str, window: int, overlap: int, dt
 
 def cache_key(facts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a whole file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- entries ------------------------------------------------------------------------------------

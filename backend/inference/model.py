@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import UserError
+from backend.io.checksums import file_sha256 as _sha256
 
 BUNDLED_MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 _HASHES: dict[tuple[str, int, int], str] = {}
@@ -145,14 +146,6 @@ def _write_hash_memo(memo: Path, files: dict[str, Any]) -> None:
         os.replace(tmp, memo)
     except OSError:
         tmp.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _file_hash(path: Path) -> str:

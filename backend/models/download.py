@@ -34,6 +34,7 @@ from typing import Any
 
 from backend import __version__
 from backend.errors import UserError
+from backend.io.checksums import file_sha256
 from backend.models.registry import KnownModel
 
 ProgressCallback = Callable[[int, int], None]
@@ -173,15 +174,6 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
 def _validator_path(partial: Path) -> Path:
     """Where the ETag / Last-Modified of a partial download is kept (for ``If-Range``)."""
     return partial.with_name(partial.name + ".validator")
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_file(path: Path, entry: KnownModel | None) -> str:

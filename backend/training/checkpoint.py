@@ -20,7 +20,6 @@ verifies the checksums and falls back to ``previous/`` when the latest checkpoin
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 
 from backend.errors import EnvironmentFault, UserError, environment_fault
+from backend.io.checksums import file_sha256
 
 STATE_FILE = "state.pt"
 MODEL_STEM = "model"
@@ -90,15 +90,6 @@ def _write_encoder(encoder: torch.nn.Module, stem: Path) -> None:
 
 
 # -- checksums ----------------------------------------------------------------------------------
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 4 MB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _manifest(folder: Path, step: Any) -> dict[str, Any]:
     return {"format": MANIFEST_FORMAT, "step": step,
             "files": {name: {"bytes": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
