@@ -71,6 +71,18 @@ CLASSIFIER_LABELS: dict[str, str] = {"knn": "kNN", "random-forest": "Random fore
 assert tuple(CLUSTER_METHOD_LABELS) == _requests.CLUSTER_METHODS
 assert tuple(CLASSIFIER_LABELS) == _requests.CLASSIFIERS
 
+#: How embedding vectors are read (``--normalise``) and compared (``--distance``): the *Advanced* combo boxes
+#: and the Processing enums NORMALISE and DISTANCE, in this order (labels translated where shown). Their
+#: values travel in :attr:`RunChoices.advanced` under the request field's name.
+NORMALISE_LABELS: dict[str, str] = {"auto": "auto", "l2": "L2 (unit length)", "none": "as they are"}
+DISTANCE_LABELS: dict[str, str] = {"cosine": "cosine", "euclidean": "euclidean"}
+assert tuple(NORMALISE_LABELS) == _requests.NORMALISE_CHOICES
+assert tuple(DISTANCE_LABELS) == _requests.DISTANCES
+#: The choice tables by request field (and, upper-cased, Processing parameter) name.
+FIELD_CHOICES: dict[str, dict[str, str]] = {"normalise": NORMALISE_LABELS, "distance": DISTANCE_LABELS}
+#: The actions that take them.
+FIELD_ACTIONS: tuple[str, ...] = ("classify", "similar", "change")
+
 
 @dataclass
 class InputFiles:
@@ -94,7 +106,8 @@ class RunChoices:
     optical_units: str = _requests.AUTO
     sar_units: str = _requests.AUTO
     sensor: str = _requests.AUTO
-    advanced: dict[str, int] = field(default_factory=dict)  # ADVANCED_OPTIONS name -> value
+    #: ADVANCED_OPTIONS name -> value; FIELD_CHOICES name (``normalise``, ``distance``) -> choice
+    advanced: dict[str, Any] = field(default_factory=dict)
 
 
 def optical_bands_argument(mapping: Sequence[int | None] | None, plan: BandPlan | None,
@@ -157,7 +170,8 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
             :func:`build_change_request`; ``vectorise``: :func:`build_vectorise_request`).
         out: the main output file.
         files: the input files and area.
-        choices: model, tiling, device, units, sensor and the *Advanced* options.
+        choices: model, tiling, device, units, sensor and the *Advanced* options (``normalise`` and
+            ``distance`` for :data:`FIELD_ACTIONS`; an explicit action option wins).
         optical_bands, sar_bands: explicit band mappings (``None``: the backend matches by name).
         action_options: the action's own fields of :class:`Request` (``k``, ``samples``, ``point``...).
 
@@ -179,6 +193,9 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
     advanced = {option.name: _unless_default(option.name, choices.advanced.get(option.name))
                 for option in ADVANCED_OPTIONS if action in option.actions}
     options = {name: _unless_default(name, value) for name, value in action_options.items()}
+    for name in FIELD_CHOICES if action in FIELD_ACTIONS else ():
+        if options.get(name) is None:
+            options[name] = _unless_default(name, choices.advanced.get(name))
     for name, key in _DEFAULT_NAMED_OUTPUTS.items():  # the backend's own default name: left to it
         if options.get(name) is not None and Path(options[name]) == _outputs.default_output(out, key):
             options[name] = None
@@ -207,7 +224,7 @@ def build_change_request(out: str | Path, before: InputFiles, after: InputFiles,
     ``before`` and ``after`` hold each date's files (``embeddings``, or ``optical`` and/or ``sar``);
     the area is the before date's. ``options``: ``threshold`` (``otsu``, ``otsu3`` or a number),
     ``change_clusters`` (0: no change types), ``distance``, ``normalise``, ``seed``, ``mask_out``,
-    ``types_out``.
+    ``types_out`` (``distance`` and ``normalise`` also from ``choices.advanced``, as for a field date).
 
     Raises:
         ValueError: a date without an input, or a choice the contract refuses.
@@ -228,8 +245,14 @@ def build_change_request(out: str | Path, before: InputFiles, after: InputFiles,
         options["threshold"] = None
     return build_request("change", out, InputFiles(bounds=before.bounds if encoder else None,
                                                    bounds_crs=before.bounds_crs if encoder else None),
-                         choices if encoder else RunChoices(), optical_bands if encoder else None,
+                         choices if encoder else RunChoices(advanced=_field_choices(choices)),
+                         optical_bands if encoder else None,
                          sar_bands if encoder else None, **rasters, **options)
+
+
+def _field_choices(choices: RunChoices) -> dict[str, Any]:
+    """Only the ``normalise`` and ``distance`` of ``choices`` (the encoder's options do not apply)."""
+    return {name: value for name, value in choices.advanced.items() if name in FIELD_CHOICES}
 
 
 def default_confidence(raster: str | Path) -> str | None:
@@ -239,17 +262,20 @@ def default_confidence(raster: str | Path) -> str | None:
 
 
 def build_vectorise_request(raster: str | Path, out: str | Path, min_area: float = 0.0, simplify: float = 0.0,
-                            confidence: str | Path | None = None) -> Request:
+                            confidence: str | Path | None = None, only: str | None = None) -> Request:
     """``vectorise``: a class map (classify, cluster, segment, change) to styled polygons (GeoPackage).
 
     A minimum area or simplification of 0 is the backend's default and left out; ``confidence``
-    (classify's confidence raster) adds each polygon's mean confidence.
+    (classify's confidence raster) adds each polygon's mean confidence; ``only`` (``--only``) keeps the
+    listed classes, values or names separated by commas (e.g. ``change``: a change mask's changed areas;
+    empty: all).
     """
+    only = ",".join(part.strip() for part in (only or "").split(",") if part.strip()) or None
     try:
         return Request(action="vectorise", out=str(out), raster=str(raster),
                        min_area=float(min_area) if min_area else None,
                        simplify=float(simplify) if simplify else None,
-                       confidence=str(confidence) if confidence else None)
+                       confidence=str(confidence) if confidence else None, only=only)
     except _requests.RequestError as exc:
         raise ValueError(str(exc)) from None
 

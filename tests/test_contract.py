@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.contract import outputs as contract_outputs
 from backend.contract import requests as contract_requests
 from backend.contract.bands import canonical_band_name, match_bands
 from backend.contract.model_files import FORMAT_VERSION, ModelFileError, read_model_json
@@ -166,7 +167,8 @@ def _plugin_requests() -> list:
     choices = [RunChoices(),
                RunChoices(model="/m/model.safetensors", window=64, device="cpu", cache_dir="/c",
                           optical_units="reflectance", sar_units="linear", sensor="landsat-oli",
-                          advanced={"overlap": 16, "batch_size": 2, "neighbors": 5, "steps": 40})]
+                          advanced={"overlap": 16, "batch_size": 2, "neighbors": 5, "steps": 40}),
+               RunChoices(advanced={"normalise": "l2", "distance": "euclidean"})]
     bands = [(None, None), ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13], [2, 1])]
     built = []
     for action, options in action_options.items():
@@ -186,7 +188,9 @@ def _plugin_requests() -> list:
         built.append(build_change_request("/o/change.tif", before, after, choice, **option))
     built += [build_vectorise_request("/o/labels.tif", "/o/polygons.gpkg"),
               build_vectorise_request("/o/c.tif", "/o/c.gpkg", min_area=500, simplify=2.5,
-                                      confidence="/o/c_confidence.tif")]
+                                      confidence="/o/c_confidence.tif"),
+              build_vectorise_request("/o/mask.tif", "/o/changed.gpkg", only="change"),
+              build_vectorise_request("/o/labels.tif", "/o/two.gpkg", only=" 1, water ,")]
     return [*built, info_request("/m/croma.pt"), import_weights_request("/dl/CROMA_base.pt", "/models")]
 
 
@@ -209,6 +213,39 @@ def test_every_plugin_request_round_trips_through_the_backend_parser():
                     if option.name == "threshold" and got not in ("otsu", "otsu3"):
                         got, expected = float(got), float(expected)
                     assert got == expected, (option.flag, argv)
+
+
+def test_advanced_field_choices_and_only_reach_the_argv():
+    """The *Advanced* Vectors / Distance choices reach classify, similar and change (a field date too), and
+    vectorise's ``only`` becomes ``--only`` (the change mask's changed class: the backend's name)."""
+    from backend.downstream.change import MASK_CLASSES
+    from plugin.requests_builder import (
+        InputFiles,
+        RunChoices,
+        build_change_request,
+        build_request,
+        build_vectorise_request,
+    )
+
+    choices = RunChoices(advanced={"normalise": "l2", "distance": "euclidean", "overlap": 16})
+    field = InputFiles(embeddings="/d/aef.tif")
+    for action, options in (("classify", {"samples": "/s.gpkg"}), ("similar", {"point": (1.0, 2.0)})):
+        argv = build_request(action, "/o/x.tif", field, choices, **options).to_argv()
+        assert argv[argv.index("--normalise") + 1] == "l2"
+        assert argv[argv.index("--distance") + 1] == "euclidean"
+        assert "--overlap" not in argv
+    for action in ("cluster", "segment"):  # they take neither
+        request = build_request(action, "/o/x.tif", field, choices, k=3) if action == "cluster" else \
+            build_request(action, "/o/x.tif", field, choices, samples="/s.gpkg")
+        assert request.normalise is None and request.distance is None
+    change = build_change_request("/o/c.tif", field, InputFiles(embeddings="/d/b.tif"), choices)
+    assert (change.normalise, change.distance, change.overlap) == ("l2", "euclidean", None)
+    defaults = RunChoices(advanced={"normalise": "auto", "distance": "cosine"})
+    assert "--distance" not in build_request("similar", "/o/x.tif", field, defaults, point=(1, 2)).to_argv()
+    assert MASK_CLASSES[2] == contract_outputs.CHANGED_CLASS
+    argv = build_vectorise_request("/o/m.tif", "/o/m.gpkg", only=contract_outputs.CHANGED_CLASS).to_argv()
+    assert argv[-2:] == ["--only", "change"] and parse_with_backend(argv).only == "change"
+    assert build_vectorise_request("/o/m.tif", "/o/m.gpkg", only=" , ").only is None
 
 
 def test_contract_defaults_are_the_backend_parsers():

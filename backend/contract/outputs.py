@@ -8,7 +8,8 @@ Only relative imports, or none: the plugin imports this module as ``terraprobe.b
   ``polygons``): the layer kind the plugin adds it as, its style key, its default name.
 * ``RASTER_OUTPUTS``: result key -> layer kind, for the rasters the plugin adds to the project;
   ``VECTOR_OUTPUTS``: the same for vector layers (GeoPackages).
-* ``VECTORISABLE``: the result keys of class maps ``vectorise`` takes.
+* ``VECTORISABLE``: the result keys of class maps ``vectorise`` takes; ``CHANGED_CLASS``: the change
+  mask's class name of changed patches (``vectorise --only change``).
 * ``STYLE_KEYS``: result key -> the result key of its ``.qml`` style.
 * ``default_output(out, key) -> Path``: the default file of an output beside the main ``--out``
   (``emb.tif`` -> ``emb_pca.tif``, ``labels.tif`` -> ``labels_confidence.tif``,
@@ -73,6 +74,8 @@ RASTER_OUTPUTS: dict[str, str] = {key: kind.layer for key, kind in OUTPUTS.items
 VECTOR_OUTPUTS: dict[str, str] = {key: kind.layer for key, kind in OUTPUTS.items() if kind.layer == "vector"}
 #: Result keys of the class maps ``vectorise`` turns into polygons.
 VECTORISABLE: tuple[str, ...] = ("clusters", "labels", "segmentation", "mask", "types")
+#: The change mask's class of changed patches (``vectorise --only change``: the changes alone).
+CHANGED_CLASS = "change"
 #: For each styled output, the result key of its style.
 STYLE_KEYS: dict[str, str] = {key: kind.style_key for key, kind in OUTPUTS.items() if kind.style_key}
 #: The main output key of each inference command.

@@ -113,7 +113,8 @@ ACTION_OPTIONS: dict[str, tuple[Option, ...]] = {
                Option("--seed", "seed", "int"), Option("--mask-out", "mask_out"),
                Option("--types-out", "types_out")),
     "vectorise": (Option("--raster", "raster"), Option("--min-area", "min_area", "float"),
-                  Option("--simplify", "simplify", "float"), Option("--confidence", "confidence")),
+                  Option("--simplify", "simplify", "float"), Option("--confidence", "confidence"),
+                  Option("--only", "only")),
 }
 #: The shared inputs each action takes (``change`` names its rasters per date; ``vectorise`` none).
 _ACTION_INPUTS: dict[str, tuple[Option, ...]] = {
@@ -146,7 +147,8 @@ class Request:
         method, min_cluster_size: cluster (``kmeans``/``hdbscan``); classifier, band_stats,
         probabilities_out: classify; normalise, distance: how fields are compared (:data:`DISTANCES`).
         before_*/after_* (embeddings, optical, sar), threshold, change_clusters, mask_out, types_out: change.
-        raster, min_area, simplify, confidence: vectorise.
+        raster, min_area, simplify, confidence, only: vectorise (``only``: comma-separated class values
+        or names to write, e.g. ``change``).
     """
 
     action: str
@@ -201,6 +203,7 @@ class Request:
     min_area: float | None = None
     simplify: float | None = None
     confidence: str | None = None
+    only: str | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:

@@ -48,6 +48,7 @@ from ..models import model_bands
 from ..rasters import RasterExport, layer_rectangle, plain_file_path
 from ..settings import DEVICES, Settings
 from ..tasks import warning_text
+from . import common as _common
 from .common import StylePostProcessor, _enum_choice, _labels, _tr, _unit_options, push_warning
 
 #: The *Advanced* options every algorithm that runs the encoder takes (Classify and Segment add theirs).
@@ -159,6 +160,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                     for option in builder.ADVANCED_OPTIONS
                     if self.parameterDefinition(option.parameter) is not None
                     and parameters.get(option.parameter) is not None}
+        advanced.update(_common.field_choices(self, parameters, context))
         choices = builder.RunChoices(model=self.parameterAsFile(parameters, self.MODEL, context) or None,
                              window=self.parameterAsInt(parameters, self.WINDOW, context),
                              device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
@@ -387,6 +389,7 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             self.BAND_STATS, _tr("Add per-patch band statistics (needs the optical layer)"), False))
         self.addParameter(self._advanced_parameter(_ADVANCED["neighbors"], advanced=False))
+        _common.add_field_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Class map"))
         self.addParameter(QgsProcessingParameterRasterDestination(self.CONFIDENCE, "Confidence"))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -474,6 +477,7 @@ class SimilarAlgorithm(_SamplesAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.SAMPLES, "Query polygons (instead of a point)", [QgsProcessing.TypeVectorPolygon],
             optional=True))
+        _common.add_field_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Similarity"))
 
     def action_options(self, parameters, context, feedback, out) -> dict:

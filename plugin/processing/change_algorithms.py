@@ -34,7 +34,7 @@ from ..jobs import JobRequest
 from ..rasters import layer_rectangle, plain_file_path
 from ..settings import DEVICES, Settings
 from .algorithms import TerraprobeAlgorithm
-from .common import _tr, _unit_options
+from .common import _tr, _unit_options, add_field_parameters, field_choices
 
 #: Labels of :data:`plugin.job_inputs.DATE_KINDS` (the dock's *Compare* choices).
 KIND_LABELS = ("Embedding fields", "Optical layers (same model)", "Radar layers (same model)")
@@ -47,7 +47,6 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
     AFTER = "AFTER"
     THRESHOLD = "THRESHOLD"
     CHANGE_CLUSTERS = "CHANGE_CLUSTERS"
-    DISTANCE = "DISTANCE"
     MASK = "MASK"
     TYPES = "TYPES"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
@@ -80,8 +79,6 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, _tr("Area (empty: whole layer)"),
                                                        optional=True))
         advanced = [
-            QgsProcessingParameterEnum(self.DISTANCE, _tr("Distance"), list(_requests.DISTANCES),
-                                       defaultValue=0),
             QgsProcessingParameterEnum(self.SENSOR, _tr("Sensor of the optical layers (auto: band names)"),
                                        [_tr(SENSOR_LABELS.get(n, n)) for n in SENSOR_NAMES], defaultValue=0),
             QgsProcessingParameterEnum(self.OPTICAL_UNITS, _tr("Optical units (auto: detected)"),
@@ -97,6 +94,7 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         for parameter in advanced:
             parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
             self.addParameter(parameter)
+        add_field_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, _tr("Change magnitude")))
         self.addParameter(QgsProcessingParameterRasterDestination(self.MASK, _tr("Change mask")))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -119,7 +117,8 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
 
         after_area = layer_rectangle(area, before.crs(), after) if area else None
         files = (date_files(before, kind, area, export), date_files(after, kind, after_area, export))
-        choices = builder.RunChoices()
+        field = field_choices(self, parameters, context)
+        choices = builder.RunChoices(advanced=field)
         if kind != "embeddings":
             choices = builder.RunChoices(
                 model=self.parameterAsFile(parameters, self.MODEL, context) or None,
@@ -129,12 +128,12 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
                 optical_units=self._choice(parameters, self.OPTICAL_UNITS, OPTICAL_UNITS, context),
                 sar_units=self._choice(parameters, self.SAR_UNITS, SAR_UNITS, context),
                 sensor=self._choice(parameters, self.SENSOR, SENSOR_NAMES, context),
-                advanced={option.name: self.parameterAsInt(parameters, option.parameter, context)
-                          for option in builder.ADVANCED_OPTIONS if self.ACTION in option.actions})
+                advanced={**{option.name: self.parameterAsInt(parameters, option.parameter, context)
+                             for option in builder.ADVANCED_OPTIONS if self.ACTION in option.actions},
+                          **field})
         clusters = self.parameterAsInt(parameters, self.CHANGE_CLUSTERS, context)
         options = {"threshold": self.parameterAsString(parameters, self.THRESHOLD, context).strip() or None,
                    "change_clusters": clusters or None,
-                   "distance": _requests.DISTANCES[self.parameterAsEnum(parameters, self.DISTANCE, context)],
                    "mask_out": str(self._output_path(parameters, context, self.MASK))}
         if clusters and parameters.get(self.TYPES):
             options["types_out"] = str(self._output_path(parameters, context, self.TYPES))
@@ -151,6 +150,7 @@ class VectoriseAlgorithm(TerraprobeAlgorithm):
     CONFIDENCE = "CONFIDENCE"
     MIN_AREA = "MIN_AREA"
     SIMPLIFY = "SIMPLIFY"
+    ONLY = "ONLY"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("polygons", "vector")}
 
     def displayName(self) -> str:
@@ -172,6 +172,9 @@ class VectoriseAlgorithm(TerraprobeAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.SIMPLIFY, _tr("Simplification tolerance (map units; 0: exact pixel outlines)"),
             QgsProcessingParameterNumber.Double, 0.0, False, 0.0))
+        self.addParameter(QgsProcessingParameterString(
+            self.ONLY, _tr("Only these classes (values or names, separated by commas, e.g. change for a "
+                           "change mask's changed areas; empty: all)"), optional=True))
         self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, _tr("Polygons")))
 
     def build_request(self, parameters: dict, context: QgsProcessingContext,
@@ -192,6 +195,7 @@ class VectoriseAlgorithm(TerraprobeAlgorithm):
         try:
             return builder.build_vectorise_request(
                 raster, out_path, self.parameterAsDouble(parameters, self.MIN_AREA, context),
-                self.parameterAsDouble(parameters, self.SIMPLIFY, context), confidence)
+                self.parameterAsDouble(parameters, self.SIMPLIFY, context), confidence,
+                self.parameterAsString(parameters, self.ONLY, context) or None)
         except ValueError as exc:
             raise QgsProcessingException(str(exc)) from None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterEnum,
     QgsRasterLayer,
     QgsVectorLayer,
 )
@@ -13,6 +16,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..contract import UNIT_HELP
 from ..jobs import AUTO
 from ..layers import style_layer, style_vector_layer
+from ..requests_builder import FIELD_CHOICES
 
 _POST_PROCESSORS: list[StylePostProcessor] = []
 
@@ -34,6 +38,30 @@ def _labels(labels: dict[str, str]) -> list[str]:
 def _enum_choice(index: int, choices: tuple[str, ...]) -> str:
     """The value of an enum index (``auto`` when out of range)."""
     return choices[index] if 0 <= index < len(choices) else AUTO
+
+
+#: The Processing parameters of :data:`plugin.requests_builder.FIELD_CHOICES` (the dock's *Advanced* combos).
+FIELD_PARAMETERS = {
+    "normalise": ("NORMALISE", "Vectors (--normalise): auto, L2 (unit length) or as they are"),
+    "distance": ("DISTANCE", "Distance (--distance): cosine or euclidean")}
+
+
+def add_field_parameters(algorithm: QgsProcessingAlgorithm) -> None:
+    """NORMALISE and DISTANCE (advanced enums; default: the backend's, auto and cosine)."""
+    for name, (parameter_name, label) in FIELD_PARAMETERS.items():
+        parameter = QgsProcessingParameterEnum(parameter_name, _tr(label), _labels(FIELD_CHOICES[name]),
+                                               defaultValue=0)
+        parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+        algorithm.addParameter(parameter)
+
+
+def field_choices(algorithm: QgsProcessingAlgorithm, parameters: dict, context: QgsProcessingContext) -> dict:
+    """NORMALISE and DISTANCE as the builder's ``RunChoices.advanced`` entries (absent ones: the defaults)."""
+    return {name: _enum_choice(algorithm.parameterAsEnum(parameters, parameter_name, context),
+                               tuple(FIELD_CHOICES[name]))
+            for name, (parameter_name, _label) in FIELD_PARAMETERS.items()
+            if algorithm.parameterDefinition(parameter_name) is not None
+            and parameters.get(parameter_name) is not None}
 
 
 def push_warning(feedback: QgsProcessingFeedback, message: str) -> None:

@@ -22,7 +22,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..contract import requests as _requests
-from ..requests_builder import ADVANCED_OPTIONS, CLASSIFIER_LABELS, CLUSTER_METHOD_LABELS
+from ..requests_builder import ADVANCED_OPTIONS, CLASSIFIER_LABELS, CLUSTER_METHOD_LABELS, FIELD_CHOICES
 from ..settings import DEVICES
 
 #: Area choices: key (the logic's) and label (shown, translated in the panel).
@@ -172,7 +172,9 @@ class ActionsBox(QGroupBox):
 class AdvancedBox(QgsCollapsibleGroupBox):
     """Encoder tiling and the downstream heads' options, named as the Processing parameters.
 
-    ``spins`` maps each :data:`plugin.requests_builder.ADVANCED_OPTIONS` name to its spin box.
+    ``spins`` maps each :data:`plugin.requests_builder.ADVANCED_OPTIONS` name to its spin box;
+    ``normalise_combo`` and ``distance_combo`` (Classify, Similarity, Change) choose how embedding vectors
+    are read and compared (``FIELD_CHOICES``; Processing's NORMALISE and DISTANCE).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -192,12 +194,32 @@ class AdvancedBox(QgsCollapsibleGroupBox):
             spin.setObjectName(option.parameter)
             form.addRow(_tr(option.label), spin)
             self.spins[option.name] = spin
+        self.normalise_combo = self._choice_combo("normalise", self.tr(
+            "How Classify, Similarity and Change read the embedding vectors (--normalise): auto scales "
+            "Embed's and unit-length fields to length 1, L2 scales every vector to length 1, as they are "
+            "keeps their lengths (magnitudes then count)"))
+        form.addRow(self.tr("Vectors"), self.normalise_combo)
+        self.distance_combo = self._choice_combo("distance", self.tr(
+            "How Classify's kNN, Similarity and Change compare vectors (--distance): cosine (angle) or "
+            "euclidean (straight-line, after the Vectors choice)"))
+        form.addRow(self.tr("Distance"), self.distance_combo)
         self.setSaveCollapsedState(False)
         self.setCollapsed(True)
 
-    def values(self) -> dict[str, int]:
-        """Every option's value, by request field name."""
-        return {name: spin.value() for name, spin in self.spins.items()}
+    @staticmethod
+    def _choice_combo(name: str, tooltip: str) -> QComboBox:
+        combo = QComboBox()
+        for key, label in FIELD_CHOICES[name].items():
+            combo.addItem(_tr(label), key)
+        combo.setToolTip(tooltip)
+        combo.setObjectName(name.upper())
+        return combo
+
+    def values(self) -> dict:
+        """Every option's value, by request field name (``normalise`` and ``distance``: the choice)."""
+        return {**{name: spin.value() for name, spin in self.spins.items()},
+                "normalise": self.normalise_combo.currentData(),
+                "distance": self.distance_combo.currentData()}
 
 
 class ProgressBox(QWidget):

@@ -10,11 +10,13 @@ from qgis.PyQt.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
+from ..contract import outputs as _outputs
 from ..contract import requests as _requests
 
 #: Change inputs: key (``plugin.job_inputs.DATE_KINDS``) and label (translated in the box).
@@ -24,6 +26,9 @@ CHANGE_KINDS = (("embeddings", "Embedding fields"), ("optical", "Optical layers 
 THRESHOLD_CHOICES = (("otsu", "Otsu (automatic)"), ("otsu3", "Otsu, 3 classes (dates of different seasons)"),
                      ("value", "Fixed value"))
 FIXED = "value"
+#: Vectorise's class choices: every class, a change mask's changed areas, or the classes typed.
+ONLY_CHOICES = (("all", "All classes"), ("changed", "Only changed (change mask)"),
+                ("classes", "Only classes…"))
 
 
 def _tr(text: str) -> str:
@@ -128,9 +133,33 @@ class VectoriseBox(QgsCollapsibleGroupBox):
         self.simplify_spin.setToolTip(self.tr("Douglas-Peucker tolerance in the layer's map units (0: exact "
                                               "pixel outlines; --simplify)"))
         form.addRow(self.tr("Simplify"), self.simplify_spin)
+        row = QHBoxLayout()
+        self.only_combo = QComboBox()
+        for key, label in ONLY_CHOICES:
+            self.only_combo.addItem(_tr(label), key)
+        self.only_combo.setToolTip(self.tr("Which classes become polygons (--only): all, the changed areas "
+                                           "of a change mask, or the classes you list"))
+        self.only_edit = QLineEdit()
+        self.only_edit.setPlaceholderText(self.tr("e.g. 1,3 or water,urban"))
+        self.only_edit.setToolTip(self.tr("Class values or names, separated by commas"))
+        row.addWidget(self.only_combo, 1)
+        row.addWidget(self.only_edit, 1)
+        form.addRow(self.tr("Classes"), row)
+        self.only_combo.currentIndexChanged.connect(self._show_only)
+        self._show_only()
         self.vectorise_button = QPushButton(self.tr("Vectorise"))
         self.vectorise_button.setToolTip(self.tr("Polygons (GeoPackage) with class, area and mean "
                                                  "confidence, styled in the map's colours"))
         self.vectorise_button.setProperty("base_tooltip", self.vectorise_button.toolTip())
         form.addRow(self.vectorise_button)
         self.setSaveCollapsedState(False)
+
+    def _show_only(self, *_args) -> None:
+        self.only_edit.setEnabled(self.only_combo.currentData() == "classes")
+
+    def only(self) -> str | None:
+        """``--only``: ``None`` for every class, the change mask's changed class, or the classes typed."""
+        choice = self.only_combo.currentData()
+        if choice == "changed":
+            return _outputs.CHANGED_CLASS
+        return self.only_edit.text().strip() or None if choice == "classes" else None

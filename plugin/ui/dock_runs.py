@@ -55,7 +55,7 @@ def change_request(dock) -> tuple[JobRequest, QgsRasterLayer, list]:
     area = dock.area_in_layer_crs(before) if kind != "embeddings" else None
     after_area = layer_rectangle(area, before.crs(), after) if area is not None else None
     files = (date_files(before, kind, area, export), date_files(after, kind, after_area, export))
-    choices = dock.run_choices() if kind != "embeddings" else RunChoices()
+    choices = dock.run_choices() if kind != "embeddings" else RunChoices(advanced=dock.advanced_box.values())
     out = output_path(output_folder(), before.name(), "change")
     return build_change_request(out, *files, choices, **box.options()), before, steps
 
@@ -67,10 +67,12 @@ def vectorise_request(dock) -> tuple[JobRequest, QgsRasterLayer, list]:
     problem = vectorise_problem(layer)
     if problem:
         raise ValueError(problem)
+    if box.only_combo.currentData() == "classes" and not box.only():
+        raise ValueError(tr("type the classes to vectorise (values or names, separated by commas)"))
     raster = plain_file_path(layer) or ""
     out = output_path(output_folder(), layer.name(), "polygons", ".gpkg")
     request = build_vectorise_request(raster, out, box.min_area_spin.value(), box.simplify_spin.value(),
-                                      default_confidence(raster))
+                                      default_confidence(raster), box.only())
     return request, layer, []
 
 

@@ -13,6 +13,7 @@ import rasterio
 from qgis.core import (
     QgsApplication,
     QgsCoordinateReferenceSystem,
+    QgsPointXY,
     QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProject,
@@ -202,3 +203,108 @@ def test_processing_offers_the_docks_advanced_options_by_the_same_names(dock):
             assert parameter.defaultValue() == spins[name].value(), (action, name)
             spin = spins[name]
             assert (parameter.minimum(), parameter.maximum()) == (spin.minimum(), spin.maximum())
+
+
+def _tiny_field(path: Path) -> Path:
+    """A 16-band float32 field of 12x12 patches (UTM, 80 m cells): two regions of different vectors."""
+    rng = np.random.default_rng(0)
+    data = rng.normal(0.0, 0.1, (16, 12, 12)).astype("float32")
+    data[:4, :, :6] += 2.0
+    data[4:8, :, 6:] += 5.0  # longer vectors: euclidean and cosine disagree here
+    profile = {"driver": "GTiff", "width": 12, "height": 12, "count": 16, "dtype": "float32",
+               "crs": "EPSG:32630", "transform": rasterio.transform.from_origin(500_000, 4_200_000, 80, 80),
+               "nodata": float("nan")}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def _aside(request: Request) -> Request:
+    """The request without the files each front end names itself."""
+    names = ("out", "confidence_out", "mask_out", "types_out", "samples")
+    return dataclasses.replace(request, **{name: "x" if name == "out" else None for name in names})
+
+
+def test_dock_and_processing_pass_vectors_distance_and_only_alike(dock, processing_ready, shared_data,
+                                                                  tmp_path):
+    """Issue 14 parity: Advanced › Vectors L2 and Distance euclidean reach classify, similar and change from
+    the dock as from Processing's NORMALISE and DISTANCE; Vectorise's class choice is Processing's ONLY."""
+    from terraprobe.plugin.ui import dock_runs
+
+    field = _add(_tiny_field(tmp_path / "field.tif"), "field")
+    later = _add(_tiny_field(tmp_path / "later.tif"), "later")
+    polygons = QgsVectorLayer(str(shared_data / "rstoolbox-sen2" / "trainingPolygons_sen2.geojson"),
+                              "samples", "ogr")
+    QgsProject.instance().addMapLayer(polygons)
+    dock.embedding_field_combo.setLayer(field)
+    dock.samples_combo.setLayer(polygons)
+    dock.field_combo.setField("class")
+    assert (dock.normalise_combo.currentData(), dock.distance_combo.currentData()) == ("auto", "cosine")
+    dock.normalise_combo.setCurrentIndex(dock.normalise_combo.findData("l2"))
+    dock.distance_combo.setCurrentIndex(dock.distance_combo.findData("euclidean"))
+    choices = {"EMBEDDINGS": field.source(), "DEVICE": dock.device_combo.currentIndex(), "NORMALISE": 1,
+               "DISTANCE": 1}
+    cases = {"classify": (dock.actions_box.classify_options(),
+                          {"SAMPLES": polygons.source(), "CLASS_FIELD": "class"}),
+             "similar": ({"point": (500_400.0, 4_199_600.0), "point_crs": "EPSG:32630"},
+                         {"POINT": "500400,4199600 [EPSG:32630]"})}
+    for action, (options, parameters) in cases.items():
+        from_dock = dock.build_request(action, options)[0]
+        assert (from_dock.normalise, from_dock.distance) == ("l2", "euclidean"), action
+        assert _aside(from_dock) == _aside(_processing_request(action, {**choices, **parameters})), action
+    dock.change_kind_combo.setCurrentIndex(dock.change_kind_combo.findData("embeddings"))
+    dock.before_combo.setLayer(field)
+    dock.after_combo.setLayer(later)
+    from_dock = dock_runs.change_request(dock)[0]
+    from_processing = _processing_request("change", {"KIND": 0, "BEFORE": field.source(),
+                                                     "AFTER": later.source(), "NORMALISE": 1, "DISTANCE": 1})
+    assert (from_dock.normalise, from_dock.distance) == ("l2", "euclidean")
+    assert _aside(from_dock) == _aside(from_processing)
+    dock.vectorise_combo.setLayer(field)
+    only_cases = (("changed", "", "change"), ("classes", " 1, water ", "1,water"), ("all", "3", None))
+    for key, text, only in only_cases:
+        dock.only_combo.setCurrentIndex(dock.only_combo.findData(key))
+        dock.only_edit.setText(text)
+        assert dock.only_edit.isEnabled() == (key == "classes")
+        from_dock = dock_runs.vectorise_request(dock)[0]
+        from_processing = _processing_request("vectorise", {"INPUT": field.source(), "MIN_AREA": 0,
+                                                            "SIMPLIFY": 0, "ONLY": only or ""})
+        assert from_dock.only == only and _aside(from_dock) == _aside(from_processing), key
+        assert (["--only", only] == from_dock.to_argv()[-2:]) == (only is not None)
+    dock.only_combo.setCurrentIndex(dock.only_combo.findData("classes"))
+    dock.only_edit.setText(" ")
+    with pytest.raises(ValueError, match="type the classes"):
+        dock_runs.vectorise_request(dock)
+    registry = QgsApplication.processingRegistry()
+    for action in ("classify", "similar", "change"):
+        algorithm = registry.algorithmById(f"terraprobe:{action}")
+        for name, combo in (("NORMALISE", dock.normalise_combo), ("DISTANCE", dock.distance_combo)):
+            parameter = algorithm.parameterDefinition(name)
+            assert parameter is not None and parameter.defaultValue() == 0, (action, name)
+            assert parameter.options() == [combo.itemText(i) for i in range(combo.count())], (action, name)
+    assert registry.algorithmById("terraprobe:vectorise").parameterDefinition("ONLY") is not None
+
+
+def test_dock_similarity_with_euclidean_distance_runs_on_a_tiny_field(dock, tmp_path, qtbot, monkeypatch):
+    """A real run: the backend's own parser reads --distance euclidean from the dock's argv."""
+    from backend.cli import build_parser
+
+    field = _add(_tiny_field(tmp_path / "field.tif"), "field")
+    dock.embedding_field_combo.setLayer(field)
+    dock.distance_combo.setCurrentIndex(dock.distance_combo.findData("euclidean"))
+    started = []
+    start = dock.controller.start
+    monkeypatch.setattr(dock.controller, "start", lambda request, *args: started.append(request)
+                        or start(request, *args))
+    utm = QgsCoordinateReferenceSystem("EPSG:32630")
+    assert dock.run_similarity_at(QgsPointXY(500_200.0, 4_199_600.0), utm)
+    qtbot.waitUntil(lambda: not dock.controller.running, timeout=RUN_TIMEOUT_MS)
+    layers = [layer for layer in QgsProject.instance().mapLayers().values()
+              if layer.customProperty("terraprobe/kind") == "similarity"]
+    assert len(layers) == 1, dock.status_label.text()
+    parsed = build_parser().parse_args(started[0].to_argv())
+    assert (parsed.command, parsed.distance, parsed.normalise) == ("similar", "euclidean", "auto")
+    with rasterio.open(layers[0].source()) as src:
+        similarity = src.read(1)
+    # euclidean: the map is a distance to the query (small near it; beyond any cosine's 1 elsewhere)
+    assert np.isfinite(similarity).all() and similarity[:, :6].max() < 2.0 < similarity[:, 6:].min()
