@@ -178,10 +178,16 @@ def test_processing_runs_every_algorithm_on_foreign_fields(loaded_plugin, proces
     with rasterio.open(done["MASK"]) as src:
         changed = src.read(1)
     assert changed[18:26, 18:26].mean() > changed.mean()  # the pasted block is where the change is
-    done = _processing("vectorise", {"INPUT": done["MASK"], "MIN_AREA": 0, "SIMPLIFY": 0,
+    mask = done["MASK"]
+    done = _processing("vectorise", {"INPUT": mask, "MIN_AREA": 0, "SIMPLIFY": 0,
                                      "OUTPUT": str(tmp_path / "mask_polygons.gpkg")})
     layer = QgsVectorLayer(done["OUTPUT"], "polygons", "ogr")
     assert layer.isValid() and layer.featureCount() > 0
+    done = _processing("vectorise", {"INPUT": mask, "ONLY": "change",  # --only: the changed areas alone
+                                     "OUTPUT": str(tmp_path / "changed_polygons.gpkg")})
+    changed_only = QgsVectorLayer(done["OUTPUT"], "changed", "ogr")
+    names = {feature["class_name"] for feature in changed_only.getFeatures()}
+    assert names == {"change"} and 0 < changed_only.featureCount() < layer.featureCount()
 
 
 def _algorithm_request(action: str, parameters: dict) -> Request:
