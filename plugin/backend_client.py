@@ -7,6 +7,8 @@ Processing algorithm and in tests alike. The backend writes one JSON object per 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import queue
@@ -246,7 +248,7 @@ def run_command(command: Sequence[str], on_event: EventCallback | None = None,
         BackendCancelled: cancelled by ``is_canceled`` (process gone, no result).
         BackendError: an ``error`` event, a crash, no result, or a stuck process.
     """
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8", **(env or {})}
+    full_env = _process_env(env)
     try:
         process = subprocess.Popen(
             list(command), cwd=str(cwd) if cwd else None, env=full_env, stdin=subprocess.DEVNULL,
@@ -317,7 +319,12 @@ def run_command(command: Sequence[str], on_event: EventCallback | None = None,
             reader.join(timeout=1.0)
             if not reader.is_alive() and stream is not None:
                 stream.close()  # else the pipes leak as "unclosed file" ResourceWarnings
-    stderr_text = "".join(stderr_lines)
+    return _outcome(result, error, exit_code, logs, "".join(stderr_lines))
+
+
+def _outcome(result: dict | None, error: dict | None, exit_code: int, logs: list[str],
+             stderr_text: str) -> BackendResult:
+    """The result of a finished run, or the :class:`BackendError` its events and exit code mean."""
     if error is not None or exit_code != 0 or result is None:
         if error is not None:
             message, kind = str(error.get("message", "backend failed")), str(error.get("kind", "internal"))
@@ -332,6 +339,10 @@ def run_command(command: Sequence[str], on_event: EventCallback | None = None,
         raise BackendError(message, kind=kind, exit_code=exit_code, stderr=stderr_text)
     return BackendResult(outputs=dict(result.get("outputs") or {}), stats=dict(result.get("stats") or {}),
                          exit_code=exit_code, logs=logs, stderr=stderr_text)
+
+
+def _process_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8", **(env or {})}
 
 
 def _parse_event(line: str) -> dict:
@@ -356,14 +367,19 @@ def run_backend(args: Sequence[str], on_event: EventCallback | None = None,
                 is_canceled: CancelCheck | None = None, python: str | None = None,
                 heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT, root: Path = PLUGIN_ROOT,
                 on_start: Callable[[int], None] | None = None,
-                remote: tuple[str, str] | None | bool = None) -> BackendResult:
+                remote: tuple[str, str] | None | bool = None,
+                keep_running: bool | None = None) -> BackendResult:
     """Run one backend command (``python -m backend ARGS``) from the plugin folder.
 
     ``python`` defaults to :func:`find_backend_python` (setting, ``.venv``, QGIS's Python).
     ``remote`` (``(url, token_file)``; default: the *Backend* setting, ``False`` = local) runs the
     commands a job server offers there, through the same process and events: ``python -m backend
     --remote URL --token-file F ARGS`` needs no torch, so any Python 3 (QGIS's own) runs it.
-    See :func:`run_command` for the callbacks and the errors raised.
+    ``keep_running`` (default: the *Keep the backend running between actions* setting) runs the
+    commands in :data:`WORKER_COMMANDS` in a pooled long-lived worker (``python -m backend worker``,
+    one per interpreter and plugin folder, one job at a time; a concurrent action, a remote one and
+    every other command get a plain process). See :func:`run_command` for the callbacks and the
+    errors raised.
     """
     server = configured_remote() if remote is None else (remote or None)
     if server and args and args[0] in REMOTE_COMMANDS:
@@ -372,6 +388,12 @@ def run_backend(args: Sequence[str], on_event: EventCallback | None = None,
             python = remote_client_python(root)
     if python is None:
         python = find_backend_python(configured_backend_python(), root=root)
+    keep = configured_keep_running() if keep_running is None else keep_running
+    if keep and args and args[0] in WORKER_COMMANDS:  # a remote run starts with --remote: never pooled
+        outcome = _run_pooled([*args, "--events", "json"], python, root, on_event=on_event,
+                              is_canceled=is_canceled, heartbeat_timeout=heartbeat_timeout, on_start=on_start)
+        if outcome is not None:
+            return outcome
     return run_command(backend_command(args, python), on_event=on_event, is_canceled=is_canceled,
                        cwd=root, heartbeat_timeout=heartbeat_timeout, on_start=on_start)
 
@@ -383,6 +405,17 @@ def configured_backend_python() -> str | None:
     except ImportError:
         return None
     return Settings().backend_python or None
+
+
+def configured_keep_running() -> bool:
+    """The *Keep the backend running between actions* setting (``TERRAPROBE_WORKER=0`` turns it off)."""
+    if os.environ.get("TERRAPROBE_WORKER", "").strip() == "0":
+        return False
+    try:
+        from .settings import Settings
+    except ImportError:
+        return KEEP_RUNNING_DEFAULT
+    return Settings().keep_backend_running
 
 
 def configured_remote() -> tuple[str, str] | None:
@@ -405,3 +438,217 @@ def remote_client_python(root: Path = PLUGIN_ROOT) -> str:
         return host
     raise BackendNotFound("No Python 3 interpreter was found to run the remote backend client; set "
                           "Backend Python to any Python 3.9+ in the Terraprobe settings.")
+
+
+# -- the pooled worker (issue 12) ----------------------------------------------------------------
+#: Commands a pooled worker runs; everything else gets a plain process.
+WORKER_COMMANDS = frozenset({"cluster", "classify", "segment", "similar", "change", "vectorise", "embed"})
+#: The *Keep the backend running between actions* setting's default.
+KEEP_RUNNING_DEFAULT = True
+
+
+class _WorkerGone(Exception):
+    """The worker was found dead before it took the request (the request was not run)."""
+
+
+class _Worker:
+    """One ``python -m backend worker`` process: requests on stdin, events and ``exit`` lines on stdout."""
+
+    def __init__(self, python: str, cwd: Path) -> None:
+        self.busy = threading.Lock()
+        self.dead = False
+        self._next_id = 0
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._stderr: list[str] = []
+        self._stderr_total = 0
+        self._stderr_lock = threading.Lock()
+        try:
+            self.process = subprocess.Popen(
+                [python, "-m", "backend", "worker"], cwd=str(cwd), env=_process_env(),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                encoding="utf-8", errors="replace", bufsize=1, start_new_session=sys.platform != "win32",
+                **_hidden_window())
+        except OSError as exc:
+            raise BackendError(f"could not start the backend ({python}): {exc}", kind="not_started") from exc
+        self._readers = [threading.Thread(target=self._read_stdout, daemon=True, name="worker-stdout"),
+                         threading.Thread(target=self._read_stderr, daemon=True, name="worker-stderr")]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _read_stdout(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _read_stderr(self) -> None:
+        for line in self.process.stderr:  # type: ignore[union-attr]
+            with self._stderr_lock:
+                self._stderr.append(line)
+                self._stderr_total += 1
+                if len(self._stderr) > _STDERR_KEEP:
+                    del self._stderr[0]
+
+    def _stderr_since(self, mark: int) -> str:
+        with self._stderr_lock:
+            count = min(self._stderr_total - mark, len(self._stderr))
+            return "".join(self._stderr[len(self._stderr) - count:]) if count > 0 else ""
+
+    def alive(self) -> bool:
+        return not self.dead and self.process.poll() is None
+
+    def close(self, grace: float = 2.0) -> None:
+        """Let the worker leave (stdin closed), or stop its process group; reap it."""
+        self.dead = True
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()  # type: ignore[union-attr]
+                self.process.wait(timeout=grace)
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                pass
+        _stop_process(self.process)
+        for reader, stream in zip(self._readers, (self.process.stdout, self.process.stderr)):
+            reader.join(timeout=1.0)
+            if not reader.is_alive() and stream is not None:
+                stream.close()
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.process.stdin.close()
+
+    def kill(self) -> None:
+        """Stop the worker's process group now (cancel, stuck, crash)."""
+        self.dead = True
+        _stop_process(self.process)
+
+    def run(self, argv: list[str], on_event: EventCallback | None, is_canceled: CancelCheck | None,
+            heartbeat_timeout: float, on_start: Callable[[int], None] | None) -> BackendResult:
+        """Run one request; raises :class:`_WorkerGone` when the worker died before taking it."""
+        while True:  # what an earlier job left (a late heartbeat; EOF of a dead worker)
+            try:
+                if self._lines.get_nowait() is None:
+                    self.dead = True
+            except queue.Empty:
+                break
+        if not self.alive():
+            raise _WorkerGone()
+        self._next_id += 1
+        ident = self._next_id
+        with self._stderr_lock:
+            mark = self._stderr_total
+        try:
+            self.process.stdin.write(json.dumps({"id": ident, "argv": argv}) + "\n")  # type: ignore[union-attr]
+            self.process.stdin.flush()  # type: ignore[union-attr]
+        except (OSError, ValueError) as exc:
+            self.dead = True
+            raise _WorkerGone() from exc
+        if on_start:
+            on_start(self.process.pid)
+        result: dict | None = None
+        error: dict | None = None
+        logs: list[str] = []
+        last_activity = time.monotonic()
+        while True:
+            if is_canceled and is_canceled():
+                self.kill()
+                raise BackendCancelled("cancelled", kind="cancelled", exit_code=self.process.returncode,
+                                       stderr=self._stderr_since(mark))
+            try:
+                line = self._lines.get(timeout=POLL_INTERVAL)
+            except queue.Empty:
+                if time.monotonic() - last_activity > heartbeat_timeout:
+                    self.kill()
+                    raise BackendError(
+                        f"backend stopped responding (no event for {heartbeat_timeout:g} s); it was stopped",
+                        kind="unresponsive", exit_code=self.process.returncode,
+                        stderr=self._stderr_since(mark)) from None
+                continue
+            if line is None:  # the worker died in the middle of the job (crash, out-of-memory kill)
+                self.dead = True
+                try:
+                    code = self.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+                    code = self.process.returncode
+                stderr_text = self._stderr_since(mark)
+                tail = stderr_text.strip().splitlines()[-1:] or [""]
+                message = (f"the backend stopped unexpectedly (exit code {code})"
+                           + (f": {tail[0]}" if tail[0] else ""))
+                if error is not None:
+                    return _outcome(result, error, code if code else 1, logs, stderr_text)
+                raise BackendError(message, kind="crashed", exit_code=code, stderr=stderr_text)
+            last_activity = time.monotonic()
+            event = _parse_event(line)
+            kind = event.get("event")
+            if kind == "exit" and event.get("id") == ident:
+                if event.get("retire"):
+                    self.close()
+                return _outcome(result, error, int(event.get("code", 1)), logs, self._stderr_since(mark))
+            if kind == "result":
+                result = event
+            elif kind == "error":
+                error = event
+            elif kind == "log":
+                logs.append(str(event.get("message", "")))
+            if on_event:
+                on_event(event)
+
+
+_pool: dict[tuple[str, str], _Worker] = {}
+_pool_lock = threading.Lock()
+
+
+def _run_pooled(argv: list[str], python: str, root: Path, on_event: EventCallback | None,
+                is_canceled: CancelCheck | None, heartbeat_timeout: float,
+                on_start: Callable[[int], None] | None) -> BackendResult | None:
+    """Run ``argv`` in the pooled worker of ``python``; ``None`` when that worker is busy."""
+    key = (str(python), str(root))
+    for _attempt in range(2):
+        with _pool_lock:
+            worker = _pool.get(key)
+            if worker is not None and not worker.alive() and worker.busy.acquire(blocking=False):
+                _pool.pop(key, None)
+                worker.busy.release()
+                worker.close()
+                worker = None
+            if worker is None:
+                worker = _Worker(str(python), root)
+                _pool[key] = worker
+            if not worker.busy.acquire(blocking=False):
+                return None  # another action is using it: a plain process
+        try:
+            return worker.run(argv, on_event, is_canceled, heartbeat_timeout, on_start)
+        except _WorkerGone:
+            continue  # it died while idle: a fresh one, the request was not run
+        finally:
+            if not worker.alive():
+                with _pool_lock:
+                    if _pool.get(key) is worker:
+                        del _pool[key]
+                worker.close()
+            worker.busy.release()
+    return None
+
+
+def shutdown_workers() -> None:
+    """Let every pooled worker leave (plugin unload, setting turned off, interpreter exit)."""
+    with _pool_lock:
+        workers = list(_pool.values())
+        _pool.clear()
+    for worker in workers:
+        if worker.busy.acquire(blocking=False):
+            worker.close()
+            worker.busy.release()
+        else:
+            worker.dead = True  # the running job's caller reaps it once the job ends
+
+
+def worker_pids() -> list[int]:
+    """Process ids of the pooled workers (diagnostics, tests)."""
+    with _pool_lock:
+        return [worker.pid for worker in _pool.values() if worker.alive()]
+
+
+atexit.register(shutdown_workers)

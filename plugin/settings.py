@@ -36,6 +36,8 @@ class Settings:
     BACKEND_MODE = f"{PREFIX}/backend_mode"
     REMOTE_URL = f"{PREFIX}/remote/url"
     REMOTE_TOKEN_FILE = f"{PREFIX}/remote/token_file"
+    #: Reuse one backend process across actions (issue 12); "true" / "false".
+    KEEP_BACKEND_RUNNING = f"{PREFIX}/keep_backend_running"
 
     def __init__(self) -> None:
         self._settings = QgsSettings()
@@ -88,6 +90,18 @@ class Settings:
     @backend_mode.setter
     def backend_mode(self, value: str) -> None:
         self._settings.setValue(self.BACKEND_MODE, "remote" if value == "remote" else "local")
+
+    @property
+    def keep_backend_running(self) -> bool:
+        """Whether cluster / classify / ... reuse a long-lived backend worker between actions."""
+        from .backend_client import KEEP_RUNNING_DEFAULT
+
+        default = "true" if KEEP_RUNNING_DEFAULT else "false"
+        return self._get(self.KEEP_BACKEND_RUNNING, default).strip().lower() in ("true", "1", "yes")
+
+    @keep_backend_running.setter
+    def keep_backend_running(self, value: bool) -> None:
+        self._settings.setValue(self.KEEP_BACKEND_RUNNING, "true" if value else "false")
 
     def remote_backend(self) -> tuple[str, str] | None:
         """``(url, token_file)`` when the backend is remote and a URL is set, else ``None``."""

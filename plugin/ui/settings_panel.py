@@ -9,6 +9,7 @@ from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -24,6 +25,7 @@ from ..backend_client import (
     BackendNotFound,
     find_backend_python,
     remote_client_python,
+    shutdown_workers,
 )
 from ..install import diagnostics_report
 from ..settings import DEVICES, Settings, backend_env_dir, models_dir
@@ -69,6 +71,12 @@ class SettingsPanel(QWidget):
         self.cache_widget.setFilePath(settings.cache_dir)
         self.cache_widget.lineEdit().setPlaceholderText("default: ~/.cache/terraprobe/embeddings")
         form.addRow("Cache folder", self.cache_widget)
+        self.keep_running_check = QCheckBox(_tr("Keep the backend running between actions"))
+        self.keep_running_check.setChecked(settings.keep_backend_running)
+        self.keep_running_check.setToolTip(_tr("Cluster, Classify, Segment, Similarity, Change, Vectorise "
+                                               "and Embed reuse one backend process instead of starting "
+                                               "PyTorch for every action"))
+        form.addRow(self.keep_running_check)
         self._add_remote_rows(form)
         self.check_button = QPushButton(_tr("Check backend"))
         self.setup_button = QPushButton(_tr("Set up backend…"))
@@ -88,6 +96,7 @@ class SettingsPanel(QWidget):
         self.python_widget.fileChanged.connect(lambda path: setattr(self.settings, "backend_python", path))
         self.device_combo.currentTextChanged.connect(lambda text: setattr(self.settings, "device", text))
         self.cache_widget.fileChanged.connect(lambda path: setattr(self.settings, "cache_dir", path))
+        self.keep_running_check.toggled.connect(self._keep_running_changed)
         self.check_button.clicked.connect(self.check_backend)
         self.setup_button.clicked.connect(self.open_setup)
         self.copy_button.clicked.connect(lambda: QApplication.clipboard().setText(self.report.text()))
@@ -116,6 +125,11 @@ class SettingsPanel(QWidget):
         self.token_widget.fileChanged.connect(
             lambda path: self.settings.set_text(Settings.REMOTE_TOKEN_FILE, path))
         self._remote_changed()
+
+    def _keep_running_changed(self, checked: bool) -> None:
+        self.settings.keep_backend_running = checked
+        if not checked:
+            shutdown_workers()
 
     def _remote_changed(self, *_args: object) -> None:
         remote = self.mode_combo.currentData() == "remote"
