@@ -102,7 +102,7 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
     """
     from sklearn.cluster import HDBSCAN
 
-    from backend.downstream.raster import RasterOutput, class_dtype, result_rasters, tracker
+    from backend.downstream.raster import tracker, write_patch_classes
     from backend.downstream.styles import class_colors
 
     if metric not in ("cosine", "euclidean"):
@@ -168,21 +168,15 @@ def hdbscan_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         agreement = float((assign_to_clusters(x, centroids, radius) == found).mean())
         sample_noise = float((found < 0).mean())
         noise_value = count + 1
-        dtype = class_dtype(noise_value)
-        sizes = np.zeros(noise_value + 1, np.int64)
-        with result_rasters(reader.grid, RasterOutput(out, dtype, 0, ("cluster",))) as (result,):
-            with result.open() as dst:
-                for window in track(windows, "assigning patches", start + 0.4 * span, end):
-                    vectors, rows, cols = reader.read_vectors(window)
-                    classes = np.zeros((int(window.height), int(window.width)), dtype=dtype)
-                    if len(vectors):
-                        labels = assign_to_clusters(_prepare(vectors, metric), centroids, radius)
-                        classes[rows, cols] = np.where(labels >= 0, labels + 1, noise_value).astype(dtype)
-                    sizes += np.bincount(classes.ravel(), minlength=noise_value + 1)
-                    dst.write(classes[np.newaxis], window=window)
-            legend = {i: f"cluster {i}" for i in range(1, count + 1)}
-            legend[noise_value] = "noise"
-            result.style_classes(legend, [*class_colors(count), NOISE_COLOR])
+
+        def label(vectors: np.ndarray) -> np.ndarray:
+            labels = assign_to_clusters(_prepare(vectors, metric), centroids, radius)
+            return np.where(labels >= 0, labels + 1, noise_value)
+
+        legend = {i: f"cluster {i}" for i in range(1, count + 1)}
+        legend[noise_value] = "noise"
+        sizes = write_patch_classes(reader, track(windows, "assigning patches", start + 0.4 * span, end), out,
+                                    noise_value, label, legend, [*class_colors(count), NOISE_COLOR])
     noise = int(sizes[noise_value])
     return DensityStats(method="hdbscan", clusters=count, min_cluster_size=size, min_samples=min_samples,
                         sample_size=len(x), valid_patches=valid_total, nodata_patches=int(nodata_total),

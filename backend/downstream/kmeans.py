@@ -340,7 +340,7 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
     Raises:
         UserError: k < 1, or k larger than the number of valid patches.
     """
-    from backend.downstream.raster import RasterOutput, class_dtype, pick_device, result_rasters, tracker
+    from backend.downstream.raster import pick_device, tracker, write_patch_classes
 
     if k < 1:
         raise UserError(f"--k must be at least 1 (got {k})")
@@ -410,19 +410,13 @@ def cluster_embeddings(embeddings: str | os.PathLike[str], out: str | os.PathLik
         # Label clusters by size: value 1 is the largest cluster.
         order = torch.argsort(fitted.counts.cpu(), descending=True, stable=True)
         centres = fitted.centres[order.to(fitted.centres.device)]
-        dtype = class_dtype(k)
-        sizes = np.zeros(k + 1, dtype=np.int64)
-        with result_rasters(reader.grid, RasterOutput(out, dtype, 0, ("cluster",))) as (result,):
-            with result.open() as dst:
-                for window in track(windows, "writing clusters", start + 0.8 * span, end):
-                    vectors, rows, cols = reader.read_vectors(window)
-                    classes = np.zeros((int(window.height), int(window.width)), dtype=dtype)
-                    if len(vectors):
-                        labels, _ = assign(_prepare(vectors, metric, torch_device), centres)
-                        classes[rows, cols] = (labels.cpu().numpy() + 1).astype(dtype)
-                    sizes += np.bincount(classes.ravel(), minlength=k + 1)
-                    dst.write(classes[np.newaxis], window=window)
-            result.style_classes({i: f"cluster {i}" for i in range(1, k + 1)})
+
+        def label(vectors: np.ndarray) -> np.ndarray:
+            return assign(_prepare(vectors, metric, torch_device), centres)[0].cpu().numpy() + 1
+
+        writing = track(windows, "writing clusters", start + 0.8 * span, end)
+        legend = {i: f"cluster {i}" for i in range(1, k + 1)}
+        sizes = write_patch_classes(reader, writing, out, k, label, legend)
     return ClusterStats(k=k, valid_patches=valid_total, nodata_patches=int(nodata_total),
                         iterations=fitted.iterations, inertia=fitted.inertia,
                         cluster_sizes={i: int(sizes[i]) for i in range(1, k + 1)},

@@ -126,6 +126,39 @@ def result_rasters(grid: Grid, *outputs: RasterOutput) -> Iterator[tuple[ResultR
             raise RuntimeError(f"result raster(s) without a style: {', '.join(unstyled)}")
 
 
+def write_patch_classes(reader: Any, windows: Iterable[Any], out: str | os.PathLike[str], count: int,
+                        label: Callable[[Any], Any], legend: Mapping[int, str],
+                        colors: Sequence[str] | None = None, description: str = "cluster") -> Any:
+    """Write the class map of ``reader``'s patches over ``windows`` through :func:`result_rasters`.
+
+    Args:
+        reader: an open ``EmbeddingRaster``.
+        windows: its windows (wrapped in a progress tracker, if wanted).
+        out: the class GeoTIFF; its paletted style is ``legend`` (value -> label) in ``colors``.
+        count: the largest class value (0 is nodata).
+        label: each valid patch's class value (1 … ``count``) from its vectors ``[n, dim]``.
+        description: the band description.
+
+    Returns:
+        How many patches hold each value 0 … ``count`` (int64 array).
+    """
+    import numpy as np
+
+    dtype = class_dtype(count)
+    sizes = np.zeros(count + 1, np.int64)
+    with result_rasters(reader.grid, RasterOutput(out, dtype, 0, (description,))) as (classes_raster,):
+        with classes_raster.open() as dst:
+            for window in windows:
+                vectors, rows, cols = reader.read_vectors(window)
+                classes = np.zeros((int(window.height), int(window.width)), dtype=dtype)
+                if len(vectors):
+                    classes[rows, cols] = label(vectors).astype(dtype)
+                sizes += np.bincount(classes.ravel(), minlength=count + 1)
+                dst.write(classes[np.newaxis], window=window)
+        classes_raster.style_classes(legend, colors)
+    return sizes
+
+
 def tracker(reporter: Any) -> Callable[..., Iterable[Any]]:
     """``reporter.track`` over a list when a reporter is given, else the plain list."""
     def track(items: list[Any], description: str, start: float, end: float) -> Iterable[Any]:

@@ -279,14 +279,14 @@ def free_bytes(path: str | os.PathLike[str]) -> int | None:
         return None
 
 
-def format_bytes(count: int) -> str:
-    """``3.1 MB``-style sizes (powers of 1024)."""
+def format_bytes(count: int, base: int = 1024, units: tuple[str, ...] = ("bytes", "kB", "MB", "GB")) -> str:
+    """``3.1 MB``-style sizes: powers of ``base``, whole numbers for the first of ``units``."""
     value = float(count)
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"
+    for unit in units[:-1]:
+        if value < base:
+            return f"{value:.0f} {unit}" if unit == units[0] else f"{value:.1f} {unit}"
+        value /= base
+    return f"{value:.1f} {units[-1]}"
 
 
 _DISK_FULL = ("no space left on device", "disk quota exceeded", "os error 28", "os error 122")

@@ -82,12 +82,10 @@ def _bundled_path(name: str) -> Path | None:
 
 
 def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
+    """Download sizes as the model registry states them (powers of 1000)."""
+    from backend.io.outputs import format_bytes
+
+    return format_bytes(size, base=1000, units=("B", "KB", "MB", "GB"))
 
 
 def _check_name(name: str) -> str:
