@@ -17,12 +17,11 @@ VRTs. On any failure nothing is written and every rank exits with the failing ra
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,18 +164,19 @@ def _place(staging: Path, folder: Path, names: list[str], out: Path, preview: Pa
         write_text_atomic(path, text)
 
 
-def run_scenes(args: argparse.Namespace, options: InputOptions, reporter: Reporter, out: Path,
-               preview: Path | None) -> None:
-    """``embed`` over the scenes of ``args.optical_scenes`` (see the module docstring)."""
-    scenes = scene_paths(args.optical_scenes)
+def run_scenes(given: list[str], options: InputOptions, reporter: Reporter, out: Path, preview: Path | None,
+               check: Callable[[dict[str, Path]], None]) -> None:
+    """``embed`` over the scenes ``given`` (the ``--optical`` values; see the module docstring).
+
+    ``check`` is the command's output guard, called with the outputs by option before any work.
+    """
+    scenes = scene_paths(given)
     if options.sar:
         raise UserError("--sar with many optical scenes is not supported: embed scene pairs one at a time")
     if out.suffix.lower() != ".vrt":
         raise UserError(f"with many scenes --out is a VRT mosaic (e.g. {out.with_suffix('.vrt')}), not {out}")
     preview = preview or out.with_name(f"{out.stem}_pca.vrt")
-    from backend.io.outputs import check_outputs
-
-    check_outputs(args, {"--out": out, "--preview-out": preview})
+    check({"--out": out, "--preview-out": preview})
     folder = out.absolute().parent / f"{out.stem}_scenes"
     names = output_names(scenes)
     for scene in scenes:

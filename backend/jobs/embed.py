@@ -52,24 +52,23 @@ def preview_path_for(out: Path) -> Path:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
+    from backend.inference.scene_embed import is_many
+    from backend.io.outputs import check_outputs
     from backend.jobs._inputs import InputOptions, copy_atomic, embed_into_cache
 
     out = Path(args.out).expanduser()
-    from backend.inference.scene_embed import is_many
-
+    options = InputOptions.from_args(args)
     if is_many(args.optical_scenes):
         from backend.inference.scene_embed import run_scenes
 
         preview_out = Path(args.preview_out).expanduser() if args.preview_out else None
-        run_scenes(args, InputOptions.from_args(args), reporter, out, preview_out)
+        run_scenes(args.optical_scenes, options, reporter, out, preview_out,
+                   check=lambda named: check_outputs(args, named))
         return
     preview = Path(args.preview_out).expanduser() if args.preview_out else preview_path_for(out)
     if out.resolve() == preview.resolve():
         raise UserError("--out and --preview-out must be different files")
-    from backend.io.outputs import check_outputs
-
     check_outputs(args, {"--out": out, "--preview-out": preview})
-    options = InputOptions.from_args(args)
 
     def job() -> None:
         entry, stats = embed_into_cache(options, reporter, start=0.0, end=0.95)
