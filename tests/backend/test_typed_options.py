@@ -28,11 +28,13 @@ def test_typed_input_options_equal_every_plugin_request():
     for request in _plugin_requests():
         if not isinstance(request, Request) or request.action == "vectorise":
             continue  # info, import-weights and vectorise read no encoder inputs
-        options = InputOptions.from_args(parse_with_backend(request.to_argv()))
+        argv = request.to_argv()
+        options = InputOptions.from_args(parse_with_backend(argv))
+        request = Request.from_argv(argv)  # the contract's reading of the same argv
         offered = {option.name for option in request.options()}
         for name in SHARED:
             if name in offered:
-                assert getattr(options, name) == _expected(request, name), (name, request.to_argv())
+                assert getattr(options, name) == _expected(request, name), (name, argv)
         for name in ("optical_bands", "sar_bands"):
             value = getattr(options, name)
             assert (parse_band_list(value) if value else None) == getattr(request, name), name
