@@ -122,6 +122,8 @@ class _State:
                         for name, logger in logging.Logger.manager.loggerDict.items()
                         if isinstance(logger, logging.Logger)}
         self.torch = self._torch_state()
+        numpy = sys.modules.get("numpy")
+        self.numpy_errors = numpy.geterr() if numpy is not None else None
 
     @staticmethod
     def _torch_state() -> dict[str, Any] | None:
@@ -158,7 +160,8 @@ class _State:
             if isinstance(logger, logging.Logger) and name in self.loggers:
                 logger.level, logger.propagate, handlers = self.loggers[name]
                 logger.handlers[:] = handlers
-        logging.Logger.manager._clear_cache()  # type: ignore[attr-defined]
+        with contextlib.suppress(AttributeError):
+            logging.Logger.manager._clear_cache()  # type: ignore[attr-defined]
         rasterio_env = sys.modules.get("rasterio.env")
         if rasterio_env is not None:
             with contextlib.suppress(Exception):
@@ -172,8 +175,8 @@ class _State:
             torch.random.set_rng_state(self.torch["rng"])
             torch.use_deterministic_algorithms(self.torch["deterministic"])
         numpy = sys.modules.get("numpy")
-        if numpy is not None:
-            numpy.seterr(all="warn", under="ignore")
+        if numpy is not None and self.numpy_errors is not None:
+            numpy.seterr(**self.numpy_errors)
 
 
 def _join_heartbeats() -> None:
@@ -211,7 +214,13 @@ def serve(stdin: TextIO | None = None, max_jobs: int = DEFAULT_MAX_JOBS,
     from backend import cli
 
     stdin = stdin or sys.stdin
-    preload()
+    beats = Reporter("json")  # a slow start-up (torch on a cold disk) must not look stuck to the client
+    beats.start_heartbeat()
+    try:
+        preload()
+    finally:
+        beats.stop_heartbeat()
+        _join_heartbeats()
     state = _State()
     jobs = 0
     while True:
