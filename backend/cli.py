@@ -161,8 +161,14 @@ class _LibraryOutput:
 
     def _showwarning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
                      file: Any = None, line: str | None = None) -> None:
-        """The backend's own warnings reach the user; a library's (torch, rasterio) are library lines."""
-        if self.reporter is not None and os.path.abspath(filename).startswith(_PACKAGE_DIR):
+        """The backend's own warnings reach the user; a library's (torch, rasterio) are library lines.
+
+        A library warning class (e.g. rasterio's ``NodataShadowWarning``) is attributed by its
+        ``stacklevel`` to the backend line that called the library: it stays a library line.
+        """
+        library_class = category.__module__.split(".")[0] not in ("builtins", "backend")
+        if (self.reporter is not None and not library_class
+                and os.path.abspath(filename).startswith(_PACKAGE_DIR)):
             self.reporter.warning(str(message))
             return
         self.note(f"{category.__name__}: {message} ({filename}:{lineno})", echo=True)

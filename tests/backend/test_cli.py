@@ -43,3 +43,28 @@ def test_version_reports_torch_and_device() -> None:
     assert result["event"] == "result"
     assert result["stats"]["torch"].startswith("2.")
     assert result["stats"]["default_device"] in ("cpu", "cuda")
+
+
+def test_library_warning_class_raised_through_backend_code_stays_a_library_line() -> None:
+    """rasterio's NodataShadowWarning (a 4-band uint8 raster with an alpha band and a nodata value)
+    is attributed by its stacklevel to the backend line that opened the raster; it was printed as a
+    'warning:' of the backend instead of being held as library chatter (shown with --debug)."""
+    import os
+
+    from rasterio.errors import NodataShadowWarning
+
+    from backend.cli import _PACKAGE_DIR, _LibraryOutput
+
+    seen: list[str] = []
+
+    class Reporter:
+        def warning(self, message: str) -> None:
+            seen.append(message)
+
+    library = _LibraryOutput(passthrough=False, reporter=Reporter())  # type: ignore[arg-type]
+    inside = os.path.join(_PACKAGE_DIR, "io", "rasters.py")
+    library._showwarning(NodataShadowWarning(), NodataShadowWarning, inside, 1)
+    assert seen == []
+    assert any("NodataShadowWarning" in line for line in library.held)
+    library._showwarning(UserWarning("unreadable chip skipped"), UserWarning, inside, 1)
+    assert seen == ["unreadable chip skipped"]
