@@ -215,6 +215,12 @@ def test_other_commands_and_the_setting_off_use_plain_processes(embeddings, tmp_
     assert worker_pids() == []
     _cluster(embeddings, tmp_path / "plain.tif", keep=False)
     assert worker_pids() == []
+    token = tmp_path / "token"
+    token.write_text("secret", encoding="utf-8")
+    with pytest.raises(BackendError):  # remote: the client process, no worker (nothing listens there)
+        run_backend(_argv("cluster", embeddings, tmp_path / "remote.tif"), python=backend_python(),
+                    keep_running=True, remote=("http://127.0.0.1:9", str(token)), heartbeat_timeout=20)
+    assert worker_pids() == []
     os.environ["TERRAPROBE_WORKER"] = "0"
     try:
         assert backend_client.configured_keep_running() is False
