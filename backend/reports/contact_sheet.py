@@ -42,10 +42,17 @@ def read_preview(path: Path, bands: tuple[int, ...] | None) -> tuple[np.ndarray,
 
     if not path.exists():
         raise UserError(f"contact sheet: {path} does not exist")
-    with rasterio.open(path) as src:
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError:
+        raise UserError(f"contact sheet: {path} is not a raster GDAL can read") from None
+    with src:
         scale = min(1.0, PANEL_SIZE / max(src.width, src.height))
         shape = (max(1, round(src.height * scale)), max(1, round(src.width * scale)))
         indexes = list(bands) if bands else list(range(1, src.count + 1))
+        missing = [str(b) for b in indexes if not 1 <= b <= src.count]
+        if missing:
+            raise UserError(f"contact sheet: {path.name} has {src.count} band(s), no band {','.join(missing)}")
         categorical = np.issubdtype(np.dtype(src.dtypes[0]), np.integer) and src.count == 1
         resampling = Resampling.nearest if categorical else Resampling.average
         data = src.read(indexes, out_shape=(len(indexes), *shape), resampling=resampling,
