@@ -133,6 +133,7 @@ def _write(s2_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                                                         Resampling.average, src_nodata=src_nodata,
                                                         nodata=src_nodata, dtype="float32"))
                 views.append((view, index, src_nodata))
+            _check_s2_scale(views, s2_scale)
             with atomic_path(out_path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
                 for position, name in enumerate(names or (), start=1):
                     dst.set_band_description(position, name)
@@ -146,6 +147,24 @@ def _write(s2_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                         out = np.where(valid, convert(reflectance), nodata).astype(dtype)
                         dst.write(out, position, window=window)
     return Path(out_path)
+
+
+def _check_s2_scale(views: Sequence[tuple[Any, int, float]], s2_scale: float) -> None:
+    """Refuse a raster whose values, times ``s2_scale``, are implausibly dark in every band.
+
+    Reflectance 0-1 (RStoolbox, GEE ``divide(10000)``) read as DN x 10000 would give a flat
+    simulation of reflectance ~0 everywhere (Landsat DN ~7273, RGBN brightness 1), written silently.
+    """
+    highest = 0.0
+    for view, index, src_nodata in views:
+        sample = view.read(index, out_shape=(min(view.height, 256), min(view.width, 256)))
+        sample = sample[np.isfinite(sample) & (sample != src_nodata)]
+        if sample.size:
+            highest = max(highest, float(np.percentile(sample, 99)))
+    if 0 < abs(highest * s2_scale) < 0.02:
+        raise UserError(f"the Sentinel-2 values reach only {highest:.4g} (p99 of the brightest band), "
+                        f"reflectance {highest * s2_scale:.2g} with s2_scale={s2_scale:g}: they look like "
+                        f"reflectance 0-1, not digital numbers (reflectance x 10000); pass s2_scale=1.0")
 
 
 def write_landsat_from_s2(s2_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
