@@ -9,6 +9,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
+from .backend_client import shutdown_workers
 from .processing.provider import TerraprobeProvider
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +90,7 @@ class TerraprobePlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        shutdown_workers()  # a reloaded or removed plugin leaves no backend process behind
 
     # -- dock toggling -------------------------------------------------------------------------
     def _set_dock_visible(self, visible: bool) -> None:

@@ -118,3 +118,35 @@ def test_plugin_never_imports_torch():
                                env=env)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "BAD []" in completed.stdout
+
+
+def test_unloading_the_plugin_stops_its_backend_worker(loaded_plugin, tmp_path):
+    """A pooled backend worker (kept between actions) does not outlive the plugin."""
+    import importlib
+    import os
+
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    client = importlib.import_module(f"{PACKAGE}.plugin.backend_client")
+    classes = tmp_path / "classes.tif"
+    with rasterio.open(classes, "w", driver="GTiff", width=16, height=16, count=1, dtype="uint8", nodata=0,
+                       crs="EPSG:32630", transform=from_origin(500000, 4200000, 80, 80)) as dst:
+        dst.write(np.repeat(np.arange(1, 3, dtype=np.uint8), 128).reshape(1, 16, 16))
+    pids: list[int] = []
+    client.run_backend(["vectorise", "--raster", str(classes), "--out", str(tmp_path / "polygons.gpkg")],
+                       keep_running=True, remote=False, on_start=pids.append)
+    assert pids and client.worker_pids() == pids[:1]
+    assert qgis.utils.unloadPlugin(PACKAGE)
+    for _ in range(40):
+        try:
+            os.kill(pids[0], 0)
+        except ProcessLookupError:
+            break
+        import time
+
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the backend worker {pids[0]} still runs after the plugin was unloaded")
+    assert client.worker_pids() == []
