@@ -15,9 +15,10 @@ resolution segmentation of up to :data:`MAX_CELLS` cells is accepted, about 10 b
    pixel: exact on projected grids, spherical cell areas on geographic ones) and its mean
    confidence from ``--confidence`` (a raster on the same grid, e.g. classify's confidence).
 3. ``rasterio.features.shapes`` traces one polygon (with holes) per region.
-4. ``--simplify`` (map units): Douglas–Peucker on each ring; a ring that would collapse keeps its
-   original shape. Polygons are simplified one by one, so shared edges may open hairline gaps
-   or overlaps at the tolerance's scale.
+4. ``--simplify`` (map units: degrees on a geographic CRS, with a warning): Douglas–Peucker on
+   each ring; a shell that would collapse keeps its original shape, a hole goes (both warned).
+   Polygons are simplified one by one, so shared edges may open hairline gaps or overlaps at the
+   tolerance's scale.
 
 Output: a GeoPackage layer (named after the file) with ``class_id``, ``class_name``, ``area_m2``,
 ``pixels`` and ``confidence`` (mean, when a confidence raster is given, else null), written
@@ -173,11 +174,19 @@ def simplify_ring(ring: list[tuple[float, float]], tolerance: float) -> list[tup
     return [tuple(p) for p in kept.tolist()]
 
 
-def simplify_polygon(geometry: dict[str, Any], tolerance: float) -> dict[str, Any]:
-    """A GeoJSON polygon with each ring simplified; collapsed holes go, a collapsed shell stays as it was."""
+def simplify_polygon(geometry: dict[str, Any], tolerance: float,
+                     collapsed: list[int] | None = None) -> dict[str, Any]:
+    """A GeoJSON polygon with each ring simplified; collapsed holes go, a collapsed shell stays as it was.
+
+    ``collapsed``: when given, ``[shells, holes]`` counts of collapsed rings, incremented.
+    """
     rings = geometry["coordinates"]
-    shell = simplify_ring(rings[0], tolerance) or rings[0]
+    simple = simplify_ring(rings[0], tolerance)
+    shell = simple or rings[0]
     holes = [ring for ring in (simplify_ring(r, tolerance) for r in rings[1:]) if ring is not None]
+    if collapsed is not None:
+        collapsed[0] += simple is None
+        collapsed[1] += len(rings) - 1 - len(holes)
     return {"type": "Polygon", "coordinates": [shell, *holes]}
 
 
@@ -243,9 +252,17 @@ def vectorise(raster: str | os.PathLike[str], out: str | os.PathLike[str], min_a
             scores = conf.read(1, out_dtype="float32", masked=True).filled(np.nan)
     if not valid.any():
         raise UserError(f"{raster.name} has no class pixel (all nodata): nothing to vectorise")
+    if simplify > 0 and crs is not None and crs.is_geographic:
+        warnings.append(f"--simplify {simplify:g} is in map units, here degrees ({raster.name} is in a "
+                        f"geographic CRS): about {simplify * 111_320:.6g} m; for metres reproject the "
+                        "raster (gdalwarp -t_srs) or use a tolerance in degrees")
     pixel_area = float(np.median(areas))
     min_pixels = math.ceil(min_area / pixel_area) if min_area > 0 else 0
     sieved = 0
+    if min_pixels >= classes.size:
+        raise UserError(f"--min-area {min_area:g} m² is not smaller than the whole of {raster.name} "
+                        f"({float(areas.sum()) * classes.shape[1]:.6g} m², {classes.size} pixels): "
+                        "no polygon would be left; choose a smaller --min-area")
     if min_pixels > 1:
         work = classes.astype(np.int32) if classes.dtype not in (np.uint8, np.uint16, np.int16, np.int32) \
             else classes
@@ -295,6 +312,7 @@ def vectorise(raster: str | os.PathLike[str], out: str | os.PathLike[str], min_a
     per_class: dict[str, int] = dict.fromkeys(names.values(), 0)
     area_per_class: dict[str, float] = dict.fromkeys(names.values(), 0.0)
     written = 0
+    collapsed = [0, 0]
 
     def check(tmp: Path) -> None:
         if tmp.suffix.lower() != ".gpkg":
@@ -311,7 +329,7 @@ def vectorise(raster: str | os.PathLike[str], out: str | os.PathLike[str], min_a
             for geometry, region in shapes(regions, mask=mask, connectivity=4, transform=transform):
                 region = int(region)
                 if simplify > 0:
-                    geometry = simplify_polygon(geometry, simplify)
+                    geometry = simplify_polygon(geometry, simplify, collapsed)
                 value = region_class[region - 1]
                 score = None if mean_conf is None or not np.isfinite(mean_conf[region]) \
                     else float(mean_conf[region])
@@ -324,6 +342,12 @@ def vectorise(raster: str | os.PathLike[str], out: str | os.PathLike[str], min_a
         if not written:
             raise UserError(f"every region of {raster.name} is smaller than --min-area {min_area} m²; "
                             "nothing to write")
+    if collapsed[0]:
+        holes = f", and dropped {collapsed[1]} hole(s)" if collapsed[1] else ""
+        warnings.append(f"--simplify {simplify:g} collapsed {collapsed[0]} of {written} polygon(s), kept "
+                        f"with their exact pixel outlines{holes}: the tolerance is too large for them")
+    elif collapsed[1]:
+        warnings.append(f"--simplify {simplify:g} collapsed and dropped {collapsed[1]} hole(s)")
         qml = categorised_qml({v: (names[v], colours[v]) for v in values})
         store_default_style(tmp, out.stem, qml)
         style_tmp.write_text(qml, encoding="utf-8")

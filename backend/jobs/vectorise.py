@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
                         help="smallest polygon in m²: smaller regions are first merged into their largest "
                              "neighbour (sieve), those that cannot merge are dropped (default 0: keep all)")
     parser.add_argument("--simplify", type=float, default=0.0, metavar="TOLERANCE",
-                        help="Douglas-Peucker tolerance in map units (default 0: the exact pixel outlines)")
+                        help="Douglas-Peucker tolerance in the raster's map units: metres on a projected "
+                             "CRS, degrees on a geographic one such as EPSG:4326 (warned; 0.0001° is about "
+                             "11 m); a warning counts polygons it would collapse (default 0: exact outlines)")
     parser.add_argument("--only", metavar="CLASSES",
                         help="comma-separated class values or names to write (e.g. change); default: all")
     parser.add_argument("--confidence", metavar="PATH",

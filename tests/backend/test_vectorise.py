@@ -106,7 +106,8 @@ def _write(path: Path, array: np.ndarray, nodata: float | None, like: Path) -> P
     return path
 
 
-@pytest.mark.parametrize("case", ["multiband", "float", "no-style", "all-nodata", "suffix", "grid"])
+@pytest.mark.parametrize("case", ["multiband", "float", "no-style", "all-nodata", "suffix", "grid",
+                                  "min-area"])
 def test_bad_inputs_are_one_clear_error_and_nothing_is_written(class_map: tuple[Path, Path], tmp_path: Path,
                                                                 case: str) -> None:
     labels, confidence = class_map
@@ -119,7 +120,8 @@ def test_bad_inputs_are_one_clear_error_and_nothing_is_written(class_map: tuple[
     expected = {"multiband": "it has 2 bands", "float": "its values are float32",
                 "no-style": "no paletted .qml beside it and its nodata is unset",
                 "all-nodata": "no class pixel",
-                "suffix": "must be a GeoPackage", "grid": "is not on the class raster's grid"}[case]
+                "suffix": "must be a GeoPackage", "grid": "is not on the class raster's grid",
+                "min-area": "--min-area 1e+09 m² is not smaller than the whole of labels.tif ("}[case]
     if case == "multiband":
         arguments = ["--raster", _write(inputs / "two.tif", np.concatenate([values, values]), 0, labels)]
     elif case == "float":
@@ -130,6 +132,8 @@ def test_bad_inputs_are_one_clear_error_and_nothing_is_written(class_map: tuple[
         arguments = ["--raster", _write(inputs / "empty.tif", np.zeros_like(values), 0, labels)]
     elif case == "suffix":
         out = tmp_path / "out" / "polygons.shp"
+    elif case == "min-area":  # was "internal error: ValueError: size must be smaller than size of image"
+        arguments += ["--min-area", "1e9"]
     else:
         small = _write(inputs / "small.tif", np.zeros((1, 4, 4), np.float32), None, labels)
         arguments += ["--confidence", small]
@@ -158,3 +162,20 @@ def test_only_some_classes(class_map: tuple[Path, Path], tmp_path: Path) -> None
     done = run_backend("vectorise", "--raster", labels, "--out", tmp_path / "none.gpkg", "--only", "snow")
     assert done.returncode == 2 and "--only snow matches no class of labels.tif" in done.stderr
     assert not (tmp_path / "none.gpkg").exists()
+
+
+def test_simplify_in_degrees_that_collapses_rings_is_warned(class_map: tuple[Path, Path],
+                                                            tmp_path: Path) -> None:
+    labels, _ = class_map  # EPSG:4326: --simplify 10 is 10 degrees, every ring collapses
+    done = run_backend("vectorise", "--raster", labels, "--out", tmp_path / "coarse.gpkg", "--simplify", "10",
+                       "--events", "json")
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    polygons = next(e for e in events if e["event"] == "result")["stats"]["polygons"]
+    assert any("here degrees" in w and "geographic CRS" in w for w in warnings), warnings
+    assert any(f"collapsed {polygons} of {polygons} polygon(s)" in w for w in warnings), warnings
+    fine = run_backend("vectorise", "--raster", labels, "--out", tmp_path / "fine.gpkg", "--simplify",
+                       "0.0002", "--events", "json")
+    assert not any("collapsed" in e.get("message", "") for e in map(json.loads, fine.stdout.splitlines())
+                   if e["event"] == "warning")
