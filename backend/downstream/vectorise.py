@@ -342,15 +342,15 @@ def vectorise(raster: str | os.PathLike[str], out: str | os.PathLike[str], min_a
         if not written:
             raise UserError(f"every region of {raster.name} is smaller than --min-area {min_area} m²; "
                             "nothing to write")
+        qml = categorised_qml({v: (names[v], colours[v]) for v in values})
+        store_default_style(tmp, out.stem, qml)
+        style_tmp.write_text(qml, encoding="utf-8")
     if collapsed[0]:
         holes = f", and dropped {collapsed[1]} hole(s)" if collapsed[1] else ""
         warnings.append(f"--simplify {simplify:g} collapsed {collapsed[0]} of {written} polygon(s), kept "
                         f"with their exact pixel outlines{holes}: the tolerance is too large for them")
     elif collapsed[1]:
         warnings.append(f"--simplify {simplify:g} collapsed and dropped {collapsed[1]} hole(s)")
-        qml = categorised_qml({v: (names[v], colours[v]) for v in values})
-        store_default_style(tmp, out.stem, qml)
-        style_tmp.write_text(qml, encoding="utf-8")
     return VectoriseStats(polygons=written, classes=names, polygons_per_class=per_class,
                           area_per_class_m2=area_per_class, sieved_pixels=sieved, dropped_small=dropped,
                           min_area_m2=min_area, min_area_pixels=min_pixels, simplify=simplify,
