@@ -125,6 +125,27 @@ def check_grids(scenes: list[Path]) -> None:
                             f"pixel size")
 
 
+def misaligned(scenes: list[tuple[Path, str]], folder: Path) -> list[str]:
+    """A warning for each scene whose patch grid (embedding pixels in ``folder``) is shifted from the
+    first scene's by a fraction of a patch: the mosaic resamples it."""
+    import rasterio
+
+    from backend.io.vrt import grid_offsets
+
+    paths = [folder / f"{name}.tif" for _, name in scenes]
+    with rasterio.open(scenes[0][0]) as src, rasterio.open(paths[0]) as emb:
+        patch = (abs(emb.res[0] / src.res[0]), abs(emb.res[1] / src.res[1]))
+    by_path = dict(zip(paths, scenes))
+    messages = []
+    for path, dx, dy in grid_offsets(paths):
+        shift = f"{dx * patch[0]:+.3g} px across, {dy * patch[1]:+.3g} px down"
+        messages.append(f"the patch grid of {by_path[path][0]} is not aligned with that of the first "
+                        f"scene {scenes[0][0]} (misregistration by {shift}; patches of {patch[0]:g} px): "
+                        f"the mosaic resamples its embeddings; crop the scenes at multiples of {patch[0]:g} "
+                        "px from each other for an exact mosaic")
+    return messages
+
+
 def _embed_scenes(options: InputOptions, reporter: Reporter, scenes: list[tuple[Path, str]],
                   staging: Path) -> dict[str, Any]:
     """Embed this rank's scenes (through the cache) into ``staging``; per-scene stats."""
@@ -249,6 +270,8 @@ def _run(options: InputOptions, reporter: Reporter, info: DistInfo, scenes: list
             broadcast({"error": None})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    for message in misaligned(scenes, folder):
+        reporter.warning(message)
     per_scene: dict[str, Any] = {}
     for result in results:
         per_scene.update(result["scenes"])

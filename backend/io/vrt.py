@@ -4,6 +4,9 @@ Public API:
 
 * ``mosaic_vrt(sources) -> str``: the VRT XML. ``sources`` are ``(read_path, href)`` pairs: the
   raster to read the grid from now, and the path the VRT names (relative to the VRT's folder).
+  The mosaic's extent is rounded outwards to whole pixels of the first source's grid; a source
+  shifted by a fraction of a pixel gets a fractional ``DstRect`` (GDAL resamples it).
+* ``grid_offsets(paths)``: the rasters shifted from the first's pixel grid by a fraction of a pixel.
   Sources are placed at their georeferenced offsets in one grid spanning them all; nodata pixels
   (NaN or the band's nodata value) let the sources below show through, later sources win
   elsewhere. Rasters in different CRSs or resolutions are refused (``UserError``).
@@ -40,6 +43,20 @@ def _grid(path: Path) -> dict:
                 "colorinterp": [c.name.capitalize() for c in src.colorinterp]}
 
 
+def grid_offsets(paths: list[Path]) -> list[tuple[Path, float, float]]:
+    """``(path, dx, dy)`` of each raster whose pixel grid is shifted from the first's by a fraction of a
+    pixel (``dx``, ``dy`` in pixels, in ``(-0.5, 0.5]``); aligned rasters are left out."""
+    grids = [_grid(path)["transform"] for path in paths]
+    shifted = []
+    for path, t in zip(paths[1:], grids[1:]):
+        x, y = (t.c - grids[0].c) / grids[0].a, (t.f - grids[0].f) / grids[0].e
+        dx, dy = (v - math.floor(v) for v in (x, y))
+        dx, dy = (v - 1 if v > 0.5 + 1e-6 else v for v in (dx, dy))
+        if abs(dx) > 1e-3 or abs(dy) > 1e-3:
+            shifted.append((path, dx, dy))
+    return shifted
+
+
 def mosaic_vrt(sources: list[tuple[Path, str]]) -> str:
     """The VRT XML mosaicking ``sources`` (``(read_path, href)`` pairs, see the module docstring)."""
     if not sources:
@@ -62,7 +79,8 @@ def mosaic_vrt(sources: list[tuple[Path, str]]) -> str:
     top = max(g["transform"].f for g in grids)
     right = max(g["transform"].c + g["width"] * a for g in grids)
     bottom = min(g["transform"].f + g["height"] * e for g in grids)
-    width, height = round((right - left) / a), round((bottom - top) / e)
+    # Outwards: a source offset by a fraction of a pixel still fits whole (no lost row or column).
+    width, height = math.ceil((right - left) / a - 1e-6), math.ceil((bottom - top) / e - 1e-6)
     wkt = first["crs"].to_wkt() if first["crs"] else ""
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
     if wkt:

@@ -177,3 +177,20 @@ def test_nccl_ranks_on_every_gpu_embed_like_one_process(scenes: dict[str, Path],
     assert _events(ranks, "result")[0]["stats"]["ranks"] == torch.cuda.device_count()
     _assert_same_raster(tmp_path / "single.tif", tmp_path / "ranks.tif")
     _assert_same_raster(tmp_path / "single_pca.tif", tmp_path / "ranks_pca.tif")
+
+
+def test_scenes_off_the_first_patch_grid_are_warned_and_fit_the_mosaic(shared_data: Path, tiny_model: Path,
+                                                                        tmp_path: Path) -> None:
+    """Two crops 4 px (half a patch) apart: warned, and the mosaic holds the shifted one whole."""
+    first = _crop(shared_data / S2_FILE, tmp_path / "first.tif", Window(0, 0, 160, 160))
+    shifted = _crop(shared_data / S2_FILE, tmp_path / "shifted.tif", Window(84, 4, 160, 160))
+    listing = tmp_path / "scenes.txt"
+    listing.write_text(f"{first}\n{shifted}\n")
+    done = _single("--optical", listing, "--model", tiny_model, *CPU, "--out",
+                   tmp_path / "mos" / "mosaic.vrt", "--cache-dir", tmp_path / "cache")
+    assert done.returncode == 0, done.stderr[-3000:]
+    warnings = [event["message"] for event in _events(done, "warning")]
+    assert any("shifted.tif is not aligned" in w and "misregistration by +4 px across, +4 px down" in w
+               for w in warnings), warnings
+    with rasterio.open(tmp_path / "mos" / "mosaic.vrt") as mosaic:
+        assert (mosaic.width, mosaic.height) == (31, 21)  # 30.5 x 20.5 patches, rounded outwards
