@@ -128,10 +128,11 @@ def list_rows(folder: Path, registry: Path | None = None) -> list[dict[str, Any]
 def run_list(args: argparse.Namespace, reporter: Reporter) -> None:
     folder = models_folder(args)
     rows = list_rows(folder, args.registry)
+    width = max((len(row["name"]) for row in rows), default=0)
     for row in rows:
         state = f"installed: {row['path']}" if row["installed"] else \
             f"not installed ({_human_size(row.get('size_bytes') or 0)} download)"
-        reporter.log(f"{row['name']:<24} {row.get('title', '')} · {state}")
+        reporter.log(f"{row['name']:<{width}} {row.get('title', '')} · {state}")
     reporter.result({"models_dir": str(folder)}, {"models": rows})
 
 

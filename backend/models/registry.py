@@ -1,6 +1,6 @@
 """Known model weights: what ``models list|download`` offers and what a download is checked against.
 
-Data and JSON only (no network at import). Entries are the bundled model(s) and the
+Data and JSON only (no network at import). Entries are the bundled models and the
 official CROMA releases. A site can add or override entries with a registry JSON file
 (``--registry FILE``, ``$TERRAPROBE_REGISTRY`` or ``<models dir>/registry.json``): a list of
 objects with the fields of :class:`KnownModel`, e.g. to point at an internal mirror.
@@ -115,6 +115,15 @@ BUILTIN: tuple[KnownModel, ...] = (
         bands={"optical": list(S2_BANDS), "sar": list(S1_BANDS)},
         notes="ships with the plugin; works out of the box but does not beat raw band statistics "
               "(see the README's Evaluation)"),
+    KnownModel(
+        name="terraprobe-xstars-landsat", title="Terraprobe X-STARS Landsat OLI (bundled, 192-d)",
+        kind="bundled", filename="terraprobe-xstars-landsat.safetensors", size_bytes=4_326_000,
+        licence="GPL-2.0-or-later (adapted by Terraprobe from terraprobe-croma-small with X-STARS on "
+                "SSL4EO-S12, BigEarthNet and Sen1Floods11)",
+        dim=192, sar_depth=2, optical_depth=4, joint_depth=2,
+        bands={"optical": ["B01", "B02", "B03", "B04", "B8A", "B11", "B12"]},
+        notes="ships with the plugin; Landsat 8/9 OLI B1-B7 (trained on Sentinel-2 simulated as OLI); "
+              "optical only; reproduce with scripts/train_landsat_model.sh"),
     _croma("croma-base", "CROMA base (official release, 768-d, S1 + S2 + joint)", "CROMA_base.pt",
            dim=768, depth=12, tensors=328, parameters=194_365_440, size_bytes=778_000_000,
            notes="778 MB download; converted once to a Terraprobe model (about the same size)"),

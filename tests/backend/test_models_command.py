@@ -329,3 +329,23 @@ def test_local_file_source_and_verify_of_a_checkpoint(tmp_path: Path, checkpoint
     assert final(events)["stats"]["bytes_received"] == 0
     assert placed(models) == [f"{NAME}.json", f"{NAME}.safetensors"]
     assert release.exists(), "a local source must never be moved or deleted"
+
+
+def test_every_bundled_model_has_a_complete_list_row(tmp_path: Path) -> None:
+    """``models list``: each model shipped in resources/models has a title, architecture, bands and notes."""
+    code, events, stderr = backend("models", "list", "--models-dir", tmp_path / "models")
+    assert code == 0, stderr
+    rows = {row["name"]: row for row in final(events)["stats"]["models"]}
+    bundled = sorted(p.stem for p in (REPO_ROOT / "resources" / "models").glob("*.json")
+                     if p.with_suffix(".safetensors").exists())
+    assert "terraprobe-xstars-landsat" in bundled
+    for name in bundled:
+        row = rows[name]
+        config = json.loads((REPO_ROOT / "resources" / "models" / f"{name}.json").read_text())
+        assert row["kind"] == "bundled" and row["installed"], row
+        assert row["title"] and row["title"] != "ships with the plugin", row
+        assert row["licence"] and row["notes"] and row["dim"] == config["dim"], row
+        assert row["bands"] == {k: m["bands"] for k, m in config["modalities"].items()}, row
+    lines = [e["message"] for e in events if e["event"] == "log" and " · " in e["message"]]
+    # One name column, as wide as the longest name: each title starts at the same place.
+    assert len({line.index(" · ") - len(rows[line.split(" ")[0]]["title"]) for line in lines}) == 1, lines
