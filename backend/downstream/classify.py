@@ -70,7 +70,8 @@ def collect_samples(reader: EmbeddingRaster, samples: SampleSet,
                     bands: Any = None) -> tuple[Samples, list[str]]:
     """Rasterise the polygons onto the patch grid and gather the labelled valid patches.
 
-    Returns the samples and warnings (polygons outside the raster or on nodata only).
+    Returns the samples and warnings (polygons outside the area embedded, the raster or its ``--bounds``
+    part, or on nodata only).
 
     Raises:
         UserError: no polygon overlaps valid patches of the raster.
@@ -79,7 +80,7 @@ def collect_samples(reader: EmbeddingRaster, samples: SampleSet,
 
     window = polygons_window(samples.polygons, reader.grid)
     if window is None:
-        raise UserError(f"no sample polygon overlaps the raster ({len(samples.polygons)} polygons, "
+        raise UserError(f"no sample polygon overlaps the area ({len(samples.polygons)} polygons, "
                         f"reprojected to {reader.grid.crs}); check the layer and the area")
     burnt = rasterize_polygons(samples.polygons, reader.grid, window)
     array, valid = reader.read(window)
@@ -87,7 +88,8 @@ def collect_samples(reader: EmbeddingRaster, samples: SampleSet,
     warnings: list[str] = []
     outside = len(samples.polygons) - len(np.unique(burnt[burnt > 0]))
     if outside:
-        warnings.append(f"{outside} sample polygon(s) lie outside the raster and were ignored")
+        warnings.append(f"{outside} sample polygon(s) lie outside the area (the raster, or its --bounds "
+                        "part) and were ignored")
     on_nodata = len(np.unique(burnt[burnt > 0])) - len(np.unique(burnt[labelled]))
     if on_nodata:
         warnings.append(f"{on_nodata} sample polygon(s) cover only nodata patches and were ignored")

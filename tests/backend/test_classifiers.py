@@ -243,3 +243,18 @@ def test_classify_option_errors(shared_data: Path, sen2_embeddings: Path, tmp_pa
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], done.stderr
     assert not out.parent.exists() or not list(out.parent.iterdir())
+
+
+def test_samples_outside_bounds_are_outside_the_area(shared_data: Path, tmp_path: Path) -> None:
+    """With --bounds, polygons beyond the bounds lie outside the area, not 'outside the raster'."""
+    with rasterio.open(shared_data / SEN2) as src:
+        left, bottom, right, top = src.bounds
+    done = run_backend("classify", "--optical", shared_data / SEN2, "--bounds", left, bottom,
+                       (left + right) / 2, top, "--samples", shared_data / SEN2_POLYGONS, "--class-field",
+                       "class", "--out", tmp_path / "labels.tif", "--device", "cpu", "--cache-dir",
+                       tmp_path / "cache", "--events", "json")
+    assert done.returncode == 0, done.stderr
+    warnings = [e["message"] for e in map(json.loads, done.stdout.splitlines()) if e["event"] == "warning"]
+    assert any(w.endswith("sample polygon(s) lie outside the area (the raster, or its --bounds part) and "
+                          "were ignored") for w in warnings), warnings
+    assert not any("outside the raster" in w for w in warnings), warnings
