@@ -6,6 +6,7 @@ Only argparse and pathlib at import time, so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,36 @@ def read_samples(samples: str, layer: str | None, class_field: str | None = None
     """
     from backend.io.vectors import read_sample_polygons
 
-    return read_sample_polygons(samples, class_field, layer=layer)
+    found = read_sample_polygons(samples, class_field, layer=layer)
+    if class_field is not None and len(found.polygons) > MAX_ONE_PER_CLASS \
+            and len(found.classes) == len(found.polygons):
+        likely = class_like_fields(samples, layer)
+        hint = (f"fields that look like classes: {', '.join(likely)}" if likely
+                else "no field of the layer looks like one (values shared by several polygons)")
+        raise UserError(f"--class-field {class_field} looks like an identifier, not a class: each of the "
+                        f"{len(found.polygons)} polygons has its own value (one class per polygon); {hint}")
+    return found
+
+
+#: More polygons than this, each with its own class value, is an identifier field, not classes.
+MAX_ONE_PER_CLASS = 5
+#: Identifier-like field names (the plugin's rule, plugin/samples.py): never a class field.
+ID_LIKE = re.compile(r"^(id|fid|gid|oid|objectid|ogc_fid|uid|pk|.*_id|id_.*)$", re.IGNORECASE)
+
+
+def class_like_fields(samples: str, layer: str | None) -> list[str]:
+    """Text or integer fields of the layer, not named like identifiers, whose values repeat."""
+    import fiona
+
+    with fiona.open(samples, layer=layer) if layer is not None else fiona.open(samples) as collection:
+        kinds = {name: kind.split(":")[0] for name, kind in collection.schema.get("properties", {}).items()}
+        usable = [name for name, kind in kinds.items() if kind in ("str", "int") and not ID_LIKE.match(name)]
+        values: dict[str, list[Any]] = {name: [] for name in usable}
+        for feature in collection:
+            for name in usable:
+                values[name].append(feature.properties.get(name))
+    return [name for name in usable
+            if 1 <= len({v for v in values[name] if v is not None}) < len(values[name])]
 
 
 def output_path(value: str, what: str = "--out") -> Path:

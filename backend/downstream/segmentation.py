@@ -37,7 +37,7 @@ from backend.downstream.segmentation_data import (  # noqa: F401  (re-exported f
     read_embedding_block,
     read_pixel_block,
 )
-from backend.downstream.segmentation_head import (  # noqa: F401  (re-exported for callers)
+from backend.downstream.segmentation_head import (
     PATCH,
     HeadInfo,
     SegmentationHead,
@@ -252,6 +252,7 @@ def _applied_head(head_path: str | os.PathLike[str], reader: Any,
     if info.embedding_dim != reader.dim:
         raise UserError(f"the head expects {info.embedding_dim}-d embeddings but the raster has "
                         f"{reader.dim}; use the encoder the head was trained with")
+    check_embedding_kind(info.embedding, embedding_kind(reader), head_path, warnings)
     if pixels is not None:
         if len(info.bands) != len(pixels.band_names):
             raise UserError(f"the head expects {len(info.bands)} bands ({', '.join(info.bands)}) but the "
@@ -260,6 +261,55 @@ def _applied_head(head_path: str | os.PathLike[str], reader: Any,
             warnings.append(f"band names differ from the head's ({', '.join(info.bands)}); "
                             "using them in order")
     return head, info
+
+
+def embedding_kind(reader: Any) -> dict[str, Any]:
+    """What kind of embeddings a field holds, as far as its file says.
+
+    ``embed``'s rasters (``own``): the modalities they were made from (their ``TERRAPROBE_*_UNITS``
+    tags), the optical sensor and the model (``TERRAPROBE_MODEL*`` tags) when recorded. Foreign
+    fields: their band descriptions (None when the bands are unnamed: nothing to compare).
+    """
+    tags = {key.upper(): value for key, value in reader.source.tags().items()}
+    if not reader.own:
+        names = [d or "" for d in reader.source.descriptions]
+        return {"own": False, "descriptions": names if any(names) else None}
+    modalities = [name for name in ("sar", "optical") if f"TERRAPROBE_{name.upper()}_UNITS" in tags]
+    return {"own": True, "modalities": modalities or None, "sensor": tags.get("TERRAPROBE_SENSOR"),
+            "model": tags.get("TERRAPROBE_MODEL"), "model_hash": tags.get("TERRAPROBE_MODEL_HASH")}
+
+
+def check_embedding_kind(trained: dict[str, Any], given: dict[str, Any], head_path: str | os.PathLike[str],
+                         warnings: list[str]) -> None:
+    """Refuse a field of another kind than the head was trained on; warn when that is unknowable."""
+    name = head_paths(head_path)[0].name
+    unknown = (f"cannot check that these embeddings are of the kind the head {name} was trained on "
+               "(same encoder, same inputs)")
+    if not trained:
+        warnings.append(f"{unknown}: the head records no embedding kind (saved by an older version)")
+        return
+
+    phrases = {"own": lambda v: "embed's embeddings" if v else "a foreign embedding field",
+               "modalities": lambda v: f"embeddings of {'+'.join(v)} inputs",
+               "model": lambda v: f"embeddings of the model {v}",
+               "model_hash": lambda v: f"embeddings of the model with hash {str(v)[:12]}",
+               "descriptions": lambda v: f"a field whose bands are named {_first(v)}"}
+    keys = ("modalities", "model", "model_hash") if given.get("own") else ("descriptions",)
+    for key in ("own", *keys):
+        was, now = trained.get(key), given.get(key)
+        if was is not None and now is not None and was != now:
+            raise UserError(f"the head {name} was trained on {phrases[key](was)} but these are "
+                            f"{phrases[key](now)}; apply a head trained on embeddings of this kind")
+    checked = [key for key in keys if trained.get(key) is not None and given.get(key) is not None]
+    if not checked:
+        warnings.append(f"{unknown}: neither records its encoder or inputs")
+    elif given.get("own") and trained.get("sensor") != given.get("sensor"):
+        warnings.append(f"the head {name} was trained on embeddings of {trained.get('sensor')} rasters, "
+                        f"these are of {given.get('sensor')}")
+
+
+def _first(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out: str | os.PathLike[str],
@@ -318,7 +368,8 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out:
                              start=0.7 if trained else 0.0, end=1.0)
         if trained and head_out is not None:
             try:
-                save_head(head, HeadInfo(classes, reader.dim, band_names), head_out)
+                save_head(head, HeadInfo(classes, reader.dim, band_names, embedding=embedding_kind(reader)),
+                          head_out)
             except BaseException:  # all or nothing: no class map without the head the run promised
                 from backend.downstream.styles import style_path
 

@@ -25,6 +25,8 @@ from backend.errors import UserError
 from backend.inference.embedding_raster import EmbeddingRaster, Grid
 
 PATCH = 8
+MAX_LABEL_CLASSES = 255
+"""More distinct values than this is not a class raster."""
 
 
 class PixelSource(Protocol):
@@ -116,7 +118,10 @@ class RasterLabels:
     """Labels from a label raster, aligned onto the pixel grid (nearest neighbour).
 
     Pixels equal to the raster's nodata value, or negative (e.g. Sen1Floods11's -1), are unlabelled.
-    Every other distinct value is a class, named by its value and numbered in value order.
+    Every other distinct value is a class, numbered in value order and named from the raster's
+    paletted ``.qml`` sidecar, else its GDAL category names, else by its value. Rasters that are not
+    class rasters (several bands, non-integral values, more than :data:`MAX_LABEL_CLASSES` classes)
+    are refused.
     """
 
     def __init__(self, path: str | os.PathLike[str], grid: Grid, block_rows: int = 1024) -> None:
@@ -129,6 +134,11 @@ class RasterLabels:
         self.grid = grid
         self._source = open_raster(path, "label")
         src = self._source
+        what = (f"the label raster {Path(path).name} is not a class raster (--label-raster needs one band of "
+                "integer class values, e.g. classify's or segment's map)")
+        if src.count != 1:
+            self._source.close()
+            raise UserError(f"{what}: it has {src.count} bands")
         self._nodata = src.nodata
         # Outside the label raster: -1 (unlabelled) for signed types, else the nodata value.
         unsigned = src.dtypes[0] in ("uint8", "uint16", "uint32")
@@ -142,7 +152,15 @@ class RasterLabels:
             window = Window(0, row, grid.width, min(block_rows, grid.height - row))
             raw = self._raw(window)
             labelled = self._labelled(raw)
-            values.update(np.unique(raw[labelled]).tolist())
+            found = np.unique(raw[labelled])
+            fractional = found[np.mod(found, 1) != 0]
+            if fractional.size:
+                self.close()
+                raise UserError(f"{what}: its values are not whole numbers (e.g. {fractional[0]:g})")
+            values.update(found.tolist())
+            if len(values) > MAX_LABEL_CLASSES:
+                self.close()
+                raise UserError(f"{what}: it has more than {MAX_LABEL_CLASSES} distinct values")
             hit_rows, hit_cols = np.nonzero(labelled)
             if len(hit_rows):
                 rows += [row + hit_rows.min(), row + hit_rows.max()]
@@ -150,7 +168,8 @@ class RasterLabels:
         if not values:
             raise UserError(f"the label raster {Path(path).name} has no labelled pixels over the area")
         self._values = sorted(values)
-        self.classes = [_value_name(v) for v in self._values]
+        names = label_names(Path(path))
+        self.classes = [names.get(int(v)) or _value_name(v) for v in self._values]
         self._window = Window(min(cols), min(rows), max(cols) - min(cols) + 1, max(rows) - min(rows) + 1)
 
     def _raw(self, window: Any) -> np.ndarray:
@@ -176,6 +195,38 @@ class RasterLabels:
         if self._view is not self._source:
             self._view.close()
         self._source.close()
+
+
+def label_names(path: Path) -> dict[int, str]:
+    """``{value: name}`` of a class raster: its paletted ``.qml`` sidecar, else the GDAL category names
+    or raster attribute table of band 1 in its ``.aux.xml`` sidecar (read as XML: rasterio has no API)."""
+    import xml.etree.ElementTree as ET
+
+    from backend.downstream.vectorise import read_qml_palette
+
+    palette = read_qml_palette(path.with_suffix(".qml"))
+    if palette:
+        return {value: label for value, (label, _) in palette.items()}
+    try:
+        root = ET.parse(path.with_name(path.name + ".aux.xml")).getroot()
+    except (OSError, ET.ParseError):
+        return {}
+    band = next((b for b in root.iter("PAMRasterBand") if b.get("band", "1") == "1"), None)
+    if band is None:
+        return {}
+    names = {value: c.text for value, c in enumerate(band.iter("Category")) if c.text}
+    table = band.find("GDALRasterAttributeTable")
+    if not names and table is not None:  # usage 5 = MinMax (the value), 2 = Name
+        usages = {f.findtext("Usage"): int(f.get("index", -1)) for f in table.iter("FieldDefn")}
+        value_col, name_col = usages.get("5", usages.get("3")), usages.get("2")
+        if value_col is not None and name_col is not None:
+            for row in table.iter("Row"):
+                cells = [f.text or "" for f in row.iter("F")]
+                try:
+                    names[int(float(cells[value_col]))] = cells[name_col]
+                except (IndexError, ValueError):
+                    continue
+    return {value: name for value, name in names.items() if name}
 
 
 def _value_name(value: float) -> str:

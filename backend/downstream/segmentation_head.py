@@ -9,7 +9,7 @@ Two forms:
 
 Embeddings are L2-normalised (scaled by sqrt(dim)); bands are standardised with statistics of the
 training pixels, stored in the head. A head is saved as ``name.safetensors`` + ``name.json``
-(form, classes, embedding dim, bands, hidden size).
+(form, classes, embedding dim, the kind of embeddings it was trained on, bands, hidden size).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,20 +75,26 @@ class SegmentationHead(nn.Module):
 
 @dataclass
 class HeadInfo:
-    """What a saved head needs besides its weights (``bands`` is empty for the field form)."""
+    """What a saved head needs besides its weights (``bands`` is empty for the field form).
+
+    ``embedding`` describes the embeddings it was trained on (see
+    :func:`backend.downstream.segmentation.embedding_kind`); empty for heads saved before it existed.
+    """
 
     classes: list[str]
     embedding_dim: int
     bands: list[str]
     hidden: int = 64
+    embedding: dict[str, Any] = field(default_factory=dict)
 
     @property
     def form(self) -> str:
         return "pixels" if self.bands else "field"
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": HEAD_FORMAT, "version": 2, "form": self.form, "classes": self.classes,
-                "embedding_dim": self.embedding_dim, "bands": self.bands, "hidden": self.hidden}
+        return {"format": HEAD_FORMAT, "version": 3, "form": self.form, "classes": self.classes,
+                "embedding_dim": self.embedding_dim, "embedding": self.embedding, "bands": self.bands,
+                "band_count": len(self.bands), "hidden": self.hidden}
 
 
 def head_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -129,7 +135,7 @@ def load_head(path: str | os.PathLike[str]) -> tuple[SegmentationHead, HeadInfo]
         if data.get("format") != HEAD_FORMAT:
             raise ValueError("not a segmentation head")
         info = HeadInfo(list(data["classes"]), int(data["embedding_dim"]), list(data["bands"]),
-                        int(data.get("hidden", 64)))
+                        int(data.get("hidden", 64)), dict(data.get("embedding") or {}))
         if data.get("form", "pixels") != info.form:
             raise ValueError(f"its form {data.get('form')!r} does not match its bands")
         head = SegmentationHead(info.embedding_dim, len(info.bands), len(info.classes), info.hidden)
