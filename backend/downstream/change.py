@@ -148,6 +148,12 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
         if before.dim != after.dim:
             raise UserError(f"the two dates have different dimensions ({before.dim} and {after.dim}): "
                             "embed both with the same model, or give fields of the same kind")
+        misregistration = grid_offset(before.grid, after_path)
+        if misregistration and reporter is not None:
+            reporter.warning(f"the two dates' embedding fields lie on different patch grids "
+                             f"({misregistration}): the after field is read at the nearest patch, and "
+                             "misregistration shows up as change. Embed both dates on one grid (or give "
+                             "the rasters: they are aligned before embedding).")
         outputs = [RasterOutput(out, "float32", float("nan"), (f"change ({distance} distance)",)),
                    RasterOutput(mask_out, "uint8", 0, ("change mask",))]
         if clusters:
@@ -207,6 +213,26 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
                        threshold_how=how, valid_patches=valid, changed_patches=changed,
                        changed_fraction=changed / max(valid, 1), minimum=low, maximum=high,
                        mean=total / max(valid, 1), type_counts=type_counts)
+
+
+def grid_offset(grid: Any, other_path: str | os.PathLike[str], tolerance: float = 0.01) -> str:
+    """How the field at ``other_path`` misses ``grid`` (another CRS, a fractional-cell offset, another
+    cell size), in words; ``""`` when its cells coincide with ``grid``'s (within ``tolerance`` cells)."""
+    import rasterio
+
+    with rasterio.open(other_path) as src:
+        crs, transform = src.crs, src.transform
+    if crs != grid.crs:
+        return f"{crs} and {grid.crs}"
+    base = grid.transform
+    if (abs(transform.a / base.a - 1) > tolerance or abs(transform.e / base.e - 1) > tolerance
+            or transform.b or transform.d):
+        return f"cells of {abs(base.a):g} x {abs(base.e):g} and {abs(transform.a):g} x {abs(transform.e):g}"
+    col, row = ~base * (transform.c, transform.f)
+    dx, dy = col - round(col), row - round(row)
+    if abs(dx) > tolerance or abs(dy) > tolerance:
+        return f"offset by {dx:+.2f} cell in x and {dy:+.2f} cell in y"
+    return ""
 
 
 def _check_counts(counts: dict[str, int], before_path: Any, after_path: Any) -> None:

@@ -87,6 +87,60 @@ def _embed_date(options: InputOptions, inputs: dict[str, str], reporter: Reporte
     return resolved.path, dict(resolved.stats)
 
 
+def _align_after(given: dict[str, dict[str, str]], cache_dir: str | None,
+                 reporter: Reporter) -> dict[str, dict[str, str]]:
+    """``given`` with each after raster replaced by a warped VRT on the before raster's pixel grid.
+
+    Patches must cover the same ground on both dates: an after raster shifted by a fraction of a
+    patch, or in another CRS, would otherwise be embedded on its own grid and the misregistration
+    would show up as change. The VRT (bilinear, warped on the fly) lives in ``<cache>/aligned/`` under
+    a name derived from both rasters, so the embedding cache still hits on a rerun.
+    """
+    import hashlib
+    import tempfile
+
+    import rasterio
+    import rasterio.shutil
+
+    from backend.inference.cache import default_cache_dir
+    from backend.io.align import same_grid, warp_to_grid
+
+    aligned = {date: dict(inputs) for date, inputs in given.items()}
+    for source, after_path in given["after"].items():
+        before_path = given["before"][source]
+        # the absolute path: the VRT names its source, and it lives in another folder
+        with rasterio.open(before_path) as ref, rasterio.open(Path(after_path).resolve()) as src:
+            grid = (ref.crs, ref.transform, ref.width, ref.height)
+            if same_grid(src, *grid):
+                continue
+            key = hashlib.sha256(f"{Path(before_path).resolve()}|{Path(after_path).resolve()}|"
+                                 f"{ref.crs}|{tuple(ref.transform)}|{ref.width}x{ref.height}".encode())
+            folder = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "aligned"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:  # a read-only cache: a private folder (the embeddings are not cached then)
+                folder = Path(tempfile.mkdtemp(prefix="terraprobe-aligned-"))
+            vrt = folder / f"{Path(after_path).stem}_{key.hexdigest()[:16]}.vrt"
+            nodata = src.nodata
+            if nodata is None:
+                nodata = float("nan") if src.dtypes[0].startswith("float") else 0
+            with warp_to_grid(src, *grid, nodata=nodata, src_nodata=src.nodata,
+                              init_dest_nodata=True) as view:
+                rasterio.shutil.copy(view, vrt, driver="VRT")
+            with rasterio.open(vrt, "r+") as dst:  # keep the tags the unit and sensor detection read
+                dst.update_tags(**src.tags())
+                for band in range(1, src.count + 1):
+                    dst.update_tags(band, **src.tags(band))
+                dst.scales, dst.offsets = src.scales, src.offsets
+            shift = ~ref.transform * (src.transform.c, src.transform.f)
+            how = (f"from {src.crs} " if src.crs != ref.crs else
+                   f"offset {shift[0]:.3g}, {shift[1]:.3g} px, ")
+        reporter.log(f"after date: {source} {after_path} warped onto the before raster's pixel grid "
+                     f"({how}bilinear, on the fly) so that both dates' patches cover the same ground")
+        aligned["after"][source] = str(vrt)
+    return aligned
+
+
 def _threshold(value: str) -> float | str:
     """``--threshold``: ``otsu``, ``otsu3`` or a finite number."""
     import math
@@ -135,6 +189,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         before = replace(options, optical=given["before"].get("optical"), sar=given["before"].get("sar"))
         # the after date is embedded with the same model
         options = replace(options, model=str(model_path_for(before, reporter)))
+    if "embeddings" not in given["before"]:
+        given = _align_after(given, options.cache_dir, reporter)
     fields, stats = {}, {}
     for index, date in enumerate(DATES):
         reporter.log(f"{date} date: " + ", ".join(f"{s} {p}" for s, p in given[date].items()))

@@ -295,3 +295,70 @@ def test_bad_inputs_are_refused_with_nothing_written(shared_data, cache, tmp_pat
     message = error_of(run_cli("change", "--before-embeddings", field, "--after-embeddings", wider,
                                "--mask-out", field, "--out", out, cache=cache))
     assert "would destroy the input" in message and field.read_bytes() == before and not out.exists()
+
+
+def _crop(source: Path, window: Window, out: Path, crs: str | None = None) -> Path:
+    """A crop of ``source``; with ``crs``, reprojected (bilinear, ~ the same pixel size) into that CRS."""
+    from rasterio.warp import calculate_default_transform, reproject
+
+    with rasterio.open(source) as src:
+        data, transform = src.read(window=window), src.window_transform(window)
+        profile = dict(src.profile, width=window.width, height=window.height, transform=transform)
+        if crs is not None:
+            bounds = rasterio.windows.bounds(window, src.transform)
+            dst_transform, width, height = calculate_default_transform(src.crs, crs, window.width,
+                                                                       window.height, *bounds)
+            warped = np.zeros((src.count, height, width), data.dtype)
+            reproject(data, warped, src_transform=transform, src_crs=src.crs, src_nodata=src.nodata,
+                      dst_transform=dst_transform, dst_crs=crs, dst_nodata=src.nodata,
+                      resampling=Resampling.bilinear)
+            data = warped
+            profile.update(crs=crs, transform=dst_transform, width=width, height=height)
+        descriptions = src.descriptions
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = descriptions
+    return out
+
+
+def _events(proc: subprocess.CompletedProcess) -> list[dict]:
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def test_shifted_and_reprojected_copies_of_one_date_show_no_change(shared_data, cache, tmp_path) -> None:
+    """The after raster is embedded on the before raster's pixel grid: a copy shifted by half a patch
+    (4 px) or reprojected to UTM is the same ground, not change (it was 17.5 % / 14.5 % "changed")."""
+    scene = shared_data / FLOODS_S2
+    before = _crop(scene, Window(64, 64, 128, 128), tmp_path / "s2.tif")
+    shifted = _crop(scene, Window(60, 60, 136, 136), tmp_path / "s2_shift4.tif")
+    utm = _crop(scene, Window(48, 48, 160, 160), tmp_path / "s2_utm.tif", crs="EPSG:32630")
+    for after, floor in ((shifted, 1e-3), (utm, 0.02)):
+        proc = run_cli("change", "--before-optical", before, "--after-optical", after,
+                       "--out", tmp_path / f"change_{after.stem}.tif", cache=cache)
+        stats = result_of(proc)["stats"]
+        logs = [e["message"] for e in _events(proc) if e["event"] == "log"]
+        print(f"{after.stem}: changed {stats['changed_patches']} of {stats['valid_patches']}, "
+              f"largest change {stats['maximum']:.3g}, mean {stats['mean']:.3g}")
+        assert any("warped onto the before raster's pixel grid" in m for m in logs), logs
+        assert stats["valid_patches"] == 16 * 16
+        assert stats["changed_patches"] == 0 and stats["maximum"] < floor, stats
+    fields = result_of(proc)["outputs"]
+    # Given fields on patch grids half a cell apart, or in another CRS: a warning names the offset.
+    with rasterio.open(fields["after_embeddings"]) as src:
+        data, profile = src.read(), src.profile
+    moved = dict(profile, transform=profile["transform"] * Affine.translation(0.3, 0.25))
+    with rasterio.open(tmp_path / "moved.tif", "w", **moved) as dst:
+        dst.write(data)
+    utm_field = _crop(Path(fields["after_embeddings"]), Window(0, 0, 16, 16), tmp_path / "utm_field.tif",
+                      crs="EPSG:32630")
+    for field, named in ((tmp_path / "moved.tif", "+0.30 cell in x and +0.25 cell in y"),
+                         (utm_field, "EPSG:32630")):
+        proc = run_cli("change", "--before-embeddings", fields["before_embeddings"], "--after-embeddings",
+                       field, "--out", tmp_path / f"{field.stem}_change.tif", cache=cache)
+        result_of(proc)
+        warnings = [e["message"] for e in _events(proc) if e["event"] == "warning"]
+        assert any("misregistration shows up as change" in m and named in m for m in warnings), warnings
+    same = run_cli("change", "--before-embeddings", fields["before_embeddings"], "--after-embeddings",
+                   fields["after_embeddings"], "--out", tmp_path / "same_change.tif", cache=cache)
+    result_of(same)
+    assert not any("misregistration" in e["message"] for e in _events(same) if e["event"] == "warning")
