@@ -3,8 +3,9 @@
 The query is the patch under a point, or the patches under sample polygons. Vectors are
 L2-normalised before averaging, so every query patch counts equally; the mean is normalised
 again and compared with every patch by cosine similarity, giving values in [-1, 1]. With
-``distance="euclidean"`` the map holds instead the euclidean distance of every patch to the mean
-query vector (vectors as read with ``normalise``; lower = more similar).
+``distance="euclidean"`` the map holds instead the similarity ``-|v - q|``, the negative euclidean
+distance of every patch to the mean query vector (vectors as read with ``normalise``; at most 0, at
+the query itself). Either way higher = more similar, so one colour ramp reads the same.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import torch
 
 from backend.errors import UserError
 from backend.io.vectors import SampleSet
+
+#: Band description of the map per ``distance``: both hold a similarity (higher = more alike).
+SIMILARITY_NAMES = {"cosine": "similarity", "euclidean": "similarity (negative euclidean distance)"}
 
 
 @dataclass
@@ -83,10 +87,11 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
                    samples: SampleSet | None = None, device: str = "auto", reporter: Any = None,
                    start: float = 0.0, end: float = 1.0, distance: str = "cosine",
                    normalise: str = "none") -> SimilarityStats:
-    """Write the cosine similarity of every patch to the query's mean embedding.
+    """Write the similarity of every patch to the query's mean embedding (higher = more similar).
 
-    Give either ``point`` (with ``point_crs``) or ``samples``. Writes ``out`` (float32 in [-1, 1],
-    nodata NaN, on the embedding grid) and a pseudocolour ``.qml`` stretched from the data's
+    Give either ``point`` (with ``point_crs``) or ``samples``. Writes ``out`` (float32: cosine
+    similarity in [-1, 1], or with ``distance="euclidean"`` the negative euclidean distance, at most
+    0; nodata NaN; on the embedding grid) and a pseudocolour ``.qml`` stretched from the data's
     minimum to its maximum; both appear only when complete.
     """
     from backend.downstream.knn import normalize_rows
@@ -95,6 +100,8 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
 
     if (point is None) == (samples is None):
         raise UserError("give either a point (--point X Y) or query polygons (--samples), not both")
+    if distance not in SIMILARITY_NAMES:
+        raise UserError(f"--distance must be cosine or euclidean; got {distance!r}")
     torch_device = pick_device(device)
     euclidean = distance == "euclidean"
     with EmbeddingRaster(embeddings, normalise=normalise) as reader:
@@ -109,7 +116,7 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
             centre = normalize_rows(normalize_rows(query_rows).mean(dim=0, keepdim=True))
         low, high, total, count = np.inf, -np.inf, 0.0, 0
         output = RasterOutput(out, "float32", float("nan"),
-                              ("euclidean distance" if euclidean else "similarity",))
+                              (SIMILARITY_NAMES[distance],))
         with result_rasters(reader.grid, output) as (similarity_raster,):
             with similarity_raster.open() as dst:
                 for window in tracker(reporter)(reader.windows(), "similarity", start, end):
@@ -118,7 +125,7 @@ def similarity_map(embeddings: str | os.PathLike[str], out: str | os.PathLike[st
                     if len(vectors):
                         patches = torch.from_numpy(vectors).to(torch_device)
                         if euclidean:
-                            values = (patches - centre).norm(dim=1).cpu().numpy()
+                            values = -(patches - centre).norm(dim=1).cpu().numpy()
                         else:
                             similarity = (normalize_rows(patches) @ centre.T)[:, 0]
                             values = similarity.clamp(-1, 1).cpu().numpy()

@@ -81,7 +81,9 @@ def test_downstream_commands_run_on_foreign_fields(name, fields, shared_data, tm
                                     "--out", tmp_path / f"sim_{distance}.tif"))
         assert similar["stats"]["valid_patches"] > 100
     with rasterio.open(tmp_path / "sim_euclidean.tif") as src:
-        assert src.descriptions == ("euclidean distance",) and np.nanmin(src.read(1)) >= 0
+        # a similarity like the cosine map (high = similar): the negative euclidean distance
+        assert src.descriptions == ("similarity (negative euclidean distance)",)
+        assert np.nanmax(src.read(1)) <= 0
     if name == "aef":  # on the scene's patch grid: segment pairs it with the scene's pixels
         segment = result_of(run_cli("segment", "--embeddings", field, "--optical", shared_data / SEN2,
                                     "--samples", polygons, "--steps", 40, "--out", tmp_path / "seg.tif"))

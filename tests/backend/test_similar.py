@@ -59,3 +59,47 @@ def test_bad_points_are_clear_errors_without_output(sen2_embeddings, tmp_path, c
                  str(tmp_path / "b.tif")])
     assert code == 2 and "outside the raster" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_euclidean_map_is_a_similarity_like_the_cosine_map(sen2_embeddings, tmp_path) -> None:
+    """``--distance euclidean`` writes the negative distance: high = similar, as on the cosine map."""
+    with rasterio.open(sen2_embeddings) as emb:
+        x, y = emb.xy(12, 20)
+    maps = {}
+    for distance in ("cosine", "euclidean"):
+        out = tmp_path / f"{distance}.tif"
+        code = main(["similar", "--embeddings", str(sen2_embeddings), "--point", str(x), str(y),
+                     "--distance", distance, "--out", str(out)])
+        assert code == 0
+        with rasterio.open(out) as sim:
+            maps[distance] = sim.read(1)
+            description = sim.descriptions[0]
+        assert description.startswith("similarity"), description
+    euclidean, cosine = maps["euclidean"], maps["cosine"]
+    assert "negative euclidean distance" in description
+    assert euclidean[12, 20] == pytest.approx(0.0, abs=1e-5) and np.nanmax(euclidean) <= 1e-5
+    assert np.nanmin(euclidean) < -0.1
+    valid = np.isfinite(euclidean)
+    # both maps rank the patches alike (high = similar to the query)
+    assert np.corrcoef(euclidean[valid], cosine[valid])[0, 1] > 0.5
+
+
+def test_point_outside_the_raster_is_refused_before_embedding(shared_data, tmp_path) -> None:
+    """The point is checked against the raster's area (after --point-crs) before anything is embedded."""
+    import json
+    import subprocess
+
+    from tests.conftest import REPO_ROOT, backend_python
+
+    cache = tmp_path / "cache"
+    command = [backend_python(), "-m", "backend", "similar", "--optical",
+               str(shared_data / "sen1floods11/Spain_7370579_S2Hand.tif"), "--point", "2.35", "48.85",
+               "--point-crs", "EPSG:4326", "--out", str(tmp_path / "sim.tif"), "--events", "json",
+               "--cache-dir", str(cache)]
+    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    errors = [e["message"] for e in events if e["event"] == "error"]
+    assert len(errors) == 1 and "outside the raster" in errors[0] and "\n" not in errors[0], errors
+    assert not any(e["event"] == "log" and e["message"].startswith("embedding ") for e in events), events
+    assert not list(cache.rglob("*.tif")) and not (tmp_path / "sim.tif").exists()
