@@ -267,7 +267,7 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
                                        overlap=options.overlap, batch_size=batch_size, device=device,
                                        dtype=dtype, reporter=reporter, start=start, end=end,
                                        stitch=stitch)
-            _tag_units(tmp_embeddings, inputs)
+            _tag_units(tmp_embeddings, inputs, model_path.stem, facts["model_sha256"])
         stats.update(device=device, model=str(model_path), normalisation=inputs.stats(),
                      total_seconds=round(time.perf_counter() - began, 3), units=inputs.units(),
                      warnings=[*inputs.warnings, *stats.get("warnings", [])])
@@ -276,12 +276,12 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
     return entry, stats
 
 
-def _tag_units(embeddings: Path, inputs: Any) -> None:
+def _tag_units(embeddings: Path, inputs: Any, model_name: str, model_digest: str) -> None:
     """Record the units each modality was read in, the optical sensor and its spectrally filled bands
-    as GeoTIFF metadata of the embedding raster."""
+    and the model (name and content hash) as GeoTIFF metadata of the embedding raster."""
     import rasterio
 
-    tags = {}
+    tags = {"TERRAPROBE_MODEL": model_name, "TERRAPROBE_MODEL_HASH": model_digest}
     for name, modality in inputs.modalities.items():
         prefix = "TERRAPROBE_OPTICAL" if name == "optical" else "TERRAPROBE_SAR"
         tags[f"{prefix}_UNITS"] = modality.units.units

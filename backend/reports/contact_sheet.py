@@ -52,7 +52,8 @@ def read_preview(path: Path, bands: tuple[int, ...] | None) -> tuple[np.ndarray,
         indexes = list(bands) if bands else list(range(1, src.count + 1))
         missing = [str(b) for b in indexes if not 1 <= b <= src.count]
         if missing:
-            raise UserError(f"contact sheet: {path.name} has {src.count} band(s), no band {','.join(missing)}")
+            raise UserError(f"contact sheet: {path.name} has {src.count} band(s), "
+                            f"no band {','.join(missing)}")
         categorical = np.issubdtype(np.dtype(src.dtypes[0]), np.integer) and src.count == 1
         resampling = Resampling.nearest if categorical else Resampling.average
         data = src.read(indexes, out_shape=(len(indexes), *shape), resampling=resampling,

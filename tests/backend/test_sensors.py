@@ -168,6 +168,7 @@ def test_cli_embed_and_cluster_simulated_landsat_with_defaults(landsat, tmp_path
         tags = e.tags()
     assert len(np.unique(labels[labels > 0])) > 1
     assert tags["TERRAPROBE_SENSOR"] == "landsat-oli" and tags["TERRAPROBE_OPTICAL_UNITS"] == "landsat-c2"
+    assert tags["TERRAPROBE_MODEL"].startswith("terraprobe-") and len(tags["TERRAPROBE_MODEL_HASH"]) == 64
 
 
 def test_bad_sensor_options_give_one_error_line_and_write_nothing(landsat, tmp_path) -> None:

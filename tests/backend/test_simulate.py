@@ -16,10 +16,10 @@ RSTOOLBOX = "rstoolbox-sen2/sen2.tif"  # float32 reflectance 0-1 with band names
 def test_reflectance_0_1_read_as_dn_is_refused(shared_data: Path, tmp_path: Path) -> None:
     """It was written silently as a flat raster (Landsat DN ~7273 = reflectance 0 everywhere)."""
     out = tmp_path / "landsat.tif"
-    with pytest.raises(UserError, match="look like reflectance 0-1.*s2_scale=1.0"):
+    with pytest.raises(UserError, match=r"look like reflectance 0-1.*s2_scale=1\.0"):
         write_landsat_from_s2(shared_data / RSTOOLBOX, out)
     assert not out.exists()
-    with pytest.raises(UserError, match="s2_scale=1.0"):
+    with pytest.raises(UserError, match=r"s2_scale=1\.0"):
         write_rgbn_from_s2(shared_data / RSTOOLBOX, tmp_path / "rgbn.tif")
 
 
