@@ -34,6 +34,9 @@ def vectorise_problem(layer: QgsRasterLayer | None) -> str | None:
         return tr("choose a class, cluster, segmentation or change layer to vectorise")
     if plain_file_path(layer) is None:
         return tr("the layer to vectorise must be a GeoTIFF file (a Terraprobe result)")
+    if layer.bandCount() != 1:
+        return tr("a class map has one band; {name} has {count}: choose a class, cluster, segmentation or "
+                  "change layer").format(name=layer.name(), count=layer.bandCount())
     return None
 
 
