@@ -150,6 +150,7 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
                     if not chunk:
                         break
                     handle.write(chunk)
+                    handle.flush()  # the partial file holds all that arrived: a kill loses nothing to resume
                     received += len(chunk)
                     now = time.monotonic()
                     if on_progress and now - last_report > 0.25:
