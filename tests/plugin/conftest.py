@@ -222,3 +222,21 @@ def dock(loaded_plugin, tiny_model: Path, project: QgsProject, tmp_path: Path):
     yield panel
     settings.remove("terraprobe/cache_dir")
     settings.remove("terraprobe/model")
+
+
+@pytest.fixture
+def class_map_layer(tmp_path: Path, project: QgsProject):
+    """A one-band class raster (classes 1 and 2, nodata 0) in the project: what Vectorise takes."""
+    import numpy as np
+    import rasterio
+    from qgis.core import QgsRasterLayer
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "classes.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=16, height=16, count=1, dtype="uint8", nodata=0,
+                       crs="EPSG:32630", transform=from_origin(500000, 4200000, 80, 80)) as dst:
+        dst.write(np.repeat(np.arange(1, 3, dtype=np.uint8), 128).reshape(1, 16, 16))
+    layer = QgsRasterLayer(str(path), "classes")
+    assert layer.isValid()
+    project.addMapLayer(layer)
+    return layer

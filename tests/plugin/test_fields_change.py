@@ -203,7 +203,8 @@ def _files_aside(request: Request) -> Request:
     return dataclasses.replace(request, **{name: "x" if name == "out" else None for name in names})
 
 
-def test_dock_and_processing_build_the_same_field_requests(dock, processing_ready, fields, shared_data):
+def test_dock_and_processing_build_the_same_field_requests(dock, processing_ready, fields, shared_data,
+                                                           class_map_layer):
     from terraprobe.plugin.ui import dock_runs
 
     aef, after = _add(fields["aef"], "AEF 2023"), _add(fields["aef_after"], "AEF 2024")
@@ -239,11 +240,11 @@ def test_dock_and_processing_build_the_same_field_requests(dock, processing_read
                                                     "CHANGE_CLUSTERS": 3})
     assert from_dock.threshold == "0.25" and from_dock.change_clusters == 3
     assert _files_aside(from_dock) == _files_aside(from_processing)
-    dock.vectorise_combo.setLayer(aef)
+    dock.vectorise_combo.setLayer(class_map_layer)
     dock.min_area_spin.setValue(5000)
     dock.simplify_spin.setValue(0.0001)
     from_dock = dock_runs.vectorise_request(dock)[0]
-    from_processing = _algorithm_request("vectorise", {"INPUT": aef.source(), "MIN_AREA": 5000,
+    from_processing = _algorithm_request("vectorise", {"INPUT": class_map_layer.source(), "MIN_AREA": 5000,
                                                        "SIMPLIFY": 0.0001})
     assert from_dock.min_area == 5000 and _files_aside(from_dock) == _files_aside(from_processing)
 
@@ -293,7 +294,8 @@ def test_an_image_as_a_field_gives_the_backends_message_and_no_layer(dock, proce
     assert not np.any([p.suffix == ".tif" for p in tmp_path.iterdir()])
 
 
-def test_screenshot_of_the_dock_with_a_field_change_and_vectorise(dock, fields, shared_data, qtbot):
+def test_screenshot_of_the_dock_with_a_field_change_and_vectorise(dock, fields, shared_data, qtbot,
+                                                                  class_map_layer):
     """docs/images/terraprobe_dock_fields.png: field, clustering method, classifier, Change, Vectorise."""
     sen2 = _add(shared_data / SEN2, "sen2")
     aef, after = _add(fields["aef"], "AEF 2023"), _add(fields["aef_after"], "AEF 2024")
@@ -308,7 +310,7 @@ def test_screenshot_of_the_dock_with_a_field_change_and_vectorise(dock, fields, 
     dock.before_combo.setLayer(aef)
     dock.after_combo.setLayer(after)
     dock.change_types_spin.setValue(3)
-    dock.vectorise_combo.setLayer(aef)
+    dock.vectorise_combo.setLayer(class_map_layer)
     dock.min_area_spin.setValue(5000)
     body = dock.widget().widget()
     dock.setFloating(True)

@@ -226,7 +226,7 @@ def _aside(request: Request) -> Request:
 
 
 def test_dock_and_processing_pass_vectors_distance_and_only_alike(dock, processing_ready, shared_data,
-                                                                  tmp_path):
+                                                                  tmp_path, class_map_layer):
     """Issue 14 parity: Advanced › Vectors L2 and Distance euclidean reach classify, similar and change from
     the dock as from Processing's NORMALISE and DISTANCE; Vectorise's class choice is Processing's ONLY."""
     from terraprobe.plugin.ui import dock_runs
@@ -260,14 +260,14 @@ def test_dock_and_processing_pass_vectors_distance_and_only_alike(dock, processi
                                                      "AFTER": later.source(), "NORMALISE": 1, "DISTANCE": 1})
     assert (from_dock.normalise, from_dock.distance) == ("l2", "euclidean")
     assert _aside(from_dock) == _aside(from_processing)
-    dock.vectorise_combo.setLayer(field)
+    dock.vectorise_combo.setLayer(class_map_layer)
     only_cases = (("changed", "", "change"), ("classes", " 1, water ", "1,water"), ("all", "3", None))
     for key, text, only in only_cases:
         dock.only_combo.setCurrentIndex(dock.only_combo.findData(key))
         dock.only_edit.setText(text)
         assert dock.only_edit.isEnabled() == (key == "classes")
         from_dock = dock_runs.vectorise_request(dock)[0]
-        from_processing = _processing_request("vectorise", {"INPUT": field.source(), "MIN_AREA": 0,
+        from_processing = _processing_request("vectorise", {"INPUT": class_map_layer.source(), "MIN_AREA": 0,
                                                             "SIMPLIFY": 0, "ONLY": only or ""})
         assert from_dock.only == only and _aside(from_dock) == _aside(from_processing), key
         assert (["--only", only] == from_dock.to_argv()[-2:]) == (only is not None)
@@ -306,5 +306,6 @@ def test_dock_similarity_with_euclidean_distance_runs_on_a_tiny_field(dock, tmp_
     assert (parsed.command, parsed.distance, parsed.normalise) == ("similar", "euclidean", "auto")
     with rasterio.open(layers[0].source()) as src:
         similarity = src.read(1)
-    # euclidean: the map is a distance to the query (small near it; beyond any cosine's 1 elsewhere)
-    assert np.isfinite(similarity).all() and similarity[:, :6].max() < 2.0 < similarity[:, 6:].min()
+    # euclidean: the map is minus the distance to the query (0 at it; below any cosine's -1 far away)
+    assert np.isfinite(similarity).all() and similarity[:, :6].min() > -2.0 > similarity[:, 6:].max()
+    assert similarity.max() <= 0.0
