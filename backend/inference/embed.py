@@ -94,6 +94,12 @@ def _axis_weights(span: Span, stitch: str) -> np.ndarray:
     return (np.minimum(position, span.size - 1 - position) + 1).astype(np.float32)
 
 
+def _cosine_sum(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum over columns of the cosine between ``a[:, i]`` and ``b[:, i]`` (``[dim, n]`` arrays)."""
+    norms = np.maximum(np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0), 1e-12)
+    return float(((a * b).sum(axis=0) / norms).sum(dtype=np.float64))
+
+
 class _Stitcher:
     """Accumulates weighted tile outputs over one band of rows and writes rows once final.
 
@@ -109,6 +115,8 @@ class _Stitcher:
         self.weight = np.zeros((tile_height, cols), np.float32)
         self.invalid = np.zeros((tile_height, cols), bool)
         self.valid_patches = 0
+        self._agreement = [0.0, 0]  # sum and count of cosines between overlapping tiles' patch vectors
+        self._neighbours = [0.0, 0]  # the same between horizontally adjacent final patches
 
     def add(self, tile: Tile, values: np.ndarray | None, invalid: np.ndarray) -> None:
         if tile.row.start != self.base:
@@ -117,9 +125,37 @@ class _Stitcher:
         cols = slice(tile.col.start, tile.col.start + tile.col.size)
         self.invalid[rows, cols] |= invalid
         if values is not None:
+            self._compare(values, rows, cols, invalid)
             weights = np.outer(_axis_weights(tile.row, self.stitch), _axis_weights(tile.col, self.stitch))
             self.sum[:, rows, cols] += values * weights
             self.weight[rows, cols] += weights
+
+    def _compare(self, values: np.ndarray, rows: slice, cols: slice, invalid: np.ndarray) -> None:
+        """Cosine between this tile's vectors and what earlier tiles gave the same (overlap) patches."""
+        seen = (self.weight[rows, cols] > 0) & ~self.invalid[rows, cols] & ~invalid
+        if not seen.any():
+            return
+        before = self.sum[:, rows, cols][:, seen] / self.weight[rows, cols][seen]
+        self._agreement[0] += _cosine_sum(before, values[:, seen])
+        self._agreement[1] += int(seen.sum())
+
+    def agreement(self) -> float | None:
+        """Mean cosine between overlapping tiles' embeddings of the same patches (``None``: no overlap)."""
+        total, count = self._agreement
+        return round(total / count, 4) if count else None
+
+    def neighbour_similarity(self) -> float | None:
+        """Mean cosine between horizontally adjacent patches of the result (``None``: none counted)."""
+        total, count = self._neighbours
+        return round(total / count, 4) if count else None
+
+    def _count_neighbours(self, rows: np.ndarray, invalid: np.ndarray) -> None:
+        left, right = rows[:, :, :-1], rows[:, :, 1:]
+        both = ~invalid[:, :-1] & ~invalid[:, 1:]
+        if not both.any():
+            return
+        self._neighbours[0] += _cosine_sum(left[:, both], right[:, both])
+        self._neighbours[1] += int(both.sum())
 
     def advance(self, new_base: int) -> None:
         """Write rows ``[base, new_base)`` and move the buffer down to start at ``new_base``."""
@@ -140,6 +176,7 @@ class _Stitcher:
         """Final rows ``[first_row, first_row + len)``: sample, count and write them."""
         self.sampler.add(rows, invalid, first_row)
         self.valid_patches += int((~invalid).sum())
+        self._count_neighbours(rows, invalid)
         self.writer.write_rows(rows)
 
 
@@ -292,8 +329,32 @@ def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, previ
         stitcher.advance(rows)
     stats = {"patches": rows * cols, "valid_patches": stitcher.valid_patches, "patch_width": cols,
              "patch_height": rows, "tiles": len(tiles), "encoded_tiles": encoded_tiles,
-             "embedding_dim": dim, "embedding": "+".join(keys)}
+             "embedding_dim": dim, "embedding": "+".join(keys), "tile_agreement": stitcher.agreement(),
+             "neighbour_similarity": stitcher.neighbour_similarity()}
+    seam = seam_note(stats["tile_agreement"], stats["neighbour_similarity"], window)
+    if seam:
+        reporter.log(seam)
     return finish_embeddings(out_path, preview_path, sampler.sample(), stats, began, reporter, end)
+
+
+SEAM_RATIO = 0.5
+"""Tile disagreement (1 - agreement) at this fraction of the neighbour difference shows as seams."""
+
+
+def seam_note(agreement: float | None, neighbours: float | None, window: int) -> str | None:
+    """A log line when overlapping tiles disagree about as much as neighbouring patches differ.
+
+    The model then depends on its context window: tile borders can show in cluster and class maps
+    (seen with the small bundled model at window 120). ``None`` when tiles agree well.
+    """
+    if agreement is None or neighbours is None or neighbours >= 1.0:
+        return None
+    ratio = (1.0 - agreement) / (1.0 - neighbours)
+    if ratio < SEAM_RATIO:
+        return None
+    return (f"tile seams may show: overlapping tiles' vectors agree to cosine {agreement:.3f}, neighbouring "
+            f"patches to {neighbours:.3f} (the model depends on its context window); a larger --window "
+            f"than {window} (e.g. {2 * window + 8}) covers the area with fewer tiles")
 
 
 def finish_embeddings(out_path: str | Path, preview_path: str | Path | None, sample: np.ndarray,

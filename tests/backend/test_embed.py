@@ -260,3 +260,24 @@ def test_bad_input_exit_code_from_a_real_process(tiny_model, tmp_path) -> None:
     assert proc.stderr.strip().splitlines() == [f"error: optical raster not found: {tmp_path / 'none.tif'}"]
     assert not (tmp_path / "emb.tif").exists()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_seams_are_measured_and_a_context_sensitive_model_says_so(shared_data, tmp_path, capsys) -> None:
+    """QA: with the small bundled model a homogeneous forest split into two clusters along a tile
+    overlap. The stitcher measures how much overlapping tiles disagree against how much neighbouring
+    patches differ, and the log says when seams may show (one tile: nothing to say)."""
+    from backend.inference.embed import seam_note
+
+    assert seam_note(0.99, 0.90, 120) is None and seam_note(None, 0.9, 120) is None
+    assert "--window than 120 (e.g. 248)" in seam_note(0.96, 0.955, 120)
+    scene = shared_data / "rstoolbox-sen2" / "sen2.tif"  # 247 x 237 px: several 120 px tiles, one 248 px
+    for window, expect_note in ((120, True), (248, False)):
+        capsys.readouterr()
+        assert embed("--optical", scene, "--window", str(window), "--cache-dir", tmp_path / f"c{window}",
+                     "--out", tmp_path / f"e{window}.tif", "--events", "json") == 0
+        events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        stats = events[-1]["stats"]
+        assert 0.5 < stats["neighbour_similarity"] <= 1.0
+        assert (stats["tile_agreement"] is None) == (window == 248)
+        noted = any("tile seams may show" in e.get("message", "") for e in events if e["event"] == "log")
+        assert noted == expect_note
