@@ -278,39 +278,17 @@ def run_command(command: Sequence[str], on_event: EventCallback | None = None,
     for reader in readers:
         reader.start()
 
-    result: dict | None = None
-    error: dict | None = None
-    logs: list[str] = []
+    events = _RunEvents()
     last_activity = time.monotonic()
     try:
         while True:
-            if is_canceled and is_canceled():
-                _stop_process(process)
-                raise BackendCancelled("cancelled", kind="cancelled", exit_code=process.returncode,
-                                       stderr="".join(stderr_lines))
-            try:
-                line = lines.get(timeout=POLL_INTERVAL)
-            except queue.Empty:
-                if time.monotonic() - last_activity > heartbeat_timeout:
-                    _stop_process(process)
-                    raise BackendError(
-                        f"backend stopped responding (no event for {heartbeat_timeout:g} s); it was stopped",
-                        kind="unresponsive", exit_code=process.returncode,
-                        stderr="".join(stderr_lines)) from None
-                continue
+            line = _next_line(lines, last_activity, heartbeat_timeout, is_canceled,
+                              lambda: _stop_process(process), lambda: process.returncode,
+                              lambda: "".join(stderr_lines))
             if line is None:
                 break
             last_activity = time.monotonic()
-            event = _parse_event(line)
-            kind = event.get("event")
-            if kind == "result":
-                result = event
-            elif kind == "error":
-                error = event
-            elif kind == "log":
-                logs.append(str(event.get("message", "")))
-            if on_event:
-                on_event(event)
+            events.take(_parse_event(line), on_event)
         exit_code = process.wait()
     finally:
         if process.poll() is None:
@@ -319,7 +297,54 @@ def run_command(command: Sequence[str], on_event: EventCallback | None = None,
             reader.join(timeout=1.0)
             if not reader.is_alive() and stream is not None:
                 stream.close()  # else the pipes leak as "unclosed file" ResourceWarnings
-    return _outcome(result, error, exit_code, logs, "".join(stderr_lines))
+    return events.outcome(exit_code, "".join(stderr_lines))
+
+
+class _RunEvents:
+    """What one run's events said so far: its result, its error and its log lines."""
+
+    def __init__(self) -> None:
+        self.result: dict | None = None
+        self.error: dict | None = None
+        self.logs: list[str] = []
+
+    def take(self, event: dict, on_event: EventCallback | None) -> None:
+        """Record one event and hand it to ``on_event``."""
+        kind = event.get("event")
+        if kind == "result":
+            self.result = event
+        elif kind == "error":
+            self.error = event
+        elif kind == "log":
+            self.logs.append(str(event.get("message", "")))
+        if on_event:
+            on_event(event)
+
+    def outcome(self, exit_code: int, stderr_text: str) -> BackendResult:
+        return _outcome(self.result, self.error, exit_code, self.logs, stderr_text)
+
+
+def _next_line(lines: queue.Queue, last_activity: float, heartbeat_timeout: float,
+               is_canceled: CancelCheck | None, stop: Callable[[], None],
+               exit_code: Callable[[], int | None], stderr: Callable[[], str]) -> str | None:
+    """The next stdout line (``None`` at its end), polling for a cancel and a silent backend.
+
+    Raises:
+        BackendCancelled: ``is_canceled`` said so (the backend was stopped with ``stop``).
+        BackendError: no event for ``heartbeat_timeout`` seconds (the backend was stopped).
+    """
+    while True:
+        if is_canceled and is_canceled():
+            stop()
+            raise BackendCancelled("cancelled", kind="cancelled", exit_code=exit_code(), stderr=stderr())
+        try:
+            return lines.get(timeout=POLL_INTERVAL)
+        except queue.Empty:
+            if time.monotonic() - last_activity > heartbeat_timeout:
+                stop()
+                raise BackendError(
+                    f"backend stopped responding (no event for {heartbeat_timeout:g} s); it was stopped",
+                    kind="unresponsive", exit_code=exit_code(), stderr=stderr()) from None
 
 
 def _outcome(result: dict | None, error: dict | None, exit_code: int, logs: list[str],
@@ -546,25 +571,11 @@ class _Worker:
             raise _WorkerGone() from exc
         if on_start:
             on_start(self.process.pid)
-        result: dict | None = None
-        error: dict | None = None
-        logs: list[str] = []
+        events = _RunEvents()
         last_activity = time.monotonic()
         while True:
-            if is_canceled and is_canceled():
-                self.kill()
-                raise BackendCancelled("cancelled", kind="cancelled", exit_code=self.process.returncode,
-                                       stderr=self._stderr_since(mark))
-            try:
-                line = self._lines.get(timeout=POLL_INTERVAL)
-            except queue.Empty:
-                if time.monotonic() - last_activity > heartbeat_timeout:
-                    self.kill()
-                    raise BackendError(
-                        f"backend stopped responding (no event for {heartbeat_timeout:g} s); it was stopped",
-                        kind="unresponsive", exit_code=self.process.returncode,
-                        stderr=self._stderr_since(mark)) from None
-                continue
+            line = _next_line(self._lines, last_activity, heartbeat_timeout, is_canceled, self.kill,
+                              lambda: self.process.returncode, lambda: self._stderr_since(mark))
             if line is None:  # the worker died in the middle of the job (crash, out-of-memory kill)
                 self.dead = True
                 try:
@@ -576,24 +587,16 @@ class _Worker:
                 tail = stderr_text.strip().splitlines()[-1:] or [""]
                 message = (f"the backend stopped unexpectedly (exit code {code})"
                            + (f": {tail[0]}" if tail[0] else ""))
-                if error is not None:
-                    return _outcome(result, error, code if code else 1, logs, stderr_text)
+                if events.error is not None:
+                    return events.outcome(code if code else 1, stderr_text)
                 raise BackendError(message, kind="crashed", exit_code=code, stderr=stderr_text)
             last_activity = time.monotonic()
             event = _parse_event(line)
-            kind = event.get("event")
-            if kind == "exit" and event.get("id") == ident:
+            if event.get("event") == "exit" and event.get("id") == ident:
                 if event.get("retire"):
                     self.close()
-                return _outcome(result, error, int(event.get("code", 1)), logs, self._stderr_since(mark))
-            if kind == "result":
-                result = event
-            elif kind == "error":
-                error = event
-            elif kind == "log":
-                logs.append(str(event.get("message", "")))
-            if on_event:
-                on_event(event)
+                return events.outcome(int(event.get("code", 1)), self._stderr_since(mark))
+            events.take(event, on_event)
 
 
 _pool: dict[tuple[str, str], _Worker] = {}
