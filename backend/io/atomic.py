@@ -8,7 +8,8 @@ Public API:
   GeoTIFFs (``.tif``/``.tiff``) are always checked (reopened, every block present, last block
   readable, see :func:`backend.io.outputs.verify_raster`) and any file fails when GDAL/libtiff
   reported a write error meanwhile; pass a callable ``verify(tmp_path)`` to add a check of your
-  own (it raises to refuse the file), or ``verify=False`` to skip all verification. On any
+  own (it raises to refuse the file), or ``verify=False`` to skip all verification. A final that
+  is a FIFO, device or socket is refused before anything is written (outputs are regular files). On any
   failure nothing is left at the finals nor beside them, and storage faults become one-line
   :class:`backend.errors.EnvironmentFault` messages.
 * ``active_temporaries() -> list[Path]``: temporaries being written now (the CLI's cancel watchdog
@@ -56,8 +57,11 @@ class _Pending:
     """One output being written: its final path and the temporary beside it."""
 
     def __init__(self, final_path: str | os.PathLike[str]) -> None:
+        from backend.io.outputs import check_output_kind
+
         self.final = Path(final_path)
         self.committed = False
+        check_output_kind(self.final, "the output")
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=f".{self.final.stem}.", suffix=f".part{self.final.suffix}",

