@@ -11,7 +11,9 @@ a VRT of the previews; each scene's preview has its own PCA). The scenes must sh
 pixel size; ``--bounds`` applies to every scene. Under ``torchrun`` scene ``i`` goes to rank
 ``i mod world``; each rank embeds its scenes exactly as a single process would (through the cache)
 into a staging folder; once every rank succeeded, rank 0 moves the folder into place and writes the
-VRTs. On any failure nothing is written and every rank exits with the failing rank's code
+VRTs. The scene folder carries a marker (:data:`SCENES_MARKER`) listing what the tool wrote; an
+existing folder without it, or with other files, is never replaced (the run is refused up front).
+On any failure nothing is written and every rank exits with the failing rank's code
 (collectives as in ``backend.inference.distributed_embed``: decision, shards, final).
 """
 
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
+#: The file that marks a scene folder as made by this tool, listing the files it wrote there.
+SCENES_MARKER = ".terraprobe-scenes.json"
 #: Per-scene stats kept in the result.
 SCENE_STATS = ("patches", "valid_patches", "patch_width", "patch_height", "cache_hit", "seconds")
 
@@ -163,8 +167,54 @@ def _embed_scenes(options: InputOptions, reporter: Reporter, scenes: list[tuple[
     return {"scenes": stats}
 
 
+def _marker_files(folder: Path) -> list[str] | None:
+    """The files ``folder``'s marker says the tool wrote there, or ``None`` without a sound marker."""
+    import json
+
+    try:
+        marker = json.loads((folder / SCENES_MARKER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    files = marker.get("files") if isinstance(marker, dict) else None
+    return [str(name) for name in files] if isinstance(files, list) else None
+
+
+def check_scene_folder(folder: Path) -> None:
+    """Refuse to replace ``folder`` unless it is a scene folder this tool made, holding only its files.
+
+    Nothing the tool did not create is ever deleted or moved: a folder without the marker, or with
+    files the marker does not list, stays as it is and the run is refused.
+    """
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if folder.is_symlink() or not folder.is_dir():
+        raise UserError(f"the scene folder {folder} exists and is not a folder made by this tool; move it "
+                        "away or choose another --out")
+    ours = _marker_files(folder)
+    if ours is None:
+        raise UserError(f"the scene folder {folder} already exists and was not made by this tool (no "
+                        f"{SCENES_MARKER}); it is left as it is: move it away or choose another --out")
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in {*ours, SCENES_MARKER})
+    if foreign:
+        raise UserError(f"the scene folder {folder} holds files this tool did not write "
+                        f"({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); they are left as "
+                        "they are: move them away or choose another --out")
+
+
+def _mark(staging: Path) -> None:
+    """Record in the staged folder that this tool made it and which files it wrote there."""
+    import json
+
+    files = sorted(p.name for p in staging.iterdir())
+    (staging / SCENES_MARKER).write_text(json.dumps({"made_by": "terraprobe embed", "files": files},
+                                                    indent=1) + "\n", encoding="utf-8")
+
+
 def _place(staging: Path, folder: Path, names: list[str], out: Path, preview: Path) -> None:
-    """Write the VRTs of the staged scenes, move the staging folder to ``folder``, then the VRTs."""
+    """Write the VRTs of the staged scenes, move the staging folder to ``folder``, then the VRTs.
+
+    An existing ``folder`` is replaced only when it is one this tool made (:func:`check_scene_folder`).
+    """
     from backend.io.atomic import write_text_atomic
     from backend.io.vrt import mosaic_vrt
 
@@ -174,6 +224,8 @@ def _place(staging: Path, folder: Path, names: list[str], out: Path, preview: Pa
                 for name in names]
 
     texts = {out: mosaic_vrt(sources("", out)), preview: mosaic_vrt(sources("_pca", preview))}
+    _mark(staging)
+    check_scene_folder(folder)  # again: the folder may have appeared or changed while scenes were embedded
     old = None
     if folder.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
@@ -199,6 +251,7 @@ def run_scenes(given: list[str], options: InputOptions, reporter: Reporter, out:
     preview = preview or out.with_name(f"{out.stem}_pca.vrt")
     check({"--out": out, "--preview-out": preview})
     folder = out.absolute().parent / f"{out.stem}_scenes"
+    check_scene_folder(folder)
     names = output_names(scenes)
     for scene in scenes:
         if folder.resolve() in scene.resolve().parents:

@@ -8,11 +8,14 @@ code, the one-line message, that nothing was deleted and that the inputs are byt
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from backend.inference.scene_embed import SCENES_MARKER
 from tests.backend.test_faults_outputs import crop, digest, error_line, files_in, run_backend
 
 SCENE = "sen1floods11/Spain_7370579_S2Hand.tif"
@@ -83,3 +86,56 @@ def test_the_atomic_writer_refuses_a_fifo(tmp_path: Path) -> None:
         write_text_atomic(fifo, "<qgis/>")
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["style.qml"]
 
+
+
+# -- case 5: a many-scene embed never deletes a folder it did not make -----------------------------
+
+@pytest.fixture(scope="module")
+def two_scenes(scene: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("scenes")
+    return [Path(shutil.copy(scene, folder / f"{name}.tif")) for name in ("east", "west")]
+
+
+def _embed_scenes(scenes: list[Path], out: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    return run_backend("embed", *[arg for path in scenes for arg in ("--optical", path)], "--out", out,
+                       "--cache-dir", cache, timeout=300)
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_scene_folder_the_tool_did_not_make_is_kept(two_scenes: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "mosaic.vrt"
+    users = tmp_path / "mosaic_scenes"
+    users.mkdir()
+    (users / "notes.txt").write_text("field notes\n")
+    (users / "east.tif").write_bytes(b"the user's own raster")
+    before, inputs = _tree(tmp_path), {p: digest(p) for p in two_scenes}
+    proc = _embed_scenes(two_scenes, out, tmp_path / "cache")
+    assert proc.returncode == 2, proc.stderr
+    line = error_line(proc)
+    assert line == (f"error: the scene folder {users} already exists and was not made by this tool (no "
+                    f"{SCENES_MARKER}); it is left as it is: move it away or choose another --out")
+    assert _tree(tmp_path) == before and {p: digest(p) for p in two_scenes} == inputs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mosaic_scenes"]  # refused before any work
+
+
+def test_a_scene_folder_of_ours_is_replaced_but_not_with_foreign_files(two_scenes: list[Path],
+                                                                      tmp_path: Path) -> None:
+    out, cache = tmp_path / "mosaic.vrt", tmp_path / "cache"
+    folder = tmp_path / "mosaic_scenes"
+    assert _embed_scenes(two_scenes, out, cache).returncode == 0
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == sorted([SCENES_MARKER, "east.tif", "east_pca.tif", "west.tif", "west_pca.tif"])
+    again = _embed_scenes(two_scenes, out, cache)  # the tool's own folder: replaced
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in folder.iterdir()) == written
+    (folder / "my_map.qgz").write_bytes(b"a project saved beside the scenes")
+    before = _tree(tmp_path)
+    proc = _embed_scenes(two_scenes, out, cache)
+    assert proc.returncode == 2
+    assert error_line(proc) == (f"error: the scene folder {folder} holds files this tool did not write "
+                                "(my_map.qgz); they are left as they are: move them away or choose another "
+                                "--out")
+    assert _tree(tmp_path) == before
