@@ -25,8 +25,9 @@ How it works, in bounded memory:
    processes (``backend.inference.distributed_embed``) draws the same sample;
    a second streaming pass over the written embeddings writes the uint8 preview (2-98 %
    percentile stretch of each component to 1..255, nodata 0).
-5. The same sample feeds the embedding-collapse guard (``backend.inference.guard``): near-identical
-   vectors give a ``warning`` (also in the returned stats' ``warnings``).
+5. The same sample feeds the degenerate-embeddings guard (``backend.inference.guard``): near-identical
+   or near-constant vectors set the returned stats' ``degenerate`` (one phrase, else ``None``); the
+   caller decides (``backend.jobs._inputs`` refuses them, ``evaluate`` warns).
 
 The embedding is ``joint_encodings`` when optical and radar are both given, else the single
 modality's encodings (see :func:`embedding_keys` for models whose joint encoder is untrained).
@@ -44,7 +45,8 @@ from rasterio.windows import Window
 
 from backend.errors import UserError
 from backend.events import Reporter
-from backend.inference.guard import collapse_warning
+from backend.inference.galileo_inputs import EMBEDDING_KEY
+from backend.inference.guard import degenerate_reason
 from backend.inference.inputs import PATCH_SIZE, InputSet
 from backend.io.geotiff import embedding_profile, open_stream
 from backend.io.windows import Span, Tile, plan_tiles
@@ -59,6 +61,8 @@ def embedding_keys(names: list[str], config: Any = None) -> list[str]:
     its joint encoder was never trained (``joint_encoder_trained``: dual-encoder and
     X-STARS-from-scratch pretraining): then the radar and optical encodings are concatenated instead.
     """
+    if getattr(config, "is_galileo", False):  # one embedding of every channel group given
+        return [EMBEDDING_KEY]
     if len(names) == 1:
         return [f"{names[0]}_encodings"]
     if not getattr(config, "joint_encoder_trained", True):
@@ -359,16 +363,13 @@ def seam_note(agreement: float | None, neighbours: float | None, window: int) ->
 
 def finish_embeddings(out_path: str | Path, preview_path: str | Path | None, sample: np.ndarray,
                       stats: dict[str, Any], began: float, reporter: Reporter, end: float) -> dict[str, Any]:
-    """Refuse an all-nodata area, add timings, warn about collapse, write the preview; returns ``stats``."""
+    """Refuse an all-nodata area, add timings, judge degeneracy, write the preview; returns ``stats``."""
     seconds = time.perf_counter() - began
     if stats["valid_patches"] == 0:
         raise UserError("the area has no valid pixels (all nodata): nothing to embed")
     stats.update(seconds=round(seconds, 3),
                  patches_per_second=round(stats["patches"] / max(seconds, 1e-9), 2))
-    collapse = collapse_warning(sample)
-    if collapse:
-        reporter.warning(collapse)
-        stats["warnings"] = [collapse]
+    stats["degenerate"] = degenerate_reason(sample)
     if preview_path is not None:
         from backend.inference.preview import write_pca_preview
 

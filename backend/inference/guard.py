@@ -13,13 +13,19 @@ Two checks, both warnings only (a user who knows better is never blocked):
   The warning needs at least a quarter of the bands far (:data:`FAR_SHARE`; one radar band of two):
   a single odd band, such as a constant 60 m B09 in a 64x64 px chip, is no reason to worry.
   The warning names the far bands, the likely causes and the options.
-* :func:`collapse_warning`: after embedding, the sampled valid patch vectors are near-identical
-  (mean pairwise cosine of a subsample >= :data:`COLLAPSE_COSINE`): the embeddings carry no
-  information about the scene, whatever downstream step follows. Measured with the bundled model:
-  real scenes 0.31-0.90 (sen1floods11 S2 0.31, S1 0.36, joint 0.76; rstoolbox as reflectance 0.65;
-  a EuroSAT forest chip 0.90); reflectance read as DN 0.9999997, linear power read as dB 0.9999999,
-  0-1 reflectance declared as percent 0.9998; but also a featureless 64x64 px open-water chip
-  0.99995, so the message names both causes.
+* :func:`degenerate_reason`: after embedding, the sampled valid patch vectors are degenerate: near-
+  identical (mean pairwise cosine of a subsample >= :data:`COLLAPSE_COSINE`), near-constant (their
+  spread around the mean under :data:`CONSTANT_SPREAD` of their norm, which also catches all-zero
+  vectors that the cosine cannot see) or a handful of distinct vectors (at most
+  :data:`FEW_DISTINCT` among :data:`FEW_DISTINCT_SAMPLE` or more). Such embeddings carry no
+  information about the scene, whatever downstream step follows: every command that embeds refuses
+  them (:func:`degenerate_error`, exit 2, nothing written); ``evaluate`` only warns
+  (:func:`collapse_warning`), since a degenerate encoder is what it measures. Measured with the
+  bundled model: real scenes 0.31-0.90 (sen1floods11 S2 0.31, S1 0.36, joint 0.76; rstoolbox as
+  reflectance 0.65; a EuroSAT forest chip 0.90); tiny random-weight test models 0.94-0.96;
+  reflectance read as DN 0.9999997, linear power read as dB 0.9999999, 0-1 reflectance declared as
+  percent 0.9998; but also a featureless 64x64 px open-water chip 0.99995, so the message names
+  both causes.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ STD_RATIO_HIGH = 20.0
 FAR_SHARE = 0.25
 COLLAPSE_COSINE = 0.999
 COLLAPSE_SUBSAMPLE = 2000
+CONSTANT_SPREAD = 1e-3
+FEW_DISTINCT = 2
+FEW_DISTINCT_SAMPLE = 50
 ROLE = {"optical": "optical", "sar": "radar"}
 
 
@@ -95,15 +104,47 @@ def mean_pairwise_cosine(vectors: np.ndarray, limit: int = COLLAPSE_SUBSAMPLE, s
     return float((total @ total - n) / (n * (n - 1)))
 
 
+def degenerate_reason(vectors: np.ndarray) -> str | None:
+    """Why the sampled patch embeddings ``[N, dim]`` are degenerate (one phrase), else ``None``."""
+    rows = vectors[np.isfinite(vectors).all(axis=1)] if vectors.ndim == 2 else vectors[:0]
+    if len(rows) < 2:
+        return None
+    if len(rows) > COLLAPSE_SUBSAMPLE:
+        rows = rows[np.random.default_rng(0).choice(len(rows), COLLAPSE_SUBSAMPLE, replace=False)]
+    rows = rows.astype(np.float64)
+    spread = float(np.sqrt(((rows - rows.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    size = float(np.sqrt((rows ** 2).sum(axis=1).mean()))
+    if spread <= CONSTANT_SPREAD * size or size == 0.0:
+        return f"near-constant: their spread is {spread / max(size, 1e-30):.2g} of their length"
+    distinct = len(np.unique(rows, axis=0))
+    if len(rows) >= FEW_DISTINCT_SAMPLE and distinct <= FEW_DISTINCT:
+        return f"only {distinct} distinct vector(s) among {len(rows)} sampled patches"
+    cosine = mean_pairwise_cosine(rows)
+    if np.isfinite(cosine) and cosine >= COLLAPSE_COSINE:
+        return f"near-identical: mean pairwise cosine {cosine:.5f} over {len(rows)} sampled patches"
+    return None
+
+
+def degenerate_error(reason: str, read_as: Sequence[str]) -> str:
+    """The refusal of degenerate embeddings: what, the likely cause with what was detected, the fix.
+
+    ``read_as``: one phrase per input saying how it was read (sensor and units, as detected).
+    """
+    return (f"the embeddings are degenerate ({reason}): they cannot tell the area's patches apart, so "
+            "maps, clusters, classes or similarities made from them would be noise; nothing was written. "
+            f"The input was read as: {'; '.join(read_as)}. Likely cause: the sensor or the units are not "
+            "what was detected: pass --sensor (sentinel2, landsat-oli, landsat-tm, rgbn, rgb) and "
+            "--optical-units (e.g. landsat-l1 for Landsat Level-1 DN, landsat-c2 for Collection 2 "
+            "Level-2, dn, dn-offset, reflectance) or --sar-units (db, linear, amplitude) as the product "
+            "says. If the area is truly featureless (open water only), embed a larger, more varied area")
+
+
 def collapse_warning(vectors: np.ndarray) -> str | None:
-    """One warning when the sampled patch embeddings ``[N, dim]`` are near-identical, else ``None``."""
-    if vectors.ndim != 2 or len(vectors) < 2:
+    """One warning when the sampled patch embeddings ``[N, dim]`` are degenerate, else ``None``."""
+    reason = degenerate_reason(vectors)
+    if reason is None:
         return None
-    cosine = mean_pairwise_cosine(vectors)
-    if not np.isfinite(cosine) or cosine < COLLAPSE_COSINE:
-        return None
-    return (f"the embeddings have collapsed: sampled patch vectors are near-identical (mean pairwise cosine "
-            f"{cosine:.5f}), so they tell the area's patches apart hardly at all and clusters, labels or "
-            "similarities built on them are mostly noise. Either the input values are in units or a range "
-            "the model does not expect (check --optical-units / --sar-units / --sensor and the warnings "
-            "above), or the area is featureless (e.g. open water only)")
+    return (f"the embeddings have collapsed ({reason}), so they tell the area's patches apart hardly at "
+            "all and clusters, labels or similarities built on them are mostly noise. Either the input "
+            "values are in units or a range the model does not expect (check --optical-units / --sar-units "
+            "/ --sensor and the warnings above), or the area is featureless (e.g. open water only)")

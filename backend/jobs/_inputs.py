@@ -29,8 +29,10 @@ Public API:
   "cache hit"), else computed into the cache (entries are verified before they are served, see
   ``backend.inference.cache``); ``stats`` (``cache_hit``, patch counts, ...) and ``preview`` (the PCA
   preview path, or ``None`` for ``--embeddings``). Logs the units decision (one line per modality)
-  and emits every ``warning`` (units, out-of-distribution input, collapsed embeddings; re-emitted on
-  a cache hit); stats carry ``units`` and ``warnings``.
+  and emits every ``warning`` (units, out-of-distribution input; re-emitted on a cache hit); stats
+  carry ``units`` and ``warnings``. Degenerate embeddings (collapsed or near-constant,
+  ``backend.inference.guard``) are refused with exit 2 naming the detected sensor and units:
+  nothing is written, neither the output nor a cache entry (an older entry marked so is refused too).
 * ``embed_into_cache(options, reporter, start, end) -> (CacheEntry, stats)``: the cache entry, found
   or computed.
 * ``model_path_for(options, reporter=None)``: ``--model``, else the bundled model for the sensor.
@@ -240,6 +242,7 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
         if hit is not None:
             reporter.log(f"cache hit: reusing embeddings {entry.embeddings}")
             stats = dict(entry.read_sidecar().get("stats", {}))
+            _refuse_degenerate(stats, inputs)
             # The input warnings are fresh; the embedding-collapse ones only live in the sidecar.
             warnings = [*inputs.warnings, *(w for w in stats.get("warnings", []) if w not in inputs.warnings)]
             for message in warnings:
@@ -255,11 +258,11 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
             if info["stats_from"] == "sampled":
                 reporter.log(f"{name}: the model has no band statistics; sampled them from the raster")
         from backend.inference.memory import fit_batch_size
-        from backend.models import load_encoder
+        from backend.inference.model import load_model_for
 
         batch_size = fit_batch_size(config, inputs, options.window, options.overlap, options.batch_size,
                                     device, reporter)
-        model = load_encoder(model_path, device=device)
+        model = load_model_for(model_path, inputs, device)
         began = time.perf_counter()
         targets = (entry.embeddings, entry.preview)
         with writer_lock(entry), atomic_paths(*targets) as (tmp_embeddings, tmp_preview):
@@ -267,6 +270,7 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
                                        overlap=options.overlap, batch_size=batch_size, device=device,
                                        dtype=dtype, reporter=reporter, start=start, end=end,
                                        stitch=stitch)
+            _refuse_degenerate(stats, inputs)
             _tag_units(tmp_embeddings, inputs, model_path.stem, facts["model_sha256"])
         stats.update(device=device, model=str(model_path), normalisation=inputs.stats(),
                      total_seconds=round(time.perf_counter() - began, 3), units=inputs.units(),
@@ -274,6 +278,25 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
         cache.commit(entry, facts, stats)  # sidecar with checksums, then LRU eviction past the size limit
     stats = dict(stats, cache_hit=False, cache_key=entry.key)
     return entry, stats
+
+
+def _refuse_degenerate(stats: dict[str, Any], inputs: Any) -> None:
+    """Exit 2 when the embeddings' stats say they are degenerate (older cache entries: collapse warning)."""
+    from backend.inference.guard import degenerate_error
+
+    reason = stats.get("degenerate") or next(
+        ("collapsed, as recorded in the cache entry" for w in stats.get("warnings", [])
+         if w.startswith("the embeddings have collapsed")), None)
+    if not reason:
+        return
+    read_as = []
+    for name in inputs.names:
+        units = inputs.modalities[name].units
+        what = f"{'radar' if name == 'sar' else 'optical'} units {units.units} ({units.how})"
+        if name == "optical" and inputs.sensor is not None:
+            what = f"sensor {inputs.sensor.sensor} ({inputs.sensor.reason}), {what}"
+        read_as.append(what)
+    raise UserError(degenerate_error(reason, read_as))
 
 
 def _tag_units(embeddings: Path, inputs: Any, model_name: str, model_digest: str) -> None:

@@ -260,10 +260,12 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
                         dim = write_band_statistics(inputs, embeddings)
                     else:
                         dim = int(model.config.dim)
-                        compute_embeddings(inputs, model, embeddings, None, window=args.window,
-                                           overlap=args.overlap, batch_size=args.batch_size, device=device,
-                                           reporter=reporter, start=index * span,
-                                           end=(index + 0.4) * span)
+                        made = compute_embeddings(inputs, model, embeddings, None, window=args.window,
+                                                  overlap=args.overlap, batch_size=args.batch_size,
+                                                  device=device, reporter=reporter, start=index * span,
+                                                  end=(index + 0.4) * span)
+                        if made["degenerate"]:  # what evaluate measures: scored, and said
+                            reporter.warning(f"{label}: the embeddings are degenerate ({made['degenerate']})")
                     del model
 
                     def scored(fold: int, index: int = index, label: str = label) -> None:

@@ -14,7 +14,7 @@ from rasterio.warp import transform_geom
 from rasterio.windows import Window
 
 from backend.events import Reporter
-from backend.inference.guard import collapse_warning, input_warning, mean_pairwise_cosine
+from backend.inference.guard import collapse_warning, degenerate_reason, input_warning, mean_pairwise_cosine
 from tests.conftest import REPO_ROOT, backend_python
 
 SEN2 = "rstoolbox-sen2/sen2.tif"
@@ -89,19 +89,25 @@ def test_reflectance_input_clusters_into_a_real_map(shared_data, tmp_path) -> No
     assert counts["village"].max() >= 0.6 * counts["village"].sum(), counts
 
 
-def test_reflectance_read_as_dn_warns_and_the_warnings_survive_the_cache(shared_data, tmp_path) -> None:
-    common = ("--optical", shared_data / SEN2, "--optical-units", "dn", "--cache-dir", tmp_path / "cache")
-    first = run_json("embed", *common, "--out", tmp_path / "emb.tif")
-    found = warnings_of(first)
-    assert len(found) == 3 and first[-1]["stats"]["warnings"] == found
-    declared, far, collapsed = found
-    assert "--optical-units dn was declared" in declared and "--optical-units reflectance" in declared
-    assert "far from what the model was trained on in 12 of 12 band(s): B01" in far and "--sensor" in far
-    assert "embeddings have collapsed" in collapsed
-    second = run_json("cluster", *common, "--k", "4", "--out", tmp_path / "k.tif")
-    assert second[-1]["stats"]["cache_hit"] is True
-    assert warnings_of(second) == found and second[-1]["stats"]["warnings"] == found
-    assert second[-1]["stats"]["iterations"] == 1  # what the guard warned about: noise clusters
+def test_reflectance_read_as_dn_is_refused_by_every_embedding_command(shared_data, tmp_path) -> None:
+    """Degenerate embeddings are an error (exit 2), written nowhere, with the detected units and the fix."""
+    cache = tmp_path / "cache"
+    common = [str(a) for a in ("--optical", shared_data / SEN2, "--optical-units", "dn", "--cache-dir", cache,
+                                "--events", "json")]
+    for command, extra in (("embed", ()), ("cluster", ("--k", "4")),
+                           ("classify", ("--samples", shared_data / SEN2_POLYGONS, "--class-field", "class")),
+                           ("similar", ("--point", "-56.36", "-1.47"))):
+        out = tmp_path / f"{command}.tif"
+        argv = [backend_python(), "-m", "backend", command, *common, *map(str, extra), "--out", str(out)]
+        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 2, (command, done.stderr[-2000:])
+        errors = [json.loads(line)["message"] for line in done.stdout.splitlines()
+                  if line.startswith("{") and json.loads(line)["event"] == "error"]
+        assert len(errors) == 1 and "Traceback" not in done.stderr, (command, done.stdout[-2000:])
+        assert "the embeddings are degenerate (near-" in errors[0] and "nothing was written" in errors[0]
+        assert "optical units dn (declared)" in errors[0] and "sensor sentinel2" in errors[0]
+        assert "--sensor" in errors[0] and "--optical-units" in errors[0]
+        assert not out.exists() and not list(cache.glob("*.tif")) and not list(cache.glob("*.json"))
 
 
 def test_guard_thresholds_on_real_statistics(shared_data) -> None:
@@ -122,3 +128,7 @@ def test_collapse_guard_on_real_embeddings(shared_data, tmp_path) -> None:
         vectors = src.read().reshape(src.count, -1).T
     assert mean_pairwise_cosine(vectors) < 0.9 and collapse_warning(vectors) is None
     assert collapse_warning(vectors[:1].repeat(50, axis=0) + 1e-4 * vectors[:50]) is not None
+    assert degenerate_reason(vectors) is None
+    assert "near-constant" in degenerate_reason(0 * vectors)  # the cosine cannot see all-zero vectors
+    two = vectors[[0, len(vectors) // 2]].repeat(40, axis=0)  # e.g. land and nodata-filled patches only
+    assert "only 2 distinct vector(s) among 80" in degenerate_reason(two)
