@@ -9,7 +9,8 @@ Only relative imports, or none: the plugin imports this module as ``terraprobe.b
 * ``band_positions(names) -> dict[str, int]``: canonical name -> 1-based position (first wins).
 * ``find_bands(names, wanted) -> (indexes, missing)``: 1-based positions of the wanted bands.
 * ``match_bands(model_bands, descriptions) -> list[int | None]``: the layer band of each model band.
-* ``S2_BANDS``, ``S1_BANDS``, ``DEFAULT_MODALITIES``: the released CROMA encoders' bands.
+* ``S2_BANDS``, ``S1_BANDS``, ``DEFAULT_MODALITIES``: the released CROMA encoders' bands;
+  ``GALILEO_S2_BANDS``: Galileo's Sentinel-2 bands.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ S2_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B
                              "B09", "B11", "B12")
 #: Sentinel-1 bands of CROMA's radar encoder, in model order (backscatter in dB).
 S1_BANDS: tuple[str, ...] = ("VV", "VH")
+#: Sentinel-2 bands of Galileo's space-time channel groups, in model order (CROMA's without the 60 m
+#: B01 and B09).
+GALILEO_S2_BANDS: tuple[str, ...] = tuple(b for b in S2_BANDS if b not in ("B01", "B09"))
 #: Bands per modality of a model whose file says nothing about them.
 DEFAULT_MODALITIES: dict[str, tuple[str, ...]] = {"optical": S2_BANDS, "sar": S1_BANDS}
 

@@ -325,14 +325,13 @@ def _worker(options: InputOptions, info: DistInfo, device: str, reporter: Report
 
     def work() -> dict[str, Any]:
         check_shared(Path(decision["parts"]), info)
-        from backend.inference.model import model_config
+        from backend.inference.model import load_model_for, model_config
         from backend.jobs._inputs import model_path_for, open_inputs
-        from backend.models import load_encoder
 
         model_path = model_path_for(options)
         config = model_config(model_path)
         with open_inputs(options, config) as inputs:
-            model = load_encoder(model_path, device=device)
+            model = load_model_for(model_path, inputs, device)
             return encode_shard(inputs, model, Path(decision["parts"]), info, options.window,
                                 options.overlap, decision["batch_size"], device, options.stitch, reporter)
 

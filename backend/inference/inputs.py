@@ -43,6 +43,7 @@ from rasterio.windows import Window
 
 from backend.contract.sensors import ASSUMED_REASON
 from backend.errors import UserError
+from backend.inference.galileo_inputs import GalileoChannels, acquisition_month, galileo_optical_bands
 from backend.inference.guard import input_warning
 from backend.io.align import aligned_view, same_grid
 from backend.io.rasters import area_window, map_bands, open_raster, valid_pixels
@@ -75,6 +76,9 @@ class ModalityInput:
         sample_std: per-band standard deviation of that sample, in model units.
         band_mix: ``[model bands, len(bands)]`` spectral-fill weights (``backend.io.sensor_bands``),
             or ``None`` when ``bands`` already are the model's bands.
+        stretch: whether :meth:`normalise` applies the fixed-stats stretch; ``False`` for a model
+            that normalises its own inputs (Galileo): values stay in model units and invalid
+            pixels are filled with the band mean in those units.
     """
 
     name: str
@@ -90,6 +94,7 @@ class ModalityInput:
     sample_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sample_std: np.ndarray = field(default_factory=lambda: np.zeros(0))
     band_mix: np.ndarray | None = None
+    stretch: bool = True
 
     def prepare(self, raw: np.ndarray) -> np.ndarray:
         """Raw file bands ``[C, h, w]`` -> float32 values in model units, in model band order.
@@ -107,7 +112,16 @@ class ModalityInput:
         """
         from backend.models.preprocessing import normalize
 
+        if not self.stretch:
+            return raw.astype(np.float32)
         return normalize(raw.astype(np.float32, copy=False), self.mean, self.std)
+
+    def fill(self, array: np.ndarray, invalid: np.ndarray) -> None:
+        """Set ``invalid`` pixels of a normalised ``[C, h, w]`` array to the band mean."""
+        if self.stretch:
+            array[:, invalid] = FILL_VALUE
+        else:
+            array[:, invalid] = self.mean.astype(np.float32)[:, None]
 
     def close(self) -> None:
         if self.view is not self.source:
@@ -152,6 +166,7 @@ class InputSet:
         self._spectral_fill = spectral_fill
         self.sensor: OpticalBands | None = None
         self.notes: list[str] = []
+        self.galileo: GalileoChannels | None = None
         try:
             self._open(paths, config, {"optical": optical_bands, "sar": sar_bands}, bounds, bounds_crs)
         except BaseException:
@@ -161,6 +176,7 @@ class InputSet:
     def _open(self, paths: dict[str, Any], config: Any, explicit: dict[str, str | None],
               bounds: Sequence[float] | None, bounds_crs: str | None) -> None:
         options = {"optical": "--optical-bands", "sar": "--sar-bands"}
+        galileo = bool(getattr(config, "is_galileo", False))
         opened = {}
         for name in ("optical", "sar"):
             if paths[name] is None:
@@ -169,7 +185,10 @@ class InputSet:
             opened[name] = src
             expected = config.modalities[name].bands
             try:
-                if name == "optical":
+                if name == "optical" and galileo:
+                    self.sensor, expected = galileo_optical_bands(src, expected, explicit[name], self._sensor)
+                    bands = self.sensor.bands
+                elif name == "optical":
                     self.sensor = map_optical_bands(src, expected, explicit[name], self._sensor,
                                                     self._spectral_fill)
                     bands = self.sensor.bands
@@ -179,7 +198,7 @@ class InputSet:
                 src.close()
                 raise
             self.modalities[name] = ModalityInput(name, Path(paths[name]).resolve(), src, src, bands,
-                                                  list(expected))
+                                                  list(expected), stretch=not galileo)
             if name == "optical":
                 self.modalities[name].band_mix = self.sensor.matrix
                 self.notes.extend(self.sensor.notes)
@@ -187,6 +206,11 @@ class InputSet:
                 self._sensor = None if self.sensor.reason == ASSUMED_REASON else self.sensor.sensor
         reference = self.modalities["optical" if "optical" in opened else "sar"].source
         self.reference_path = Path(reference.name)
+        if galileo:
+            optical = self.modalities.get("optical")
+            self.galileo = GalileoChannels(tuple(optical.band_names) if optical else (), "sar" in opened,
+                                           *acquisition_month(reference))
+            self.notes.append(self.galileo.describe())
         self.crs = reference.crs
         self.area = area_window(reference, bounds, bounds_crs)
         self.transform: Affine = reference.window_transform(self.area)
@@ -208,7 +232,7 @@ class InputSet:
                 modality.units = decide_sar_units(modality.source, modality.bands,
                                                   self._units_requested["sar"], sample)
             self.warnings.extend(modality.units.warnings)
-            self._set_stats(modality, config.modalities[name], sample)
+            self._set_stats(modality, config.modalities[name].select(modality.band_names), sample)
 
     # -- grid facts ---------------------------------------------------------------------------
     patch_size = PATCH_SIZE
@@ -289,8 +313,8 @@ class InputSet:
             raw = modality.view.read(modality.bands, window=absolute, masked=True)
             valid &= valid_pixels(raw)
             arrays[name] = modality.normalise(modality.prepare(np.ma.getdata(raw)))
-        for array in arrays.values():
-            array[:, ~valid] = FILL_VALUE
+        for name, array in arrays.items():
+            self.modalities[name].fill(array, ~valid)
         return arrays, valid
 
     def read_padded(self, window: Window) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

@@ -193,6 +193,22 @@ def model_config(path: Path) -> Any:
     return load_model_config(path)
 
 
+def load_model_for(path: Path, inputs: Any, device: str) -> Any:
+    """The encoder of ``path`` ready for ``inputs`` (an ``InputSet``), in eval mode on ``device``.
+
+    A CROMA model as loaded; a Galileo encoder wrapped for the run's channel groups and month
+    (``backend.inference.galileo_inputs.GalileoEmbedder``).
+    """
+    from backend.models import load_encoder
+
+    model = load_encoder(path, device=device)
+    if getattr(inputs, "galileo", None) is None:
+        return model
+    from backend.inference.galileo_inputs import GalileoEmbedder
+
+    return GalileoEmbedder(model, model_config(path), inputs.galileo)
+
+
 def resolve_device(name: str = "auto") -> str:
     """``auto`` -> ``cuda`` when a CUDA device is present, else ``cpu``."""
     import torch

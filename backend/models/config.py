@@ -16,6 +16,11 @@ from backend.contract.bands import S1_BANDS, S2_BANDS
 from backend.contract.model_files import FORMAT_VERSION, ModelFileError, check_format_version
 from backend.errors import UserError
 
+#: Encoder architectures a model file may declare: CROMA (``backend.models.croma``) and Galileo
+#: (``backend.models.galileo``: channel-group tokens; its ``modalities`` give the Sentinel-1 and
+#: Sentinel-2 bands it can take and their pretraining statistics).
+ARCHITECTURES: tuple[str, ...] = ("croma", "galileo")
+
 
 @dataclass
 class ModalityConfig:
@@ -41,6 +46,17 @@ class ModalityConfig:
     @property
     def has_stats(self) -> bool:
         return self.mean is not None and self.std is not None
+
+    def select(self, bands: list[str]) -> ModalityConfig:
+        """The same modality restricted to ``bands`` (a subset, any order), statistics included."""
+        if list(bands) == list(self.bands):
+            return self
+        rows = [self.bands.index(band) for band in bands]
+
+        def pick(values: list[float] | None) -> list[float] | None:
+            return None if values is None else [values[i] for i in rows]
+
+        return ModalityConfig(list(bands), pick(self.mean), pick(self.std))
 
 
 @dataclass
@@ -98,6 +114,11 @@ class ModelConfig:
     def has_joint(self) -> bool:
         return "sar" in self.modalities and "optical" in self.modalities
 
+    @property
+    def is_galileo(self) -> bool:
+        """A Galileo encoder (channel groups, any subset of bands) rather than a CROMA one."""
+        return self.architecture == "galileo"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -124,7 +145,7 @@ class ModelConfig:
             check_format_version(data, path)
         except ModelFileError as exc:
             raise UserError(str(exc)) from None
-        if data.get("architecture", "croma") != "croma":
+        if data.get("architecture", "croma") not in ARCHITECTURES:
             raise UserError(f"model config {path}: unsupported architecture {data.get('architecture')!r}")
         return cls.from_dict(data)
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from backend.contract.bands import GALILEO_S2_BANDS
 from backend.errors import UserError
 from backend.models.config import S1_BANDS, S2_BANDS
 
@@ -29,6 +30,9 @@ REGISTRY_ENV = "TERRAPROBE_REGISTRY"
 CROMA_LICENCE = ("MIT (code and weights release of antofuller/CROMA; TorchGeo lists the weights as "
                  "CC-BY-4.0)")
 CROMA_CITATION = "Fuller, Millard, Green: CROMA, NeurIPS 2023"
+GALILEO_CITATION = ("Tseng, Fuller, Reil, Herzog, Beukema, Bastani, Green, Shelhamer, Kerner, Rolnick: "
+                    "Galileo: Learning Global & Local Features of Many Remote Sensing Modalities, ICML 2025, "
+                    "arXiv:2502.09356")
 
 
 @dataclass
@@ -124,6 +128,17 @@ BUILTIN: tuple[KnownModel, ...] = (
         bands={"optical": ["B01", "B02", "B03", "B04", "B8A", "B11", "B12"]},
         notes="ships with the plugin; Landsat 8/9 OLI B1-B7 (trained on Sentinel-2 simulated as OLI); "
               "optical only; reproduce with scripts/train_landsat_model.sh"),
+    KnownModel(
+        name="galileo-nano", title="Galileo nano (official pretrained weights, bundled, 128-d, any sensor)",
+        kind="bundled", filename="galileo-nano.safetensors",
+        licence="MIT (nasaharvest/galileo, Copyright (c) 2024 Presto Authors; galileo-nano.LICENSE ships "
+                "beside the weights)",
+        dim=128, tensors=106, parameters=1_037_856,
+        bands={"optical": list(GALILEO_S2_BANDS), "sar": list(S1_BANDS)},
+        citation=GALILEO_CITATION,
+        notes="ships with the plugin; pretrained on 127k global S1/S2 samples; takes channel groups (S1, "
+              "S2 RGB, red edge, NIR 10 m, NIR 20 m, SWIR, NDVI) and masks the ones a sensor lacks, so "
+              "Landsat, RGBN and RGB rasters need no spectral fill"),
     _croma("croma-base", "CROMA base (official release, 768-d, S1 + S2 + joint)", "CROMA_base.pt",
            dim=768, depth=12, tensors=328, parameters=194_365_440, size_bytes=778_000_000,
            notes="778 MB download; converted once to a Terraprobe model (about the same size)"),

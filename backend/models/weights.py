@@ -277,6 +277,9 @@ def _checkpoint_config(flat: Mapping[str, Tensor], layout: str, path: str | Path
 def load_encoder(path: str | Path, device: torch.device | str = "cpu", heads: int = 16) -> CromaModel:
     """Load a CROMA model from our model files or from an official / TorchGeo checkpoint.
 
+    A model file whose config says ``"architecture": "galileo"`` is loaded by
+    :func:`backend.models.galileo.load_galileo` (a ``GalileoEncoder``) instead.
+
     Args:
         path: ``name.safetensors`` / ``name.json`` / the stem, or a ``.pt`` checkpoint (official
             five-key dict or TorchGeo flat state_dict; base, large or custom size inferred).
@@ -296,6 +299,10 @@ def load_encoder(path: str | Path, device: torch.device | str = "cpu", heads: in
 
         weights_path = model_paths(path)[0]
         config = load_model_config(path)
+        if config.is_galileo:
+            from backend.models.galileo import load_galileo
+
+            return load_galileo(path, device)
         if not weights_path.exists():
             raise UserError(f"model weights not found: {weights_path}")
         try:
