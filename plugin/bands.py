@@ -69,6 +69,7 @@ class BandPlan:
         mapping: the 1-based layer band for each model band, ``None`` where there is none.
         filled: model bands the backend fills spectrally (no layer band of that wavelength).
         error: the contract's matching error (the analyst maps the bands by hand).
+        named: whether the layer names any band (``False``: the band order is only assumed).
     """
 
     sensor: str
@@ -77,6 +78,7 @@ class BandPlan:
     filled: list[str] = field(default_factory=list)
     reason: str = ""
     error: str = ""
+    named: bool = True
 
     @property
     def can_fill(self) -> bool:
@@ -114,14 +116,17 @@ def plan_optical_bands(model_bands: Sequence[str], facts: LayerFacts | Sequence[
         facts = LayerFacts(list(facts))
     names = [d or None for d in facts.descriptions]
     sensor, reason, detected = resolve_sensor(facts, sensor)
+    named = any(names)
     if sensor == SENTINEL2:
-        return BandPlan(sensor, detected, match_bands(model_bands, facts.descriptions), reason=reason)
+        return BandPlan(sensor, detected, match_bands(model_bands, facts.descriptions), reason=reason,
+                        named=named)
     try:
         plan = _sensors.match_by_wavelength(sensor, names, list(model_bands))
     except ValueError as exc:  # SensorMatchError: no band of the layer is recognised
-        return BandPlan(sensor, detected, [None] * len(model_bands), reason=reason, error=str(exc))
+        return BandPlan(sensor, detected, [None] * len(model_bands), reason=reason, error=str(exc),
+                        named=named)
     mapping = [None if source.approximated else int(source.weights[0][0]) for source in plan.sources]
-    return BandPlan(sensor, detected, mapping, list(plan.approximated), reason=reason)
+    return BandPlan(sensor, detected, mapping, list(plan.approximated), reason=reason, named=named)
 
 
 _GDAL_TYPES = {1: "uint8", 2: "uint16", 3: "int16", 4: "uint32", 5: "int32", 6: "float32", 7: "float64"}

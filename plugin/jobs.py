@@ -7,6 +7,7 @@ from the analyst's choices, for the dock and Processing alike.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -19,6 +20,10 @@ RequestError = _requests.RequestError
 ACTIONS: tuple[str, ...] = _requests.ACTIONS
 #: The choice that lets the backend decide (units detected, sensor recognised from band names).
 AUTO = _requests.AUTO
+
+
+#: The run stamp :func:`output_path` puts in file names (``_20260512_103000_123``): not an acquisition date.
+STAMP_PATTERN = re.compile(r"_\d{8}_\d{6}_\d{3}")
 
 
 def output_path(folder: str | Path, input_name: str, action: str, suffix: str = ".tif") -> Path:

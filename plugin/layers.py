@@ -1,4 +1,5 @@
-"""Add backend results to the project: one group per run, styled, replacing the previous result."""
+"""Add backend results to the project: one group per action and source, styled, named by what made them;
+earlier results stay beside them unless the analyst asks to replace them."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from qgis.PyQt.QtGui import QColor
 
 from .contract import outputs as _outputs
 from .i18n import tr
+from .result_names import layer_name, unique_name
 
 RASTER_OUTPUTS = _outputs.RASTER_OUTPUTS
 VECTOR_OUTPUTS = _outputs.VECTOR_OUTPUTS
@@ -32,9 +34,10 @@ SOURCE_PROPERTY = "terraprobe/source"
 GROUP_PROPERTY = "terraprobe/group"
 GROUP_PREFIX = "Terraprobe"
 #: Layer titles per result key (marked for translation; translated when a layer is named).
-LAYER_TITLES = {"preview": QT_TRANSLATE_NOOP("Terraprobe", "embedding (PCA RGB)"),
+LAYER_TITLES = {"embeddings": QT_TRANSLATE_NOOP("Terraprobe", "embeddings"),
+                "preview": QT_TRANSLATE_NOOP("Terraprobe", "embedding (PCA RGB)"),
                 "clusters": QT_TRANSLATE_NOOP("Terraprobe", "clusters"),
-                "labels": QT_TRANSLATE_NOOP("Terraprobe", "classes (kNN)"),
+                "labels": QT_TRANSLATE_NOOP("Terraprobe", "classes"),
                 "confidence": QT_TRANSLATE_NOOP("Terraprobe", "confidence"),
                 "segmentation": QT_TRANSLATE_NOOP("Terraprobe", "segmentation"),
                 "similarity": QT_TRANSLATE_NOOP("Terraprobe", "similarity"),
@@ -153,39 +156,51 @@ def point_label(x: float, y: float, crs_authid: str | None = None) -> str:
 
 
 def add_results(outputs: dict, stats: dict, action: str, source_name: str, source_id: str,
-                project: QgsProject | None = None, detail: str = "") -> list:
+                project: QgsProject | None = None, detail: str = "", details: list[str] | None = None,
+                replace: bool = False) -> list:
     """Add every raster (and vector) result of one run to ``Terraprobe · <action> · <source>``.
 
-    Layers of the same kind from an earlier run on the same input are replaced. ``detail`` is
-    appended to each layer's name (e.g. the similarity query point).
+    Each layer is named ``<source> <title> [<detail>] — <details>`` (``detail``: e.g. the similarity
+    query point; ``details``: what made it, :func:`plugin.result_names.run_details`). Earlier layers of the
+    same kind from the same input stay unless ``replace``. Embed adds its embedding raster too (hidden,
+    below its colour preview), so the *Embedding field* picker offers it.
     """
     project = project or QgsProject.instance()
     class_names = {int(k): str(v) for k, v in (stats.get("classes") or {}).items()} or None
     added: list = []
-    entries = [(key, path) for key, path in outputs.items()
-               if (key in RASTER_OUTPUTS or key in VECTOR_OUTPUTS) and path]
+    shown = {*RASTER_OUTPUTS, *VECTOR_OUTPUTS, *(("embeddings",) if action == "embed" else ())}
+    entries = [(key, path) for key, path in outputs.items() if key in shown and path]
     if not entries:
         return added
-    for key, _ in entries:
-        remove_previous(key, source_id, project)
+    if replace:
+        for key, _ in entries:
+            remove_previous(key, source_id, project)
     group = result_group(f"{action} · {source_name}", project)
-    for key, path in entries:
-        name = f"{source_name} {tr(LAYER_TITLES.get(key, key))}" + (f" {detail}" if detail else "")
-        qml = outputs.get(STYLE_KEYS.get(key, ""), None)
-        if key in VECTOR_OUTPUTS:
-            layer = QgsVectorLayer(str(path), name, "ogr")
-        else:
-            layer = QgsRasterLayer(str(path), name, "gdal")
-        if not layer.isValid():
-            raise RuntimeError(tr("QGIS cannot open the result {path}").format(path=path))
-        if key in VECTOR_OUTPUTS:
-            style_vector_layer(layer, qml)
-        else:
-            kind = RASTER_OUTPUTS[key]
-            style_layer(layer, kind, qml, class_names if kind == "classes" else None)
+    taken = {layer.name() for layer in project.mapLayers().values()}
+    entries.sort(key=lambda entry: entry[0] == "embeddings")  # the raw field below its colour preview
+    for position, (key, path) in enumerate(entries):
+        title = tr(LAYER_TITLES.get(key, key))
+        name = unique_name(layer_name(source_name, title, detail, details or []), taken)
+        taken.add(name)
+        layer = _result_layer(key, str(path), name, outputs, class_names)
         layer.setCustomProperty(KIND_PROPERTY, key)
         layer.setCustomProperty(SOURCE_PROPERTY, source_id)
         project.addMapLayer(layer, False)
-        group.addLayer(layer)
+        node = group.insertLayer(position, layer)  # the latest run on top, its layers in order
+        node.setItemVisibilityChecked(key != "embeddings")
         added.append(layer)
     return added
+
+
+def _result_layer(key: str, path: str, name: str, outputs: dict, class_names: dict[int, str] | None):
+    """One output as a styled layer (raises when QGIS cannot open it)."""
+    qml = outputs.get(STYLE_KEYS.get(key, ""), None)
+    layer = QgsVectorLayer(path, name, "ogr") if key in VECTOR_OUTPUTS else QgsRasterLayer(path, name, "gdal")
+    if not layer.isValid():
+        raise RuntimeError(tr("QGIS cannot open the result {path}").format(path=path))
+    if key in VECTOR_OUTPUTS:
+        style_vector_layer(layer, qml)
+    elif key in RASTER_OUTPUTS:
+        kind = RASTER_OUTPUTS[key]
+        style_layer(layer, kind, qml, class_names if kind == "classes" else None)
+    return layer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -16,9 +17,21 @@ from .i18n import tr
 from .jobs import JobRequest, output_path
 from .layers import add_results, point_label
 from .rasters import RasterExport
+from .result_names import run_details
 from .tasks import BackendTask, log
 
 PrepareStep = Callable[[BackendTask], None]
+#: The title of every message the plugin pushes to QGIS's message bar.
+MESSAGE_TITLE = "Terraprobe"
+
+
+def clear_messages(bar) -> int:
+    """Take Terraprobe's earlier messages off QGIS's message bar (a new run: the bar shows its state);
+    other plugins' messages stay. Returns how many were removed."""
+    earlier = [item for item in bar.items() if item.title() == MESSAGE_TITLE]
+    for item in earlier:
+        bar.popWidget(item)
+    return len(earlier)
 
 
 def first_line(text: str) -> str:
@@ -27,6 +40,24 @@ def first_line(text: str) -> str:
         if line.strip():
             return line.strip()
     return str(text).strip()
+
+
+@dataclass
+class RunNaming:
+    """How a run's layers are named and kept: the input's name and id, replace or keep earlier results,
+    and the texts a date is read from (the input's file and layer names)."""
+
+    source_name: str
+    source_id: str
+    replace: bool
+    source_texts: list[str]
+
+
+def request_inputs(request: JobRequest) -> list[str]:
+    """The input files of ``request`` (for the date in layer names)."""
+    names = ("optical", "sar", "embeddings", "before_optical", "after_optical", "before_sar", "after_sar",
+             "before_embeddings", "after_embeddings", "raster")
+    return [str(value) for value in (getattr(request, name, None) for name in names) if value]
 
 
 class RunController(QObject):
@@ -85,8 +116,13 @@ class RunController(QObject):
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         self.temp_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self, request: JobRequest, source: QgsRasterLayer, prepare: list[PrepareStep]) -> BackendTask:
-        """Run ``request`` after the ``prepare`` steps (exports), all in the task thread."""
+    def start(self, request: JobRequest, source: QgsRasterLayer, prepare: list[PrepareStep],
+              replace: bool = False, source_name: str | None = None) -> BackendTask:
+        """Run ``request`` after the ``prepare`` steps (exports), all in the task thread.
+
+        ``replace``: the result replaces earlier ones of the same kind from ``source`` (else both stay);
+        ``source_name``: how layer names call the input (default: the layer's name).
+        """
         if self.task is not None:
             raise RuntimeError(tr("a Terraprobe run is already in progress"))
         self.temp_dir.mkdir(parents=True, exist_ok=True)
@@ -98,16 +134,18 @@ class RunController(QObject):
                 step(task)
             return request.to_argv()
 
-        title = tr("Terraprobe {action}: {layer}").format(action=request.action, layer=source.name())
+        naming = RunNaming(source_name or source.name(), source.id(), replace,
+                           [source.source(), source.name(), *request_inputs(request)])
+        title = tr("Terraprobe {action}: {layer}").format(action=request.action, layer=naming.source_name)
         task = BackendTask(title, [], prepare=build_arguments, python=self.python,
                            heartbeat_timeout=self.heartbeat_timeout)
         task.progress_message.connect(self.progress)
         task.log_message.connect(lambda message: log(message))
-        task.finished_ok.connect(lambda result: self._on_success(request, source.name(), source.id(), result,
-                                                                 task.warnings))
+        task.finished_ok.connect(lambda result: self._on_success(request, naming, result, task.warnings))
         task.failed.connect(lambda error: self._on_failure(request.action, error, task.warnings))
         task.cancelled_run.connect(lambda: self._on_cancel(request.action))
         self.task = task
+        clear_messages(self.iface.messageBar())
         log(f"{request.action}: starting")
         QgsApplication.taskManager().addTask(task)
         self.started.emit(request.action)
@@ -124,8 +162,8 @@ class RunController(QObject):
         if self._clear_when_idle:
             self.clear_exports()
 
-    def _on_success(self, request: JobRequest, source_name: str, source_id: str,
-                    result: BackendResult, warnings: list[str] | None = None) -> None:
+    def _on_success(self, request: JobRequest, naming: RunNaming, result: BackendResult,
+                    warnings: list[str] | None = None) -> None:
         self._ended()
         self.last_result = result
         self._show_warnings(warnings or [])
@@ -134,8 +172,10 @@ class RunController(QObject):
             x, y = request.point
             detail = point_label(float(x), float(y), request.point_crs)
         try:
-            layers = add_results(result.outputs, result.stats, request.action, source_name, source_id,
-                                 QgsProject.instance(), detail=detail)
+            details = run_details(request, result.stats, naming.source_texts, naming.source_name)
+            layers = add_results(result.outputs, result.stats, request.action, naming.source_name,
+                                 naming.source_id, QgsProject.instance(), detail=detail, details=details,
+                                 replace=naming.replace)
         except Exception as exc:
             message = tr("the result could not be added: {error}").format(error=exc)
             self._report_error(request.action, message, str(exc))
@@ -164,9 +204,9 @@ class RunController(QObject):
         for message in warnings:
             first, _, rest = message.strip().partition("\n")
             if rest.strip():
-                bar.pushMessage("Terraprobe", first, rest.strip(), Qgis.Warning, 0)
+                bar.pushMessage(MESSAGE_TITLE, first, rest.strip(), Qgis.Warning, 0)
             else:
-                bar.pushMessage("Terraprobe", first, Qgis.Warning, 0)
+                bar.pushMessage(MESSAGE_TITLE, first, Qgis.Warning, 0)
 
     def _report_error(self, action: str, message: str, details: str) -> None:
         """One critical message: the reason on its first line, the full details under "Show more"."""
@@ -176,7 +216,7 @@ class RunController(QObject):
         if rest:
             details = f"{rest}\n\n{details}"
         text = tr("{action} failed: {reason}").format(action=action, reason=reason)
-        self.iface.messageBar().pushMessage("Terraprobe", text, details, Qgis.Critical, 0)
+        self.iface.messageBar().pushMessage(MESSAGE_TITLE, text, details, Qgis.Critical, 0)
         self.failed.emit(action, reason)
 
     def _on_cancel(self, action: str) -> None:

@@ -63,6 +63,11 @@ class AreaBox(QGroupBox):
         self.device_combo.addItems(DEVICES)
         self.device_combo.setCurrentText(device)
         form.addRow(self.tr("Device"), self.device_combo)
+        self.replace_check = QCheckBox(self.tr("Replace previous result"))
+        self.replace_check.setToolTip(self.tr(
+            "Off: each run adds new layers named by what made them (model, classifier, k, date), beside the "
+            "earlier ones. On: a run replaces the earlier result of the same action on the same layer"))
+        form.addRow(self.tr("Results"), self.replace_check)
 
 
 class ActionsBox(QGroupBox):

@@ -30,13 +30,14 @@ from ..models import ModelInfo
 from ..rasters import layer_rectangle
 from ..readiness import input_blocker, samples_blocker, unmapped_bands
 from ..requests_builder import InputFiles, RunChoices, build_request, optical_bands_argument
-from ..runner import RunController
+from ..runner import MESSAGE_TITLE, RunController, clear_messages
 from ..samples import CLASS_FIELD, SamplesSnapshot, create_sample_layer, pick_class_field
 from ..settings import Settings, output_folder
 from ..tasks import BackendTask
 from . import dock_runs
 from .action_panels import ActionsBox, AdvancedBox, AreaBox, ProgressBox
 from .change_panel import ChangeBox, VectoriseBox
+from .dock_scroll import DockScrollArea, WheelGuard
 from .inputs_panel import InputsPanel
 from .map_tools import PointTool, RectangleTool, place_marker, remove_marker
 from .model_picker import ModelPicker
@@ -101,10 +102,12 @@ class TerraprobeDock(QDockWidget):
         settings_box.setCollapsed(True)
         layout.addWidget(settings_box)
         layout.addStretch(1)
-        scroll = QScrollArea()
+        scroll = DockScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
         self.setWidget(scroll)
+        self.wheel_guard = WheelGuard(scroll)
+        self.wheel_guard.guard(body)
         self._fit_width(scroll, body)
 
     def _fit_width(self, scroll: QScrollArea, body: QWidget) -> None:
@@ -210,6 +213,7 @@ class TerraprobeDock(QDockWidget):
         self.models.pick_auto(self.optical_combo.currentLayer(), self.sensor_choice(),
                               self.sar_combo.currentLayer() is not None)
         self.inputs.update_band_table(self.model_modalities(), self._update_buttons)
+        self.wheel_guard.guard(self.band_table)
         self._update_buttons()
 
     # -- area ----------------------------------------------------------------------------------
@@ -387,13 +391,17 @@ class TerraprobeDock(QDockWidget):
 
     def _start(self, action: str, options: dict | None = None) -> bool:
         try:
+            source_name = None
             if action in ("change", "vectorise"):
                 request, source, steps = getattr(dock_runs, f"{action}_request")(self)
+                source_name = dock_runs.change_title(self.change_box) if action == "change" else None
             else:
                 request, source, steps = self.build_request(action, options)
-            self.controller.start(request, source, steps)
+            self.controller.start(request, source, steps, replace=self.replace_check.isChecked(),
+                                  source_name=source_name)
         except (ValueError, RuntimeError) as exc:
-            self.iface.messageBar().pushMessage("Terraprobe", str(exc), Qgis.Warning, 8)
+            clear_messages(self.iface.messageBar())
+            self.iface.messageBar().pushMessage(MESSAGE_TITLE, str(exc), Qgis.Warning, 8)
             self.status_label.setText(str(exc)[:1].upper() + str(exc)[1:])
             return False
         return True
@@ -465,7 +473,7 @@ class TerraprobeDock(QDockWidget):
         warnings = len(self.controller.last_warnings)
         thin = dock_runs.thin_classes_message(result.stats, self.neighbors_spin.value())
         if action == "classify" and self.classifier_combo.currentData() == "knn" and thin:
-            self.iface.messageBar().pushMessage("Terraprobe", thin, Qgis.Warning, 0)
+            self.iface.messageBar().pushMessage(MESSAGE_TITLE, thin, Qgis.Warning, 0)
             warnings += 1
         if warnings:
             extra += " · " + self.tr("{n} warning(s): see the message bar").format(n=warnings)

@@ -59,8 +59,14 @@ def change_request(dock) -> tuple[JobRequest, QgsRasterLayer, list]:
     after_area = layer_rectangle(area, before.crs(), after) if area is not None else None
     files = (date_files(before, kind, area, export), date_files(after, kind, after_area, export))
     choices = dock.run_choices() if kind != "embeddings" else RunChoices(advanced=dock.advanced_box.values())
-    out = output_path(output_folder(), before.name(), "change")
+    out = output_path(output_folder(), f"{before.name()}_to_{after.name()}", "change")
     return build_change_request(out, *files, choices, **box.options()), before, steps
+
+
+def change_title(box) -> str:
+    """Both dates' layers, as Change's files and layers are named: ``"before → after"``."""
+    before, after = box.before_combo.currentLayer(), box.after_combo.currentLayer()
+    return f"{before.name()} → {after.name()}" if before is not None and after is not None else ""
 
 
 def vectorise_request(dock) -> tuple[JobRequest, QgsRasterLayer, list]:

@@ -269,8 +269,13 @@ class InputsPanel(QGroupBox):
             self.band_note.setVisible(False)
             return
         sensor = _tr(sensor_label(plan.sensor))
-        text = (self.tr("Read as {sensor} (recognised from the layer).") if plan.detected
-                else self.tr("Read as {sensor} (your choice).")).format(sensor=sensor)
+        if not plan.detected:
+            text = self.tr("Read as {sensor} (your choice).").format(sensor=sensor)
+        elif not plan.named:
+            text = self.tr("Read as {sensor}: order assumed (no band names); check the table.").format(
+                sensor=sensor)
+        else:
+            text = self.tr("Read as {sensor} (recognised from the layer).").format(sensor=sensor)
         self.band_note.setToolTip(plan.reason.replace(",", ", "))
         if plan.error:
             text += " " + self.tr("Map the bands by hand: {error}").format(error=plan.error)

@@ -74,7 +74,8 @@ def test_embed_then_cluster_adds_styled_layers_and_keeps_gui_responsive(dock, sh
     assert dock.progress_bar.value() == 100
 
     dock.k_spin.setValue(4)
-    for _ in range(2):  # a re-run replaces the earlier cluster layer
+    dock.replace_check.setChecked(True)
+    for _ in range(2):  # asked to, a re-run replaces the earlier cluster layer
         qtbot.mouseClick(dock.cluster_button, Qt.LeftButton)
         _wait_done(qtbot, dock)
     clusters = _result_layers("clusters")

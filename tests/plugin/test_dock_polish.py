@@ -1,0 +1,139 @@
+"""The analyst's dock, polished (issue 21): honest band notes, a dock that stays where it is, no wheel
+capture, named results kept side by side, a message bar with the latest state (real QGIS, offscreen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rasterio
+from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsProject, QgsRectangle
+from qgis.PyQt.QtCore import QPoint, QPointF, Qt
+from qgis.PyQt.QtGui import QWheelEvent
+from qgis.PyQt.QtWidgets import QApplication
+
+from .test_dock import _add_raster, _result_layers, _wait_done
+
+SPAIN_S2 = ("sen1floods11", "Spain_7370579_S2Hand.tif")
+
+
+def _unnamed_stack(source: Path, target: Path, bands: int) -> Path:
+    """The first ``bands`` bands of ``source`` (a 64 px crop) without band descriptions."""
+    with rasterio.open(source) as src:
+        window = rasterio.windows.Window(0, 0, 64, 64)
+        data = src.read(list(range(1, bands + 1)), window=window)
+        profile = {"driver": "GTiff", "width": 64, "height": 64, "count": bands, "dtype": data.dtype,
+                   "crs": src.crs, "transform": src.window_transform(window)}
+    with rasterio.open(target, "w", **profile) as dst:
+        dst.write(data)
+    return target
+
+
+def test_unnamed_twelve_band_stack_is_an_assumed_order(dock, shared_data, tmp_path):
+    stack = _add_raster(_unnamed_stack(shared_data.joinpath(*SPAIN_S2), tmp_path / "stack.tif", 12), "stack")
+    dock.optical_combo.setLayer(stack)
+    note = dock.band_note.text()
+    assert "order assumed (no band names)" in note and "recognised" not in note, note
+    named = _add_raster(shared_data.joinpath(*SPAIN_S2), "S2 Spain")
+    dock.optical_combo.setLayer(named)
+    assert "recognised from the layer" in dock.band_note.text()
+
+
+def _wheel(widget, delta: int = -120) -> None:
+    centre = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, delta),
+                        Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_wheel_scrolls_the_dock_not_an_unfocused_combo(dock, qtbot):
+    window = dock.iface.mainWindow()
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        scroll = dock.widget()
+        scroll.verticalScrollBar().setValue(0)
+        device = dock.device_combo
+        before = device.currentText()
+        assert device.focusPolicy() == Qt.StrongFocus
+        _wheel(device)
+        assert device.currentText() == before
+        assert scroll.verticalScrollBar().value() > 0  # the turn scrolled the dock instead
+        device.setFocus()
+        qtbot.waitUntil(device.hasFocus)
+        _wheel(device)
+        assert device.currentText() != before  # a focused combo takes the wheel as usual
+    finally:
+        dock.device_combo.setCurrentText("auto")
+        window.hide()
+
+
+def test_disabling_the_focused_button_does_not_scroll_the_dock(dock, shared_data, qtbot):
+    dock.optical_combo.setLayer(_add_raster(shared_data.joinpath(*SPAIN_S2), "S2 Spain"))
+    window = dock.iface.mainWindow()
+    window.resize(1280, 800)
+    window.show()
+    QApplication.setActiveWindow(window)
+    qtbot.waitActive(window)
+    try:
+        scroll = dock.widget()
+        bar = scroll.verticalScrollBar()
+        assert bar.maximum() > 0, "the dock fits without scrolling: nothing to test"
+        bar.setValue(0)
+        dock.embed_button.setFocus()
+        qtbot.waitUntil(dock.embed_button.hasFocus)
+        dock.embed_button.setEnabled(False)  # what a run start does to the clicked button
+        qtbot.wait(20)
+        assert bar.value() == 0
+    finally:
+        dock.embed_button.setEnabled(True)
+        window.hide()
+
+
+def _terraprobe_messages(bar) -> list[tuple[int, str]]:
+    return [(int(item.level()), item.text()) for item in bar.items() if item.title() == "Terraprobe"]
+
+
+def test_results_are_named_kept_side_by_side_and_the_bar_shows_the_latest_state(dock, shared_data, qtbot,
+                                                                               tmp_path, tiny_model):
+    s2 = _add_raster(shared_data.joinpath(*SPAIN_S2), "S2 Spain")
+    dock.optical_combo.setLayer(s2)
+    dock.set_drawn_rectangle(QgsRectangle(-0.7800, 38.0900, -0.7680, 38.1020),
+                             QgsCoordinateReferenceSystem("EPSG:4326"))
+    bar = dock.iface.messageBar()
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a model")
+    (tmp_path / "broken.json").write_text("{ not json", encoding="utf-8")
+    dock.set_model_path(str(broken))
+    assert dock.run_embed()
+    _wait_done(qtbot, dock)
+    assert any(level == Qgis.Critical for level, _ in _terraprobe_messages(bar)), bar.items()
+
+    # Item 6: a new run clears the stale red "failed"; item 5: embed adds its embedding raster too.
+    dock.set_model_path(str(tiny_model))
+    assert dock.run_embed()
+    assert not any(level == Qgis.Critical for level, _ in _terraprobe_messages(bar))
+    _wait_done(qtbot, dock)
+    assert not any(level == Qgis.Critical for level, _ in _terraprobe_messages(bar))
+    (field,) = _result_layers("embeddings")
+    (preview,) = _result_layers("preview")
+    assert field.bandCount() > 3 and field.name() == "S2 Spain embeddings — tiny", field.name()
+    root = QgsProject.instance().layerTreeRoot()
+    assert not root.findLayer(field.id()).itemVisibilityChecked()  # the colour preview is what shows
+    assert root.findLayer(preview.id()).itemVisibilityChecked()
+    dock.embedding_field_combo.setLayer(field)
+    assert dock.embedding_field_combo.currentLayer() is field and dock.cluster_button.isEnabled()
+
+    # Items 3 and 14: runs with other choices stay side by side, named by what made them.
+    for k in (3, 4):
+        dock.k_spin.setValue(k)
+        assert dock.run_cluster()
+        _wait_done(qtbot, dock)
+    names = sorted(layer.name() for layer in _result_layers("clusters"))
+    assert names == ["S2 Spain embeddings clusters — k-means k=3, tiny",
+                     "S2 Spain embeddings clusters — k-means k=4, tiny"], (names, dock.status_label.text())
+    dock.replace_check.setChecked(True)
+    assert dock.run_cluster()
+    _wait_done(qtbot, dock)
+    assert [layer.name() for layer in _result_layers("clusters")] == [
+        "S2 Spain embeddings clusters — k-means k=4, tiny"]
