@@ -36,7 +36,7 @@ from backend.models.config import (
     large_config,
 )
 from backend.models.croma import CromaModel
-from backend.models.files import is_model_file, model_paths, read_model_file_config
+from backend.models.files import is_model_file, model_paths, read_model_file_config, save_safetensors
 
 #: The five top-level entries of the official checkpoint, in release order.
 TOP_LEVEL_KEYS = ("s1_encoder", "s1_GAP_FFN", "s2_encoder", "s2_GAP_FFN", "joint_encoder")
@@ -240,13 +240,11 @@ def save_model(model: CromaModel, path: str | Path,
     """
     import json
 
-    from safetensors.torch import save_file
-
     weights_path, config_path = model_paths(path)
     tensors = {k: v.detach().to("cpu", storage_dtype).contiguous() for k, v in model.state_dict().items()}
     with atomic_paths(weights_path, config_path) as (tmp_weights, tmp_config):
-        save_file(tensors, str(tmp_weights), metadata={"format": SAFETENSORS_FORMAT,
-                                                       "name": model.config.name})
+        save_safetensors(tensors, tmp_weights, metadata={"format": SAFETENSORS_FORMAT,
+                                                         "name": model.config.name})
         tmp_config.write_text(json.dumps(model.config.to_dict(), indent=2) + "\n", encoding="utf-8")
     return weights_path, config_path
 

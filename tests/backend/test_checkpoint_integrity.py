@@ -87,6 +87,8 @@ def test_damaged_latest_falls_back_to_previous(stopped_run: tuple[Path, Path], t
     assert state_digest(resumed["objective"]) == state_digest(reference["objective"])
     ours, theirs = load_file(str(run / "model.safetensors")), load_file(str(clean / "model.safetensors"))
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    # a resumed run's model file is byte-identical (sorted header metadata): equal model hashes, cache keys
+    assert (run / "model.safetensors").read_bytes() == (clean / "model.safetensors").read_bytes()
     assert verify_checkpoint(run) is None and verify_checkpoint(run / PREVIOUS_DIR) is None
     assert json.loads((run / PREVIOUS_DIR / MANIFEST_FILE).read_text())["step"] == 4
 
@@ -140,3 +142,20 @@ def test_full_disk_during_a_checkpoint(shared_data: Path, tmp_path: Path) -> Non
         assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
     finally:
         subprocess.run(["umount", str(run)], check=False)
+
+
+def test_safetensors_header_metadata_is_written_in_sorted_order(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from backend.models.files import save_safetensors
+
+    metadata = {key: f"value {key}" for key in ("name", "format", "zeta", "alpha", "kind", "step")}
+    tensors = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(3)}
+    save_safetensors(tensors, tmp_path / "a.safetensors", metadata)
+    save_safetensors(tensors, tmp_path / "b.safetensors", dict(reversed(metadata.items())))
+    data = (tmp_path / "a.safetensors").read_bytes()
+    assert data == (tmp_path / "b.safetensors").read_bytes()
+    header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+    assert list(header["__metadata__"]) == sorted(metadata)
+    with safe_open(str(tmp_path / "a.safetensors"), "pt") as handle:  # still a valid file
+        assert handle.metadata() == metadata and torch.equal(handle.get_tensor("w"), tensors["w"])
