@@ -57,6 +57,23 @@ def pick_class_field(layer: QgsVectorLayer) -> str | None:
     return None
 
 
+def one_class_problem(layer: QgsVectorLayer, field_name: str) -> str | None:
+    """Why ``layer``'s polygons cannot train a classifier: fewer than two classes in ``field_name``
+    (``None``: two or more). Pending edits count; empty values are not a class."""
+    index = layer.fields().indexOf(field_name)
+    if index < 0:
+        return None
+    classes = sorted(str(v) for v in layer.uniqueValues(index) if v is not None and str(v).strip()
+                     and str(v) != "NULL")
+    if len(classes) >= 2:
+        return None
+    if not classes:
+        return tr("the samples in '{layer}' have no class in '{field}' yet: give each polygon a "
+                  "class").format(layer=layer.name(), field=field_name)
+    return tr("the samples in '{layer}' have one class only ('{name}'): Classify and Segment need "
+              "polygons of at least two classes").format(layer=layer.name(), name=classes[0])
+
+
 def thin_classes(class_counts: Mapping[str, int], neighbors: int) -> dict[str, int]:
     """Classes with fewer samples than the ``neighbors`` of the kNN vote (they can be outvoted)."""
     return {str(name): int(n) for name, n in class_counts.items() if int(n) < neighbors}

@@ -8,6 +8,8 @@ QgsTask and adds the layers.
 
 from __future__ import annotations
 
+import contextlib
+
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,
@@ -31,7 +33,13 @@ from ..rasters import layer_rectangle
 from ..readiness import input_blocker, samples_blocker, unmapped_bands
 from ..requests_builder import InputFiles, RunChoices, build_request, optical_bands_argument
 from ..runner import MESSAGE_TITLE, RunController, clear_messages
-from ..samples import CLASS_FIELD, SamplesSnapshot, create_sample_layer, pick_class_field
+from ..samples import (
+    CLASS_FIELD,
+    SamplesSnapshot,
+    create_sample_layer,
+    one_class_problem,
+    pick_class_field,
+)
 from ..settings import Settings, output_folder
 from ..tasks import BackendTask
 from . import dock_runs
@@ -62,6 +70,7 @@ class TerraprobeDock(QDockWidget):
         self.drawn_crs: QgsCoordinateReferenceSystem | None = None
         self.similarity_marker: QgsVertexMarker | None = None
         self._last_inputs: tuple | None = None
+        self._watched_samples: QgsVectorLayer | None = None
         self.rectangle_tool = RectangleTool(iface.mapCanvas())
         self.rectangle_tool.rectangle_drawn.connect(self._on_rectangle)
         self.point_tool = PointTool(iface.mapCanvas())
@@ -253,10 +262,23 @@ class TerraprobeDock(QDockWidget):
 
     # -- samples -------------------------------------------------------------------------------
     def _on_samples_changed(self, layer) -> None:
+        self._watch_samples(layer if isinstance(layer, QgsVectorLayer) else None)
         self.field_combo.setLayer(layer)
         picked = pick_class_field(layer) if isinstance(layer, QgsVectorLayer) else None
         self.field_combo.setField(picked or "")
         self._update_buttons()
+
+    def _watch_samples(self, layer: QgsVectorLayer | None) -> None:
+        """Re-check Classify and Segment while the analyst digitises or labels the sample layer."""
+        signals = ("featureAdded", "featuresDeleted", "attributeValueChanged", "afterRollBack")
+        previous = self._watched_samples
+        if previous is not None and not sip.isdeleted(previous):
+            for name in signals:
+                with contextlib.suppress(TypeError):
+                    getattr(previous, name).disconnect(self._update_buttons)
+        self._watched_samples = layer
+        for name in signals if layer is not None else ():
+            getattr(layer, name).connect(self._update_buttons)
 
     def new_sample_layer(self) -> QgsVectorLayer:
         """Create a GeoPackage sample layer in the project folder (or a temp folder) and edit it."""
@@ -312,9 +334,14 @@ class TerraprobeDock(QDockWidget):
                  if self.sar_combo.currentLayer() is not None else [])
         return input_blocker(self.optical_combo.currentLayer() is not None, optical, radar)
 
-    def _samples_problem(self) -> str | None:
-        """Why Classify/Segment cannot run beyond the inputs (``None``: they can)."""
-        return samples_blocker(self.samples_combo.currentLayer() is not None, self.field_combo.currentField())
+    def _samples_problem(self, classes: bool = True) -> str | None:
+        """Why Classify/Segment cannot run beyond the inputs (``None``: they can); ``classes``: two or more
+        classes are needed (Classify, Segment; a Similarity query needs one)."""
+        layer, field = self.samples_combo.currentLayer(), self.field_combo.currentField()
+        problem = samples_blocker(layer is not None, field)
+        if problem or not classes or not isinstance(layer, QgsVectorLayer):
+            return problem
+        return one_class_problem(layer, field)
 
     def _explain_button(self, button: QPushButton, reason: str | None) -> None:
         button.setEnabled(reason is None)
@@ -333,7 +360,7 @@ class TerraprobeDock(QDockWidget):
                 self.optical_units_choice(), self.sar_units_choice(), self.model_path(),
                 tuple(self.band_mapping("optical")), tuple(self.band_mapping("sar")),
                 layer_id(self.samples_combo), self.field_combo.currentField(), self.area_combo.currentData(),
-                rectangle, layer_id(self.embedding_field_combo))
+                rectangle, layer_id(self.embedding_field_combo), self._samples_problem())
 
     # -- running -------------------------------------------------------------------------------
     def run_choices(self) -> RunChoices:
@@ -375,7 +402,7 @@ class TerraprobeDock(QDockWidget):
         source = field if field is not None else optical
         if action in ("classify", "segment") or (action == "similar" and "point" not in options):
             samples = self.samples_combo.currentLayer()
-            problem = self._samples_problem()
+            problem = self._samples_problem(classes=action != "similar")
             if problem:
                 raise ValueError(problem)
             snapshot = SamplesSnapshot(samples, self.field_combo.currentField())
@@ -400,11 +427,15 @@ class TerraprobeDock(QDockWidget):
             self.controller.start(request, source, steps, replace=self.replace_check.isChecked(),
                                   source_name=source_name)
         except (ValueError, RuntimeError) as exc:
-            clear_messages(self.iface.messageBar())
-            self.iface.messageBar().pushMessage(MESSAGE_TITLE, str(exc), Qgis.Warning, 8)
-            self.status_label.setText(str(exc)[:1].upper() + str(exc)[1:])
-            return False
+            return self._refuse(str(exc))
         return True
+
+    def _refuse(self, reason: str) -> bool:
+        """Say why a run does not start, in the status line and (replacing earlier messages) the bar."""
+        clear_messages(self.iface.messageBar())
+        self.iface.messageBar().pushMessage(MESSAGE_TITLE, reason, Qgis.Warning, 8)
+        self.status_label.setText(reason[:1].upper() + reason[1:])
+        return False
 
     def run_embed(self) -> bool:
         return self._start("embed")
@@ -437,10 +468,28 @@ class TerraprobeDock(QDockWidget):
             point = QgsCoordinateTransform(crs, source.crs(), QgsProject.instance()).transform(point)
             crs = source.crs()
         self.similarity_button.setChecked(False)
+        problem = self._point_problem(point, source) if source is not None else None
+        if problem:
+            return self._refuse(problem)
         started = self._start("similar", {"point": (point.x(), point.y()), "point_crs": crs.authid() or None})
         if started:
             self.similarity_marker = place_marker(canvas, on_canvas, self.similarity_marker)
         return started
+
+    def _point_problem(self, point: QgsPointXY, source: QgsRasterLayer) -> str | None:
+        """Why a similarity query point (in ``source``'s CRS) cannot be used: outside the chosen area
+        (a drawn rectangle or the canvas) or outside the layer; ``None``: it can."""
+        try:
+            area = self.area_in_layer_crs(source)
+        except ValueError as exc:
+            return str(exc)
+        if area is not None and not area.contains(point):
+            label = self.area_combo.currentText()
+            return self.tr("the clicked place is outside the chosen area ({area}): click inside it, or "
+                           "choose Area › Layer extent").format(area=label)
+        if not source.extent().contains(point):
+            return self.tr("the clicked place is outside the layer {layer}").format(layer=source.name())
+        return None
 
     def _toggle_similarity(self, checked: bool) -> None:
         canvas = self.iface.mapCanvas()

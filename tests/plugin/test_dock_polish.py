@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import rasterio
-from qgis.core import Qgis, QgsCoordinateReferenceSystem, QgsProject, QgsRectangle
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProject,
+    QgsRectangle,
+    QgsVectorLayer,
+)
 from qgis.PyQt.QtCore import QPoint, QPointF, Qt
 from qgis.PyQt.QtGui import QWheelEvent
 from qgis.PyQt.QtWidgets import QApplication
@@ -137,3 +146,49 @@ def test_results_are_named_kept_side_by_side_and_the_bar_shows_the_latest_state(
     _wait_done(qtbot, dock)
     assert [layer.name() for layer in _result_layers("clusters")] == [
         "S2 Spain embeddings clusters — k-means k=4, tiny"]
+
+
+def test_similarity_click_outside_the_drawn_area_says_so(dock, shared_data, test_iface):
+    scene = _add_raster(shared_data / "rstoolbox-sen2" / "sen2.tif", "sen2")
+    dock.optical_combo.setLayer(scene)
+    extent = scene.extent()
+    corner = QgsRectangle(extent.xMinimum(), extent.yMinimum(), extent.center().x(), extent.center().y())
+    dock.set_drawn_rectangle(corner, scene.crs())
+    inside_raster = QgsPointXY(extent.xMaximum() - 100, extent.yMaximum() - 100)
+    assert not dock.run_similarity_at(inside_raster, scene.crs())
+    assert not dock.controller.running
+    assert "outside the chosen area (Drawn rectangle)" in dock.status_label.text()
+    assert "outside the chosen area" in test_iface.message_bar.currentItem().text()
+    dock.area_combo.setCurrentIndex(dock.area_combo.findData("layer"))
+    beyond = QgsPointXY(extent.xMaximum() + 5000, extent.yMaximum() + 5000)
+    assert not dock.run_similarity_at(beyond, scene.crs())
+    assert "outside the layer sen2" in dock.status_label.text()
+
+
+def test_one_class_samples_are_caught_before_the_run(dock, shared_data):
+    scene = _add_raster(shared_data / "rstoolbox-sen2" / "sen2.tif", "sen2")
+    dock.optical_combo.setLayer(scene)
+    samples = QgsVectorLayer(f"Polygon?crs={scene.crs().authid()}&field=class:string", "one class", "memory")
+    QgsProject.instance().addMapLayer(samples)
+    centre = scene.extent().center()
+    samples.startEditing()
+    for offset, name in ((0, "water"), (300, "water")):
+        feature = QgsFeature(samples.fields())
+        feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(centre.x() + offset, centre.y(),
+                                                              centre.x() + offset + 200, centre.y() + 200)))
+        feature.setAttributes([name])
+        samples.addFeature(feature)
+    dock.samples_combo.setLayer(samples)
+    for button in (dock.classify_button, dock.segment_button):
+        assert not button.isEnabled()
+        assert "one class only ('water')" in button.toolTip()
+    assert "one class only" in dock.status_label.text()
+    assert not dock.run_classify()
+    assert "at least two classes" in dock.status_label.text()
+    feature = QgsFeature(samples.fields())
+    feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(centre.x() - 600, centre.y(), centre.x() - 400,
+                                                          centre.y() + 200)))
+    feature.setAttributes(["forest"])
+    samples.addFeature(feature)  # digitising a second class enables them at once
+    assert dock.classify_button.isEnabled() and dock.segment_button.isEnabled()
+    samples.rollBack()
