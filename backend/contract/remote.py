@@ -12,6 +12,9 @@ REMOTE_COMMANDS = ("embed", "cluster", "classify", "segment", "similar", "change
                    "version")
 #: Default port of ``python -m backend serve``.
 DEFAULT_PORT = 8765
+#: File suffixes of scene lists (one raster path a line): ``embed --optical scenes.txt``; the server
+#: checks every line of one against its data roots.
+SCENE_LIST_SUFFIXES = (".txt", ".lst", ".list")
 
 
 def remote_arguments(url: str, token_file: str) -> list[str]:

@@ -29,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
                         help="how long finished jobs' outputs and unused uploads are kept")
     parser.add_argument("--max-upload-mb", type=float, default=4096.0,
                         help="largest file a client may upload")
+    parser.add_argument("--keep-free-mb", type=float, default=1024.0,
+                        help="refuse uploads (507) that would leave less free space on the server's disk")
     parser.add_argument("--gpus", type=int, default=None,
                         help="jobs at once, one per GPU (default: GPUs nvidia-smi lists; 0 = CPU, one job)")
     parser.add_argument("--ssl-keyfile", metavar="PEM", help="TLS private key (uvicorn's own TLS)")
@@ -64,11 +66,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
             raise UserError(f"--data-root {root} is not a folder")
     if bool(args.ssl_keyfile) != bool(args.ssl_certfile):
         raise UserError("give both --ssl-keyfile and --ssl-certfile, or neither")
-    if args.max_upload_mb <= 0 or args.keep_hours <= 0:
-        raise UserError("--max-upload-mb and --keep-hours must be positive")
+    if args.max_upload_mb <= 0 or args.keep_hours <= 0 or args.keep_free_mb < 0:
+        raise UserError("--max-upload-mb and --keep-hours must be positive, --keep-free-mb not negative")
     work_dir = Path(args.work_dir).expanduser()
-    storage = Storage(work_dir, roots, int(args.max_upload_mb * 1024 * 1024))
-    token, token_path, created = load_or_create_token(storage.work_dir)
+    mb = 1024 * 1024
+    storage = Storage(work_dir, roots, int(args.max_upload_mb * mb), keep_free=int(args.keep_free_mb * mb))
+    token, token_path, created, exposed = load_or_create_token(storage.work_dir)
+    if exposed:
+        reporter.warning(f"the token file {token_path} was readable by {exposed}: set to 0600 now, but "
+                         "whoever read it can use this server; delete it and restart to issue a new token")
     gpus = count_gpus() if args.gpus is None else max(args.gpus, 0)
     queue = JobQueue(storage, gpus=gpus)
     app = create_app(storage, queue, token, args.keep_hours)

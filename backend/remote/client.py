@@ -3,7 +3,9 @@
 Same argv and the same events as a local run: inputs named by local paths are uploaded (skipped
 when the server already has their content, checked by sha256), ``server:PATH`` names a file under
 one of the server's data roots, outputs are downloaded to where a local run would write them, each
-to a temporary file renamed into place only once all of them are complete. A lost event stream is
+to a temporary file renamed into place only once all of them are complete. Only the files the run
+was asked for (and their sidecars, :func:`backend.remote.roles.output_files`) are written, never over
+an input; a requested output the server did not send fails the run (exit 1). A lost event stream is
 resumed from the last event (a few tries), else the run ends with a clear error and nothing local.
 
 Standard library only: no torch, numpy or rasterio, so any Python 3 (QGIS's own) can run it.
@@ -29,6 +31,7 @@ from typing import Any
 
 from backend.errors import EnvironmentFault, UserError
 from backend.events import Reporter
+from backend.io.outputs import same_file
 from backend.remote.roles import (
     COMPANION_SUFFIXES,
     DROPPED_FLAGS,
@@ -36,8 +39,10 @@ from backend.remote.roles import (
     SERVER_PREFIX,
     SIDECAR_SUFFIXES,
     command_roles,
+    output_files,
     split_flag,
 )
+from backend.server.auth import exposure
 
 API = "/api/v1"
 #: Tries to re-open a lost event stream (or a failed request), with these waits in between.
@@ -64,6 +69,7 @@ class Plan:
     uploads: list[Path] = field(default_factory=list)
     inputs: list[Path] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    output_options: list[str] = field(default_factory=list)
     server_outputs: list[str] = field(default_factory=list)
 
 
@@ -148,6 +154,7 @@ def plan_job(command: str, args: list[str], reporter: Reporter) -> Plan:
         elif flag in roles.outputs and value is not None:
             path = Path(value).expanduser()
             plan.outputs.append(path)
+            plan.output_options.append(flag)
             plan.args += [flag, {"output": path.name}]
         else:
             plan.args.append(token)
@@ -204,6 +211,9 @@ class Server:
                              kind="unauthorized")
         if exc.code == 404 and not message:
             message = "not found (is this a Terraprobe server?)"
+        if exc.code == 507:
+            return EnvironmentFault(f"the server {self.url} is out of disk space (507): "
+                                    f"{message or exc.reason}")
         return UserError(f"the server refused the request ({exc.code}): {message or exc.reason}",
                          kind="refused" if exc.code in (403, 413) else "bad_input")
 
@@ -320,6 +330,10 @@ def follow(server: Server, job_id: str, reporter: Reporter, mapping: list[tuple[
                 if kind == "job":
                     state["job"] = event
                     return
+                if kind == "error" and event.get("kind") == "environment":
+                    message = f"on the server {server.url}: {event.get('message')}"
+                    state["error"] = {**event, "message": message}
+                    continue  # its paths are the server's (a full disk there is not one here)
                 event = _rewrite(event, mapping)
                 if kind == "result":
                     state["result"] = event
@@ -333,6 +347,45 @@ def follow(server: Server, job_id: str, reporter: Reporter, mapping: list[tuple[
     while state["job"] is None:
         with_retries("following the job's events", server.url, read)
     return state["job"], state["result"], state["error"]
+
+
+class MissingOutput(UserError):
+    """The server finished the job without an output the client asked for (exit 1)."""
+
+    exit_code = 1
+
+
+def accepted_files(plan: Plan, files: list[dict[str, Any]], reporter: Reporter) -> list[dict[str, Any]]:
+    """The listed files the run was asked for (:func:`output_files`), each checked; others are ignored.
+
+    Raises:
+        MissingOutput: a requested output is not among ``files``.
+        UserError: an output would replace one of the run's inputs.
+    """
+    inputs = [*plan.inputs, *plan.uploads]
+    accepted = []
+    for index, (path, option) in enumerate(zip(plan.outputs, plan.output_options)):
+        names = output_files(plan.command, option, path.name)
+        listed = {str(item.get("name")): item for item in files if item.get("output") == index}
+        if names[0] not in listed:
+            raise MissingOutput(f"the server finished the job without {path.parent / names[0]} ({option}): "
+                                "nothing was written", kind="internal")
+        for name in names:
+            if name not in listed:
+                continue
+            final = path.parent / name
+            clash = next((i for i in inputs if same_file(final, i)), None)
+            if clash is not None:
+                raise UserError(f"the server's output {name} would replace the input {clash}: nothing was "
+                                "written; choose another --out")
+            accepted.append(listed.pop(name))
+        for name in sorted(listed):
+            reporter.warning(f"the server sent {name}, which this run did not ask for: not written")
+    extra = sorted({str(item.get("name")) for item in files
+                    if item.get("output") not in range(len(plan.outputs))})
+    if extra:
+        reporter.warning(f"the server sent {', '.join(extra)} for no requested output: not written")
+    return accepted
 
 
 def download(server: Server, job_id: str, files: list[dict[str, Any]], plan: Plan) -> None:
@@ -388,8 +441,12 @@ def run(argv: list[str]) -> int:
         _check_locally(rest)
         try:
             token = Path(token_file).expanduser().read_text().strip()
+            exposed = exposure(Path(token_file).expanduser())
         except OSError as exc:
             raise UserError(f"cannot read --token-file {token_file}: {exc.strerror or exc}") from None
+        if exposed:
+            reporter.warning(f"the token file {token_file} is readable by {exposed}: whoever reads it can "
+                             f"run jobs on {url}; chmod 600 {token_file}")
         server = Server(url, token)
         plan = plan_job(rest[0], rest[1:], reporter)
         upload(server, plan, reporter)
@@ -405,7 +462,7 @@ def run(argv: list[str]) -> int:
             error = error or {"kind": "internal", "message": f"the remote job {job['state']}"}
             reporter.error(str(error.get("message")), kind=str(error.get("kind", "internal")))
             return int(job.get("exit_code") or 1)
-        download(server, job_id, job.get("files", []), plan)
+        download(server, job_id, accepted_files(plan, job.get("files", []), reporter), plan)
         reporter.result(dict(result.get("outputs") or {}), result.get("stats") or {})
         return 0
     except RemoteCancelled:

@@ -33,6 +33,8 @@ COMPANION_SUFFIXES = {
 }
 #: Sidecars that travel with any input when present (band descriptions and statistics).
 SIDECAR_SUFFIXES = (".aux.xml",)
+#: The style QGIS reads beside an output (``backend.downstream.styles.style_path``).
+STYLE_SUFFIX = ".qml"
 
 
 def split_flag(token: str) -> tuple[str, str | None]:
@@ -84,3 +86,36 @@ def command_roles(command: str) -> Roles:
             elif _names_a_path(action):
                 refused.add(flag)
     return Roles(frozenset(known), frozenset(inputs), frozenset(outputs), frozenset(refused))
+
+
+def output_files(command: str, option: str, name: str) -> list[str]:
+    """The file names a run of ``command`` may write for output ``option`` named ``name``; first the one
+    that must arrive.
+
+    From the contract's output declarations (:data:`backend.contract.outputs.OUTPUTS`): the file (a head
+    as ``.safetensors`` + ``.json``), for the main ``--out`` the default outputs beside it whose options
+    the command has, each with its ``.qml`` style when it is styled and its ``.aux.xml`` sidecar.
+    """
+    from backend.contract.outputs import MAIN_OUTPUT, OUTPUTS, default_output
+
+    path = Path(name)
+    if option == "--out":
+        outputs = command_roles(command).outputs
+        kinds = [(path, OUTPUTS.get(MAIN_OUTPUT.get(command, "")))]
+        kinds += [(default_output(path, kind.key), kind) for kind in OUTPUTS.values()
+                  if kind.suffix and kind.option in outputs]
+    else:
+        kinds = [(path, next((kind for kind in OUTPUTS.values() if kind.option == option), None))]
+    names: list[str] = []
+    for file, kind in kinds:
+        files = [file]
+        if kind is not None and kind.key == "head":
+            base = file.with_suffix("") if file.suffix == ".safetensors" else file
+            suffixes = (".safetensors", *COMPANION_SUFFIXES[".safetensors"])
+            files = [base.with_name(base.name + suffix) for suffix in suffixes]
+        for each in files:
+            names.append(each.name)
+            if kind is not None and kind.style_key:
+                names.append(each.with_suffix(STYLE_SUFFIX).name)
+            names += [each.name + suffix for suffix in SIDECAR_SUFFIXES]
+    return list(dict.fromkeys(names))

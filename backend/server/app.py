@@ -5,19 +5,25 @@ All routes but ``/health`` need ``Authorization: Bearer <token>``. Under ``/api/
 * ``GET|HEAD /blobs/{sha256}``: 200 if the server has that content, else 404.
 * ``PUT /blobs/{sha256}``: upload (``Content-Length`` required, at most ``--max-upload-mb``; the
   content must hash to ``sha256``).
-* ``POST /jobs``: submit ``{"command", "args"}`` (see :mod:`backend.server.spec`) -> ``{"id", ...}``.
+* ``POST /jobs``: submit ``{"command", "args"}`` (see :mod:`backend.server.spec`) -> ``{"id", ...}``;
+  a body over :data:`MAX_REQUEST_BYTES` is refused with 413 while it arrives.
 * ``GET /jobs/{id}``: status. ``GET /jobs/{id}/events?from=N``: the events from number ``N`` on,
   one JSON object per line (chunked), heartbeats when idle; ends after the final ``job`` event.
 * ``GET /jobs/{id}/files/{k}/{name}``: an output of a finished job. ``POST /jobs/{id}/cancel``.
 * ``GET /stats``: bytes received and job counts.
+
+A full disk on the server (or an upload that would leave less than ``--keep-free-mb``) is a 507
+whose message names the server's disk, free and needed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -33,18 +39,35 @@ from backend.server import API
 from backend.server.auth import bearer_matches
 from backend.server.queue import FINAL_STATES, Job, JobQueue
 from backend.server.spec import build_argv
-from backend.server.storage import Refused, Storage, check_name
+from backend.server.storage import Refused, Storage, check_name, disk_full
 
 #: Seconds between heartbeats on an idle event stream.
 STREAM_HEARTBEAT_SECONDS = 2.0
 #: How often expired jobs and uploads are deleted.
 EXPIRE_EVERY_SECONDS = 600.0
+#: The largest ``POST /jobs`` body (a job request is a few kB; its files travel as uploads).
+MAX_REQUEST_BYTES = 1 << 20
+#: errno values of a full disk (or quota): HTTP 507 naming the server's disk.
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is longer than ``limit`` bytes (never kept whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Refused(f"the job request has {declared} bytes; the server accepts at most {limit}", status=413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Refused(f"the job request is longer than the {limit} bytes the server accepts", status=413)
+    return bytes(body)
 
 
 def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float) -> Starlette:
@@ -59,6 +82,11 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
                 return await handler(request)
             except Refused as exc:
                 return _error(exc.status, str(exc))
+            except OSError as exc:
+                if exc.errno not in DISK_FULL_ERRNOS:
+                    raise
+                free = shutil.disk_usage(storage.work_dir).free
+                return _error(507, f"the server's disk is full: {free / 2**20:.1f} MB free in its --work-dir")
         return wrapper
 
     def find_job(request: Request) -> Job:
@@ -85,6 +113,7 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
         if length > storage.max_upload:
             return _error(413, f"upload of {length} bytes exceeds the server's limit of "
                                f"{storage.max_upload} bytes (--max-upload-mb)")
+        storage.check_room(length)
         temp = storage.upload_temp(sha)
         digest, received = hashlib.sha256(), 0
         try:
@@ -99,6 +128,11 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
             if received != length:
                 raise Refused(f"upload cut short: {received} of {length} bytes")
             storage.finish_upload(sha, temp, digest.hexdigest())
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+            temp.unlink(missing_ok=True)
+            raise disk_full(shutil.disk_usage(storage.work_dir).free, length) from None
         finally:
             temp.unlink(missing_ok=True)
         return JSONResponse({"sha256": sha, "received": received}, status_code=201)
@@ -106,8 +140,8 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
     @authorized
     async def submit(request: Request) -> Response:
         try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = json.loads(await read_limited(request, MAX_REQUEST_BYTES))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return _error(400, "the job request is not JSON")
         job = queue.create(lambda folder: build_argv(body, storage, folder))
         return JSONResponse({"id": job.id, "inputs": job.spec.inputs, "outputs": job.spec.outputs},
@@ -202,4 +236,5 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
 def describe(storage: Storage, queue: JobQueue) -> dict[str, Any]:
     """What the server was started with (logged at start)."""
     return {"work_dir": str(storage.work_dir), "data_roots": [str(r) for r in storage.data_roots],
-            "slots": len(queue.free_slots), "gpus": queue.gpus, "max_upload_bytes": storage.max_upload}
+            "slots": len(queue.free_slots), "gpus": queue.gpus, "max_upload_bytes": storage.max_upload,
+            "keep_free_bytes": storage.keep_free}

@@ -2,7 +2,8 @@
 
 A job's events are the backend's own JSON lines, numbered (``seq``) so a client can resume its
 stream after a lost connection. The server adds ``log`` events with the queue position, and a last
-``job`` event with the final state, exit code and the output files.
+``job`` event with the final state, exit code and the output files. Each job runs with GDAL's network
+access off (:data:`backend.server.vetting.JOB_ENVIRONMENT`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from backend.server.spec import JobArgv
 from backend.server.storage import Storage
+from backend.server.vetting import JOB_ENVIRONMENT, JOB_ENVIRONMENT_REMOVED
 
 #: After SIGTERM, how long a job may take to stop before its process group is killed.
 KILL_AFTER_SECONDS = 1.5
@@ -140,7 +142,10 @@ class JobQueue:
     async def _execute(self, job: Job, slot: int) -> None:
         job.state, job.started = "running", time.time()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8",
-               "PYTHONPATH": os.pathsep.join(filter(None, [_REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+               "PYTHONPATH": os.pathsep.join(filter(None, [_REPO_ROOT, os.environ.get("PYTHONPATH")])),
+               **JOB_ENVIRONMENT}
+        for name in JOB_ENVIRONMENT_REMOVED:
+            env.pop(name, None)
         env.setdefault("TERRAPROBE_CACHE_DIR", str(self.storage.cache))
         where = "CPU"
         if self.gpus:
@@ -227,11 +232,11 @@ def _parse(line: bytes) -> dict[str, Any]:
 
 
 def _list_outputs(job: Job) -> list[dict[str, Any]]:
-    """Every file a finished job wrote under ``out/<k>/``, with size and sha256."""
+    """Every regular file a finished job wrote under ``out/<k>/`` (``.name`` too), with size and sha256."""
     files = []
     for index, folder in enumerate(job.spec.outputs):
         for path in sorted(Path(folder).iterdir()):
-            if not path.is_file() or path.name.startswith("."):
+            if path.is_symlink() or not path.is_file():
                 continue
             digest = hashlib.sha256()
             with open(path, "rb") as handle:

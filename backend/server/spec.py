@@ -11,7 +11,8 @@ Every value of an input option must be an ``input`` (uploaded files) or ``server
 under a ``--data-root``) placeholder, every value of an output option an ``output`` placeholder (a
 plain file name, written to the job's own ``out/<k>/`` folder). Options must be spelled in full
 (argparse would expand an abbreviation such as ``--opt`` into ``--optical``); options that configure
-the server machine (``--cache-dir``) are refused.
+the server machine (``--cache-dir``) are refused. Every input is vetted (:mod:`backend.server.vetting`):
+uploads must be self-contained files; scene lists and data-root VRTs may name only data-root files.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from typing import Any
 
 from backend.remote.roles import DROPPED_FLAGS, REMOTE_COMMANDS, command_roles, split_flag
 from backend.server.storage import Refused, Storage, check_name
+from backend.server.vetting import vet_data_file, vet_upload
 
 _NUMBER = re.compile(r"^-\d|^-\.\d")
-_MAX_ARGS = 400
+#: Limits of a job request: arguments, and characters of one argument (413 beyond).
+MAX_ARGS = 400
+MAX_ARG_CHARS = 4096
 
 
 @dataclass
@@ -45,8 +49,10 @@ def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
     command, args = request.get("command"), request.get("args", [])
     if command not in REMOTE_COMMANDS:
         raise Refused(f"command {command!r} cannot run remotely; these can: {', '.join(REMOTE_COMMANDS)}")
-    if not isinstance(args, list) or len(args) > _MAX_ARGS:
-        raise Refused(f"'args' must be a list of at most {_MAX_ARGS} items")
+    if not isinstance(args, list) or len(args) > MAX_ARGS:
+        raise Refused(f"'args' must be a list of at most {MAX_ARGS} items", status=413)
+    if any(isinstance(item, str) and len(item) > MAX_ARG_CHARS for item in args):
+        raise Refused(f"an argument is longer than {MAX_ARG_CHARS} characters", status=413)
     roles = command_roles(command)
     known, inputs, outputs = roles.known, roles.inputs, roles.outputs
     job = JobArgv(command=command, argv=[])
@@ -74,8 +80,11 @@ def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
             raise Refused("a file placeholder must follow an input or output option")
         if previous in inputs and "input" in item:
             path = storage.materialize(item["input"])
+            names = [str(entry["name"]) for entry in item["input"]]
+            path = vet_upload(command, previous, path, names, storage, job_dir)
         elif previous in inputs and "server_path" in item:
             path = storage.resolve_data_path(item["server_path"])
+            path = vet_data_file(command, previous, path, storage, job_dir)
         elif previous in outputs and "output" in item:
             folder = job_dir / "out" / str(len(job.outputs))
             folder.mkdir(parents=True)

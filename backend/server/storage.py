@@ -28,6 +28,14 @@ class Refused(ValueError):
         self.status = status
 
 
+def disk_full(free: int, needed: int, keep_free: int = 0) -> Refused:
+    """The 507 refusal for the server's own disk: what is free and what was needed."""
+    mb = 1024 * 1024
+    reserve = f" and keeps {keep_free / mb:.0f} MB free (--keep-free-mb)" if keep_free else ""
+    return Refused(f"the server's disk is full: {free / mb:.1f} MB free in its --work-dir, this needs "
+                   f"{needed / mb:.1f} MB{reserve}", status=507)
+
+
 def check_name(name: str) -> str:
     """A plain file name (no folder part, not ``.``/``..``), else :class:`Refused`."""
     if not isinstance(name, str) or not _NAME.match(name) or name in (".", "..") or name.strip() != name:
@@ -42,12 +50,14 @@ class Storage:
         work_dir: the server's own folder.
         data_roots: folders whose files clients may name with ``server:PATH``.
         max_upload: the largest upload accepted, in bytes.
+        keep_free: bytes an upload must leave free on the server's disk (else 507).
     """
 
-    def __init__(self, work_dir: Path, data_roots: list[Path], max_upload: int) -> None:
+    def __init__(self, work_dir: Path, data_roots: list[Path], max_upload: int, keep_free: int = 0) -> None:
         self.work_dir = work_dir.resolve()
         self.data_roots = [root.resolve() for root in data_roots]
         self.max_upload = max_upload
+        self.keep_free = keep_free
         self.blobs = self.work_dir / "blobs"
         self.inputs = self.work_dir / "inputs"
         self.jobs = self.work_dir / "jobs"
@@ -131,16 +141,28 @@ class Storage:
             raise Refused(f"server path {text!r} contains '..': refused", status=403)
         candidates = [Path(text)] if os.path.isabs(text) else [root / text for root in self.data_roots]
         for candidate in candidates:
-            real = Path(os.path.realpath(candidate))
-            if not any(real == root or root in real.parents for root in self.data_roots):
-                continue
-            if real.is_file():
+            real = self.data_file(candidate)
+            if real is not None:
                 return real
         inside = any(Path(os.path.realpath(c)).is_relative_to(root)
                      for c in candidates for root in self.data_roots)
         if inside:
             raise Refused(f"server path {text!r}: no such file in the server's data roots", status=404)
         raise Refused(f"server path {text!r} is outside the server's data roots: refused", status=403)
+
+    def data_file(self, path: Path) -> Path | None:
+        """``path`` as a real regular file inside a data root (symbolic links followed), else None."""
+        real = Path(os.path.realpath(path))
+        if any(real == root or root in real.parents for root in self.data_roots) and real.is_file():
+            return real
+        return None
+
+    # -- disk -----------------------------------------------------------------------------------------
+    def check_room(self, needed: int) -> None:
+        """Refuse (507) what would leave less than ``keep_free`` bytes on the server's disk."""
+        free = shutil.disk_usage(self.work_dir).free
+        if needed + self.keep_free > free:
+            raise disk_full(free, needed, self.keep_free)
 
     # -- jobs ---------------------------------------------------------------------------------------
     def new_job_dir(self, job_id: str) -> Path:

@@ -24,6 +24,7 @@ from qgis.PyQt.QtWidgets import (
 from ..contract import requests as _requests
 from ..requests_builder import ADVANCED_OPTIONS, CLASSIFIER_LABELS, CLUSTER_METHOD_LABELS, FIELD_CHOICES
 from ..settings import DEVICES
+from .accuracy_table import AccuracyTable
 
 #: Area choices: key (the logic's) and label (shown, translated in the panel).
 AREA_KEYS = ("layer", "canvas", "drawn")
@@ -228,7 +229,7 @@ class AdvancedBox(QgsCollapsibleGroupBox):
 
 
 class ProgressBox(QWidget):
-    """Progress bar, Cancel and the status line."""
+    """Progress bar, Cancel, the status line and Classify's per-class accuracy table."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -247,3 +248,5 @@ class ProgressBox(QWidget):
         self.status_label = QLabel(self.tr("Ready."))
         self.status_label.setWordWrap(True)
         layout.addWidget(self.status_label)
+        self.accuracy_table = AccuracyTable()
+        layout.addWidget(self.accuracy_table)

@@ -43,6 +43,7 @@ from ..samples import (
 from ..settings import Settings, output_folder
 from ..tasks import BackendTask
 from . import dock_runs
+from .accuracy_table import segment_accuracy_text
 from .action_panels import ActionsBox, AdvancedBox, AreaBox, ProgressBox
 from .change_panel import ChangeBox, VectoriseBox
 from .dock_scroll import DockScrollArea, WheelGuard
@@ -503,6 +504,7 @@ class TerraprobeDock(QDockWidget):
     # -- run feedback --------------------------------------------------------------------------
     def _on_started(self, action: str) -> None:
         self.progress_bar.setValue(0)
+        self.accuracy_table.clear_table()
         self.status_label.setText(self.tr("{action}: starting the backend…").format(action=action))
         self._update_buttons()
 
@@ -514,8 +516,11 @@ class TerraprobeDock(QDockWidget):
     def _on_succeeded(self, action: str, result, layers: list) -> None:
         self.progress_bar.setValue(100)
         names = ", ".join(layer.name() for layer in layers) or self.tr("no layer")
-        accuracy = dock_runs.accuracy_text(result.stats)
+        accuracy = (segment_accuracy_text(result.stats) if action == "segment"
+                    else dock_runs.accuracy_text(result.stats))
         extra = " · " + accuracy if accuracy else ""
+        if action == "classify":
+            self.accuracy_table.show_stats(result.stats)
         offered = [layer for layer in layers if dock_runs.vectorisable(layer)]
         if offered:  # the latest class map is the one to vectorise next
             self.vectorise_combo.setLayer(offered[0])

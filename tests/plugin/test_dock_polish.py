@@ -192,3 +192,40 @@ def test_one_class_samples_are_caught_before_the_run(dock, shared_data):
     samples.addFeature(feature)  # digitising a second class enables them at once
     assert dock.classify_button.isEnabled() and dock.segment_button.isEnabled()
     samples.rollBack()
+
+
+def test_classify_shows_a_per_class_table_and_segment_a_caveat(dock, shared_data, qtbot):
+    scene = _add_raster(shared_data / "rstoolbox-sen2" / "sen2.tif", "sen2")
+    polygons = QgsVectorLayer(str(shared_data / "rstoolbox-sen2" / "trainingPolygons_sen2.geojson"),
+                              "training polygons", "ogr")
+    QgsProject.instance().addMapLayer(polygons)
+    dock.optical_combo.setLayer(scene)
+    dock.area_combo.setCurrentIndex(dock.area_combo.findData("layer"))
+    dock.samples_combo.setLayer(polygons)
+    dock.classifier_combo.setCurrentIndex(dock.classifier_combo.findData("random-forest"))
+    assert not dock.accuracy_table.isVisible()
+    assert dock.run_classify()
+    _wait_done(qtbot, dock)
+    (labels,) = _result_layers("labels")
+    assert labels.name() == "sen2 classes — random forest, tiny", labels.name()
+    table = dock.accuracy_table
+    assert not table.isHidden(), dock.status_label.text()
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    assert headers[:5] == ["Class", "Patches", "Polygons", "Blocked acc.", "LOPO acc."], headers
+    rows = {table.item(r, 0).text(): [table.item(r, c).text() for c in range(1, table.columnCount())]
+            for r in range(table.rowCount())}
+    assert set(rows) == {"forest", "village", "water", "dryout"}
+    stats = dock.controller.last_result.stats
+    for name, cells in rows.items():
+        assert cells[0] == str(stats["class_counts"][name])
+        blocked = stats["blocked_cv_class_accuracy"][name]
+        assert cells[2] == ("–" if blocked is None else f"{blocked:.0%}")
+
+    dock.steps_spin.setValue(5)
+    assert dock.run_segment()
+    assert table.isHidden()  # a new run clears the last run's table
+    _wait_done(qtbot, dock)
+    status = dock.status_label.text()
+    assert "training accuracy" in status and "not that the map is right" in status, status
+    (segmentation,) = _result_layers("segmentation")
+    assert segmentation.name() == "sen2 segmentation — 5 steps, tiny", segmentation.name()
