@@ -4,7 +4,9 @@ skips the encoder.
 The key is the sha256 of everything that determines the embeddings: each input's absolute path,
 size, mtime, ctime, inode and a sha256 of sampled content (first and last MiB plus 16 blocks of
 64 KiB: an in-place edit with a restored mtime still changes the ctime, and edits in the sampled
-blocks change the hash), its band mapping, the area (CRS, transform, size), the tiling (window,
+blocks change the hash), the same of every other file GDAL reads for it (VRT sources, ``.msk``
+masks, world files, overviews; ``.aux.xml`` sidecars by their content without statistics), its
+band mapping, the area (CRS, transform, size), the tiling (window,
 overlap, stitching), the model files' content hash and the output dtype. Entries live in
 ``--cache-dir`` (default ``~/.cache/terraprobe/embeddings``) as ``<key>.tif`` (embeddings),
 ``<key>_pca.tif`` (preview) and ``<key>.json`` (the sidecar: the key facts, the run's stats, the
@@ -59,6 +61,8 @@ SAMPLE_EDGE = 1 << 20
 SAMPLE_BLOCKS = 16
 SAMPLE_BLOCK = 64 << 10
 PATCH = 8
+#: GDAL's sidecar of a raster's extra facts (NoData, scale/offset, metadata, statistics).
+PAM_SUFFIX = ".aux.xml"
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 _TEMP = re.compile(r"^\.([0-9a-f]{64})(?:_pca)?\..*\.part")
 _LOCK = re.compile(r"^\.([0-9a-f]{64})\.lock$")
@@ -110,19 +114,50 @@ def content_fingerprint(path: Path) -> dict[str, Any]:
 
 
 def source_files(dataset: Any, main: Path) -> list[Path]:
-    """The files besides ``main`` that hold a dataset's pixels (a VRT's sources), sorted.
+    """The files besides ``main`` that GDAL reads for a dataset's pixels, sorted.
 
-    GDAL's sidecars that do not change the pixels read at full resolution (``.aux.xml`` statistics,
-    ``.ovr`` overviews) are left out, so computing statistics in QGIS does not miss the cache.
+    A VRT's sources, masks (``.msk``), world files, ``.aux.xml`` sidecars (NoData, scale/offset,
+    metadata; see :func:`sidecar_fingerprint`) and overviews (``.ovr``: full-resolution windows never
+    read them, but the statistics sample is a decimated read, which GDAL serves from overviews).
     """
     found = set()
     for name in getattr(dataset, "files", None) or []:
         path = Path(name)
-        if path.suffix.lower() in (".xml", ".ovr") or not path.is_file():
-            continue
-        if path.resolve() != main.resolve():
+        if path.is_file() and path.resolve() != main.resolve():
             found.add(path.resolve())
     return sorted(found)
+
+
+def _is_statistics(element: Any) -> bool:
+    """A PAM element that only describes the pixels (what QGIS or ``gdalinfo -stats`` writes)."""
+    return element.tag == "Histograms" or (element.tag == "MDI"
+                                           and (element.get("key") or "").startswith("STATISTICS_"))
+
+
+def _prune(element: Any) -> bool:
+    """Drop statistics and then-empty elements below ``element``; whether ``element`` is left empty."""
+    for child in list(element):
+        if _is_statistics(child) or _prune(child):
+            element.remove(child)
+    return len(element) == 0 and not (element.text or "").strip()
+
+
+def sidecar_fingerprint(path: Path) -> dict[str, Any] | None:
+    """What of a part decides the pixels: the content fingerprint, or for a GDAL ``.aux.xml`` sidecar
+    the sha256 of its canonical XML without statistics and histograms (``None`` when nothing else is
+    in it), so computing statistics in QGIS does not miss the cache but a declared NoData does."""
+    if not path.name.lower().endswith(PAM_SUFFIX):
+        return content_fingerprint(path)
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError):
+        return content_fingerprint(path)
+    if _prune(root):
+        return None
+    canonical = ElementTree.canonicalize(ElementTree.tostring(root, encoding="unicode"), strip_text=True)
+    return {"pam_sha256": hashlib.sha256(canonical.encode()).hexdigest()}
 
 
 def key_facts(inputs: InputSet, model_digest: str, window: int, overlap: int, dtype: str,
@@ -132,9 +167,10 @@ def key_facts(inputs: InputSet, model_digest: str, window: int, overlap: int, dt
     for name, modality in inputs.modalities.items():
         files[name] = {"path": str(modality.path), **content_fingerprint(Path(modality.path)),
                        "bands": modality.bands, "units": modality.units.key() if modality.units else None}
-        parts = source_files(modality.source, Path(modality.path))
-        if parts:  # a VRT (or a dataset with external parts): its sources decide the pixels too
-            files[name]["parts"] = {str(p): content_fingerprint(p) for p in parts}
+        parts = {str(p): sidecar_fingerprint(p) for p in source_files(modality.source, Path(modality.path))}
+        parts = {path: facts for path, facts in parts.items() if facts is not None}
+        if parts:  # a VRT's sources, sidecars, masks, overviews: they decide the pixels too
+            files[name]["parts"] = parts
         if modality.band_mix is not None:  # spectral fill (backend.io.sensor_bands)
             files[name]["band_mix"] = [[round(float(w), 6) for w in row] for row in modality.band_mix]
     return {"version": CACHE_VERSION, "inputs": files, "crs": inputs.crs.to_string(),

@@ -373,3 +373,38 @@ def test_read_only_cache_folder_serves_good_entries_and_computes_the_rest(data, 
         assert code == 0, stderr
         assert result(events)["stats"]["cache_hit"] is True and warnings(events) == []
         assert outputs_equal(tmp_path / "hit.tif", primed["a"])
+
+
+def _pam(bands: int, band_xml: str) -> str:
+    """A GDAL ``.aux.xml`` sidecar with ``band_xml`` in each band's element."""
+    return "<PAMDataset>" + "".join(f'<PAMRasterBand band="{band}">{band_xml}</PAMRasterBand>'
+                                    for band in range(1, bands + 1)) + "</PAMDataset>\n"
+
+
+def test_a_sidecar_declaring_nodata_is_part_of_the_key_but_statistics_are_not(data, tmp_path) -> None:
+    raster = tmp_path / "scene.tif"
+    with rasterio.open(data["a"]) as src:
+        pixels, profile = src.read(), src.profile
+        descriptions = src.descriptions
+    pixels[:, :32, :32] = 1234  # a 4 x 4 patch corner of one value, not (yet) declared as nodata
+    with rasterio.open(raster, "w", **profile) as dst:
+        dst.write(pixels)
+        dst.descriptions = descriptions
+    cache, sidecar = tmp_path / "cache", Path(f"{raster}.aux.xml")
+    before = raster.read_bytes()
+    code, events, stderr = embed(data, raster, cache, tmp_path / "first.tif")
+    assert code == 0, stderr
+    first = result(events)["stats"]
+    sidecar.write_text(_pam(len(pixels), '<Metadata><MDI key="STATISTICS_MEAN">812.5</MDI>'
+                                         '<MDI key="STATISTICS_STDDEV">70.1</MDI></Metadata>'))
+    code, events, stderr = embed(data, raster, cache, tmp_path / "statistics.tif")
+    assert code == 0, stderr
+    assert result(events)["stats"]["cache_hit"] is True  # QGIS computing statistics does not miss
+    sidecar.write_text(_pam(len(pixels), "<NoDataValue>1234</NoDataValue>"))
+    code, events, stderr = embed(data, raster, cache, tmp_path / "nodata.tif")
+    assert code == 0, stderr
+    second = result(events)["stats"]
+    assert second["cache_hit"] is False and second["cache_key"] != first["cache_key"]
+    assert (first["valid_patches"], second["valid_patches"]) == (144, 128)
+    assert np.isnan(read(tmp_path / "nodata.tif")[:, :4, :4]).all()
+    assert raster.read_bytes() == before
