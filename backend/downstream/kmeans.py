@@ -317,8 +317,29 @@ class ClusterStats:
     metric: str
     device: str
 
+    @property
+    def empty_clusters(self) -> list[int]:
+        """Cluster values that no patch of the map holds."""
+        return [value for value, size in self.cluster_sizes.items() if not size]
+
+    @property
+    def populated_clusters(self) -> int:
+        """How many of the ``k`` clusters the map actually holds."""
+        return self.k - len(self.empty_clusters)
+
+    @property
+    def warnings(self) -> list[str]:
+        """An empty cluster is never silent: it says how many are populated and what it likely means."""
+        empty = self.empty_clusters
+        if not empty:
+            return []
+        return [f"only {self.populated_clusters} of the {self.k} clusters hold patches (cluster(s) "
+                f"{', '.join(map(str, empty))} are empty): the embeddings have fewer distinct directions "
+                "than k; lower --k, or check the input's units and sensor if the map should vary"]
+
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "populated_clusters": self.populated_clusters,
+                "empty_clusters": self.empty_clusters}
 
 
 def _prepare(vectors: np.ndarray, metric: str, device: torch.device) -> torch.Tensor:

@@ -106,8 +106,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         stats = cluster_embeddings(embeddings, out, args.k, seed=args.seed, iterations=args.iterations,
                                    metric=args.metric, device=args.device, reporter=reporter, start=0.6,
                                    end=1.0)
-        reporter.log(f"{stats.k} clusters over {stats.valid_patches} patches "
-                     f"({stats.iterations} iterations, inertia {stats.inertia:.4g}, on {stats.device})")
+        for message in stats.warnings:
+            reporter.warning(message)
+        reporter.log(f"{stats.populated_clusters} populated of {stats.k} clusters over "
+                     f"{stats.valid_patches} patches ({stats.iterations} iterations, inertia "
+                     f"{stats.inertia:.4g}, on {stats.device})")
     reporter.progress(1.0, "done")
     reporter.result({"clusters": str(out), "style": str(style_path(out)), "embeddings": str(embeddings)},
                     {**resolved.stats, **stats.as_dict()})

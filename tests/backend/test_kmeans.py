@@ -140,3 +140,36 @@ def test_embedding_raster_blocks_cover_the_raster(sen2_embeddings) -> None:
             rows = slice(window.row_off, window.row_off + window.height)
             np.testing.assert_array_equal(strip_valid, valid[rows])
             np.testing.assert_array_equal(array, whole[:, rows])
+
+
+def _collapsed_copy(source, out) -> None:
+    """``source`` with each patch's vector replaced by one of two of its real vectors (collapsed)."""
+    with rasterio.open(source) as src:
+        profile, vectors = src.profile, src.read()
+    valid = np.isfinite(vectors).all(axis=0)
+    rows, cols = np.nonzero(valid)
+    first, second = vectors[:, rows[0], cols[0]], vectors[:, rows[-1], cols[-1]]
+    upper = np.arange(vectors.shape[1])[:, None] < vectors.shape[1] // 2
+    collapsed = np.where(upper[None], first[:, None, None], second[:, None, None])
+    collapsed = np.broadcast_to(collapsed, vectors.shape).copy()
+    collapsed[:, ~valid] = np.nan
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(collapsed.astype(np.float32))
+
+
+def test_empty_clusters_are_counted_and_warned(sen2_embeddings, tmp_path, capsys) -> None:
+    """Two distinct vectors and k = 4: the result says 2 populated, names the empty clusters, and warns."""
+    collapsed = tmp_path / "collapsed.tif"
+    _collapsed_copy(sen2_embeddings, collapsed)
+    stats = cluster_embeddings(collapsed, tmp_path / "direct.tif", k=4, seed=0)
+    assert stats.populated_clusters == 2 and stats.empty_clusters == [3, 4]
+    code = main(["cluster", "--embeddings", str(collapsed), "--k", "4", "--out", str(tmp_path / "c.tif"),
+                 "--events", "json"])
+    assert code == 0
+    import json
+
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    result = next(e for e in events if e["event"] == "result")["stats"]
+    assert (result["populated_clusters"], result["empty_clusters"]) == (2, [3, 4])
+    warned = [e["message"] for e in events if e["event"] == "warning"]
+    assert any("only 2 of the 4 clusters hold patches" in message for message in warned)
