@@ -380,3 +380,34 @@ def test_case12_token_files_readable_by_others_are_warned_about_on_both_sides(tm
         assert any("readable by its group (mode 0640)" in w and "chmod 600" in w for w in warnings), warnings
     finally:
         exposed.stop()
+
+
+def _mount_tmpfs(folder: Path, size_kb: int) -> bool:
+    """A small tmpfs at ``folder`` (root only): a disk that really fills up."""
+    folder.mkdir(parents=True)
+    if os.geteuid() != 0:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+def test_case10_server_disk_full_during_a_job_names_the_servers_disk(tmp_path) -> None:
+    work = tmp_path / "srv" / "work"
+    if not _mount_tmpfs(work, 320):
+        pytest.skip("needs root to mount a small tmpfs as the server's disk")
+    small = None
+    try:
+        small = start_server(tmp_path / "srv", "--keep-free-mb", "0")
+        crop = write_crop(tmp_path / "client" / "crop.tif")
+        code, events, stderr = run_cli("embed", "--optical", crop, "--window", "64",
+                                       "--out", tmp_path / "client" / "out" / "e.tif", remote=small)
+        error = _error(events)
+        assert code == 3 and error["kind"] == "environment", (error, stderr[-1000:])
+        assert error["message"].startswith(f"on the server {small.url}: "), error
+        assert str(work) in error["message"] and str(tmp_path / "client") not in error["message"], error
+        assert sorted(p.name for p in (tmp_path / "client").iterdir()) == ["crop.tif"]
+    finally:
+        if small is not None:
+            small.stop()
+        subprocess.run(["umount", "-l", str(work)], capture_output=True)
