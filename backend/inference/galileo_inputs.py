@@ -10,7 +10,8 @@ fill:
   matches directly (the sensor presets and matcher of ``backend.contract.sensors``; Sentinel-2
   files by name or position, Landsat OLI ``B5`` feeds both B08 and B8A, RGB feeds S2_RGB only);
   a group is used only when ALL of its bands match; bands of incomplete groups are not read.
-* ``acquisition_month(src) -> (month, how)``: 0-based month from a date in the raster's metadata
+* ``acquisition_month(src, declared=None) -> (month, how)``: 0-based month: ``--month`` when given,
+  else from a date in the raster's metadata
   (:data:`DATE_TAGS`) or in its file or folder name (``..._20200831.tif``,
   ``S2B_MSIL2A_20200223T...``), else :data:`DEFAULT_MONTH` (July, as the official wrapper).
 * ``GalileoChannels``: the groups used and masked and the month of one run; ``describe()`` is the
@@ -132,8 +133,15 @@ def _date_month(text: str) -> int | None:
     return int(match.group(2)) - 1 if match else None
 
 
-def acquisition_month(src: Any) -> tuple[int, str]:
-    """The 0-based acquisition month of a raster and how it was found (see the module docstring)."""
+def acquisition_month(src: Any, declared: int | None = None) -> tuple[int, str]:
+    """The 0-based acquisition month of a raster and how it was found (see the module docstring).
+
+    ``declared``: ``--month`` (1-12), which wins over anything the raster says.
+    """
+    if declared is not None:
+        if not 1 <= declared <= 12:
+            raise UserError(f"--month must be 1 (January) to 12 (December), got {declared}")
+        return declared - 1, "declared with --month"
     tags = {key.upper(): value for key, value in src.tags().items()}
     for key in DATE_TAGS:
         month = _date_month(str(tags.get(key, "")))

@@ -145,13 +145,14 @@ class InputSet:
         sensor: ``--sensor``: the optical raster's sensor preset, ``None``/``auto`` to detect it; it
             decides how bands are matched (``backend.io.sensor_bands``) and hints the units.
         spectral_fill: ``--spectral-fill``: ``auto`` fills model bands the sensor lacks, ``off`` refuses.
+        month: ``--month`` (1-12) for a Galileo model, or ``None`` to read it from the raster.
     """
 
     def __init__(self, optical: str | Path | None, sar: str | Path | None, config: Any,
                  optical_bands: str | None = None, sar_bands: str | None = None,
                  bounds: Sequence[float] | None = None, bounds_crs: str | None = None,
                  optical_units: str = "auto", sar_units: str = "auto", sensor: str | None = None,
-                 spectral_fill: str = "auto") -> None:
+                 spectral_fill: str = "auto", month: int | None = None) -> None:
         if optical is None and sar is None:
             raise UserError("give an --optical raster, a --sar raster, or both")
         paths = {"optical": optical, "sar": sar}
@@ -164,6 +165,7 @@ class InputSet:
         self._units_requested = {"optical": optical_units, "sar": sar_units}
         self._sensor = sensor
         self._spectral_fill = spectral_fill
+        self._month = month
         self.sensor: OpticalBands | None = None
         self.notes: list[str] = []
         self.galileo: GalileoChannels | None = None
@@ -209,7 +211,7 @@ class InputSet:
         if galileo:
             optical = self.modalities.get("optical")
             self.galileo = GalileoChannels(tuple(optical.band_names) if optical else (), "sar" in opened,
-                                           *acquisition_month(reference))
+                                           *acquisition_month(reference, self._month))
             self.notes.append(self.galileo.describe())
         self.crs = reference.crs
         self.area = area_window(reference, bounds, bounds_crs)

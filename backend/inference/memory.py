@@ -158,14 +158,13 @@ def estimate_memory(config: Any, tile_rows: int, tile_cols: int, batch: int, mod
     Returns:
         The estimate, by component.
     """
-    from backend.models.weights import parameter_count
-
-    tokens = tile_rows * tile_cols
+    galileo = bool(getattr(config, "is_galileo", False))
+    tokens = tile_rows * tile_cols * (_galileo_groups() if galileo else 1)
     heads, dim = int(config.heads), int(config.dim)
     patch_area = int(config.patch_size) ** 2
     channels = sum(len(config.modalities[name].bands) for name in modalities)
     cuda = device.startswith("cuda")
-    weights = parameter_count(config) * 4
+    weights = _parameter_count(config) * 4
     # While a model file loads, its memory-mapped bytes and their copies (or float16 copies and
     # their float32 casts) are resident together: about twice the weights, on the host.
     loading = 0 if cuda else weights
@@ -174,7 +173,7 @@ def estimate_memory(config: Any, tile_rows: int, tile_cols: int, batch: int, mod
         bias = 0 if flex else heads * tokens * tokens * 2
         scores = 0
     else:
-        bias = (heads + 1) * tokens * tokens * 4
+        bias = 0 if galileo else (heads + 1) * tokens * tokens * 4  # Galileo: a key mask, no bias
         if fused_attention is None:
             fused_attention = _cpu_sdpa_is_fused(heads, dim // heads)
         scores = 0 if fused_attention else 2 * batch * heads * tokens * tokens * 4
@@ -187,6 +186,29 @@ def estimate_memory(config: Any, tile_rows: int, tile_cols: int, batch: int, mod
     # On CUDA the stitching buffers and GDAL's cache are host memory, not the device's.
     buffers = _KERNEL_WORKSPACE if cuda else stitching + gdal_cache + _KERNEL_WORKSPACE
     return MemoryEstimate(weights, loading, bias, scores, activations, inputs, buffers)
+
+
+def _galileo_groups() -> int:
+    """Tokens per patch of a Galileo encoder at most: one per space-time channel group."""
+    from backend.models.galileo import GALILEO_SPACE_TIME_GROUPS
+
+    return len(GALILEO_SPACE_TIME_GROUPS)
+
+
+def _parameter_count(config: Any) -> int:
+    """Parameters of the model ``config`` describes (built on the meta device, no memory)."""
+    if getattr(config, "is_galileo", False):
+        import torch
+
+        from backend.models.galileo import GalileoEncoder
+
+        with torch.device("meta"):
+            model = GalileoEncoder(dim=int(config.dim), heads=int(config.heads),
+                                   mlp_ratio=int(config.mlp_ratio))
+        return sum(p.numel() for p in model.parameters())
+    from backend.models.weights import parameter_count
+
+    return parameter_count(config)
 
 
 def _gdal_cache_bytes() -> int:

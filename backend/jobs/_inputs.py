@@ -84,6 +84,9 @@ def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True
     group.add_argument("--spectral-fill", metavar="MODE", default="auto",
                        help="auto: approximate model bands the sensor lacks by interpolating in wavelength "
                             "(logged as a warning); off: refuse such rasters")
+    group.add_argument("--month", type=int, metavar="1-12",
+                       help="Galileo models: the month the imagery was taken (default: from the raster's "
+                            "metadata or file name, else July)")
     group.add_argument("--model", metavar="PATH",
                        help="model (.safetensors + .json, or a CROMA .pt checkpoint); default: bundled model")
     group.add_argument("--bounds", nargs=4, type=float, metavar=("MINX", "MINY", "MAXX", "MAXY"),
@@ -139,6 +142,7 @@ class InputOptions:
     cache_max_gb: float | None
     embeddings: str | None = None
     normalise: str = "none"
+    month: int | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> InputOptions:
@@ -193,7 +197,8 @@ def open_inputs(options: InputOptions, config: Any = None) -> Any:
     return InputSet(options.optical, options.sar, config, optical_bands=options.optical_bands,
                     sar_bands=options.sar_bands, bounds=options.bounds, bounds_crs=options.bounds_crs,
                     optical_units=options.optical_units, sar_units=options.sar_units,
-                    sensor=None if sensor in (None, "auto") else sensor, spectral_fill=options.spectral_fill)
+                    sensor=None if sensor in (None, "auto") else sensor, spectral_fill=options.spectral_fill,
+                    month=options.month)
 
 
 def resolve_embeddings(options: InputOptions, reporter: Reporter, start: float = 0.0,
@@ -233,6 +238,8 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
     cache = EmbeddingCache(options.cache_dir, options.cache_max_gb, reporter)
     with open_inputs(options, config) as inputs:
         facts = key_facts(inputs, model_hash(model_path), options.window, options.overlap, dtype, stitch)
+        if inputs.galileo is not None:  # its channel groups and month decide the embeddings too
+            facts["galileo"] = inputs.galileo.key()
         hit = cache.lookup(facts)  # verified before it is served; a bad entry is discarded with a warning
         entry = hit or cache.entry(facts)
         for note in inputs.notes:
@@ -309,6 +316,9 @@ def _tag_units(embeddings: Path, inputs: Any, model_name: str, model_digest: str
         prefix = "TERRAPROBE_OPTICAL" if name == "optical" else "TERRAPROBE_SAR"
         tags[f"{prefix}_UNITS"] = modality.units.units
         tags[f"{prefix}_UNITS_HOW"] = modality.units.how
+    if inputs.galileo is not None:
+        tags["TERRAPROBE_GALILEO_GROUPS"] = ",".join(inputs.galileo.used)
+        tags["TERRAPROBE_GALILEO_MONTH"] = str(inputs.galileo.month + 1)
     if inputs.sensor is not None:
         tags["TERRAPROBE_SENSOR"] = inputs.sensor.sensor
         tags["TERRAPROBE_SPECTRAL_FILL"] = ",".join(inputs.sensor.filled) or "none"
