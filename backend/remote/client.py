@@ -43,6 +43,7 @@ from backend.remote.roles import (
     split_flag,
 )
 from backend.server.auth import exposure
+from backend.server.storage import disk_full
 
 API = "/api/v1"
 #: Tries to re-open a lost event stream (or a failed request), with these waits in between.
@@ -188,8 +189,9 @@ class Server:
             text = response.read()
         return json.loads(text) if text else {}
 
-    def missing_blob(self, sha: str) -> int | None:
-        """``None`` when the server has this content, else its upload size limit in bytes."""
+    def missing_blob(self, sha: str) -> dict[str, int] | None:
+        """``None`` when the server has this content, else its upload limits: ``max`` (bytes per upload),
+        ``free`` and ``keep_free`` (its disk's free bytes and the reserve uploads must leave)."""
         request = urllib.request.Request(f"{self.url}{API}/blobs/{sha}", method="HEAD",
                                          headers={"Authorization": f"Bearer {self.token}"})
         try:
@@ -198,7 +200,9 @@ class Server:
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise self._refusal(exc) from None
-            return int(exc.headers.get("X-Max-Upload-Bytes") or 1 << 62)
+            return {key: int(exc.headers.get(header) or default) for key, header, default in (
+                ("max", "X-Max-Upload-Bytes", 1 << 62), ("free", "X-Free-Bytes", 1 << 62),
+                ("keep_free", "X-Keep-Free-Bytes", 0))}
 
     def _refusal(self, exc: urllib.error.HTTPError) -> UserError:
         try:
@@ -256,12 +260,16 @@ def upload(server: Server, plan: Plan, reporter: Reporter) -> None:
         size = path.stat().st_size
 
         def send(path: Path = path, sha: str = sha, size: int = size) -> bool:
-            limit = server.missing_blob(sha)
-            if limit is None:
+            limits = server.missing_blob(sha)
+            if limits is None:
                 return False
-            if size > limit:
+            if size > limits["max"]:
                 raise UserError(f"the server refused the request (413): {path} has {size} bytes, the server "
-                                f"accepts uploads up to {limit} bytes (its --max-upload-mb)", kind="refused")
+                                f"accepts uploads up to {limits['max']} bytes (its --max-upload-mb)",
+                                kind="refused")
+            if size + limits["keep_free"] > limits["free"]:  # asked before sending: a refusal, not a reset
+                full = disk_full(limits["free"], size, limits["keep_free"])
+                raise EnvironmentFault(f"the server {server.url} is out of disk space (507): {full}")
             with open(path, "rb") as handle:
                 headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
                 server.request("PUT", f"/blobs/{sha}", body=handle, timeout=max(READ_TIMEOUT, size / 1e6),

@@ -102,8 +102,10 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
     async def blob(request: Request) -> Response:
         sha = request.path_params["sha256"]
         if request.method in ("GET", "HEAD"):
-            return Response(status_code=200 if storage.has_blob(sha) else 404,
-                            headers={"X-Max-Upload-Bytes": str(storage.max_upload)})
+            return Response(status_code=200 if storage.has_blob(sha) else 404, headers={
+                "X-Max-Upload-Bytes": str(storage.max_upload),
+                "X-Free-Bytes": str(shutil.disk_usage(storage.work_dir).free),
+                "X-Keep-Free-Bytes": str(storage.keep_free)})
         if storage.has_blob(sha):
             return JSONResponse({"sha256": sha, "received": 0}, status_code=200)
         try:

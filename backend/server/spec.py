@@ -49,7 +49,9 @@ def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
     command, args = request.get("command"), request.get("args", [])
     if command not in REMOTE_COMMANDS:
         raise Refused(f"command {command!r} cannot run remotely; these can: {', '.join(REMOTE_COMMANDS)}")
-    if not isinstance(args, list) or len(args) > MAX_ARGS:
+    if not isinstance(args, list):
+        raise Refused("'args' must be a list")
+    if len(args) > MAX_ARGS:
         raise Refused(f"'args' must be a list of at most {MAX_ARGS} items", status=413)
     if any(isinstance(item, str) and len(item) > MAX_ARG_CHARS for item in args):
         raise Refused(f"an argument is longer than {MAX_ARG_CHARS} characters", status=413)

@@ -356,7 +356,16 @@ def test_case10_server_disk_full_is_507_and_exit_3_naming_the_server(tmp_path) -
         assert f"the server {full.url} is out of disk space (507)" in error["message"]
         assert "MB free in its --work-dir" in error["message"] and "--keep-free-mb" in error["message"]
         assert not (tmp_path / "out").exists()
+        # the client asked first (HEAD): nothing was sent; a client that sends anyway gets the 507 itself
+        content = b"x" * 1000
+        sha, token = hashlib.sha256(content).hexdigest(), full.token_file.read_text().strip()
+        request = urllib.request.Request(f"{full.url}/api/v1/blobs/{sha}", data=content, method="PUT",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 507 and b"the server's disk is full" in refused.value.read()
         assert not [p for p in (full.work_dir / "blobs").iterdir()]
+        assert full.get("/stats")[1]["bytes_received"] == 0
     finally:
         full.stop()
 
