@@ -6,8 +6,15 @@ Only relative imports, or none: the plugin imports this module as ``terraprobe.b
 * ``PRESETS``: one :class:`SensorPreset` per sensor: its bands (names as products spell them,
   centre wavelength and range in nm, native resolution) and default optical units (a value of
   ``backend.contract.units.OPTICAL_UNITS``).
-* ``detect_sensor(descriptions, tags=None, count=None, dtype=None) -> (name, reason)``: the sensor
-  of a raster from its band names and metadata.
+* ``detect_sensor(descriptions, tags=None, count=None, dtype=None, name=None) -> (name, reason)``:
+  the sensor of a raster from its band names, metadata (``SPACECRAFT_ID``, MTL tags, USGS product
+  IDs) and file name.
+* ``landsat_product(texts) -> LandsatProduct | None``: the sensor and processing level of the
+  first USGS Landsat product ID (``LC08_L1TP_...``, ``LC09_L2SP_...``) among file or band names.
+* ``landsat_level(descriptions, tags=None, name=None) -> (units, reason) | None``: ``landsat-l1``
+  or ``landsat-c2`` when the metadata or names say which Landsat product the values are.
+* ``non_optical_bands(sensor, file_band_names) -> list[str]``: the thermal, panchromatic or cirrus
+  bands of a file (never matched).
 * ``match_by_wavelength(sensor, file_band_names, model_band_names, tolerance_nm=15) -> BandPlan``:
   for each model band (Sentinel-2 names: every model is trained on Sentinel-2 band names), the
   file band with the nearest centre wavelength (within the tolerance, or when one band's centre
@@ -111,14 +118,22 @@ class SensorPreset:
 
 
 _NUMBERED = re.compile(r"^((?:SR|ST|TOA)_)?B(?:AND)?_?0*(\d+)(A?)$")
+#: A USGS Landsat product ID: sensor letter, satellite, processing level (``LC08_L1TP_044034_...``).
+_PRODUCT_ID = re.compile(r"L([COTEM])(0[1-9])_(L1TP|L1GT|L1GS|L2SP|L2SR)"
+                         r"(?:_\d{6}_\d{8}_\d{8}_\d{2}_[A-Z0-9]{2})?", re.IGNORECASE)
+_FILE_SUFFIX = re.compile(r"\.(TIF|TIFF|JP2|IMG|VRT)$")
 
 
 def band_key(name: str) -> str:
     """A spelling-independent key: upper case, no spaces, band numbers without leading zeros.
 
-    ``"sr_b05"`` -> ``"SR_B5"``, ``"Band 5"`` -> ``"B5"``, ``"b8a"`` -> ``"B8A"``, ``"nir08"`` -> ``"NIR08"``.
+    ``"sr_b05"`` -> ``"SR_B5"``, ``"Band 5"`` -> ``"B5"``, ``"b8a"`` -> ``"B8A"``, ``"nir08"`` -> ``"NIR08"``;
+    USGS file names lose their product ID and extension: ``"LC09_L2SP_..._T1_SR_B4.TIF"`` -> ``"SR_B4"``.
     """
-    cleaned = name.strip().upper().replace(" ", "").replace("-", "_")
+    cleaned = _FILE_SUFFIX.sub("", name.strip().upper().replace(" ", "").replace("-", "_"))
+    product = _PRODUCT_ID.match(cleaned)
+    if product and cleaned[product.end():].startswith("_"):  # LC08_L1TP_..._T1_B4.TIF -> B4
+        cleaned = cleaned[product.end() + 1:]
     match = _NUMBERED.match(cleaned)
     if match:
         prefix, number, suffix = match.groups()
@@ -234,15 +249,107 @@ def _usgs(keys: list[str]) -> tuple[str, str] | None:
     return "landsat-oli", f"USGS Collection 2 band names ({names}; OLI assumed, else --sensor landsat-tm)"
 
 
+@dataclass(frozen=True)
+class LandsatProduct:
+    """What a USGS Landsat product ID says: ``sensor`` (a preset name), ``level`` (``L1TP``,
+    ``L2SP``...), ``units`` (``landsat-l1`` or ``landsat-c2``) and the ID as found (``text``)."""
+
+    sensor: str
+    level: str
+    units: str
+    text: str
+
+
+def landsat_product(texts: Sequence[str | None]) -> LandsatProduct | None:
+    """The first USGS Landsat product ID among ``texts`` (file names, band names, tag values), or ``None``.
+
+    ``LC08``/``LO09`` (OLI) -> ``landsat-oli``; ``LT05``/``LE07`` (TM, ETM+) -> ``landsat-tm``; Level-1
+    (``L1TP``, ``L1GT``, ``L1GS``) -> units ``landsat-l1``, Level-2 (``L2SP``, ``L2SR``) -> ``landsat-c2``.
+    """
+    for text in texts:
+        if not isinstance(text, str):
+            continue
+        match = _PRODUCT_ID.search(text.replace("\\", "/").rsplit("/", 1)[-1].upper())
+        if match is None or match.group(1) == "M":  # MSS: no preset
+            continue
+        letter, satellite, level = match.group(1), int(match.group(2)), match.group(3)
+        if letter == "T" and satellite >= 8:  # TIRS only: thermal, no optical band
+            continue
+        sensor = "landsat-oli" if satellite >= 8 else "landsat-tm"
+        units = "landsat-l1" if level.startswith("L1") else "landsat-c2"
+        return LandsatProduct(sensor, level, units, match.group(0))
+    return None
+
+
+def _mtl_keys(tags: dict[str, str]) -> list[str]:
+    """The MTL calibration tags of a Landsat Level-1 product (``REFLECTANCE_MULT_BAND_4``...)."""
+    return [k for k in tags if re.match(r"^(REFLECTANCE|RADIANCE)_(MULT|ADD)_BAND_\d+$", k.upper())]
+
+
+def landsat_level(descriptions: Sequence[str | None], tags: dict[str, str] | None = None,
+                  name: str | None = None) -> tuple[str, str] | None:
+    """``(units, reason)`` when metadata or names say which Landsat product the values are, else ``None``.
+
+    In order: the ``PROCESSING_LEVEL`` tag or a USGS product ID (tags, band names, the file name);
+    MTL calibration tags (``REFLECTANCE_MULT_BAND_x``: Level-1, ``landsat-l1``). Band names alone
+    (``SR_B4`` or ``B4``) do not decide it: stacks get renamed, values are checked instead.
+    """
+    tags = tags or {}
+    upper = {k.upper(): v for k, v in tags.items() if isinstance(v, str)}
+    level = upper.get("PROCESSING_LEVEL", "").upper()
+    if re.fullmatch(r"L1(TP|GT|GS)", level):
+        return "landsat-l1", f"metadata PROCESSING_LEVEL={level}"
+    if re.fullmatch(r"L2(SP|SR)", level):
+        return "landsat-c2", f"metadata PROCESSING_LEVEL={level}"
+    product = landsat_product([*upper.values(), *descriptions, name])
+    if product is not None:
+        return product.units, f"USGS product ID {product.text} ({product.level})"
+    mtl = _mtl_keys(tags)
+    if any(k.upper().startswith("REFLECTANCE_MULT") for k in mtl):
+        return "landsat-l1", f"MTL tags ({', '.join(sorted(mtl)[:2])}...)"
+    return None
+
+
+def _numbered_landsat(keys: list[str]) -> tuple[str, str] | None:
+    """Plain ``B1``..``B11`` names that have no Sentinel-2 meaning: Landsat (OLI, or TM/ETM+ for B1-B5,B7).
+
+    Sentinel-2 stacks always carry B08 (NIR) with their red edges, and B12 with B11; a stack of
+    B2,B3,B4,B5 (blue, green, red and then red edge 1 without NIR?) or B1..B7 without B08 only means
+    something as Landsat, where B5 is NIR (OLI) or SWIR 1 (TM).
+    """
+    if not keys or not all(re.fullmatch(r"B\d+", k) for k in keys):
+        return None
+    numbers = {int(k[1:]) for k in keys}
+    if 12 in numbers or numbers - set(range(1, 12)):
+        return None
+    thermal = {10, 11} <= numbers
+    if not (thermal or numbers == {2, 3, 4, 5} or (5 in numbers and 8 not in numbers and len(numbers) >= 4)):
+        return None
+    names = ",".join(f"B{n}" for n in sorted(numbers))
+    if not thermal and 6 not in numbers and {1, 7} <= numbers:
+        return "landsat-tm", (f"band names {names}: Landsat TM/ETM+ (B4 NIR, B5 and B7 SWIR), not "
+                              f"Sentinel-2 (no B08); else pass --sensor")
+    if thermal:
+        why = "B10,B11 are thermal there; Sentinel-2 has B12 with B11"
+    elif numbers == {2, 3, 4, 5}:
+        why = "a Sentinel-2 stack ending in red edge B05 after only B02-B04 means nothing"
+    else:
+        why = "a Sentinel-2 stack with red edge B05 has NIR B08"
+    return "landsat-oli", (f"band names {names}: Landsat 8/9 OLI (B5 = NIR), not Sentinel-2 ({why}); "
+                           f"else pass --sensor landsat-tm or sentinel2")
+
+
 def detect_sensor(descriptions: Sequence[str | None], tags: dict[str, str] | None = None,
-                  count: int | None = None, dtype: str | None = None) -> tuple[str, str]:
-    """The sensor of a raster, and why, from its band names, metadata, band count and data type.
+                  count: int | None = None, dtype: str | None = None,
+                  name: str | None = None) -> tuple[str, str]:
+    """The sensor of a raster, and why, from its band names, metadata, band count, data type and file name.
 
     Args:
         descriptions: the band descriptions (``None`` or ``""`` for unnamed bands).
-        tags: dataset metadata (e.g. ``SPACECRAFT_ID=LANDSAT_8``).
+        tags: dataset metadata (e.g. ``SPACECRAFT_ID=LANDSAT_8``, MTL ``REFLECTANCE_MULT_BAND_4``).
         count: number of bands (default: ``len(descriptions)``).
         dtype: data type name of the bands (``"uint8"``...).
+        name: the raster's file name or path (a USGS product ID in it names the sensor).
 
     Returns:
         ``(name, reason)``: a :data:`PRESETS` key and one line saying what decided it.
@@ -251,10 +358,16 @@ def detect_sensor(descriptions: Sequence[str | None], tags: dict[str, str] | Non
     found = _from_tags(tags or {})
     if found:
         return found
+    product = landsat_product([*(v for v in (tags or {}).values()), *descriptions, name])
+    if product is not None:
+        return product.sensor, f"USGS product ID {product.text}"
     keys = [band_key(d) for d in descriptions if d]
-    found = _usgs(keys)
+    found = _usgs(keys) or _numbered_landsat(keys)
     if found:
         return found
+    mtl = _mtl_keys(tags or {})
+    if mtl:
+        return "landsat-oli", f"Landsat MTL tags ({sorted(mtl)[0]}...; OLI assumed, else --sensor landsat-tm)"
     key_set = set(keys)
     if {"NIR08", "SWIR16", "SWIR22"} & key_set and not {"REDEDGE1", "REDEDGE2", "REDEDGE3"} & key_set:
         if "COASTAL" in key_set:
@@ -268,9 +381,9 @@ def detect_sensor(descriptions: Sequence[str | None], tags: dict[str, str] | Non
         if keys and len(keys) == count == len(wanted) and set(_plain(keys)) == wanted:
             return preset.name, f"band names {','.join(d for d in descriptions if d)}"
     if dtype == "uint8" and count in (3, 4) and all(re.fullmatch(r"B\d", k) for k in keys):
-        name = "rgbn" if count == 4 else "rgb"
+        camera = "rgbn" if count == 4 else "rgb"
         order = "red, green, blue, NIR" if count == 4 else "red, green, blue"
-        return name, f"{count} {'unnamed ' if not keys else ''}8-bit bands, read as {order}"
+        return camera, f"{count} {'unnamed ' if not keys else ''}8-bit bands, read as {order}"
     if s2 and len(s2) == len(keys):
         return "sentinel2", (f"band names {','.join(s2)} read as Sentinel-2 (for Landsat files named "
                              f"B1..B7 pass --sensor landsat-oli or landsat-tm)")
@@ -366,8 +479,23 @@ def identify_bands(sensor: str, file_band_names: Sequence[str | None]) -> dict[i
         if count == len(order):
             return dict(enumerate(order, start=1))
     raise SensorMatchError(f"no band of the raster is named as a {preset.title} band and its {count} bands "
-                           f"are not the {len(preset.surface_bands)} of the preset; name the bands "
+                           f"are not the {len(preset.surface_bands)} of the preset; pass --sensor if it is "
+                           f"another sensor ({', '.join(PRESETS)}), else name the bands "
                            f"({', '.join(b.name for b in preset.surface_bands)}) or pass --optical-bands")
+
+
+def non_optical_bands(sensor: str, file_band_names: Sequence[str | None]) -> list[str]:
+    """File bands that are ``sensor`` bands but not surface reflectance: ``"ST_B10 (thermal 1)"`` each.
+
+    Thermal (``ST_B*``, ``B10``), panchromatic and cirrus bands are never matched to model bands.
+    """
+    preset = get_preset(sensor)
+    found = []
+    for name in file_band_names:
+        spec = preset.band(name)
+        if spec is not None and not spec.surface:
+            found.append(f"{name} ({spec.label})")
+    return found
 
 
 def _label(index: int, spec: BandSpec, names: Sequence[str | None]) -> str:
@@ -399,7 +527,11 @@ def match_by_wavelength(sensor: str, file_band_names: Sequence[str | None], mode
     available = sorted(((spec.centre_nm, index, spec) for index, spec in identify_bands(sensor, names).items()
                         if spec.surface), key=lambda item: (item[0], item[1]))
     if not available:
-        raise SensorMatchError(f"the raster has no surface-reflectance band of {get_preset(sensor).title}")
+        other = non_optical_bands(sensor, names)
+        why = f": {', '.join(other)} measure(s) temperature or are not reflectance" if other else ""
+        title = get_preset(sensor).title
+        raise SensorMatchError(f"the raster has no surface-reflectance band of {title}{why}; give its "
+                               f"optical bands (e.g. SR_B2..SR_B7), or pass --sensor if it is another sensor")
     sources = []
     for model_name in model_band_names:
         target = SENTINEL2.band(model_name)

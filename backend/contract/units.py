@@ -17,6 +17,7 @@ OPTICAL_UNITS: tuple[str, ...] = (
     "scaled",       # apply the raster's GDAL scale/offset metadata, giving reflectance
     "landsat-c2",   # Landsat Collection 2 Level-2: reflectance = DN x 2.75e-5 - 0.2
     "brightness",   # uncalibrated 8-bit brightness (NAIP, RGB photos): stretched, flagged
+    "landsat-l1",   # Landsat Collection 2 Level-1 DN: TOA reflectance = DN x 2e-5 - 0.1 (or the MTL's)
 )
 #: ``--sar-units`` choices, ``auto`` first.
 SAR_UNITS: tuple[str, ...] = (
@@ -35,6 +36,8 @@ UNIT_HELP: dict[str, str] = {
     "scaled": "apply the raster's own scale/offset metadata",
     "landsat-c2": "Landsat Collection 2 Level-2: reflectance = DN x 0.0000275 - 0.2",
     "brightness": "uncalibrated 8-bit brightness (NAIP, RGB photos): no physical meaning",
+    "landsat-l1": "Landsat Level-1 digital numbers: TOA reflectance = DN x 0.00002 - 0.1, or the MTL "
+                  "REFLECTANCE_MULT/ADD_BAND_x tags (and SUN_ELEVATION) when the raster carries them",
     "db": "backscatter in decibels (10 log10 of power)",
     "linear": "backscatter power, linear scale",
     "amplitude": "backscatter amplitude (square root of power)",

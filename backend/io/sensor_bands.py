@@ -33,6 +33,7 @@ from backend.contract.sensors import (
     SensorMatchError,
     detect_sensor,
     match_by_wavelength,
+    non_optical_bands,
 )
 from backend.errors import UserError
 from backend.io.rasters import map_bands, open_raster
@@ -94,7 +95,7 @@ def raster_sensor(src: Any, declared: str | None = "auto") -> tuple[str, str]:
         if declared not in PRESETS:
             raise UserError(f"--sensor must be one of auto, {', '.join(PRESETS)}; got {declared!r}")
         return declared, "declared with --sensor"
-    return detect_sensor(src.descriptions, src.tags(), src.count, src.dtypes[0])
+    return detect_sensor(src.descriptions, src.tags(), src.count, src.dtypes[0], src.name)
 
 
 def map_optical_bands(src: Any, expected: Sequence[str], explicit: str | None = None,
@@ -119,13 +120,17 @@ def map_optical_bands(src: Any, expected: Sequence[str], explicit: str | None = 
         try:
             bands = map_bands(src, expected, None, "optical", "--optical-bands")
         except UserError as error:
-            raise UserError(f"{error} (or --sensor if the raster is not Sentinel-2)") from None
+            raise UserError(f"read as Sentinel-2 ({reason}): {error}. If the raster is not Sentinel-2, pass "
+                            f"--sensor first ({', '.join(PRESETS)})") from None
         return OpticalBands(name, reason, bands, notes=[note])
     try:
         plan = match_by_wavelength(name, src.descriptions, expected)
     except SensorMatchError as error:
         raise UserError(f"optical raster ({name}): {error}") from None
     notes = [note, f"optical bands by wavelength: {plan.describe()}"]
+    ignored = non_optical_bands(name, src.descriptions)
+    if ignored:
+        notes.append(f"not optical reflectance, left out: {', '.join(ignored)}")
     direct = plan.direct
     if direct is not None:
         return OpticalBands(name, reason, direct, plan=plan, notes=notes)

@@ -1,10 +1,15 @@
 """Simulate other sensors' rasters from a Sentinel-2 raster (for tests and evaluation).
 
 * ``write_landsat_from_s2(s2_path, out_path, sensor="landsat-oli", resolution_m=30,
-  units="landsat-c2") -> Path``: a Landsat-like GeoTIFF as USGS delivers Collection 2 Level-2
-  surface reflectance: bands ``SR_B1..SR_B7`` (OLI) or ``SR_B1..SR_B5, SR_B7`` (TM), uint16
-  digital numbers with reflectance = DN x 2.75e-5 - 0.2 (0 = fill), tag ``SPACECRAFT_ID``
-  (``LANDSAT_8`` or ``LANDSAT_5``), ``resolution_m`` pixels in the source CRS.
+  units="landsat-c2", *, bands=None, prefix=None, metadata=True) -> Path``: a Landsat-like GeoTIFF
+  as USGS delivers Collection 2 Level-2 surface reflectance: bands ``SR_B1..SR_B7`` (OLI) or
+  ``SR_B1..SR_B5, SR_B7`` (TM), uint16 digital numbers with reflectance = DN x 2.75e-5 - 0.2
+  (0 = fill), tag ``SPACECRAFT_ID`` (``LANDSAT_8`` or ``LANDSAT_5``), ``resolution_m`` pixels in
+  the source CRS (``None``: the Sentinel-2 grid). ``units="landsat-l1"`` writes Level-1 digital
+  numbers instead (reflectance = DN x 2e-5 - 0.1, named ``B1..B7`` as USGS Level-1 files end);
+  ``bands`` picks a subset (``("B2", "B3", "B4", "B5")``), ``prefix`` renames them (``"SR_B"``,
+  ``"B"``, or ``""`` for no names) and ``metadata=False`` leaves out the ``SPACECRAFT_ID`` tag
+  (a stack as a user builds it).
 * ``write_rgbn_from_s2(s2_path, out_path, resolution_m=None) -> Path``: a NAIP-like 4-band uint8
   raster (red, green, blue, NIR; no band names, 0 = nodata) of relative brightness.
 
@@ -40,9 +45,8 @@ from backend.errors import UserError
 from backend.io.align import warp_to_grid
 from backend.io.atomic import atomic_path
 from backend.io.rasters import open_raster
+from backend.io.units import LANDSAT_C2_OFFSET, LANDSAT_C2_SCALE, LANDSAT_L1_OFFSET, LANDSAT_L1_SCALE
 
-LANDSAT_C2_SCALE = 2.75e-5
-LANDSAT_C2_OFFSET = -0.2
 #: Reflectance that maps to 255 in the simulated 8-bit RGBN brightness.
 RGBN_WHITE = 0.4
 STRIP_ROWS = 256
@@ -167,42 +171,58 @@ def _check_s2_scale(views: Sequence[tuple[Any, int, float]], s2_scale: float) ->
                         f"reflectance 0-1, not digital numbers (reflectance x 10000); pass s2_scale=1.0")
 
 
+_LANDSAT_DN = {"landsat-c2": (LANDSAT_C2_SCALE, LANDSAT_C2_OFFSET, "SR_B"),
+               "landsat-l1": (LANDSAT_L1_SCALE, LANDSAT_L1_OFFSET, "B")}
+
+
 def write_landsat_from_s2(s2_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
-                          sensor: str = "landsat-oli", resolution_m: float = 30, units: str = "landsat-c2",
-                          *, s2_scale: float = 1e-4, s2_offset: float = 0.0) -> Path:
+                          sensor: str = "landsat-oli", resolution_m: float | None = 30,
+                          units: str = "landsat-c2", *, s2_scale: float = 1e-4, s2_offset: float = 0.0,
+                          bands: Sequence[str] | None = None, prefix: str | None = None,
+                          metadata: bool = True) -> Path:
     """Write a Landsat-like raster simulated from a Sentinel-2 raster (see the module docstring).
 
     Args:
         s2_path: Sentinel-2 raster with band names, or a folder of band files.
         out_path: the GeoTIFF to write (atomically).
         sensor: ``landsat-oli`` (SR_B1..SR_B7) or ``landsat-tm`` (SR_B1..SR_B5, SR_B7).
-        resolution_m: pixel size in metres.
-        units: ``landsat-c2`` (uint16 Collection 2 L2 DN, 0 = fill) or ``reflectance`` (float32,
-            NaN = nodata).
+        resolution_m: pixel size in metres (``None``: the Sentinel-2 grid).
+        units: ``landsat-c2`` (uint16 Collection 2 L2 DN, 0 = fill), ``landsat-l1`` (uint16 Level-1
+            DN, 0 = fill) or ``reflectance`` (float32, NaN = nodata).
         s2_scale: Sentinel-2 DN to reflectance factor.
         s2_offset: added after scaling (-0.1 for processing baseline >= 04.00).
+        bands: the preset bands to write (default: every surface band).
+        prefix: band name prefix (default ``SR_B``, ``B`` for ``landsat-l1``; ``""``: unnamed bands).
+        metadata: write the ``SPACECRAFT_ID`` tag.
 
     Returns:
         ``out_path``.
     """
     if sensor not in _SPACECRAFT:
         raise UserError(f"can simulate landsat-oli or landsat-tm, not {sensor!r}")
-    pairs = nearest_s2_bands(sensor)
-    names = [f"SR_B{band[1:]}" for band, _ in pairs]
-    tags = {"SPACECRAFT_ID": _SPACECRAFT[sensor], "SIMULATED_FROM": Path(s2_path).name,
+    pairs = [pair for pair in nearest_s2_bands(sensor) if bands is None or pair[0] in bands]
+    if not pairs:
+        raise UserError(f"none of the bands {', '.join(bands or ())} is a {sensor} surface band")
+    if prefix is None:
+        prefix = _LANDSAT_DN[units][2] if units in _LANDSAT_DN else "SR_B"
+    names = [f"{prefix}{band[1:]}" for band, _ in pairs] if prefix else None
+    tags = {"SIMULATED_FROM": Path(s2_path).name,
             "SIMULATION": "nearest Sentinel-2 band per Landsat band, average-resampled; "
                           + ", ".join(f"{b}<-{s2}" for b, s2 in pairs)}
-    if units == "landsat-c2":
+    if metadata:
+        tags["SPACECRAFT_ID"] = _SPACECRAFT[sensor]
+    if units in _LANDSAT_DN:
+        scale, offset, _ = _LANDSAT_DN[units]
+
         def convert(reflectance: np.ndarray) -> np.ndarray:
-            dn = np.rint((reflectance - LANDSAT_C2_OFFSET) / LANDSAT_C2_SCALE)
-            return np.clip(dn, 1, 65535)
+            return np.clip(np.rint((reflectance - offset) / scale), 1, 65535)
 
         return _write(s2_path, out_path, pairs, resolution_m, convert, "uint16", 0, names, tags, s2_scale,
                       s2_offset)
     if units == "reflectance":
         return _write(s2_path, out_path, pairs, resolution_m, lambda r: r, "float32", float("nan"), names,
                       tags, s2_scale, s2_offset)
-    raise UserError(f"simulated Landsat units must be landsat-c2 or reflectance, not {units!r}")
+    raise UserError(f"simulated Landsat units must be landsat-c2, landsat-l1 or reflectance, not {units!r}")
 
 
 def write_rgbn_from_s2(s2_path: str | os.PathLike[str], out_path: str | os.PathLike[str],

@@ -19,12 +19,18 @@ Auto-detection, optical (first rule that applies):
 1. GDAL scale/offset metadata on a mapped band (``src.scales``/``src.offsets``) -> ``scaled``.
 2. ``BOA_ADD_OFFSET``/``RADIO_ADD_OFFSET`` tags (dataset or band) or ``PROCESSING_BASELINE`` >= 04.00
    -> ``dn-offset`` (offset from the tag, else -1000).
-3. ``uint8`` -> ``brightness`` (warned: uncalibrated; mapped linearly, 255 -> reflectance
+3. Landsat metadata (:func:`backend.contract.sensors.landsat_level`): ``PROCESSING_LEVEL``, a USGS
+   product ID in the tags, band names or file name (``LC08_L1TP_...`` -> ``landsat-l1``,
+   ``LC09_L2SP_...`` -> ``landsat-c2``), or MTL ``REFLECTANCE_MULT_BAND_x`` tags -> ``landsat-l1``.
+4. ``uint8`` -> ``brightness`` (warned: uncalibrated; mapped linearly, 255 -> reflectance
    :data:`BRIGHTNESS_FULL_SCALE` / 10000, i.e. 0.30).
-4. Floats: sampled 99th percentile <= 1.5 -> ``reflectance``; <= 150 -> ``percent``; else ``dn``.
-5. Integers: with a Landsat (or no) sensor hint and every band's 1st percentile >= 7000 (Collection 2
-   Level-2 zero reflectance is 7273) -> ``landsat-c2``; else ``dn`` (warned as ambiguous when every
-   band's 1st percentile is in 1000-3000, the mark of an undeclared +1000 offset, or above 3000).
+5. Floats: sampled 99th percentile <= 1.5 -> ``reflectance``; <= 150 -> ``percent``; else ``dn``.
+6. Integers: with a Landsat (or no) sensor hint and every band's 1st percentile >= 7000 (Collection 2
+   Level-2 zero reflectance is 7273) -> ``landsat-c2``; with a Landsat sensor (named or detected),
+   a lowest band 1st percentile in 4000-7000 and a median up to 35000 -> ``landsat-l1`` (Level-1
+   TOA reflectance 0 is DN 5000: dark water's red and NIR sit at 5500-7000, below any Level-2 value;
+   a real L1 stack's red p1 was 6732); else ``dn`` (warned as ambiguous when every band's 1st
+   percentile is in 1000-3000, the mark of an undeclared +1000 offset, or above 3000).
 
 Auto-detection, radar: a negative median (or many negative values) -> ``db``; non-negative values
 are linear power or amplitude, told apart by the VH/VV median ratio (power ~0.15-0.32, amplitude
@@ -51,6 +57,7 @@ import numpy as np
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from backend.contract.sensors import band_key, landsat_level
 from backend.contract.units import OPTICAL_UNITS, SAR_UNITS
 from backend.errors import UserError
 
@@ -66,6 +73,10 @@ LANDSAT_C2_SCALE, LANDSAT_C2_OFFSET = 2.75e-5, -0.2
 """Landsat Collection 2 Level-2 surface reflectance = DN x scale + offset."""
 LANDSAT_C2_MIN_P1 = 7000.0
 """Every band's 1st percentile at or above this (zero reflectance is DN 7273) means Collection 2."""
+LANDSAT_L1_SCALE, LANDSAT_L1_OFFSET = 2e-5, -0.1
+"""Landsat Collection 2 Level-1 TOA reflectance = DN x scale + offset (the usual MTL values)."""
+LANDSAT_L1_MIN_P1, LANDSAT_L1_MAX_MEDIAN = 4000.0, 35000.0
+"""Landsat Level-1 DN by values: lowest band p1 at or above this (TOA 0 is DN 5000), median at most this."""
 OFFSET_HINT_MIN_P1, OFFSET_HINT_MAX_P1 = 1000.0, 3000.0
 """Every band's 1st percentile in this range hints at an undeclared +1000 offset (above: not clear S2 DN)."""
 REFLECTANCE_MAX_P99 = 1.5
@@ -233,6 +244,8 @@ def _optical_params(units: str, src: Any, bands: Sequence[int],
         return np.full(n, LANDSAT_C2_SCALE * MODEL_DN), np.full(n, LANDSAT_C2_OFFSET * MODEL_DN)
     if units == "brightness":
         return np.full(n, BRIGHTNESS_FULL_SCALE / 255), zeros
+    if units == "landsat-l1":
+        return _landsat_l1_params(src, bands)
     if units == "scaled":
         scales = np.array([src.scales[b - 1] for b in bands], dtype=np.float64)
         offsets = np.array([src.offsets[b - 1] for b in bands], dtype=np.float64)
@@ -240,8 +253,39 @@ def _optical_params(units: str, src: Any, bands: Sequence[int],
     raise ValueError(f"unknown optical units {units!r}")
 
 
+def _landsat_l1_params(src: Any, bands: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Level-1 DN -> model DN per band: the MTL's REFLECTANCE_MULT/ADD_BAND_x (band number from the band's
+    name, else its position) and SUN_ELEVATION when tagged, else DN x 2e-5 - 0.1."""
+    dataset = {k.upper(): v for k, v in src.tags().items()}
+    sun = _tag_float(dataset, "SUN_ELEVATION")
+    divisor = math.sin(math.radians(sun)) if sun is not None and 0 < sun <= 90 else 1.0
+    scale, offset = [], []
+    for band in bands:
+        tags = {**dataset, **{k.upper(): v for k, v in src.tags(band).items()}}
+        match = re.search(r"B(\d+)$", band_key(src.descriptions[band - 1] or f"B{band}"))
+        number = match.group(1) if match else str(band)
+        mult = _tag_float(tags, f"REFLECTANCE_MULT_BAND_{number}")
+        add = _tag_float(tags, f"REFLECTANCE_ADD_BAND_{number}")
+        scale.append((mult if mult is not None else LANDSAT_L1_SCALE) / divisor * MODEL_DN)
+        offset.append((add if add is not None else LANDSAT_L1_OFFSET) / divisor * MODEL_DN)
+    return np.array(scale), np.array(offset)
+
+
+def _tag_float(tags: dict[str, str], key: str) -> float | None:
+    try:
+        return float(tags[key]) if key in tags else None
+    except ValueError:
+        return None
+
+
 def _has_scaling(src: Any, bands: Sequence[int]) -> bool:
     return any(src.scales[b - 1] not in (1.0, None) or src.offsets[b - 1] not in (0.0, None) for b in bands)
+
+
+def _level1_names(src: Any, bands: Sequence[int]) -> bool:
+    """Whether every mapped band is named as a USGS Level-1 file band (``B4``), not ``SR_B4``."""
+    names = [src.descriptions[b - 1] for b in bands]
+    return all(name and re.fullmatch(r"B\d+", band_key(name)) for name in names)
 
 
 def _optical_guess(p99: float, min_p1: float, median: float, integer: bool, uint8: bool,
@@ -258,6 +302,10 @@ def _optical_guess(p99: float, min_p1: float, median: float, integer: bool, uint
     landsat_hint = sensor in (None, "auto", "landsat-oli", "landsat-tm")
     if landsat_hint and min_p1 >= LANDSAT_C2_MIN_P1 and median <= 44000:
         return "landsat-c2", f"integer values, every band's p1 >= {min_p1:.0f}"
+    if (sensor in ("landsat-oli", "landsat-tm") and min_p1 >= LANDSAT_L1_MIN_P1
+            and median <= LANDSAT_L1_MAX_MEDIAN):
+        return "landsat-l1", (f"integer values, lowest band p1 {min_p1:.0f}: below Collection 2 Level-2's "
+                              f"zero reflectance (7273), in Level-1's range (TOA 0 = DN 5000)")
     return "dn", f"integer values, p99 {p99:.4g}"
 
 
@@ -271,6 +319,8 @@ def _contradiction(units: str, p99: float, median: float) -> str | None:
         return f"values reach {p99:.4g} (p99), not 0-100 percent"
     if units in ("dn", "dn-offset") and p99 <= PERCENT_MAX_P99:
         return f"values only reach {p99:.4g} (p99), far below Sentinel-2 digital numbers"
+    if units == "landsat-l1" and median < LANDSAT_L1_MIN_P1 / 2:
+        return f"the median {median:.4g} is below Landsat Level-1 values (TOA reflectance 0 is DN 5000)"
     if units == "landsat-c2" and median < LANDSAT_C2_MIN_P1 / 2:
         return f"the median {median:.4g} is below Landsat Collection 2 values (zero reflectance is 7273)"
     if units == "brightness" and p99 > 255:
@@ -328,19 +378,29 @@ def decide_optical_units(src: Any, bands: Sequence[int], requested: str = "auto"
     elif tag_offsets is not None and np.any(tag_offsets):
         units, how = "dn-offset", f"metadata {tag}"
         scale, offset = _optical_params(units, src, bands, tag_offsets)
+    elif landsat := landsat_level(src.descriptions, src.tags(), src.name):
+        units, how = landsat[0], f"metadata: {landsat[1]}"
+        scale, offset = _optical_params(units, src, bands, None)
     elif not len(everything):
         units, how = "dn", "no valid values to sample"
         scale, offset = _optical_params(units, src, bands, None)
     else:
         units, how = _optical_guess(p99, min_p1, median, integer, uint8, sensor)
         how = f"values: {how}"
+        if units == "landsat-c2" and sensor in ("landsat-oli", "landsat-tm") and _level1_names(src, bands):
+            units, how, ambiguous = "landsat-l1", f"{how}, plain B# band names as USGS Level-1 files", True
+            warnings.append(f"the Landsat values (every band's p1 >= {min_p1:.0f}) fit Level-1 and "
+                            "Collection 2 Level-2 alike; the plain B# band names (Level-2 files are SR_B#) "
+                            "make them Level-1 DN (TOA reflectance = DN x 2e-5 - 0.1). If they are Level-2 "
+                            "surface reflectance, pass --optical-units landsat-c2")
         scale, offset = _optical_params(units, src, bands, None)
         if units == "dn" and integer and min_p1 >= OFFSET_HINT_MAX_P1:
             ambiguous = True
             warnings.append(f"every optical band's values start at {min_p1:.0f} or more, too bright for "
                             "Sentinel-2 digital numbers of a clear scene: clouds or snow, or another product "
-                            "(Landsat Collection 2: --sensor landsat-oli/landsat-tm or --optical-units "
-                            "landsat-c2); read as plain digital numbers (dn)")
+                            "(Landsat: --sensor landsat-oli/landsat-tm, or --optical-units landsat-l1 for "
+                            "Level-1, landsat-c2 for Collection 2 Level-2); read as plain digital numbers "
+                            "(dn)")
         elif units == "dn" and integer and min_p1 >= OFFSET_HINT_MIN_P1:
             ambiguous = True
             warnings.append(f"every optical band's values start at {min_p1:.0f} or more, as Sentinel-2 "
