@@ -309,6 +309,12 @@ class GalileoEncoder(nn.Module):
         self.month_embed = nn.Embedding.from_pretrained(month_table(slot), freeze=True)
         self.blocks = nn.ModuleList([GalileoBlock(dim, heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
+        #: Run under bfloat16 autocast when the input is on CUDA (outputs stay float32).
+        self.cuda_autocast = True
+
+    def _autocast(self, x: Tensor) -> torch.autocast:
+        enabled = x.device.type == "cuda" and self.cuda_autocast
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled)
 
     # -- tokenisation ------------------------------------------------------------------------------
     def _project_space_time(self, s_t_x: Tensor, token_mask: Tensor, patch_size: int,
@@ -426,25 +432,36 @@ class GalileoEncoder(nn.Module):
             Hidden tokens carry no meaning (LayerNorm of zeros); pool with the masks.
         """
         _check_patching(s_t_x.shape[1], s_t_x.shape[2], patch_size)
-        s_t_tm = s_t_m[:, ::patch_size, ::patch_size]
-        sp_tm = sp_m[:, ::patch_size, ::patch_size]
-        s_t = self._project_space_time(s_t_x, s_t_tm, patch_size, range(len(GALILEO_SPACE_TIME_GROUPS)))
-        sp = self._project_space(sp_x, sp_tm, patch_size)
-        t_tok = self._project_linear(t_x, t_m, GALILEO_TIME_GROUPS, self.time_embed, self.dim)
-        st = self._project_linear(st_x, st_m, GALILEO_STATIC_GROUPS, self.static_embed, self.dim)
-        if exit_after is None or exit_after > 0:
-            shapes = [tuple(a.shape) for a in (s_t, sp, t_tok, st)]
-            projections = _flatten_tokens(s_t, sp, t_tok, st) if token_exit_cfg else None
-            s_t, sp, t_tok, st = self._encode_tokens(s_t, sp, t_tok, st, months,
-                                                     patch_size * input_res_m / BASE_GSD_M)
-            visible = _flatten_tokens(s_t_tm, sp_tm, t_m, st_m, masks=True) < 1
-            exit_depth = _exit_depths(shapes, token_exit_cfg, s_t.device) if token_exit_cfg else None
-            x = self._run_blocks(_flatten_tokens(s_t, sp, t_tok, st), visible, exit_after, exit_depth,
-                                 projections)
-            s_t, sp, t_tok, st = _split_tokens(x, shapes)
-        if add_layernorm_on_exit:
-            s_t, sp, t_tok, st = (self.norm(a) for a in (s_t, sp, t_tok, st))
-        return s_t, sp, t_tok, st, s_t_tm, sp_tm, t_m, st_m, months
+        masks = (s_t_m[:, ::patch_size, ::patch_size], sp_m[:, ::patch_size, ::patch_size], t_m, st_m)
+        with self._autocast(s_t_x):
+            tokens = self._project_all(s_t_x, sp_x, t_x, st_x, masks, patch_size)
+            if exit_after is None or exit_after > 0:
+                tokens = self._transform(tokens, masks, months, patch_size * input_res_m / BASE_GSD_M,
+                                         exit_after, token_exit_cfg)
+            if add_layernorm_on_exit:
+                tokens = tuple(self.norm(a) for a in tokens)
+        return *(a.float() for a in tokens), *masks, months
+
+    def _project_all(self, s_t_x: Tensor, sp_x: Tensor, t_x: Tensor, st_x: Tensor,
+                     masks: tuple[Tensor, ...], patch_size: int) -> tuple[Tensor, ...]:
+        """The four token kinds' projections (before any encoding)."""
+        s_t_tm, sp_tm, t_m, st_m = masks
+        return (self._project_space_time(s_t_x, s_t_tm, patch_size, range(len(GALILEO_SPACE_TIME_GROUPS))),
+                self._project_space(sp_x, sp_tm, patch_size),
+                self._project_linear(t_x, t_m, GALILEO_TIME_GROUPS, self.time_embed, self.dim),
+                self._project_linear(st_x, st_m, GALILEO_STATIC_GROUPS, self.static_embed, self.dim))
+
+    def _transform(self, tokens: tuple[Tensor, ...], masks: tuple[Tensor, ...], months: Tensor,
+                   gsd_ratio: float, exit_after: int | None,
+                   token_exit_cfg: Mapping[str, int] | None) -> tuple[Tensor, ...]:
+        """Encodings, then the blocks over the visible tokens of all kinds (token exit when configured)."""
+        shapes = [tuple(a.shape) for a in tokens]
+        projections = _flatten_tokens(*tokens) if token_exit_cfg else None
+        encoded = self._encode_tokens(*tokens, months, gsd_ratio)
+        visible = _flatten_tokens(*masks, masks=True) < 1
+        exit_depth = _exit_depths(shapes, token_exit_cfg, months.device) if token_exit_cfg else None
+        x = self._run_blocks(_flatten_tokens(*encoded), visible, exit_after, exit_depth, projections)
+        return _split_tokens(x, shapes)
 
     def embed_space_time(self, s_t_x: Tensor, s_t_m: Tensor, months: Tensor, patch_size: int = 8,
                          input_res_m: float = BASE_GSD_M) -> Tensor:
@@ -463,6 +480,11 @@ class GalileoEncoder(nn.Module):
             ``[B, H/p, W/p, D]``; NaN at patches with no visible token.
         """
         _check_patching(s_t_x.shape[1], s_t_x.shape[2], patch_size)
+        with self._autocast(s_t_x):
+            return self._embed_space_time(s_t_x, s_t_m, months, patch_size, input_res_m).float()
+
+    def _embed_space_time(self, s_t_x: Tensor, s_t_m: Tensor, months: Tensor, patch_size: int,
+                          input_res_m: float) -> Tensor:
         hidden = s_t_m[:, ::patch_size, ::patch_size] >= 1  # B, h, w, T, 7
         groups = [g for g in range(len(GALILEO_SPACE_TIME_GROUPS)) if not bool(hidden[..., g].all())]
         b, rows, cols, t = hidden.shape[:4]
