@@ -31,7 +31,8 @@ def write_band_statistics(inputs: Any, path: str | os.PathLike[str], strip_patch
     from backend.io.geotiff import embedding_profile, open_stream
 
     rows, cols = inputs.patch_height, inputs.patch_width
-    dim = 2 * sum(len(inputs.modalities[name].bands) for name in inputs.names)
+    # the model's bands, not the file's: a spectral fill reads fewer file bands than it gives
+    dim = 2 * sum(len(inputs.modalities[name].band_names) for name in inputs.names)
     profile = embedding_profile(inputs.crs, inputs.patch_transform, cols, rows, dim, "float32")
     with open_stream(path, profile, band_descriptions(dim)) as writer:
         for row in range(0, rows, strip_patches):
