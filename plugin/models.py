@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,26 @@ def bundled_models(folder: Path = BUNDLED_MODELS) -> list[Path]:
         if weights is not None:
             found.append(weights)
     return found
+
+
+def model_from_name(text: str | None) -> str | None:
+    """A model chosen by name (``galileo-nano``: bundled, or added to the user's models folder) as its
+    weights path; a path or an empty value is returned as given (empty: ``None``)."""
+    if not text or any(sep in text for sep in "/\\") or Path(text).suffix:
+        return text or None
+    folders = [BUNDLED_MODELS]
+    with contextlib.suppress(ImportError, OSError):
+        folders.append(user_models_folder())
+    for folder in folders:
+        for weights in bundled_models(folder):
+            if weights.stem == text:
+                return str(weights)
+    return text
+
+
+def bundled_model_names() -> list[str]:
+    """Names of the models shipped with the plugin (``galileo-nano``, ``terraprobe-croma-small``...)."""
+    return [path.stem for path in bundled_models()]
 
 
 def bundled_model_for(sensor: str, radar: bool, models: list[ModelInfo]) -> ModelInfo | None:

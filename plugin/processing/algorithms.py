@@ -44,7 +44,7 @@ from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES
 from ..job_inputs import field_file, layer_files, layer_optical_bands, layer_sar_bands
 from ..jobs import AUTO, JobRequest
 from ..layers import STYLE_KEYS
-from ..models import model_bands
+from ..models import bundled_model_names, model_bands, model_from_name
 from ..rasters import RasterExport, layer_rectangle, plain_file_path
 from ..settings import DEVICES, Settings
 from ..tasks import warning_text
@@ -57,6 +57,30 @@ _ENCODER_OPTION_ACTIONS = builder.ADVANCED_OPTIONS[0].actions
 _ADVANCED = {option.name: option for option in builder.ADVANCED_OPTIONS}
 ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "terraprobe.svg"
 
+
+
+BUNDLED_MODEL = "BUNDLED_MODEL"
+
+
+def add_model_parameters(algorithm: QgsProcessingAlgorithm, file_label: str) -> None:
+    """The model parameters: a bundled model by name (``Auto``: by sensor), or a model file (wins)."""
+    algorithm.addParameter(QgsProcessingParameterEnum(
+        BUNDLED_MODEL, _tr("Bundled model (Auto: picked by the optical layer's sensor)"),
+        [_tr("Auto"), *bundled_model_names()], defaultValue=0))
+    algorithm.addParameter(QgsProcessingParameterFile(
+        algorithm.MODEL, _tr("{what} (empty: the bundled model above)").format(what=file_label),
+        optional=True, fileFilter="Model files (*.safetensors *.json *.pt *.pth)"))
+
+
+def chosen_model(algorithm: QgsProcessingAlgorithm, parameters: dict,
+                 context: QgsProcessingContext) -> str | None:
+    """The model file given, else the bundled model chosen by name (``None``: Auto)."""
+    given = algorithm.parameterAsFile(parameters, algorithm.MODEL, context)
+    if given:
+        return given
+    choice = algorithm.parameterAsEnum(parameters, BUNDLED_MODEL, context)
+    names = bundled_model_names()
+    return model_from_name(names[choice - 1]) if 0 < choice <= len(names) else None
 
 class TerraprobeAlgorithm(QgsProcessingAlgorithm):
     """Shared inputs (layers, bands, model, area, device) and the backend run."""
@@ -99,9 +123,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             self.OPTICAL, "Optical layer (Sentinel-2)", optional=optical_optional))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.SAR, "Radar layer (Sentinel-1 VV/VH)", optional=True))
-        self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, "Model file (empty: bundled default)", optional=True,
-            fileFilter="Model files (*.safetensors *.json *.pt *.pth)"))
+        add_model_parameters(self, _tr("Model file"))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Area (empty: whole layer)",
                                                        optional=True))
         self.addParameter(QgsProcessingParameterEnum(
@@ -161,7 +183,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                     if self.parameterDefinition(option.parameter) is not None
                     and parameters.get(option.parameter) is not None}
         advanced.update(_common.field_choices(self, parameters, context))
-        choices = builder.RunChoices(model=self.parameterAsFile(parameters, self.MODEL, context) or None,
+        choices = builder.RunChoices(model=chosen_model(self, parameters, context),
                              window=self.parameterAsInt(parameters, self.WINDOW, context),
                              device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
                              cache_dir=Settings().cache_dir or None,

@@ -17,7 +17,6 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
@@ -33,7 +32,7 @@ from ..job_inputs import DATE_KINDS, date_files
 from ..jobs import JobRequest
 from ..rasters import layer_rectangle, plain_file_path
 from ..settings import DEVICES, Settings
-from .algorithms import TerraprobeAlgorithm
+from .algorithms import TerraprobeAlgorithm, add_model_parameters, chosen_model
 from .common import _tr, _unit_options, add_field_parameters, field_choices
 
 #: Labels of :data:`plugin.job_inputs.DATE_KINDS` (the dock's *Compare* choices).
@@ -73,9 +72,7 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.CHANGE_CLUSTERS, _tr("Change types (clusters of change vectors; 0: off)"),
             QgsProcessingParameterNumber.Integer, 0, False, 0, 254))
-        self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, _tr("Model file for optical/radar dates (empty: bundled default)"), optional=True,
-            fileFilter="Model files (*.safetensors *.json *.pt *.pth)"))
+        add_model_parameters(self, _tr("Model file for optical/radar dates"))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, _tr("Area (empty: whole layer)"),
                                                        optional=True))
         advanced = [
@@ -121,7 +118,7 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         choices = builder.RunChoices(advanced=field)
         if kind != "embeddings":
             choices = builder.RunChoices(
-                model=self.parameterAsFile(parameters, self.MODEL, context) or None,
+                model=chosen_model(self, parameters, context),
                 window=self.parameterAsInt(parameters, self.WINDOW, context),
                 device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
                 cache_dir=Settings().cache_dir or None,
