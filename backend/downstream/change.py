@@ -35,22 +35,31 @@ MASK_COLORS = ("#d9d9d9", "#e31a1c")
 
 @dataclass
 class ChangeStats:
-    """Figures of a change run."""
+    """Figures of a change run; ``valid`` and ``changed`` count cells (``cell``: ``patch`` or ``pixel``),
+    ``changed_fraction`` is the changed share of the valid area."""
 
     distance: str
     normalised: bool
     threshold: float
     threshold_how: str
-    valid_patches: int
-    changed_patches: int
+    valid: int
+    changed: int
     changed_fraction: float
     minimum: float
     maximum: float
     mean: float
     type_counts: dict[int, int] = field(default_factory=dict)
+    cell: str = "patch"
+    method: str = "embedding"
+    details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures, with the counts named by their cells (``valid_patches``, ``changed_pixels``...)."""
+        figures = asdict(self)
+        figures[f"valid_{self.cell}s"] = figures.pop("valid")
+        figures[f"changed_{self.cell}s"] = figures.pop("changed")
+        figures.update(figures.pop("details"))
+        return figures
 
 
 def otsu_threshold(counts: np.ndarray, edges: np.ndarray) -> float:
@@ -97,7 +106,8 @@ def magnitude(before: np.ndarray, after: np.ndarray, distance: str) -> np.ndarra
     return np.clip(1.0 - cosine, 0.0, 2.0)
 
 
-def _pair(before: Any, after: Any, window: Any, distance: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_pair(before: Any, after: Any, window: Any,
+              distance: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Valid mask of both dates and the (cosine: unit) before/after vectors ``[n, dim]`` of a window."""
     from backend.inference.embedding_raster import l2_normalise
 
@@ -132,8 +142,6 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
     Raises:
         UserError: different dimensions, no overlap, an all-nodata date, no common valid cell.
     """
-    import rasterio
-
     from backend.downstream.raster import RasterOutput, result_rasters, tracker
     from backend.downstream.styles import class_colors
     from backend.inference.embedding_raster import EmbeddingRaster
@@ -161,46 +169,17 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
         with result_rasters(before.grid, *outputs) as rasters:
             magnitudes, masks = rasters[:2]
             mag_tmp = magnitudes.path
-            low, high, total = np.inf, -np.inf, 0.0
-            counts = {"before": 0, "after": 0, "both": 0}
             with magnitudes.open() as dst:
-                for window in track(before.windows(), "change magnitude", start, start + 0.5 * span):
-                    a, valid_a = before.read(window)
-                    b, valid_b = after.read(window)
-                    both = valid_a & valid_b
-                    counts["before"] += int(valid_a.sum())
-                    counts["after"] += int(valid_b.sum())
-                    counts["both"] += int(both.sum())
-                    result = np.full(both.shape, np.nan, np.float32)
-                    if both.any():
-                        values = magnitude(a[:, both].T, b[:, both].T, distance).astype(np.float32)
-                        result[both] = values
-                        low, high = min(low, float(values.min())), max(high, float(values.max()))
-                        total += float(values.sum(dtype=np.float64))
-                    dst.write(result[np.newaxis], window=window)
-            _check_counts(counts, before_path, after_path)
-            how = "given"
-            if isinstance(threshold, str):
-                threshold, how = _otsu_of_raster(mag_tmp, low, high, threshold), threshold
-                floor = NOISE_FLOOR[distance] if distance == "cosine" or before.normalised else 0.0
-                if threshold < floor:
-                    how += f", raised to the noise floor {floor:g}"
-                    if reporter is not None:
-                        reporter.warning(
-                            f"the automatic ({how.split(',')[0]}) threshold {threshold:.3g} lies below the "
-                            f"noise floor of {distance} distance ({floor:g}): the dates barely differ "
-                            f"(largest change {high:.3g}); patches above {floor:g} are marked as change. "
-                            "Pass --threshold to choose another value.")
-                    threshold = floor
-            changed = 0
-            with rasterio.open(mag_tmp) as mag, masks.open() as dst:
-                for window in before.windows():
-                    values = mag.read(1, window=window)
-                    mask = np.where(np.isfinite(values), np.where(values > threshold, 2, 1), 0)
-                    changed += int((mask == 2).sum())
-                    dst.write(mask.astype(np.uint8)[np.newaxis], window=window)
+                summary = write_patch_magnitude(before, after, dst, distance,
+                                                track(before.windows(), "change magnitude", start,
+                                                      start + 0.5 * span))
+            _check_counts(summary.counts, before_path, after_path)
+            low, high = summary.low, summary.high
+            floor = NOISE_FLOOR[distance] if distance == "cosine" or before.normalised else 0.0
+            threshold, how = choose_threshold(mag_tmp, summary, threshold, floor, f"{distance} distance",
+                                              reporter)
+            changed = write_mask(mag_tmp, masks, threshold)
             magnitudes.style_range(low, high)
-            masks.style_classes(MASK_CLASSES, MASK_COLORS)
             type_counts: dict[int, int] = {}
             if clusters:
                 type_counts = _change_types(before, after, mag_tmp, threshold, rasters[2], clusters,
@@ -208,11 +187,84 @@ def change_map(before_path: str | os.PathLike[str], after_path: str | os.PathLik
                                             start + 0.6 * span, end)
                 labels = {k: f"change type {k} ({n} patches)" for k, n in type_counts.items()}
                 rasters[2].style_classes(labels, class_colors(clusters))
-    valid = counts["both"]
+    valid = summary.counts["both"]
     return ChangeStats(distance=distance, normalised=bool(before.normalised), threshold=float(threshold),
-                       threshold_how=how, valid_patches=valid, changed_patches=changed,
+                       threshold_how=how, valid=valid, changed=changed,
                        changed_fraction=changed / max(valid, 1), minimum=low, maximum=high,
-                       mean=total / max(valid, 1), type_counts=type_counts)
+                       mean=summary.mean, type_counts=type_counts)
+
+
+@dataclass
+class MagnitudeSummary:
+    """Range, sum and valid counts of a streamed magnitude raster."""
+
+    low: float = np.inf
+    high: float = -np.inf
+    total: float = 0.0
+    counts: dict[str, int] = field(default_factory=lambda: {"before": 0, "after": 0, "both": 0})
+
+    def add(self, values: np.ndarray) -> None:
+        """Account for a block's valid magnitudes."""
+        if values.size:
+            self.low, self.high = min(self.low, float(values.min())), max(self.high, float(values.max()))
+            self.total += float(values.sum(dtype=np.float64))
+
+    @property
+    def mean(self) -> float:
+        return self.total / max(self.counts["both"], 1)
+
+
+def write_patch_magnitude(before: Any, after: Any, dst: Any, distance: str,
+                          windows: Any) -> MagnitudeSummary:
+    """Stream the per-patch magnitude of two aligned fields into the open raster ``dst`` (NaN = nodata)."""
+    summary = MagnitudeSummary()
+    for window in windows:
+        a, valid_a = before.read(window)
+        b, valid_b = after.read(window)
+        both = valid_a & valid_b
+        summary.counts["before"] += int(valid_a.sum())
+        summary.counts["after"] += int(valid_b.sum())
+        summary.counts["both"] += int(both.sum())
+        result = np.full(both.shape, np.nan, np.float32)
+        if both.any():
+            result[both] = magnitude(a[:, both].T, b[:, both].T, distance).astype(np.float32)
+            summary.add(result[both])
+        dst.write(result[np.newaxis], window=window)
+    return summary
+
+
+def choose_threshold(mag_path: Any, summary: MagnitudeSummary, threshold: float | str, floor: float,
+                     what: str, reporter: Any) -> tuple[float, str]:
+    """The threshold (given, or Otsu / three-class Otsu of the magnitude raster, never below ``floor``)
+    and how it was chosen; a ``warning`` when the automatic one lay below the floor."""
+    if not isinstance(threshold, str):
+        return float(threshold), "given"
+    value, how = _otsu_of_raster(mag_path, summary.low, summary.high, threshold), threshold
+    if value < floor:
+        how += f", raised to the noise floor {floor:g}"
+        if reporter is not None:
+            reporter.warning(
+                f"the automatic ({threshold}) threshold {value:.3g} lies below the noise floor of the "
+                f"{what} ({floor:g}): the dates barely differ (largest change {summary.high:.3g}); "
+                f"values above {floor:g} are marked as change. Pass --threshold to choose another value.")
+        value = floor
+    return value, how
+
+
+def write_mask(mag_path: Any, masks: Any, threshold: float) -> int:
+    """Write the change mask (0 nodata, 1 no change, 2 change) of a magnitude raster and style it;
+    returns the number of changed cells."""
+    import rasterio
+
+    changed = 0
+    with rasterio.open(mag_path) as mag, masks.open() as dst:
+        for _, window in mag.block_windows(1):
+            values = mag.read(1, window=window)
+            mask = np.where(np.isfinite(values), np.where(values > threshold, 2, 1), 0)
+            changed += int((mask == 2).sum())
+            dst.write(mask.astype(np.uint8)[np.newaxis], window=window)
+    masks.style_classes(MASK_CLASSES, MASK_COLORS)
+    return changed
 
 
 def grid_offset(grid: Any, other_path: str | os.PathLike[str], tolerance: float = 0.01) -> str:
@@ -245,19 +297,24 @@ def _check_counts(counts: dict[str, int], before_path: Any, after_path: Any) -> 
         raise UserError("the two dates share no valid patch: their valid areas do not overlap")
 
 
-def _otsu_of_raster(path: Any, low: float, high: float, method: str = "otsu") -> float:
-    """Otsu threshold of a magnitude raster's valid values (histogram streamed block by block)."""
+def raster_histogram(path: Any, low: float, high: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram ``(counts, edges)`` of a raster's finite values over ``low`` … ``high`` (streamed)."""
     import rasterio
 
-    if not high > low:
-        return float(high)
-    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-    counts = np.zeros(HISTOGRAM_BINS, np.int64)
+    edges = np.linspace(low, high, bins + 1)
+    counts = np.zeros(bins, np.int64)
     with rasterio.open(path) as src:
         for _, window in src.block_windows(1):
             values = src.read(1, window=window)
-            values = values[np.isfinite(values)]
-            counts += np.histogram(values, bins=edges)[0]
+            counts += np.histogram(values[np.isfinite(values)], bins=edges)[0]
+    return counts, edges
+
+
+def _otsu_of_raster(path: Any, low: float, high: float, method: str = "otsu") -> float:
+    """Otsu threshold of a magnitude raster's valid values (histogram streamed block by block)."""
+    if not high > low:
+        return float(high)
+    counts, edges = raster_histogram(path, low, high, HISTOGRAM_BINS)
     return otsu3_threshold(counts, edges) if method == "otsu3" else otsu_threshold(counts, edges)
 
 
@@ -278,7 +335,7 @@ def _change_types(before: Any, after: Any, mag_path: Any, threshold: float, type
     with rasterio.open(mag_path) as mag:
         for window in track(windows, "change types (fit)", start, (start + end) / 2):
             changed_here = mag.read(1, window=window) > threshold
-            both, va, vb = _pair(before, after, window, distance)
+            both, va, vb = read_pair(before, after, window, distance)
             keep = changed_here[both]
             deltas = (vb - va)[keep]
             sample.append(deltas[rng.random(len(deltas)) < rate])
@@ -287,7 +344,7 @@ def _change_types(before: Any, after: Any, mag_path: Any, threshold: float, type
         with types.open() as dst:
             for window in track(windows, "change types", (start + end) / 2, end):
                 changed_here = mag.read(1, window=window) > threshold
-                both, va, vb = _pair(before, after, window, distance)
+                both, va, vb = read_pair(before, after, window, distance)
                 result = np.zeros(both.shape, np.uint8)
                 keep = changed_here[both]
                 if keep.any():

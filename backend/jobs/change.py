@@ -3,13 +3,18 @@
     python -m backend change --before-embeddings A.tif --after-embeddings B.tif --out change.tif
     python -m backend change --before-optical S2_2020.tif --after-optical S2_2021.tif --out change.tif
     python -m backend change --before-sar S1_before.tif --after-sar S1_after.tif --out flood_change.tif
-        [--distance cosine|euclidean] [--normalise auto|l2|none] [--threshold T]
-        [--change-clusters K] [--mask-out M.tif] [--types-out T.tif]
+        [--method auto|fused|spectral|embedding] [--distance cosine|euclidean]
+        [--normalise auto|l2|none] [--threshold T] [--change-clusters K] [--mask-out M.tif]
+        [--types-out T.tif]
 
 Rasters are embedded with one model (the before date's; through the embedding cache); the after
-field is aligned onto the before field's grid on the fly. Outputs ``{"magnitude", "style", "mask",
+raster is warped onto the before raster's pixel grid first. With rasters the map is at pixel
+resolution: the spectral change of the bands fused with the embedding change
+(:mod:`backend.downstream.spectral_change`); with given fields (or ``--method embedding``) it is
+the embedding change per patch (:mod:`backend.downstream.change`). Outputs ``{"magnitude", "style", "mask",
 "mask_style", ["types", "types_style"], "before_embeddings", "after_embeddings"}``; stats hold
-the threshold (and how it was chosen), changed patch counts and fractions.
+the threshold (and how it was chosen), the valid and changed pixel (or patch) counts and the
+changed share of the valid area, which is warned about above :data:`PLAUSIBLE_SHARE`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from backend.errors import UserError
 from backend.events import Reporter
@@ -24,6 +30,10 @@ from backend.jobs._inputs import InputOptions, add_input_arguments
 
 DATES = ("before", "after")
 SOURCES = ("embeddings", "optical", "sar")
+METHOD_CHOICES = ("auto", "fused", "spectral", "embedding")
+PLAUSIBLE_SHARE = 0.2
+"""A changed share of the valid area above this is warned about (real change between two dates is rarely
+that widespread: OSCD's cities changed on 1-4 % of their area)."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -41,6 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
         dates.add_argument(f"--{date}-optical", metavar="PATH", help=f"optical raster of the {date} date")
         dates.add_argument(f"--{date}-sar", metavar="PATH", help=f"radar raster of the {date} date")
     add_field_arguments(parser, distance=True)
+    parser.add_argument("--method", choices=METHOD_CHOICES, default="auto",
+                        help="what the magnitude measures: fused (the rasters' spectral change at pixel "
+                             "resolution, weighted by the embedding change of its patch), spectral (the "
+                             "spectral change alone), embedding (the embedding change per patch); auto "
+                             "(default): fused for rasters, embedding for given fields")
     parser.add_argument("--threshold", default="otsu", metavar="T",
                         help="change threshold on the magnitude: a number, otsu (default: Otsu's automatic "
                              "threshold, changed or not) or otsu3 (the upper threshold of a three-class "
@@ -156,6 +171,58 @@ def _threshold(value: str) -> float | str:
     return number
 
 
+def _method(value: str, given: dict[str, dict[str, str]]) -> str:
+    """``--method`` resolved: ``auto`` is ``fused`` for rasters and ``embedding`` for given fields."""
+    fields_given = "embeddings" in given["before"]
+    if value == "auto":
+        return "embedding" if fields_given else "fused"
+    if fields_given and value != "embedding":
+        raise UserError(f"--method {value} measures the rasters' spectral change: give the rasters "
+                        "(--before-optical/--after-optical or --before-sar/--after-sar), not embedding "
+                        "fields")
+    return value
+
+
+def _pixel_change(options: InputOptions, given: dict[str, dict[str, str]], fields: dict[str, Path],
+                  outputs: tuple[Path, Path, Path | None], args: argparse.Namespace, method: str,
+                  threshold: float | str, reporter: Reporter) -> Any:
+    """The pixel-level change of the two dates' rasters (both on the before raster's grid)."""
+    from contextlib import ExitStack
+
+    from backend.downstream.spectral_change import fused_change_map
+    from backend.jobs._inputs import open_inputs
+
+    with ExitStack() as stack:
+        inputs = [stack.enter_context(open_inputs(replace(options, optical=given[date].get("optical"),
+                                                          sar=given[date].get("sar"))))
+                  for date in DATES]
+        return fused_change_map(*inputs, fields["before"], fields["after"], *outputs, method=method,
+                                distance=args.distance, normalise=args.normalise, threshold=threshold,
+                                clusters=args.change_clusters, seed=args.seed, reporter=reporter,
+                                start=0.6, end=1.0)
+
+
+def _report(result: Any, reporter: Reporter) -> None:
+    """Log the change figures; warn when the changed share is implausible."""
+    cells = f"{result.cell}s"
+    what = (f"{result.distance} distance{', L2-normalised' if result.normalised else ''}"
+            if result.method == "embedding" else
+            f"{result.method}: spectral change{' x embedding change' if result.method == 'fused' else ''}")
+    reporter.log(f"change ({what}): {result.minimum:.4g} … {result.maximum:.4g}, threshold "
+                 f"{result.threshold:.4g} ({result.threshold_how}): {result.changed} of {result.valid} "
+                 f"{cells} changed ({100 * result.changed_fraction:.1f} % of the valid area)")
+    for kind, count in result.type_counts.items():
+        reporter.log(f"change type {kind}: {count} {cells}")
+    if result.changed_fraction > PLAUSIBLE_SHARE:
+        reporter.warning(
+            f"{100 * result.changed_fraction:.0f} % of the valid area is marked as changed, more than real "
+            f"change between two dates usually covers (above {100 * PLAUSIBLE_SHARE:.0f} %): the dates may "
+            "differ in season, clouds, haze or registration. Try --threshold otsu3 or a higher number, "
+            "dates of the same season, or cloud-free scenes"
+            + ("; with rasters, --method fused measures the bands' change" if result.method == "embedding"
+               else ""))
+
+
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.change import change_map
     from backend.downstream.options import check_distinct, output_path, sibling
@@ -163,6 +230,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.io.outputs import check_outputs, same_file
 
     given = _date_inputs(args)
+    method = _method(args.method, given)
     threshold = _threshold(args.threshold)
     if args.change_clusters < 0 or args.change_clusters > 254:
         raise UserError(f"--change-clusters must be between 0 and 254 (got {args.change_clusters})")
@@ -198,15 +266,13 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                                                 0.3 * (index + 1))
     check_distinct(out, mask, types, fields["before"])
     check_distinct(out, mask, types, fields["after"])
-    result = change_map(fields["before"], fields["after"], out, mask, types, distance=args.distance,
-                        normalise=args.normalise, threshold=threshold, clusters=args.change_clusters,
-                        seed=args.seed, reporter=reporter, start=0.6, end=1.0)
-    reporter.log(f"change ({result.distance} distance{', L2-normalised' if result.normalised else ''}): "
-                 f"{result.minimum:.4g} … {result.maximum:.4g}, threshold {result.threshold:.4g} "
-                 f"({result.threshold_how}): {result.changed_patches} of {result.valid_patches} patches "
-                 f"changed ({100 * result.changed_fraction:.1f} %)")
-    for kind, count in result.type_counts.items():
-        reporter.log(f"change type {kind}: {count} patches")
+    if method == "embedding":
+        result = change_map(fields["before"], fields["after"], out, mask, types, distance=args.distance,
+                            normalise=args.normalise, threshold=threshold, clusters=args.change_clusters,
+                            seed=args.seed, reporter=reporter, start=0.6, end=1.0)
+    else:
+        result = _pixel_change(options, given, fields, (out, mask, types), args, method, threshold, reporter)
+    _report(result, reporter)
     reporter.progress(1.0, "done")
     files = {"magnitude": str(out), "style": str(style_path(out)), "mask": str(mask),
              "mask_style": str(style_path(mask)), "before_embeddings": str(fields["before"]),
