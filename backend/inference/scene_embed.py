@@ -159,7 +159,8 @@ def _embed_scenes(options: InputOptions, reporter: Reporter, scenes: list[tuple[
     for index, (scene, name) in enumerate(scenes):
         reporter.log(f"scene {index + 1}/{len(scenes)}: {scene}")
         entry, found = embed_into_cache(replace(options, optical=str(scene)), reporter,
-                                        start=index / len(scenes) * 0.9, end=(index + 1) / len(scenes) * 0.9)
+                                        start=index / len(scenes) * 0.9, end=(index + 1) / len(scenes) * 0.9,
+                                        copies_to=[staging])
         copy_atomic(entry.embeddings, staging / f"{name}.tif")
         copy_atomic(entry.preview, staging / f"{name}_pca.tif")
         stats[name] = {key: found[key] for key in SCENE_STATS if key in found}

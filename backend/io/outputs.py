@@ -28,7 +28,8 @@ Public API:
   count, every block present inside the file, the last block readable); ``EnvironmentFault`` if not.
 * ``write_fault(final, exc=None, messages=()) -> EnvironmentFault``: the one-line explanation of a
   failed write ("the disk is full: 3.1 MB free, about 8 MB needed at /path").
-* ``free_bytes(path)``, ``format_bytes(n)``, ``estimate_bytes(profile)``, ``disk_nearly_full(path, profile)``.
+* ``free_bytes(path)``, ``format_bytes(n)``, ``estimate_bytes(profile)``, ``disk_nearly_full(path, profile)``,
+  ``room_by_file_system(needs)`` (bytes needed per file system, for up-front checks).
 """
 
 from __future__ import annotations
@@ -296,6 +297,22 @@ def free_bytes(path: str | os.PathLike[str]) -> int | None:
         return shutil.disk_usage(_existing_folder(Path(path) / "x")).free
     except OSError:
         return None
+
+
+def room_by_file_system(needs: Iterable[tuple[Path, int]]) -> list[tuple[Path, int]]:
+    """Bytes needed per file system: ``(the first folder named on it, the sum of its bytes)``."""
+    totals: dict[Any, list[Any]] = {}
+    for folder, count in needs:
+        existing = _existing_folder(Path(folder) / "x")
+        try:
+            device: Any = os.stat(existing).st_dev
+        except OSError:
+            device = str(existing)
+        if device in totals:
+            totals[device][1] += count
+        else:
+            totals[device] = [Path(folder), count]
+    return [(folder, count) for folder, count in totals.values()]
 
 
 def format_bytes(count: int, base: int = 1024, units: tuple[str, ...] = ("bytes", "kB", "MB", "GB")) -> str:

@@ -19,8 +19,10 @@ How a command uses this module (keep heavy imports inside ``run``)::
 
 Public API:
 
-* ``add_input_arguments(parser)``: ``--optical/--optical-bands/--optical-units/--sar/--sar-bands/
-  --sar-units/--model/--bounds/--bounds-crs/--window/--overlap/--stitch/--batch-size/--device/
+* ``add_radiometry_arguments(group)``: ``--optical-units/--sar-units/--sensor/--spectral-fill`` (also
+  used by ``evaluate --scene``).
+* ``add_input_arguments(parser)``: ``--optical/--optical-bands/--sar/--sar-bands``, the radiometry
+  options above, ``--model/--bounds/--bounds-crs/--window/--overlap/--stitch/--batch-size/--device/
   --cache-dir/--cache-max-gb/--dtype/--embeddings``.
 * ``InputOptions.from_args(args)``: those options as one typed, frozen value (the defaults stay in
   the parser); change a field with ``dataclasses.replace``.
@@ -48,6 +50,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -64,16 +67,9 @@ def _units_help(choices: tuple[str, ...]) -> str:
     return "; ".join(f"{unit}: {UNIT_HELP[unit]}" for unit in choices)
 
 
-def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True) -> None:
-    """Add the shared input options to ``parser`` (``embeddings=False`` omits ``--embeddings``)."""
-    group = parser.add_argument_group("inputs")
-    group.add_argument("--optical", metavar="PATH", help="optical (Sentinel-2) raster")
-    group.add_argument("--optical-bands", metavar="LIST",
-                       help="optical bands in model order: 1-based band indexes or names, comma-separated "
-                            "(default: from the band descriptions)")
-    group.add_argument("--sar", metavar="PATH", help="radar (Sentinel-1 VV,VH) raster, aligned onto the "
-                                                     "optical grid on the fly")
-    group.add_argument("--sar-bands", metavar="LIST", help="radar bands in model order (indexes or names)")
+def add_radiometry_arguments(group: Any) -> None:
+    """Add ``--optical-units``, ``--sar-units``, ``--sensor`` and ``--spectral-fill`` to ``group`` (a parser
+    or argument group): how the input values are read, for every command that reads rasters."""
     group.add_argument("--optical-units", metavar="UNITS", default="auto",
                        help=f"units of the optical values (default auto). {_units_help(OPTICAL_UNITS)}")
     group.add_argument("--sar-units", metavar="UNITS", default="auto",
@@ -84,6 +80,19 @@ def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True
     group.add_argument("--spectral-fill", metavar="MODE", default="auto",
                        help="auto: approximate model bands the sensor lacks by interpolating in wavelength "
                             "(logged as a warning); off: refuse such rasters")
+
+
+def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True) -> None:
+    """Add the shared input options to ``parser`` (``embeddings=False`` omits ``--embeddings``)."""
+    group = parser.add_argument_group("inputs")
+    group.add_argument("--optical", metavar="PATH", help="optical (Sentinel-2) raster")
+    group.add_argument("--optical-bands", metavar="LIST",
+                       help="optical bands in model order: 1-based band indexes or names, comma-separated "
+                            "(default: from the band descriptions)")
+    group.add_argument("--sar", metavar="PATH", help="radar (Sentinel-1 VV,VH) raster, aligned onto the "
+                                                     "optical grid on the fly")
+    group.add_argument("--sar-bands", metavar="LIST", help="radar bands in model order (indexes or names)")
+    add_radiometry_arguments(group)
     group.add_argument("--month", type=int, metavar="1-12",
                        help="Galileo models: the month the imagery was taken (default: from the raster's "
                             "metadata or file name, else July)")
@@ -219,9 +228,13 @@ def resolve_embeddings(options: InputOptions, reporter: Reporter, start: float =
     return ResolvedEmbeddings(entry.embeddings, stats, entry.preview)
 
 
-def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0.0,
-                     end: float = 0.8) -> tuple[Any, dict[str, Any]]:
-    """Find or compute the cache entry for ``options``; returns ``(CacheEntry, stats)``."""
+def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0.0, end: float = 0.8,
+                     copies_to: Sequence[Path] = ()) -> tuple[Any, dict[str, Any]]:
+    """Find or compute the cache entry for ``options``; returns ``(CacheEntry, stats)``.
+
+    Before computing, the area is checked (:func:`backend.inference.area_check.check_area`): not
+    absurdly large, and room for the entry and for the copies the caller makes into ``copies_to``.
+    """
     from backend.inference.cache import EmbeddingCache, key_facts, writer_lock
     from backend.inference.embed import check_tiling, compute_embeddings
     from backend.inference.model import model_config, model_hash, resolve_device
@@ -259,6 +272,11 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
             return entry, stats
         for message in inputs.warnings:
             reporter.warning(message)
+        from backend.inference.area_check import check_area
+        from backend.inference.memory import embed_plan
+
+        check_area(inputs, embed_plan(config, inputs, options.overlap, device).embedding_dim, dtype,
+                   [entry.directory, *copies_to])
         reporter.log(f"embedding {inputs.width}x{inputs.height} px ({inputs.patch_width}x"
                      f"{inputs.patch_height} patches) with {model_path.name} on {device}")
         for name, info in inputs.stats().items():

@@ -71,7 +71,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     check_outputs(args, {"--out": out, "--preview-out": preview})
 
     def job() -> None:
-        entry, stats = embed_into_cache(options, reporter, start=0.0, end=0.95)
+        entry, stats = embed_into_cache(options, reporter, start=0.0, end=0.95,
+                                        copies_to=[out.absolute().parent])
         copy_atomic(entry.embeddings, out)
         copy_atomic(entry.preview, preview)
         reporter.progress(1.0, "done")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.backend.test_faults_outputs import CROP, SCENE, crop, digest, error_line, files_in, run_backend
-from tests.conftest import REPO_ROOT, backend_python
+from tests.conftest import REPO_ROOT, backend_python, tmpfs
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +43,8 @@ def need_root() -> None:
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     need_root()
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                          capture_output=True)
-    if proc.returncode:
-        pytest.skip(f"cannot mount a read-only tmpfs: {proc.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_read_only_output_folder(s2: Path, read_only_folder: Path, tmp_path: Path) -> None:

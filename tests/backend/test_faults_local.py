@@ -7,16 +7,20 @@ code, the one-line message, that nothing was deleted and that the inputs are byt
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 
 from backend.inference.scene_embed import SCENES_MARKER
-from tests.backend.test_faults_outputs import crop, digest, error_line, files_in, run_backend
+from tests.backend.test_faults_outputs import CROP, crop, digest, error_line, files_in, run_backend
+from tests.conftest import REPO_ROOT, backend_python
 
 SCENE = "sen1floods11/Spain_7370579_S2Hand.tif"
 
@@ -139,3 +143,67 @@ def test_a_scene_folder_of_ours_is_replaced_but_not_with_foreign_files(two_scene
                                 "(my_map.qgz); they are left as they are: move them away or choose another "
                                 "--out")
     assert _tree(tmp_path) == before
+
+
+# -- case 8: an absurd area or one that cannot fit the disk is refused up front ----------------------
+
+def _huge_vrt(scene: Path, target: Path, side: int) -> Path:
+    """A few-kB VRT declaring a ``side x side`` px raster whose only source is the 128 px ``scene``."""
+    import rasterio
+
+    with rasterio.open(scene) as src:
+        crs, t, count, descriptions = src.crs.to_wkt(), src.transform, src.count, src.descriptions
+    rect = f'xOff="0" yOff="0" xSize="{CROP}" ySize="{CROP}"'
+    bands = "".join(
+        f'<VRTRasterBand dataType="UInt16" band="{b}"><Description>{descriptions[b - 1]}</Description>'
+        f'<SimpleSource><SourceFilename relativeToVRT="0">{scene}</SourceFilename><SourceBand>{b}'
+        f'</SourceBand><SrcRect {rect}/><DstRect {rect}/></SimpleSource></VRTRasterBand>'
+        for b in range(1, count + 1))
+    target.write_text(f'<VRTDataset rasterXSize="{side}" rasterYSize="{side}"><SRS>{escape(crs)}</SRS>'
+                      f"<GeoTransform>{t.c}, {t.a}, 0, {t.f}, 0, {t.e}</GeoTransform>{bands}</VRTDataset>")
+    return target
+
+
+def _timed_run(*args: str | Path) -> tuple[int, dict[str, float], str, int]:
+    """Run the backend under a fresh parent: exit code, when each event arrived (by its first words),
+    the error message, and the backend's peak resident memory in kB."""
+    parent = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+              "sys.exit(code)")
+    command = [backend_python(), "-m", "backend", *map(str, args), "--events", "json"]
+    proc = subprocess.Popen([backend_python(), "-c", parent, *command], cwd=REPO_ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    arrived, message = {}, ""
+    for line in proc.stdout:
+        event = json.loads(line)
+        arrived.setdefault(event.get("message", event["event"]).split(":")[0], time.monotonic())
+        message = event.get("message", "") if event["event"] == "error" else message
+    code = proc.wait(timeout=120)
+    return code, arrived, message, int(proc.stderr.read().split()[-1])
+
+
+def test_a_tiny_vrt_declaring_a_huge_raster_is_refused_at_once(scene: Path, tmp_path: Path) -> None:
+    vrt = _huge_vrt(scene, tmp_path / "huge.vrt", 1_000_000)
+    before = digest(vrt)
+    code, arrived, message, peak_kb = _timed_run("embed", "--optical", vrt, "--out", tmp_path / "out.tif",
+                                                 "--cache-dir", tmp_path / "cache")
+    assert code == 2
+    assert message == ("the area is 1000000 x 1000000 px (1e+12 px): more than the 1e+11 px one run "
+                       "embeds (its embeddings would take about 5.5 TB); choose a smaller area with "
+                       "--bounds, or set TERRAPROBE_MAX_PIXELS on a machine made for it")
+    assert arrived["the area is 1000000 x 1000000 px (1e+12 px)"] - arrived["model"] < 2.0  # after imports
+    assert peak_kb < 1_000_000, f"{peak_kb} kB resident"
+    assert digest(vrt) == before and files_in(tmp_path) == ["huge.vrt"]  # no output, no cache entry
+
+
+def test_an_area_whose_embeddings_cannot_fit_the_disk_is_refused(scene: Path, small_disk: Path,
+                                                                 tmp_path: Path) -> None:
+    vrt = _huge_vrt(scene, tmp_path / "large.vrt", 20_000)  # 6.25 million patches: about 2.3 GB, twice:
+    proc = run_backend("embed", "--optical", vrt, "--out", small_disk / "out.tif", "--cache-dir",
+                       small_disk / "cache", timeout=120)  # the cache entry and its copy on one disk
+    assert proc.returncode == 3, proc.stderr
+    assert error_line(proc) == (
+        "error: not enough disk space for the embeddings of 20000 x 20000 px (4e+08 px): about 4.5 GB "
+        f"needed at {small_disk / 'cache'}, 2.0 MB free; free some space, give --cache-dir on another "
+        "disk, or a smaller area (--bounds)")
+    assert files_in(small_disk) == []
