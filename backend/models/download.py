@@ -13,13 +13,17 @@ The flow of :func:`install_model`:
    ``NAME.json`` atomically (both or neither) into the models folder.
 
 A file that fails verification is deleted (resuming it would only repeat the failure) and nothing
-is placed; a network failure keeps the partial file so the next run resumes it. Local files and
+is placed; a network failure keeps the partial file so the next run resumes it. A download that
+cannot fit the disk is refused before its body is written (exit 3, free and needed space); one that
+fills the disk anyway, or grows past its ``Content-Length`` or registry size, loses its partial file.
+Local files and
 ``file://`` addresses (mirrors, air-gapped sites) skip step 1.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import socket
@@ -33,14 +37,19 @@ from pathlib import Path
 from typing import Any
 
 from backend import __version__
-from backend.errors import UserError
+from backend.errors import EnvironmentFault, UserError
 from backend.io.checksums import file_sha256
+from backend.io.outputs import format_bytes, free_bytes
 from backend.models.registry import KnownModel
 
 ProgressCallback = Callable[[int, int], None]
 DOWNLOADS_FOLDER = ".downloads"
 CHUNK = 1 << 20
 DEFAULT_TIMEOUT = 60.0
+#: How far a download may exceed a registry size that is not exact.
+SIZE_TOLERANCE = 0.10
+#: Room kept free beyond a download (file system metadata, the validator file).
+ROOM_MARGIN = 64 << 10
 
 
 @dataclass
@@ -91,9 +100,40 @@ def _content_range_start(value: str | None) -> int | None:
         return None
 
 
+def size_cap(expected_size: int, exact: bool) -> int | None:
+    """The most bytes a download whose server sends no length may hold (``None``: no registry size)."""
+    if not expected_size:
+        return None
+    return expected_size if exact else int(expected_size * (1 + SIZE_TOLERANCE))
+
+
+def _check_room(url: str, target: Path, needed: int, have: int) -> None:
+    """``EnvironmentFault`` (exit 3) up front when the rest of the download cannot fit the disk."""
+    free = free_bytes(target.parent)
+    if free is None or not needed or free >= needed + ROOM_MARGIN:
+        return
+    kept = f"; the {format_bytes(have)} already downloaded are kept to resume" if have else ""
+    raise EnvironmentFault(f"not enough disk space to download {url}: {format_bytes(free)} free, about "
+                           f"{format_bytes(needed)} needed at {target.parent}; free some space and run "
+                           f"again{kept}", code=errno.ENOSPC)
+
+
+def _discard(target: Path) -> None:
+    """Remove a partial download and its validator (it filled the disk or cannot be the file)."""
+    for leftover in (target, _validator_path(target)):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
 def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
-          on_progress: ProgressCallback | None = None, expected_size: int = 0) -> FetchResult:
+          on_progress: ProgressCallback | None = None, expected_size: int = 0,
+          size_exact: bool = False) -> FetchResult:
     """Download ``url`` into ``target``, resuming an existing partial ``target``.
+
+    Before the body is written the free space is checked against what is left to download (the
+    ``Content-Length``, else the registry's size); the body is cut off at the ``Content-Length``,
+    else at :func:`size_cap` of the registry's size. A write that fills the disk or a body past
+    the cap removes the partial file (it would only fill the disk again).
 
     Args:
         url: an ``http://`` or ``https://`` address.
@@ -101,9 +141,12 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
         timeout: seconds without data (connecting or reading) before giving up.
         on_progress: called with ``(bytes so far, total or 0)``.
         expected_size: the size the registry expects (used when the server sends no length).
+        size_exact: whether ``expected_size`` is the exact size (else it is approximate).
 
     Raises:
-        UserError: HTTP errors, unreachable server, timeout, or a connection that dropped early.
+        UserError: HTTP errors, unreachable server, timeout, a connection that dropped early, or a
+            body larger than expected.
+        EnvironmentFault: the disk cannot hold the download (up front, or when a write fails).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     have = target.stat().st_size if target.exists() else 0
@@ -121,7 +164,7 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
             return FetchResult(target, have, resumed_from=have)  # already complete
         if exc.code == 416:
             target.unlink()
-            return fetch(url, target, timeout, on_progress, expected_size)
+            return fetch(url, target, timeout, on_progress, expected_size, size_exact)
         raise UserError(_describe_http_error(url, exc), kind="download") from None
     except (socket.timeout, TimeoutError):
         raise UserError(f"download of {url} timed out: no answer within {timeout:g} s "
@@ -133,14 +176,16 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
     with response:
         status = getattr(response, "status", 200)
         length = int(response.headers.get("Content-Length") or 0)
-        tag = response.headers.get("ETag") or response.headers.get("Last-Modified")
-        if tag and not tag.startswith("W/"):  # weak tags may not be used with If-Range
-            validator.write_text(tag, encoding="utf-8")
         if status == 206 and _content_range_start(response.headers.get("Content-Range")) == have:
             resumed_from, mode = have, "ab"
         else:  # the server sent the whole file: start over
             resumed_from, mode = 0, "wb"
         total = resumed_from + length if length else expected_size
+        cap = total if length else size_cap(expected_size, size_exact)
+        _check_room(url, target, max(total - have, 0), resumed_from)  # a restart frees the part it truncates
+        tag = response.headers.get("ETag") or response.headers.get("Last-Modified")
+        if tag and not tag.startswith("W/"):  # weak tags may not be used with If-Range
+            validator.write_text(tag, encoding="utf-8")
         received = 0
         last_report = 0.0
         try:
@@ -149,6 +194,8 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
                     chunk = response.read1(CHUNK)  # what arrived (up to CHUNK): fine-grained progress
                     if not chunk:
                         break
+                    if cap is not None and resumed_from + received + len(chunk) > cap:
+                        raise _TooLarge(cap)
                     handle.write(chunk)
                     handle.flush()  # the partial file holds all that arrived: a kill loses nothing to resume
                     received += len(chunk)
@@ -159,7 +206,18 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
         except (socket.timeout, TimeoutError):
             raise UserError(f"download of {url} timed out after {resumed_from + received} bytes (no data "
                             f"for {timeout:g} s); run the command again to resume", kind="download") from None
-        except (http.client.IncompleteRead, ConnectionError, OSError) as exc:
+        except _TooLarge:
+            _discard(target)
+            raise UserError(f"download of {url} is larger than the {format_bytes(cap or 0)} expected "
+                            f"({'Content-Length' if length else 'registry size'}); stopped and removed the "
+                            "partial file: check the address", kind="download") from None
+        except (http.client.IncompleteRead, OSError) as exc:
+            if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+                _discard(target)
+                needed = f", about {format_bytes(total)} needed" if total else ""
+                raise EnvironmentFault(f"the disk is full: {format_bytes(free_bytes(target.parent) or 0)} "
+                                       f"free{needed} at {target.parent}; the partial download was removed "
+                                       "(free some space and run again)", code=errno.ENOSPC) from None
             raise UserError(f"download of {url} was interrupted after {resumed_from + received} bytes "
                             f"({type(exc).__name__}); run the command again to resume",
                             kind="download") from None
@@ -170,6 +228,10 @@ def fetch(url: str, target: Path, timeout: float = DEFAULT_TIMEOUT,
     if on_progress:
         on_progress(size, total or size)
     return FetchResult(target, size, resumed_from=resumed_from, bytes_received=received)
+
+
+class _TooLarge(Exception):
+    """The body grew past its cap."""
 
 
 def _validator_path(partial: Path) -> Path:
@@ -271,7 +333,7 @@ def install_model(entry: KnownModel, models_dir: Path, source: str, timeout: flo
         if target.exists():
             log(f"resuming the download of {entry.name} at {target.stat().st_size} bytes")
         fetched = fetch(source, target, timeout=timeout, on_progress=on_progress,
-                        expected_size=entry.size_bytes)
+                        expected_size=entry.size_bytes, size_exact=entry.size_exact)
         checkpoint = fetched.path
     try:
         log(f"verifying {checkpoint.name}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import pickle
 import re
+import struct
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -46,6 +47,9 @@ _PREFIXES = ("model.", "module.")
 #: Keys some TorchGeo versions may store for the ALiBi bias; derived data, never weights.
 _DERIVED_KEY = re.compile(r"(^|\.)attn_bias$")
 SAFETENSORS_FORMAT = "terraprobe-croma"
+#: How torch's two file formats start: a zip archive, or a pickle (PROTO opcode).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = 0x80
 
 
 # -- official layout ----------------------------------------------------------------------------
@@ -96,6 +100,16 @@ def _unpickling_detail(message: str) -> str:
     return (lines[0] if lines else "unpickling failed")[:200]
 
 
+def _check_torch_signature(path: Path) -> None:
+    """Refuse a file that is neither of torch's formats (a zip archive, or a pickle: protocol 2+)."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith(_ZIP_MAGIC) or (len(head) >= 2 and head[0] == _PICKLE_PROTO and head[1] >= 2):
+        return
+    raise UserError(f"{path} is not a PyTorch checkpoint (a .pt/.pth file is a zip archive or a pickle; "
+                    f"this file starts with {head!r})")
+
+
 def read_torch_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], str]:
     """Read an official or TorchGeo checkpoint safely.
 
@@ -108,6 +122,7 @@ def read_torch_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], str]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
+    _check_torch_signature(path)
     try:
         mmap = zipfile.is_zipfile(path)
         obj = torch.load(path, weights_only=True, map_location="cpu", mmap=mmap)
@@ -118,8 +133,10 @@ def read_torch_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], str]:
                             f"which could run code when unpickled ({detail})") from None
         raise UserError(f"cannot read checkpoint {path}: not a weights-only PyTorch file "
                         f"({detail})") from None
-    except (RuntimeError, OSError, EOFError, ValueError, AttributeError) as exc:
-        raise UserError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0][:200]}") from None
+    except (RuntimeError, OSError, EOFError, ValueError, AttributeError, IndexError, KeyError, TypeError,
+            struct.error) as exc:  # a malformed pickle trips the unpickler anywhere
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(f"cannot read checkpoint {path}: {first}") from None
     layout = "official" if isinstance(obj, Mapping) and any(
         isinstance(obj.get(top), Mapping) for top in TOP_LEVEL_KEYS) else "flat"
     return _unwrap(obj, path), layout

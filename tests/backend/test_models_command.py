@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -22,6 +23,7 @@ import pytest
 import torch
 
 from backend.models import ModelConfig, build_model, official_state_dicts
+from tests.backend.test_faults_outputs import fill
 from tests.conftest import REPO_ROOT, backend_python
 
 NAME = "croma-tiny"
@@ -44,6 +46,7 @@ class CheckpointServer(ThreadingHTTPServer):
         self.stall = 0.0  # seconds to wait before answering
         self.pause_after: int | None = None  # wait `pause` seconds after this many body bytes (once)
         self.pause = 0.0
+        self.no_length = False  # send no Content-Length (the body ends when the connection closes)
         self.lock = threading.Lock()
 
     @property
@@ -87,7 +90,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if not server.no_length:
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("ETag", etag)
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
@@ -349,3 +353,57 @@ def test_every_bundled_model_has_a_complete_list_row(tmp_path: Path) -> None:
     lines = [e["message"] for e in events if e["event"] == "log" and " · " in e["message"]]
     # One name column, as wide as the longest name: each title starts at the same place.
     assert len({line.index(" · ") - len(rows[line.split(" ")[0]]["title"]) for line in lines}) == 1, lines
+
+
+# -- issue 20 case 11: a download never fills the disk, and only checkpoints are read ------------------
+
+def test_a_download_that_cannot_fit_the_disk_is_refused_up_front(small_disk: Path, server: CheckpointServer,
+                                                                 registry: Path) -> None:
+    models = small_disk / "models"
+    filler = fill(small_disk, leave=512 * 1024)  # the checkpoint is about 1.3 MB
+    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code == 3, stderr
+    message = final(events)["message"]
+    assert re.fullmatch(rf"not enough disk space to download {server.url}/CROMA_tiny.pt: \d+\.\d kB free, "
+                        rf"about 1\.3 MB needed at {models / '.downloads'}; free some space and run again",
+                        message), message
+    assert sorted(p.name for p in small_disk.rglob("*") if p.is_file()) == [filler.name]
+    assert [p for p in models.rglob("*.part")] == []
+
+
+def test_a_body_without_length_that_fills_the_disk_leaves_no_partial_file(
+        small_disk: Path, server: CheckpointServer) -> None:
+    models = small_disk / "models"
+    filler = fill(small_disk, leave=512 * 1024)
+    server.no_length = True  # and no registry size: nothing to check up front
+    code, events, stderr = backend("models", "download", "mine", "--url", f"{server.url}/CROMA_tiny.pt",
+                                   "--models-dir", models)
+    assert code == 3, stderr
+    message = final(events)["message"]
+    assert message.startswith("the disk is full: ") and message.endswith(
+        f"free at {models / '.downloads'}; the partial download was removed (free some space and run again)")
+    assert sorted(p.name for p in small_disk.rglob("*") if p.is_file()) == [filler.name]
+
+
+def test_a_body_without_length_is_capped_by_the_registry_size(
+        tmp_path: Path, server: CheckpointServer, registry: Path, checkpoint_bytes: bytes) -> None:
+    models = tmp_path / "models"
+    server.files["/CROMA_tiny.pt"] = checkpoint_bytes + bytes(8 << 20)  # an endless stream, say
+    server.no_length = True
+    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    assert code == 2, stderr
+    assert final(events)["message"] == (f"download of {server.url}/CROMA_tiny.pt is larger than the 1.3 MB "
+                                        "expected (registry size); stopped and removed the partial file: "
+                                        "check the address")
+    assert placed(models) == [] and not list(models.rglob("*.part"))
+
+
+def test_a_file_that_is_not_a_checkpoint_is_bad_input(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    code, events, stderr = backend("models", "download", "mine", "--url", "file:///etc/passwd",
+                                   "--models-dir", models)
+    assert code == 2, stderr
+    assert final(events)["message"].startswith(
+        "mine: not a valid CROMA checkpoint: /etc/passwd is not a PyTorch checkpoint (a .pt/.pth file is a "
+        "zip archive or a pickle; this file starts with b'")
+    assert placed(models) == [] and "Traceback" not in stderr
