@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backend.server_helpers import ServerProcess, run_cli, start_server, write_crop
+from tests.backend.server_helpers import POLYGONS, ServerProcess, run_cli, start_server, write_crop
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -51,6 +51,13 @@ class Listener:
             except OSError:
                 self.received.append(b"")
             conn.close()
+
+    def wait(self, seconds: float = 5.0) -> list[bytes]:
+        """What arrived, waiting up to ``seconds`` for a first connection."""
+        deadline = time.monotonic() + seconds
+        while not self.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.received
 
     def close(self) -> None:
         self.socket.close()
@@ -156,17 +163,35 @@ def test_second_layer_job_environment_turns_gdal_network_access_off(listener, tm
     assert listener.received == []
     subprocess.run([sys.executable, "-c", code, str(vrt)], env=base, capture_output=True, timeout=60,
                    check=True)  # without them GDAL does connect: the listener would have seen the job
-    deadline = time.monotonic() + 5
-    while not listener.received and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert listener.received and b"/secret.tif" in listener.received[0]
+    assert b"/secret.tif" in listener.wait()[0]
+    listener.received.clear()
+
+
+def test_second_layer_a_geojson_crs_url_is_not_fetched_by_a_server_job(server, listener, tmp_path) -> None:
+    """A GeoJSON passes the vetting (it names no file) but its CRS may be a URL, which GDAL fetches
+    outside a job: the server's job runs and the listener receives nothing."""
+    samples = json.loads(POLYGONS.read_text())
+    samples["crs"] = {"type": "link", "properties": {"href": f"http://127.0.0.1:{listener.port}/crs.wkt",
+                                                     "type": "ogcwkt"}}
+    (tmp_path / "samples.geojson").write_text(json.dumps(samples))
+    crop = write_crop(tmp_path / "crop.tif")
+    code, events, stderr = run_cli("classify", "--optical", crop, "--window", "64", "--samples",
+                                   tmp_path / "samples.geojson", "--class-field", "class",
+                                   "--out", tmp_path / "labels.tif", remote=server)
+    assert code == 0, (stderr[-2000:], events[-3:])
+    time.sleep(0.5)
+    assert listener.received == []
+    opened = "import fiona, sys\nwith fiona.open(sys.argv[1]) as layer: print(layer.crs)"
+    subprocess.run([sys.executable, "-c", opened, str(tmp_path / "samples.geojson")], capture_output=True,
+                   timeout=60, check=True)
+    assert b"GET /crs.wkt" in listener.wait()[0]  # the same file, outside a job
     listener.received.clear()
 
 
 def test_data_root_vrt_of_data_root_files_still_runs(server, tmp_path) -> None:
     from backend.io.vrt import mosaic_vrt
 
-    crop = write_crop(server.data_root / "tiles" / "crop.tif")
+    crop = write_crop(server.data_root / "tiles" / "crop.tif", size=64)
     (server.data_root / "tiles" / "mosaic.vrt").write_text(mosaic_vrt([(crop, "crop.tif")]))
     code, events, stderr = run_cli("embed", "--optical", "server:tiles/mosaic.vrt", "--window", "64",
                                    "--out", tmp_path / "e.tif", remote=server)
@@ -204,7 +229,7 @@ def test_case3_scene_lists_read_only_data_root_files_and_reveal_no_paths(server,
 
 def test_case6_an_output_never_replaces_an_input(server, tmp_path) -> None:
     """``--out b.tif`` writes ``b_pca.tif`` beside it: here that is the input itself."""
-    crop = write_crop(tmp_path / "b_pca.tif")
+    crop = write_crop(tmp_path / "b_pca.tif", size=64)
     before = crop.read_bytes()
     code, events, _ = run_cli("embed", "--optical", crop, "--window", "64", "--out", tmp_path / "b.tif",
                               remote=server)
@@ -215,7 +240,7 @@ def test_case6_an_output_never_replaces_an_input(server, tmp_path) -> None:
 
 
 def test_case6_an_out_starting_with_a_dot_arrives(server, tmp_path) -> None:
-    crop = write_crop(tmp_path / "crop.tif")
+    crop = write_crop(tmp_path / "crop.tif", size=64)
     code, events, stderr = run_cli("embed", "--optical", crop, "--window", "64", "--out", tmp_path / ".e.tif",
                                    remote=server)
     assert code == 0, (stderr[-2000:], events[-3:])
@@ -277,7 +302,7 @@ class TamperingProxy:
 
 
 def test_case6_client_writes_only_what_it_asked_for_and_fails_without_it(server, tmp_path) -> None:
-    crop = write_crop(tmp_path / "in" / "crop.tif")
+    crop = write_crop(tmp_path / "in" / "crop.tif", size=64)
     before = _digest(tmp_path / "in")
 
     def extra_names(files: list[dict]) -> list[dict]:  # a hostile server lists the input and its token
