@@ -107,14 +107,13 @@ def head_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 def save_head(head: SegmentationHead, info: HeadInfo, path: str | os.PathLike[str]) -> Path:
     """Write the head's weights and JSON atomically; returns the ``.safetensors`` path."""
-    from safetensors.torch import save_file
-
     from backend.io.atomic import atomic_paths
+    from backend.models.files import save_safetensors
 
     weights, meta = head_paths(path)
     tensors = {name: value.detach().cpu().contiguous() for name, value in head.state_dict().items()}
     with atomic_paths(weights, meta) as (weights_tmp, meta_tmp):
-        save_file(tensors, str(weights_tmp))
+        save_safetensors(tensors, weights_tmp)
         meta_tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n", encoding="utf-8")
     return weights
 
