@@ -123,6 +123,7 @@ def test_dense_mode_with_sample_polygons(shared_data: Path, tmp_path: Path) -> N
     (["FOLDER", "--scene", "SCENE", "--labels", "LABELS"], "not both"),
     ([], "patch FOLDER"),
     (["--scene", "SCENE"], "exactly one of --labels"),
+    (["FOLDER", "--sensor", "rgb"], "--sensor belong(s) to scene mode"),
 ])
 def test_evaluate_needs_exactly_one_mode(shared_data: Path, tmp_path: Path, arguments: list[str],
                                          message: str) -> None:
@@ -136,3 +137,47 @@ def test_evaluate_needs_exactly_one_mode(shared_data: Path, tmp_path: Path, argu
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def _rgb_from(rgbn: Path, out: Path) -> Path:
+    """The red, green and blue bands of a 4-band uint8 raster: a plain RGB image."""
+    import rasterio
+
+    with rasterio.open(rgbn) as src:
+        profile = dict(src.profile, count=3)
+        with rasterio.open(out, "w", **profile) as dst:
+            dst.write(src.read([1, 2, 3]))
+    return out
+
+
+@pytest.mark.parametrize("sensor, options", [
+    ("rgbn", []),
+    ("rgb", ["--sensor", "rgb"]),
+    ("landsat-oli", ["--sensor", "landsat-oli", "--optical-units", "landsat-c2", "--spectral-fill", "auto"]),
+])
+def test_dense_mode_on_other_sensors_with_the_embed_input_options(shared_data: Path, tmp_path: Path,
+                                                                   sensor: str, options: list[str]) -> None:
+    """NAIP-like, RGB and Landsat-like scenes (simulated from the chip's S2 bands, its real water labels):
+    the band statistics of a spectrally filled input no longer crash, and evaluate takes embed's options."""
+    from backend.io.simulate import write_landsat_from_s2, write_rgbn_from_s2
+
+    s2 = shared_data / f"{CHIP}_S2Hand.tif"
+    if sensor == "landsat-oli":
+        scene = write_landsat_from_s2(s2, tmp_path / "landsat.tif", resolution_m=None)
+    else:
+        scene = write_rgbn_from_s2(s2, tmp_path / "rgbn.tif")
+        if sensor == "rgb":
+            scene = _rgb_from(scene, tmp_path / "rgb.tif")
+    out = tmp_path / "scores"
+    proc = subprocess.run(
+        [backend_python(), "-m", "backend", "evaluate", "--scene", str(scene), *options,
+         "--labels", str(shared_data / f"{CHIP}_LabelHand.tif"), "--bounds", *_crop_bounds(shared_data),
+         "--no-bundled", "--block", "64", "--buffer", "8", "--folds", "3", "--steps", "10",
+         "--out", str(out), "--events", "json"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
+    rows = json.loads(Path(f"{out}.json").read_text())["rows"]
+    bands = rows["band statistics (mean, std)"]
+    assert bands["embedding_dim"] == 24  # mean and std of the model's 12 bands, filled ones included
+    majority = rows["majority class of the training blocks"]["knn_accuracy"]["mean"]
+    assert bands["knn_accuracy"]["mean"] > majority  # water is distinct in the simulated bands too
