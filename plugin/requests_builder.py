@@ -66,7 +66,8 @@ ADVANCED_OPTIONS: tuple[AdvancedOption, ...] = (
 #: Clustering methods and classifiers: the backend's choice and its label (the dock's combo boxes and the
 #: Processing enums, in this order; translated where shown).
 CLUSTER_METHOD_LABELS: dict[str, str] = {"kmeans": "k-means", "hdbscan": "HDBSCAN (no k, noise class)"}
-CLASSIFIER_LABELS: dict[str, str] = {"knn": "kNN", "random-forest": "Random forest",
+CLASSIFIER_LABELS: dict[str, str] = {"auto": "Auto (never below the raw bands)", "knn": "kNN",
+                                     "random-forest": "Random forest",
                                      "gradient-boosting": "Gradient boosting"}
 assert tuple(CLUSTER_METHOD_LABELS) == _requests.CLUSTER_METHODS
 assert tuple(CLASSIFIER_LABELS) == _requests.CLASSIFIERS

@@ -15,7 +15,8 @@ from .i18n import tr
 from .jobs import STAMP_PATTERN
 
 #: Classifiers as layer names show them (lower case: they follow the layer title).
-CLASSIFIER_NAMES = {"knn": "kNN", "random-forest": "random forest", "gradient-boosting": "gradient boosting"}
+CLASSIFIER_NAMES = {"auto": "auto", "knn": "kNN", "random-forest": "random forest",
+                    "gradient-boosting": "gradient boosting"}
 assert tuple(CLASSIFIER_NAMES) == _requests.CLASSIFIERS
 #: A date in a file or layer name: 2020-05-12, 20200512, 2020_05 (years 1972-2099).
 DATE_PATTERN = re.compile(r"(?<!\d)(19[7-9]\d|20\d\d)[-_.]?(0[1-9]|1[0-2])"

@@ -33,8 +33,9 @@ from .units import OPTICAL_UNITS, SAR_UNITS
 ACTIONS: tuple[str, ...] = ("embed", "cluster", "classify", "segment", "similar", "change", "vectorise")
 #: ``cluster --method`` choices.
 CLUSTER_METHODS: tuple[str, ...] = ("kmeans", "hdbscan")
-#: ``classify --classifier`` choices.
-CLASSIFIERS: tuple[str, ...] = ("knn", "random-forest", "gradient-boosting")
+#: ``classify --classifier`` choices (auto: the model recipe where it beats a random forest on band
+#: statistics under the spatially blocked split, else that random forest).
+CLASSIFIERS: tuple[str, ...] = ("auto", "knn", "random-forest", "gradient-boosting")
 #: ``--normalise`` choices (embedding fields) and ``--distance`` choices (similar, classify, change).
 NORMALISE_CHOICES: tuple[str, ...] = ("auto", "l2", "none")
 DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
@@ -46,7 +47,7 @@ AUTO = "auto"
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 #: The backend's defaults of the options the plugin offers.
 DEFAULTS: dict[str, Any] = {"window": 120, "overlap": 32, "batch_size": 4, "device": AUTO, "seed": 0,
-                            "neighbors": 10, "steps": 300, "method": "kmeans", "classifier": "knn",
+                            "neighbors": 10, "steps": 300, "method": "kmeans", "classifier": "auto",
                             "normalise": "auto", "distance": "cosine"}
 #: ``change --threshold`` when none is given.
 DEFAULT_THRESHOLD = "otsu"

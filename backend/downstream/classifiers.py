@@ -18,7 +18,13 @@ Features (:class:`FeatureBuilder`): the embedding vectors, L2-normalised (direct
 cosine kNN and k-means use them; ``normalise=False`` keeps them as read), optionally followed by
 per-patch band statistics (mean and std of the input pixels, :mod:`backend.downstream.band_stats`)
 standardised with the training patches' mean and std and scaled by ``1/sqrt(count)`` so that both
-parts weigh about the same in a cosine kNN. Trees do not care about the scaling.
+parts weigh about the same in a cosine kNN. Trees do not care about the scaling. Without the
+embeddings (``embeddings=False``) the features are the band statistics alone: the raw-band baseline.
+
+Recipes (:class:`Recipe`: a classifier and the features it reads): :data:`BASELINE` is a random
+forest on the band statistics alone, the figure every model recipe has to match;
+:data:`MODEL_RECIPE` is a random forest on the embeddings followed by the band statistics, which
+``classify --classifier auto`` weighs against the baseline under the spatially blocked split.
 """
 
 from __future__ import annotations
@@ -37,6 +43,28 @@ FOREST_TREES = 200
 BOOSTING_ITERATIONS = 200
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A classifier and the features it reads (embeddings, band statistics or both)."""
+
+    classifier: str
+    embeddings: bool = True
+    band_stats: bool = False
+
+    @property
+    def name(self) -> str:
+        """What the analyst reads, e.g. ``random-forest on embeddings + band statistics``."""
+        used = (("embeddings", self.embeddings), ("band statistics", self.band_stats))
+        parts = [part for part, wanted in used if wanted]
+        return f"{self.classifier} on {' + '.join(parts)}"
+
+
+#: The raw-band baseline: a random forest on per-patch band mean and std.
+BASELINE = Recipe("random-forest", embeddings=False, band_stats=True)
+#: The model recipe of ``--classifier auto``: a random forest on the embeddings and the band statistics.
+MODEL_RECIPE = Recipe("random-forest", embeddings=True, band_stats=True)
+
+
 @dataclass
 class FeatureBuilder:
     """Turns raw embedding vectors (and band statistics) into classifier features.
@@ -44,25 +72,30 @@ class FeatureBuilder:
     Attributes:
         band_mean: per-statistic mean of the training patches (``None``: no band statistics).
         band_std: per-statistic standard deviation of the training patches.
+        normalise: L2-normalise the embedding vectors.
+        embeddings: use the embedding vectors (``False``: the band statistics alone).
     """
 
     band_mean: np.ndarray | None = None
     band_std: np.ndarray | None = None
     normalise: bool = True
+    embeddings: bool = True
 
     @classmethod
-    def fit(cls, bands: np.ndarray | None, normalise: bool = True) -> FeatureBuilder:
+    def fit(cls, bands: np.ndarray | None, normalise: bool = True, embeddings: bool = True) -> FeatureBuilder:
         """Standardisation of the training patches' band statistics (``None``: embeddings only).
 
         ``normalise``: L2-normalise the embedding vectors (``False`` keeps them as read, e.g. a
-        field read with ``--normalise none``).
+        field read with ``--normalise none``). ``embeddings=False``: the band statistics alone.
         """
         if bands is None:
+            if not embeddings:
+                raise ValueError("features without embeddings need band statistics")
             return cls(normalise=normalise)
         mean = np.nanmean(bands, axis=0)
         std = np.nanstd(bands, axis=0)
         return cls(np.nan_to_num(mean).astype(np.float32), np.where(std > 1e-12, std, 1.0).astype(np.float32),
-                   normalise)
+                   normalise, embeddings)
 
     @property
     def uses_bands(self) -> bool:
@@ -78,8 +111,8 @@ class FeatureBuilder:
         if bands is None:
             raise ValueError("band statistics were used in training but are missing here")
         scaled = (np.asarray(bands, np.float32) - self.band_mean) / self.band_std
-        scaled = np.nan_to_num(scaled) / np.sqrt(scaled.shape[1])
-        return np.concatenate([features, scaled.astype(np.float32)], axis=1)
+        scaled = (np.nan_to_num(scaled) / np.sqrt(scaled.shape[1])).astype(np.float32)
+        return np.concatenate([features, scaled], axis=1) if self.embeddings else scaled
 
 
 class PatchClassifier:

@@ -37,9 +37,11 @@ class CvAccuracy:
     Attributes:
         scheme: ``leave-one-polygon-out`` or ``spatially blocked``.
         accuracy: patch accuracy over all held-out patches (``None`` when the scheme cannot run).
-        class_accuracy: the same per class name.
+        class_accuracy: the same per class name (the class's recall).
         folds: number of refits.
         why: why the scheme could not run (empty when it ran).
+        macro_f1: mean F1 over the classes among the held-out patches.
+        class_f1: F1 per class name (``None`` for a class with no held-out patch).
     """
 
     scheme: str
@@ -47,6 +49,8 @@ class CvAccuracy:
     class_accuracy: dict[str, float | None] = field(default_factory=dict)
     folds: int = 0
     why: str = ""
+    macro_f1: float | None = None
+    class_f1: dict[str, float | None] = field(default_factory=dict)
 
 
 def polygon_blocks(polygons: np.ndarray, rows: np.ndarray, cols: np.ndarray, block: int) -> np.ndarray:
@@ -67,12 +71,26 @@ def polygon_blocks(polygons: np.ndarray, rows: np.ndarray, cols: np.ndarray, blo
     return out
 
 
+def class_f1(truth: np.ndarray, predicted: np.ndarray, class_count: int) -> list[float | None]:
+    """F1 of each class index (``None`` for a class absent from ``truth``)."""
+    scores: list[float | None] = []
+    for index in range(class_count):
+        actual, called = truth == index, predicted == index
+        hits = int((actual & called).sum())
+        total = int(actual.sum()) + int(called.sum())
+        scores.append(None if not actual.any() else 2 * hits / total)
+    return scores
+
+
 def _pooled(scheme: str, truth: np.ndarray, predicted: np.ndarray, names: Sequence[str],
             folds: int) -> CvAccuracy:
     correct = truth == predicted
     per_class = {name: (float(correct[truth == index].mean()) if (truth == index).any() else None)
                  for index, name in enumerate(names)}
-    return CvAccuracy(scheme, float(correct.mean()), per_class, folds)
+    f1 = dict(zip(names, class_f1(truth, predicted, len(names))))
+    present = [value for value in f1.values() if value is not None]
+    return CvAccuracy(scheme, float(correct.mean()), per_class, folds,
+                      macro_f1=float(np.mean(present)) if present else None, class_f1=f1)
 
 
 def grouped_cv(make: Callable[[], Any], features: np.ndarray, classes: np.ndarray, groups: np.ndarray,

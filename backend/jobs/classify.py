@@ -1,24 +1,35 @@
-"""``classify``: label map from labelled sample polygons with kNN, a random forest or gradient boosting.
+"""``classify``: label map from labelled sample polygons, never below a random forest on the raw bands.
 
     python -m backend classify --optical S2.tif --samples polys.gpkg --class-field class \\
-        [--classifier knn|random-forest|gradient-boosting] [--band-stats] [--neighbors 10] \\
+        [--classifier auto|knn|random-forest|gradient-boosting] [--band-stats] [--neighbors 10] \\
         --out labels.tif [--confidence-out labels_confidence.tif] [--probabilities-out proba.tif]
 
+With the input raster (``--optical``) every run computes per-patch band statistics and scores the
+band-statistics baseline (a random forest on them) under the same spatially blocked split as the
+classifier. ``--classifier auto`` (the default) keeps a random forest on embeddings + band
+statistics only where it beats that baseline (blocked accuracy and macro-F1), else maps with the
+baseline; without the input raster it is the kNN on the embeddings (no baseline to weigh).
+
 Outputs ``{"labels", "style", "confidence", "confidence_style", "embeddings"}`` (+ ``probabilities``,
-``probabilities_style``); stats include ``class_counts`` (sample patches per class),
-``polygon_counts``, ``lopo_accuracy``, ``blocked_cv_accuracy`` (spatially blocked cross-validation,
-the estimate to trust), ``trust``, ``mean_confidence`` and ``classes``.
+``probabilities_style``); stats include ``recipe`` (what made the map), ``recipe_reason``,
+``recipes`` (each recipe scored: ``recipe``, ``classifier``, ``embeddings``, ``band_stats``,
+``blocked_cv_accuracy``, ``blocked_cv_macro_f1``, ``chosen``), ``blocked_cv_accuracy`` and
+``blocked_cv_macro_f1`` (spatially blocked cross-validation, the estimate to trust),
+``baseline_blocked_cv_accuracy`` / ``baseline_blocked_cv_macro_f1``, ``per_class`` (``class``,
+``name``, ``samples``, ``polygons``, ``blocked_accuracy``, ``f1``, ``lopo_accuracy``,
+``baseline_blocked_accuracy``, ``baseline_f1``), ``class_counts``, ``polygon_counts``,
+``lopo_accuracy``, ``trust``, ``mean_confidence`` and ``classes``.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from backend.contract.requests import CLASSIFIERS, DEFAULTS
 from backend.errors import UserError
 from backend.events import Reporter
 from backend.jobs._inputs import add_input_arguments
-
-CLASSIFIER_CHOICES = ("knn", "random-forest", "gradient-boosting")
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -30,12 +41,15 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     add_input_arguments(parser)
     add_samples_arguments(parser, required=True)
     add_field_arguments(parser, distance=True)
-    parser.add_argument("--classifier", choices=CLASSIFIER_CHOICES, default="knn",
-                        help="knn: cosine kNN vote (default); random-forest / gradient-boosting: "
-                             "scikit-learn models (seeded, one core)")
+    parser.add_argument("--classifier", choices=CLASSIFIERS, default=DEFAULTS["classifier"],
+                        help="auto (default): a random forest on embeddings + band statistics where it beats "
+                             "a random forest on the band statistics alone under the spatially blocked "
+                             "split, else that baseline (kNN on the embeddings without --optical); knn: "
+                             "cosine kNN vote; random-forest / gradient-boosting: scikit-learn models "
+                             "(seeded, one core). The baseline's figure is reported beside every choice")
     parser.add_argument("--band-stats", action="store_true",
-                        help="add per-patch mean/std of the input bands (standardised) to the embeddings; "
-                             "needs --optical")
+                        help="with a named --classifier: add per-patch mean/std of the input bands "
+                             "(standardised) to the embeddings; needs --optical (auto uses them anyway)")
     parser.add_argument("--neighbors", type=int, default=10, help="k of the kNN vote (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the scikit-learn models")
     parser.add_argument("--cv-block", type=int, metavar="PATCHES",
@@ -98,36 +112,52 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     cv_block = args.cv_block or default_block(args.window)
     with tempfile.TemporaryDirectory(prefix="terraprobe-classify-") as scratch:
         band_stats = None
-        if args.band_stats:
+        if args.optical:
             from backend.downstream.band_stats import write_band_statistics
 
             band_stats = Path(scratch) / "band_statistics.tif"
             with open_inputs(options) as inputs:
                 count = write_band_statistics(inputs, band_stats)
-            reporter.log(f"band statistics: {count} per-patch values (mean, std of each band) added")
+            reporter.log(f"band statistics: {count} per-patch values (mean, std of each band) for the "
+                         "raw-band baseline")
         stats = classify_map(embeddings, samples, out, confidence, probabilities,
                              classifier=args.classifier, neighbors=args.neighbors, band_stats=band_stats,
-                             cv_block=cv_block, seed=args.seed, device=args.device, normalise=args.normalise,
-                             distance=args.distance, reporter=reporter, start=0.6, end=1.0)
+                             append_band_stats=args.band_stats, cv_block=cv_block, seed=args.seed,
+                             device=args.device, normalise=args.normalise, distance=args.distance,
+                             reporter=reporter, start=0.6, end=1.0)
     for message in stats.warnings:
         reporter.warning(message)
-    for name in samples.classes:
-        reporter.log(f"class {name}: {stats.class_counts[name]} patches in {stats.polygon_counts[name]} "
-                     f"polygon(s), leave-one-polygon-out accuracy "
-                     f"{_percent(stats.lopo_class_accuracy[name])}, spatially blocked "
-                     f"{_percent(stats.blocked_cv_class_accuracy[name])}")
-    what = f"k={stats.neighbors}" if args.classifier == "knn" else args.classifier
-    reporter.log(f"leave-one-polygon-out accuracy: {_percent(stats.lopo_accuracy)} "
-                 f"({stats.reference_patches} sample patches, {what})")
-    reporter.log(f"spatially blocked accuracy ({stats.blocked_cv_folds} folds of {cv_block}x{cv_block}-patch "
-                 f"blocks): {_percent(stats.blocked_cv_accuracy)}")
-    reporter.log(f"which to trust: {stats.trust_note}")
+    _log_accuracy(reporter, stats, cv_block)
     reporter.progress(1.0, "done")
     outputs = {"labels": str(out), "style": str(style_path(out)), "confidence": str(confidence),
                "confidence_style": str(style_path(confidence)), "embeddings": str(embeddings)}
     if probabilities is not None:
         outputs.update(probabilities=str(probabilities), probabilities_style=str(style_path(probabilities)))
     reporter.result(outputs, {**resolved.stats, **stats.as_dict()})
+
+
+def _log_accuracy(reporter: Reporter, stats: Any, cv_block: int) -> None:
+    """Per-class figures, both estimates, and every recipe's blocked figures beside the chosen one's."""
+    for row in stats.per_class:
+        reporter.log(f"class {row['name']}: {row['samples']} patches in {row['polygons']} polygon(s), "
+                     f"leave-one-polygon-out accuracy {_percent(row['lopo_accuracy'])}, spatially blocked "
+                     f"{_percent(row['blocked_accuracy'])} (F1 {_fraction(row['f1'])})")
+    what = f"k={stats.neighbors}" if stats.classifier == "knn" else stats.classifier
+    reporter.log(f"leave-one-polygon-out accuracy: {_percent(stats.lopo_accuracy)} "
+                 f"({stats.reference_patches} sample patches, {what})")
+    for scored in stats.recipes:
+        role = " (band-statistics baseline)" if not scored["embeddings"] else ""
+        mark = ", made the map" if scored["chosen"] else ""
+        reporter.log(f"spatially blocked ({stats.blocked_cv_folds} folds of {cv_block}x{cv_block}-patch "
+                     f"blocks), {scored['recipe']}{role}: accuracy "
+                     f"{_percent(scored['blocked_cv_accuracy'])}, macro-F1 "
+                     f"{_fraction(scored['blocked_cv_macro_f1'])}{mark}")
+    reporter.log(f"recipe: {stats.recipe} ({stats.recipe_reason})")
+    reporter.log(f"which to trust: {stats.trust_note}")
+
+
+def _fraction(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _percent(value: float | None) -> str:

@@ -154,6 +154,7 @@ def test_vrt_is_exported_once_and_the_embedding_cache_hits(dock, shared_data, qt
     dock.area_combo.setCurrentIndex(dock.area_combo.findData("layer"))
     dock.samples_combo.setLayer(polygons)
     dock.window_spin.setValue(64)
+    dock.classifier_combo.setCurrentIndex(dock.classifier_combo.findData("knn"))
     hits = []
     for neighbors in (10, 400):  # the second run also has more neighbours than any class has samples
         dock.neighbors_spin.setValue(neighbors)

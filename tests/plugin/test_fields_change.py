@@ -99,7 +99,7 @@ def test_dock_runs_every_action_on_foreign_fields(dock, fields, shared_data, qtb
 
     dock.samples_combo.setLayer(samples)
     dock.field_combo.setField("class")
-    _click(qtbot, dock, dock.classify_button)  # kNN
+    _click(qtbot, dock, dock.classify_button)  # auto: the kNN on a field without its input raster
     assert len(_layers("labels")) == 1 and len(_layers("confidence")) == 1
     status = dock.status_label.text()
     assert "leave-one-polygon-out accuracy" in status and "spatially blocked" in status, status
@@ -157,7 +157,7 @@ def test_processing_runs_every_algorithm_on_foreign_fields(loaded_plugin, proces
     done = _processing("cluster", {"EMBEDDINGS": tessera, "METHOD": 1, "MIN_CLUSTER_SIZE": 10,
                                    "OUTPUT": str(tmp_path / "clusters.tif")})
     assert Path(done["OUTPUT"]).is_file()
-    for name, field, classifier in (("knn", aef, 0), ("rf", tessera, 1)):
+    for name, field, classifier in (("knn", aef, 1), ("rf", tessera, 2)):
         done = _processing("classify", {"EMBEDDINGS": field, "SAMPLES": polygons, "CLASS_FIELD": "class",
                                         "CLASSIFIER": classifier, "OUTPUT": str(tmp_path / f"{name}.tif"),
                                         "CONFIDENCE": str(tmp_path / f"{name}_conf.tif"),
