@@ -131,7 +131,9 @@ def _run_patches(args: argparse.Namespace, reporter: Reporter) -> None:
         bands = parse_band_indices(args.bands, first.count)
     reporter.log(f"{len(folder)} patches, {len(folder.classes)} classes, bands {bands}")
 
-    models = [Path(p) for p in args.model]
+    from backend.inference.model import resolve_model_path
+
+    models = [resolve_model_path(p) for p in args.model]
     bundled = None if args.no_bundled else bundled_model()
     rows: list[tuple[str, Any]] = [("band statistics (mean, std)", None)]
     reference = bundled or (models[0] if models else None)
@@ -177,8 +179,6 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
     """Scene mode: spatial block cross-validation of the segmentation head and kNN labels."""
     import tempfile
 
-    import torch
-
     from backend.downstream.band_stats import write_band_statistics
     from backend.downstream.raster import pick_device
     from backend.downstream.segmentation import InputSetPixels, PolygonLabels, RasterLabels
@@ -197,7 +197,7 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.inference.model import model_config, resolve_device, resolve_model_path
     from backend.io.atomic import write_text_atomic
     from backend.io.sensor_bands import check_sensor_options
-    from backend.models import base_config, build_model, load_encoder
+    from backend.models import base_config
     from backend.paths import bundled_model
 
     if args.steps < 1:
@@ -257,14 +257,9 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
         with tempfile.TemporaryDirectory(prefix="terraprobe-evaluate-") as scratch:
             for index, (label, kind, path) in enumerate(rows):
                 embeddings = Path(scratch) / f"row{index}.tif"
-                model = None
-                if kind != "bands":
-                    model = load_encoder(path, device="cpu")
-                    if kind == "random":
-                        torch.manual_seed(args.seed)
-                        model = build_model(model.config)
-                    model = model.to(device).eval()
-                with open_scene(model.config if model is not None else bands_config) as inputs:
+                with open_scene(bands_config if kind == "bands" else model_config(path)) as inputs:
+                    model = None if kind == "bands" else _scene_encoder(path, kind == "random", inputs,
+                                                                        device, args.seed)
                     if model is None:
                         dim = write_band_statistics(inputs, embeddings)
                     else:
@@ -323,16 +318,42 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
     reporter.result({"table": str(md_path), "json": str(json_path)}, {"rows": rows_out})
 
 
+def _scene_encoder(path: Path, random_init: bool, inputs: Any, device: str, seed: int) -> Any:
+    """The encoder of a scene row on ``device``: the model of ``path``, or its architecture with random
+    weights; a Galileo encoder wrapped for the scene's channel groups and month."""
+    import torch
+
+    from backend.inference.model import model_config
+    from backend.models import build_model, load_encoder
+
+    config = model_config(path)
+    if config.is_galileo:
+        from backend.inference.galileo_inputs import GalileoEmbedder
+
+        return GalileoEmbedder(_galileo_encoder(path, random_init, seed).to(device), config, inputs.galileo)
+    model = load_encoder(path, device="cpu")
+    if random_init:
+        torch.manual_seed(seed)
+        model = build_model(model.config)
+    return model.to(device).eval()
+
+
 def _encoder_featurizer(path: Path, random_init: bool, folder: Any, bands: list[int], seed: int,
                         device: str, reporter: Reporter):
-    """Features of a CROMA optical encoder: the mean of its patch encodings (GAP)."""
+    """Features of an optical encoder: the mean of its patch encodings (GAP).
+
+    A Galileo model embeds the patch as ``embed`` does (:func:`_galileo_featurizer`).
+    """
     import numpy as np
     import torch
 
+    from backend.inference.model import model_config
     from backend.models import build_model, load_encoder, normalize
 
     torch_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
                                 else ("cpu" if device == "auto" else device))
+    if model_config(path).is_galileo:
+        return _galileo_featurizer(path, random_init, seed, torch_device)
     model = load_encoder(path, device="cpu")
     if random_init:
         torch.manual_seed(seed)
@@ -358,6 +379,45 @@ def _encoder_featurizer(path: Path, random_init: bool, folder: Any, bands: list[
         x = torch.from_numpy(normalize(batch, mean[:, None, None], std[:, None, None]))
         out = model(optical=x.to(torch_device))
         return out["optical_encodings"].float().mean(dim=1).cpu().numpy()
+
+    return featurize
+
+
+def _galileo_encoder(path: Path, random_init: bool, seed: int) -> Any:
+    """The Galileo encoder of ``path``, or the same architecture with random weights (eval mode)."""
+    import torch
+
+    from backend.models import load_encoder
+
+    model = load_encoder(path, device="cpu")
+    if random_init:
+        from backend.models.galileo import GalileoEncoder
+
+        torch.manual_seed(seed)
+        model = GalileoEncoder(dim=model.dim, depth=len(model.blocks),
+                               heads=model.blocks[0].attn.heads).eval()
+    return model
+
+
+def _galileo_featurizer(path: Path, random_init: bool, seed: int, device: Any):
+    """Features of a Galileo encoder on Sentinel-2 patches (bands in ``S2_BANDS`` order, DN): the mean
+    of its per-8x8-patch embeddings, computed as ``embed`` computes them (every S2 group and NDVI,
+    month July as no date is known)."""
+    import numpy as np
+    import torch
+
+    from backend.contract.bands import GALILEO_S2_BANDS, S2_BANDS
+    from backend.inference.galileo_inputs import DEFAULT_MONTH, GalileoChannels, GalileoEmbedder
+    from backend.inference.model import model_config
+
+    embedder = GalileoEmbedder(_galileo_encoder(path, random_init, seed).to(device), model_config(path),
+                               GalileoChannels(GALILEO_S2_BANDS, False, DEFAULT_MONTH, "evaluate"))
+    rows = [S2_BANDS.index(band) for band in GALILEO_S2_BANDS]
+
+    @torch.inference_mode()
+    def featurize(batch: np.ndarray) -> np.ndarray:
+        out = embedder(optical=torch.from_numpy(np.ascontiguousarray(batch[:, rows])).to(device))
+        return next(iter(out.values())).float().mean(dim=(1, 2)).cpu().numpy()
 
     return featurize
 
