@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.backend.server_helpers import POLYGONS, ServerProcess, run_cli, start_server, write_crop
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -445,3 +446,35 @@ def test_case10_server_disk_full_during_a_job_names_the_servers_disk(tmp_path) -
         if small is not None:
             small.stop()
         subprocess.run(["umount", "-l", str(work)], capture_output=True)
+
+
+def test_vetting_knows_the_real_formats_by_content(tmp_path) -> None:
+    """Real files of every accepted kind pass; the same bytes under another option, or a VRT, do not."""
+    import fiona
+
+    from backend.server.storage import Refused, Storage
+    from backend.server.vetting import file_kind, vet_upload
+
+    storage = Storage(tmp_path / "work", [], max_upload=1 << 30)
+    models = REPO_ROOT / "resources" / "models"
+    with fiona.open(POLYGONS) as source:
+        for driver, name in (("GPKG", "polys.gpkg"), ("ESRI Shapefile", "polys.shp")):
+            with fiona.open(tmp_path / name, "w", driver=driver, schema=source.schema,
+                            crs=source.crs) as sink:
+                sink.writerecords(source)
+    crop = write_crop(tmp_path / "crop.tif", size=16)
+    parts = sorted(p.name for p in tmp_path.glob("polys.*") if p.suffix not in (".gpkg", ".shp"))
+    accepted = (("--samples", tmp_path / "polys.gpkg", ["polys.gpkg"], "geopackage"),
+                ("--samples", tmp_path / "polys.shp", ["polys.shp", *parts], "shapefile"),
+                ("--samples", POLYGONS, [POLYGONS.name], "json"),
+                ("--model", models / "terraprobe-croma-small.safetensors",
+                 ["terraprobe-croma-small.safetensors", "terraprobe-croma-small.json"], "safetensors"),
+                ("--optical", crop, ["crop.tif"], "tiff"))
+    for option, path, names, kind in accepted:
+        assert file_kind(path) == kind
+        assert vet_upload("classify", option, path, names, storage, tmp_path) == path
+    for _, path, names, _ in accepted[:4]:  # a vector or a model is not a raster
+        with pytest.raises(Refused, match=r"self-contained files here \(tiff\)"):
+            vet_upload("classify", "--optical", path, names[:1], storage, tmp_path)
+    with pytest.raises(Refused, match=r"polys\.shp is not a companion"):
+        vet_upload("classify", "--optical", crop, ["crop.tif", "polys.shp"], storage, tmp_path)
