@@ -9,8 +9,8 @@ Public API:
   readable, see :func:`backend.io.outputs.verify_raster`) and any file fails when GDAL/libtiff
   reported a write error meanwhile; pass a callable ``verify(tmp_path)`` to add a check of your
   own (it raises to refuse the file), or ``verify=False`` to skip all verification. A final that
-  is a FIFO, device or socket is refused before anything is written (outputs are regular files). On any
-  failure nothing is left at the finals nor beside them, and storage faults become one-line
+  is a FIFO, device, socket or folder is refused before anything is written. On any failure
+  nothing is left at the finals nor beside them, and storage faults become one-line
   :class:`backend.errors.EnvironmentFault` messages.
 * ``active_temporaries() -> list[Path]``: temporaries being written now (the CLI's cancel watchdog
   removes them before a forced exit).
@@ -62,6 +62,8 @@ class _Pending:
         self.final = Path(final_path)
         self.committed = False
         check_output_kind(self.final, "the output")
+        if self.final.is_dir():
+            raise UserError(f"the output {self.final} is a folder, not a file; give a file name")
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=f".{self.final.stem}.", suffix=f".part{self.final.suffix}",

@@ -81,14 +81,18 @@ def test_an_output_that_is_a_device_or_fifo_is_refused(scene: Path, tmp_path: Pa
     assert files_in(tmp_path / "cache") == []
 
 
-def test_the_atomic_writer_refuses_a_fifo(tmp_path: Path) -> None:
+def test_the_atomic_writer_refuses_a_fifo_or_a_folder(tmp_path: Path) -> None:
     from backend.errors import UserError
     from backend.io.atomic import write_text_atomic
 
     fifo = _fifo(tmp_path, "style.qml")
     with pytest.raises(UserError, match="is a FIFO"):
         write_text_atomic(fifo, "<qgis/>")
-    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and [p.name for p in tmp_path.iterdir()] == ["style.qml"]
+    (tmp_path / "report.md").mkdir()
+    with pytest.raises(UserError, match=r"report\.md is a folder, not a file"):
+        write_text_atomic(tmp_path / "report.md", "# report")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and (tmp_path / "report.md").is_dir()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["report.md", "style.qml"]
 
 
 
