@@ -6,9 +6,9 @@ the server run the same command line, so they are refused the same way.
 
 * ``max_pixels() -> int``: the largest area one run embeds: ``$TERRAPROBE_MAX_PIXELS``, else
   :data:`DEFAULT_MAX_PIXELS` (10¹¹ px: about 800 Sentinel-2 tiles; at 10 m a continent).
-* ``output_bytes(width, height, embedding_dim, dtype) -> int``: uncompressed bytes of the embedding
-  raster and its preview on the patch grid of a ``width x height`` px area (an upper bound: the
-  files are deflate-compressed).
+* ``output_bytes(cols, rows, embedding_dim, dtype) -> int``: uncompressed bytes of the embedding
+  raster and its preview on a ``cols x rows`` patch grid (an upper bound: the files are
+  deflate-compressed).
 * ``check_area(inputs, embedding_dim, dtype, folders)``: ``UserError`` (exit 2) for an area over
   :func:`max_pixels`; ``EnvironmentFault`` (exit 3) when a file system among ``folders`` (the cache
   entry's folder, the folders the result is copied to) has less room than the outputs it receives.
@@ -17,7 +17,6 @@ the server run the same command line, so they are refused the same way.
 from __future__ import annotations
 
 import errno
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,6 @@ from backend.io.outputs import estimate_bytes, format_bytes, free_bytes, room_by
 
 DEFAULT_MAX_PIXELS = 10**11
 MAX_PIXELS_VARIABLE = "TERRAPROBE_MAX_PIXELS"
-PATCH = 8
 
 
 def max_pixels() -> int:
@@ -43,9 +41,8 @@ def max_pixels() -> int:
         raise UserError(f"{MAX_PIXELS_VARIABLE} must be a number of pixels, got {value!r}") from None
 
 
-def output_bytes(width: int, height: int, embedding_dim: int, dtype: str) -> int:
-    """Uncompressed bytes of the embedding raster and the preview of a ``width x height`` px area."""
-    cols, rows = math.ceil(width / PATCH), math.ceil(height / PATCH)
+def output_bytes(cols: int, rows: int, embedding_dim: int, dtype: str) -> int:
+    """Uncompressed bytes of the embedding raster and the preview on a ``cols x rows`` patch grid."""
     profiles = (embedding_profile(None, None, cols, rows, embedding_dim, dtype),
                 preview_profile(None, None, cols, rows))
     return sum(int(estimate_bytes(profile) or 0) for profile in profiles)
@@ -63,14 +60,14 @@ def check_area(inputs: Any, embedding_dim: int, dtype: str, folders: Sequence[Pa
     """Refuse an area too large for one run (exit 2) or for the disks it is written to (exit 3).
 
     Args:
-        inputs: the opened ``InputSet`` (its ``width`` and ``height`` are the area's).
+        inputs: the opened ``InputSet`` (the area's size in px and in patches).
         embedding_dim: bands of the embedding raster.
         dtype: ``float16`` or ``float32``.
         folders: where the outputs are written in full: the cache entry's folder, then the folders
             of the copies (``--out``); folders on one file system add up.
     """
     width, height = int(inputs.width), int(inputs.height)
-    needed = output_bytes(width, height, embedding_dim, dtype)
+    needed = output_bytes(int(inputs.patch_width), int(inputs.patch_height), embedding_dim, dtype)
     limit = max_pixels()
     if width * height > limit:
         raise UserError(f"the area is {_area_text(width, height)}: more than the {limit:.3g} px one run "
