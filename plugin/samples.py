@@ -7,18 +7,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from qgis.core import (
+    QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
     QgsEditorWidgetSetup,
     QgsFeature,
     QgsField,
     QgsFields,
+    QgsFillSymbol,
     QgsProject,
+    QgsRendererCategory,
     QgsVectorFileWriter,
     QgsVectorLayer,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
+from .contract import outputs as _outputs
 from .i18n import tr
 
 DEFAULT_CLASSES = ("water", "forest", "cropland", "built-up", "bare soil")
@@ -104,9 +108,32 @@ def create_sample_layer(path: Path, crs: QgsCoordinateReferenceSystem,
     index = layer.fields().indexOf(CLASS_FIELD)
     value_map = {"map": [{label: label} for label in class_names]}
     layer.setEditorWidgetSetup(index, QgsEditorWidgetSetup("ValueMap", value_map))
+    layer.setRenderer(class_renderer(class_names))
     (project or QgsProject.instance()).addMapLayer(layer)
     layer.startEditing()
     return layer
+
+
+def class_renderer(class_names: Sequence[str]) -> QgsCategorizedSymbolRenderer:
+    """A half-transparent fill of its own colour per class (land-cover colours for known names), so the
+    analyst sees which class each drawn polygon got."""
+    categories = []
+    for name, colour in zip(class_names, _outputs.label_colors(list(class_names))):
+        symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": colour,
+                                             "outline_width": "0.6"})
+        symbol.setOpacity(0.6)
+        categories.append(QgsRendererCategory(name, symbol, name))
+    return QgsCategorizedSymbolRenderer(CLASS_FIELD, categories)
+
+
+def parse_class_names(text: str) -> list[str]:
+    """Class names typed one a line or separated by commas: trimmed, empty and repeated ones left out."""
+    names: list[str] = []
+    for part in re.split(r"[\n,;]", text):
+        name = part.strip()
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 class SamplesSnapshot:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from qgis.core import QgsApplication, QgsProject, QgsSettings
+from qgis.core import QgsApplication, QgsSettings
 
 try:
     from ..backend.contract import paths as contract_paths
@@ -141,10 +140,3 @@ def models_dir() -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
-
-def output_folder() -> Path:
-    """Where dock runs write results: ``terraprobe/`` beside the saved project, else a temp folder."""
-    home = QgsProject.instance().homePath()
-    base = Path(home) / "terraprobe" if home else Path(tempfile.gettempdir()) / "terraprobe"
-    base.mkdir(parents=True, exist_ok=True)
-    return base

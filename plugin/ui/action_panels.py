@@ -10,9 +10,9 @@ from qgis.PyQt.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -34,12 +34,14 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("ActionPanels", text)
 
 
-class AreaBox(QGroupBox):
+class AreaBox(QgsCollapsibleGroupBox):
     """Area (layer, canvas or drawn rectangle), window and device."""
 
     def __init__(self, device: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTitle(self.tr("Area and processing"))
+        self.setObjectName("TerraprobeAreaBox")
+        self.setSaveCollapsedState(False)
         form = QFormLayout(self)
         row = QHBoxLayout()
         self.area_combo = QComboBox()
@@ -69,15 +71,31 @@ class AreaBox(QGroupBox):
             "Off: each run adds new layers named by what made them (model, classifier, k, date), beside the "
             "earlier ones. On: a run replaces the earlier result of the same action on the same layer"))
         form.addRow(self.tr("Results"), self.replace_check)
+        folder_row = QHBoxLayout()
+        self.folder_label = QLabel()
+        self.folder_label.setWordWrap(True)
+        self.folder_button = QToolButton()
+        self.folder_button.setText(self.tr("Folder…"))
+        self.folder_button.setPopupMode(QToolButton.InstantPopup)
+        self.folder_button.setToolTip(self.tr("Where results and new sample layers are saved"))
+        menu = QMenu(self.folder_button)
+        self.choose_folder_action = menu.addAction(self.tr("Choose a folder…"))
+        self.project_folder_action = menu.addAction(self.tr("Beside the project (terraprobe/)"))
+        self.folder_button.setMenu(menu)
+        folder_row.addWidget(self.folder_label, 1)
+        folder_row.addWidget(self.folder_button)
+        form.addRow(self.tr("Saved in"), folder_row)
 
 
-class ActionsBox(QGroupBox):
+class ActionsBox(QgsCollapsibleGroupBox):
     """Embed, Similarity, Cluster (method, k or minimum size), samples and class field, Classify (classifier,
     band statistics), Segment."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTitle(self.tr("Actions"))
+        self.setObjectName("TerraprobeActionsBox")
+        self.setSaveCollapsedState(False)
         grid = QGridLayout(self)
         self.embed_button = QPushButton(self.tr("Embed"))
         self.embed_button.setToolTip(self.tr("Compute embeddings and an RGB preview (first 3 principal "

@@ -91,6 +91,7 @@ class ChangeBox(QgsCollapsibleGroupBox):
         self.threshold_combo.currentIndexChanged.connect(self._show_threshold)
         self._show_threshold()
         self.setSaveCollapsedState(False)
+        self.setCollapsed(True)  # the dock stays short; a click opens it
 
     def _show_threshold(self, *_args) -> None:
         self.threshold_spin.setEnabled(self.threshold_combo.currentData() == FIXED)
@@ -153,6 +154,7 @@ class VectoriseBox(QgsCollapsibleGroupBox):
         self.vectorise_button.setProperty("base_tooltip", self.vectorise_button.toolTip())
         form.addRow(self.vectorise_button)
         self.setSaveCollapsedState(False)
+        self.setCollapsed(True)  # the dock stays short; a click opens it
 
     def _show_only(self, *_args) -> None:
         self.only_edit.setEnabled(self.only_combo.currentData() == "classes")

@@ -22,9 +22,10 @@ from qgis.core import (
 )
 from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox, QgsVertexMarker
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
-from qgis.PyQt.QtWidgets import QComboBox, QDockWidget, QPushButton, QScrollArea, QVBoxLayout, QWidget
+from qgis.PyQt.QtCore import QCoreApplication, Qt, QTimer, pyqtSignal
+from qgis.PyQt.QtWidgets import QDockWidget, QFileDialog, QPushButton, QVBoxLayout, QWidget
 
+from ..autopick import overlaps, radar_for, samples_for
 from ..bands import DEFAULT_MODALITIES, BandPlan
 from ..job_inputs import field_file, layer_files
 from ..jobs import JobRequest, output_path
@@ -32,21 +33,30 @@ from ..models import ModelInfo
 from ..rasters import layer_rectangle
 from ..readiness import input_blocker, samples_blocker, unmapped_bands
 from ..requests_builder import InputFiles, RunChoices, build_request, optical_bands_argument
+from ..results_folder import (
+    layers_in,
+    move_beside_project,
+    results_folder,
+    set_chosen_folder,
+    unsaved_folder,
+)
 from ..runner import MESSAGE_TITLE, RunController, clear_messages
 from ..samples import (
     CLASS_FIELD,
+    DEFAULT_CLASSES,
     SamplesSnapshot,
     create_sample_layer,
     one_class_problem,
     pick_class_field,
 )
-from ..settings import Settings, output_folder
+from ..settings import Settings
 from ..tasks import BackendTask
 from . import dock_runs
 from .accuracy_table import segment_accuracy_text
 from .action_panels import ActionsBox, AdvancedBox, AreaBox, ProgressBox
 from .change_panel import ChangeBox, VectoriseBox
-from .dock_scroll import DockScrollArea, WheelGuard
+from .class_list_dialog import ask_class_names
+from .dock_scroll import DockScrollArea, WheelGuard, compact
 from .inputs_panel import InputsPanel
 from .map_tools import PointTool, RectangleTool, place_marker, remove_marker
 from .model_picker import ModelPicker
@@ -72,6 +82,7 @@ class TerraprobeDock(QDockWidget):
         self.similarity_marker: QgsVertexMarker | None = None
         self._last_inputs: tuple | None = None
         self._watched_samples: QgsVectorLayer | None = None
+        self._narrowed = False
         self.rectangle_tool = RectangleTool(iface.mapCanvas())
         self.rectangle_tool.rectangle_drawn.connect(self._on_rectangle)
         self.point_tool = PointTool(iface.mapCanvas())
@@ -118,22 +129,30 @@ class TerraprobeDock(QDockWidget):
         self.setWidget(scroll)
         self.wheel_guard = WheelGuard(scroll)
         self.wheel_guard.guard(body)
-        self._fit_width(scroll, body)
+        compact(body)  # long layer names and choices must not widen the dock
 
-    def _fit_width(self, scroll: QScrollArea, body: QWidget) -> None:
-        """Open at least as wide as the content plus a vertical scrollbar: no horizontal scrollbar."""
-        for combo in body.findChildren(QComboBox):  # long layer names must not widen the dock
-            if combo.sizeAdjustPolicy() != QComboBox.AdjustToMinimumContentsLengthWithIcon:
-                combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-                combo.setMinimumContentsLength(max(combo.minimumContentsLength(), 10))
-        scrollbar = scroll.style().pixelMetric(scroll.style().PM_ScrollBarExtent)
-        needed = (max(body.minimumSizeHint().width(), body.sizeHint().width())
-                  + scrollbar + 2 * scroll.frameWidth() + 4)
-        scroll.setMinimumWidth(needed)
-        self.setMinimumWidth(needed)
+    def showEvent(self, event) -> None:
+        """On first show, narrow the dock area to the compact width: the collapsed sections only fold once
+        shown, so the width QGIS gave the dock when it was added counted them open."""
+        super().showEvent(event)
+        if not self._narrowed:
+            self._narrowed = True
+            QTimer.singleShot(0, self._narrow)
+
+    def _narrow(self) -> None:
+        window = self.iface.mainWindow()
+        if not self.isFloating() and window is not None and hasattr(window, "resizeDocks"):
+            window.resizeDocks([self], [self.minimumSizeHint().width()], Qt.Horizontal)
 
     def _connect(self) -> None:
+        self.optical_combo.layerChanged.connect(self._pick_companions)  # before the band table reads radar
         self.optical_combo.layerChanged.connect(self._update_band_table)
+        QgsProject.instance().layersAdded.connect(self._on_layers_added)
+        QgsProject.instance().projectSaved.connect(self._on_project_saved)
+        QgsProject.instance().homePathChanged.connect(self._show_results_folder)
+        self.area_box.choose_folder_action.triggered.connect(self._choose_results_folder)
+        self.area_box.project_folder_action.triggered.connect(lambda: self.set_results_folder(""))
+        self._show_results_folder()
         self.sar_combo.layerChanged.connect(self._update_band_table)
         for combo in (self.embedding_field_combo, self.before_combo, self.after_combo, self.vectorise_combo):
             combo.layerChanged.connect(self._update_buttons)
@@ -156,7 +175,7 @@ class TerraprobeDock(QDockWidget):
         self.cluster_button.clicked.connect(self.run_cluster)
         self.classify_button.clicked.connect(self.run_classify)
         self.segment_button.clicked.connect(self.run_segment)
-        self.new_samples_button.clicked.connect(self.new_sample_layer)
+        self.new_samples_button.clicked.connect(lambda: self.new_sample_layer())
         self.cancel_button.clicked.connect(self.controller.cancel)
         self.device_combo.currentTextChanged.connect(lambda text: setattr(self.settings, "device", text))
         self.settings_panel.device_combo.currentTextChanged.connect(self.device_combo.setCurrentText)
@@ -226,6 +245,86 @@ class TerraprobeDock(QDockWidget):
         self.wheel_guard.guard(self.band_table)
         self._update_buttons()
 
+    # -- companion layers ----------------------------------------------------------------------
+    def _pick_companions(self, *_args) -> None:
+        """The radar and sample layers of the optical layer's scene: kept when they overlap it, else
+        replaced by an overlapping one (or none: another scene's samples never stay selected)."""
+        optical = self.optical_combo.currentLayer()
+        if optical is None:
+            return
+        layers = list(QgsProject.instance().mapLayers().values())
+        if not overlaps(self.sar_combo.currentLayer(), optical):
+            self.sar_combo.setLayer(radar_for(optical, layers))
+        if not overlaps(self.samples_combo.currentLayer(), optical):
+            self.samples_combo.setLayer(samples_for(optical, layers))
+
+    def _on_layers_added(self, layers: list) -> None:
+        """A radar or sample layer added for the chosen optical layer fills an empty choice."""
+        optical = self.optical_combo.currentLayer()
+        if optical is None:
+            return
+        if self.sar_combo.currentLayer() is None:
+            radar = radar_for(optical, layers)
+            if radar is not None:
+                self.sar_combo.setLayer(radar)
+        if self.samples_combo.currentLayer() is None:
+            samples = samples_for(optical, layers)
+            if samples is not None:
+                self.samples_combo.setLayer(samples)
+
+    # -- results folder ------------------------------------------------------------------------
+    def _show_results_folder(self, *_args) -> None:
+        folder = results_folder()
+        texts = {"chosen": self.tr("{name} (your folder)"),
+                 "project": self.tr("{name}, beside the project"),
+                 "unsaved": self.tr("{path} (the project is not saved yet)")}
+        self.folder_label.setText(texts[folder.why].format(name=folder.path.name, path=folder.path))
+        self.folder_label.setToolTip(str(folder.path))
+
+    def _choose_results_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, self.tr("Save Terraprobe results in"),
+                                                str(results_folder().path))
+        if path:
+            self.set_results_folder(path)
+
+    def set_results_folder(self, path: str) -> None:
+        """Save results in ``path`` from now on (``""``: beside the project)."""
+        set_chosen_folder(path)
+        self._show_results_folder()
+
+    def _say_where_unsaved_results_go(self) -> None:
+        folder = results_folder()
+        if folder.why == "unsaved":
+            self.iface.messageBar().pushMessage(MESSAGE_TITLE, self.tr(
+                "The project is not saved yet: results are kept in {path}. Save the project and Terraprobe "
+                "offers to move them beside it.").format(path=folder.path), Qgis.Info, 10)
+
+    def _on_project_saved(self) -> None:
+        """Offer to move what the unsaved project's folder holds for this project beside it."""
+        self._show_results_folder()
+        waiting = layers_in(unsaved_folder())
+        if not waiting or results_folder().why != "project":
+            return
+        bar = self.iface.messageBar()
+        text = self.tr("{n} Terraprobe layer(s) are saved in {path}, outside the project folder.").format(
+            n=len(waiting), path=unsaved_folder())
+        item = bar.createMessage(MESSAGE_TITLE, text)
+        button = QPushButton(self.tr("Move them beside the project"), item)
+        button.clicked.connect(lambda: (bar.popWidget(item), self.move_results_beside_project()))
+        item.layout().addWidget(button)
+        bar.pushWidget(item, Qgis.Info, 0)
+        self.move_offer = button
+
+    def move_results_beside_project(self) -> list[str]:
+        """Move this project's results (and sample layers) from the unsaved-project folder beside it."""
+        moved, left = move_beside_project()
+        text = self.tr("Moved {n} layer(s) to {path}.").format(n=len(moved), path=results_folder().path)
+        if left:
+            text += " " + self.tr("Not moved (being edited; save the edits and save the project again): "
+                                  "{layers}.").format(layers=", ".join(left))
+        self.status_label.setText(text)
+        return moved
+
     # -- area ----------------------------------------------------------------------------------
     def _toggle_draw(self, checked: bool) -> None:
         canvas = self.iface.mapCanvas()
@@ -281,17 +380,25 @@ class TerraprobeDock(QDockWidget):
         for name in signals if layer is not None else ():
             getattr(layer, name).connect(self._update_buttons)
 
-    def new_sample_layer(self) -> QgsVectorLayer:
-        """Create a GeoPackage sample layer in the project folder (or a temp folder) and edit it."""
+    def new_sample_layer(self, class_names: list[str] | None = None) -> QgsVectorLayer | None:
+        """Create a GeoPackage sample layer in the results folder with the analyst's classes (asked when
+        ``class_names`` is ``None``; ``None`` back when cancelled), a colour per class, and start
+        digitising it with QGIS's Add Polygon tool."""
+        if class_names is None:
+            class_names = ask_class_names(self, DEFAULT_CLASSES)
+            if class_names is None:
+                return None
         optical = self.optical_combo.currentLayer()
         crs = optical.crs() if optical is not None else self.iface.mapCanvas().mapSettings().destinationCrs()
-        path = output_path(output_folder(), "samples", "polygons", ".gpkg")
-        layer = create_sample_layer(path, crs)
+        path = output_path(results_folder().path, "samples", "polygons", ".gpkg")
+        layer = create_sample_layer(path, crs, class_names)
         self.samples_combo.setLayer(layer)
         self.field_combo.setField(CLASS_FIELD)
         self._update_buttons()
-        self.status_label.setText(self.tr("Digitise sample polygons in '{layer}' and pick their class.")
-                                  .format(layer=layer.name()))
+        self.iface.setActiveLayer(layer)
+        self.iface.actionAddFeature().trigger()  # the Add Polygon tool, armed on the new layer
+        self.status_label.setText(self.tr("Draw sample polygons on the map (Add Polygon is on) and pick each "
+                                          "one's class; saved in {path}.").format(path=path))
         return layer
 
     # -- readiness -----------------------------------------------------------------------------
@@ -412,7 +519,7 @@ class TerraprobeDock(QDockWidget):
             if action != "similar":
                 options.setdefault("class_field", snapshot.field_name)
             steps.append(lambda task, s=snapshot, t=target: s.write(t))
-        out = output_path(output_folder(), source.name(), action)
+        out = output_path(results_folder().path, source.name(), action)
         request = build_request(action, out, files, self.run_choices(), optical_bands, sar_bands or None,
                                 **options)
         return request, source, steps
@@ -427,6 +534,7 @@ class TerraprobeDock(QDockWidget):
                 request, source, steps = self.build_request(action, options)
             self.controller.start(request, source, steps, replace=self.replace_check.isChecked(),
                                   source_name=source_name)
+            self._say_where_unsaved_results_go()
         except (ValueError, RuntimeError) as exc:
             return self._refuse(str(exc))
         return True
@@ -547,6 +655,12 @@ class TerraprobeDock(QDockWidget):
 
     def shutdown(self) -> None:
         """Stop running jobs and release map tools (plugin unload)."""
+        project = QgsProject.instance()
+        for signal, slot in ((project.layersAdded, self._on_layers_added),
+                             (project.projectSaved, self._on_project_saved),
+                             (project.homePathChanged, self._show_results_folder)):
+            with contextlib.suppress(TypeError):
+                signal.disconnect(slot)
         self.controller.shutdown()
         for task in (*self.models.tasks(), self.settings_panel.task):
             if task is not None and not sip.isdeleted(task):

@@ -15,8 +15,8 @@ from ..jobs import JobRequest, output_path
 from ..layers import KIND_PROPERTY
 from ..rasters import layer_rectangle, plain_file_path
 from ..requests_builder import RunChoices, build_change_request, build_vectorise_request, default_confidence
+from ..results_folder import results_folder
 from ..samples import thin_classes
-from ..settings import output_folder
 
 
 def change_problem(kind: str, before: QgsRasterLayer | None, after: QgsRasterLayer | None) -> str | None:
@@ -59,7 +59,7 @@ def change_request(dock) -> tuple[JobRequest, QgsRasterLayer, list]:
     after_area = layer_rectangle(area, before.crs(), after) if area is not None else None
     files = (date_files(before, kind, area, export), date_files(after, kind, after_area, export))
     choices = dock.run_choices() if kind != "embeddings" else RunChoices(advanced=dock.advanced_box.values())
-    out = output_path(output_folder(), f"{before.name()}_to_{after.name()}", "change")
+    out = output_path(results_folder().path, f"{before.name()}_to_{after.name()}", "change")
     return build_change_request(out, *files, choices, **box.options()), before, steps
 
 
@@ -79,7 +79,7 @@ def vectorise_request(dock) -> tuple[JobRequest, QgsRasterLayer, list]:
     if box.only_combo.currentData() == "classes" and not box.only():
         raise ValueError(tr("type the classes to vectorise (values or names, separated by commas)"))
     raster = plain_file_path(layer) or ""
-    out = output_path(output_folder(), layer.name(), "polygons", ".gpkg")
+    out = output_path(results_folder().path, layer.name(), "polygons", ".gpkg")
     request = build_vectorise_request(raster, out, box.min_area_spin.value(), box.simplify_spin.value(),
                                       default_confidence(raster), box.only())
     return request, layer, []

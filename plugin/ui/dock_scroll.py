@@ -1,18 +1,55 @@
-"""The dock's scroll area: the wheel scrolls the dock, not the combo box under the mouse, and the dock
-never scrolls by itself when a focused button is disabled (a run starts or ends)."""
+"""The dock's scroll area and its compact layout: the wheel scrolls the dock, not the combo box under the
+mouse; the dock never scrolls by itself when a focused button is disabled (a run starts or ends); long
+choices and labels do not widen it (it fits beside the map on a 1280×800 screen)."""
 
 from __future__ import annotations
 
-from qgis.PyQt.QtCore import QCoreApplication, QEvent, QObject, Qt
-from qgis.PyQt.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QScrollArea, QWidget
+from qgis.PyQt.QtCore import QCoreApplication, QEvent, QObject, QSize, Qt
+from qgis.PyQt.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QFormLayout, QScrollArea, QWidget
 
 #: Widgets that change their value on the mouse wheel.
 WHEEL_WIDGETS = (QComboBox, QAbstractSpinBox)
+#: The narrowest a combo or spin box gets in the dock (its full text shows in the open list / tooltip).
+NARROWEST_CHOICE_PX = 72
+#: Characters a combo box shows before eliding.
+COMBO_CHARACTERS = 6
+
+
+def compact(root: QWidget) -> None:
+    """Let long choices and labels not widen the dock: combo and spin boxes may shrink to
+    :data:`NARROWEST_CHOICE_PX` (their text elides), and form labels go above their field when the dock
+    is narrow."""
+    for combo in root.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(COMBO_CHARACTERS)
+    for widget in root.findChildren(QWidget):
+        if isinstance(widget, WHEEL_WIDGETS):
+            widget.setMinimumWidth(min(NARROWEST_CHOICE_PX, widget.minimumSizeHint().width()))
+    for form in root.findChildren(QFormLayout):
+        form.setRowWrapPolicy(QFormLayout.WrapLongRows)
 
 
 class DockScrollArea(QScrollArea):
-    """A scroll area that follows the keyboard focus only when the analyst moves it (Tab), not when
-    Qt hands the focus on because the focused widget was just disabled."""
+    """The dock's scroll area: at least as wide as its content, and following the keyboard focus only when
+    the analyst moves it (Tab), not when Qt hands the focus on because the focused widget was disabled."""
+
+    def minimumSizeHint(self) -> QSize:
+        """As wide as the content's minimum plus a vertical scrollbar: never a horizontal scrollbar."""
+        hint = super().minimumSizeHint()
+        body = self.widget()
+        if body is None:
+            return hint
+        scrollbar = self.style().pixelMetric(self.style().PM_ScrollBarExtent)
+        return QSize(body.minimumSizeHint().width() + scrollbar + 2 * self.frameWidth() + 4, hint.height())
+
+    def sizeHint(self) -> QSize:
+        """Open at the minimum width: the map keeps the room (the analyst can widen the dock)."""
+        return QSize(self.minimumSizeHint().width(), super().sizeHint().height())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.widget() and event.type() == QEvent.LayoutRequest:
+            self.updateGeometry()  # a section opened or closed: the dock's minimum width follows
+        return super().eventFilter(watched, event)
 
     def focusNextPrevChild(self, forward: bool) -> bool:
         focused = QApplication.focusWidget()

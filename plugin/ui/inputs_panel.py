@@ -6,13 +6,12 @@ Matching lives in :mod:`plugin.bands`; this panel shows the plan and lets the an
 from __future__ import annotations
 
 from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
-from qgis.gui import QgsMapLayerComboBox
+from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QBrush, QColor
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -42,13 +41,15 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("InputsPanel", text)
 
 
-class InputsPanel(QGroupBox):
+class InputsPanel(QgsCollapsibleGroupBox):
     """Optical and radar layers, an optional embedding field, sensor and units, the model row and the band
     table."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTitle(self.tr("Inputs"))
+        self.setObjectName("TerraprobeInputsBox")
+        self.setSaveCollapsedState(False)
         self.band_plan: BandPlan | None = None
         form = QFormLayout(self)
         self.optical_combo = QgsMapLayerComboBox()

@@ -62,6 +62,8 @@ class TestInterface(QObject):
         self.main_window.setCentralWidget(central)
         self.raster_menu = self.main_window.menuBar().addMenu("&Raster")
         self.raster_menu.setObjectName("mRasterMenu")
+        self.active_layer = None
+        self.add_feature_action = QAction("Add Feature", self.main_window)
 
     def mainWindow(self) -> QMainWindow:
         return self.main_window
@@ -107,7 +109,15 @@ class TestInterface(QObject):
         return None
 
     def activeLayer(self):
-        return None
+        return self.active_layer
+
+    def setActiveLayer(self, layer) -> bool:
+        self.active_layer = layer
+        return True
+
+    def actionAddFeature(self) -> QAction:
+        """QGIS's *Add Feature* action (here a plain action the tests watch)."""
+        return self.add_feature_action
 
 
 def add_plugin_folder(folder: Path, iface: TestInterface) -> None:

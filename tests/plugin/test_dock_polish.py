@@ -8,6 +8,7 @@ from pathlib import Path
 import rasterio
 from qgis.core import (
     Qgis,
+    QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsGeometry,
@@ -16,6 +17,7 @@ from qgis.core import (
     QgsRectangle,
     QgsVectorLayer,
 )
+from qgis.gui import QgsCollapsibleGroupBox
 from qgis.PyQt.QtCore import QPoint, QPointF, Qt
 from qgis.PyQt.QtGui import QWheelEvent
 from qgis.PyQt.QtWidgets import QApplication
@@ -229,3 +231,137 @@ def test_classify_shows_a_per_class_table_and_segment_a_caveat(dock, shared_data
     assert "training accuracy" in status and "not that the map is right" in status, status
     (segmentation,) = _result_layers("segmentation")
     assert segmentation.name() == "sen2 segmentation — 5 steps, tiny", segmentation.name()
+
+
+def test_compact_dock_leaves_the_map_room_at_1280x800(dock, shared_data, qtbot):
+    long_name = "S2 Spain " + "with a very long layer name from a catalogue " * 3
+    dock.optical_combo.setLayer(_add_raster(shared_data.joinpath(*SPAIN_S2), long_name))
+    window = dock.iface.mainWindow()
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    try:
+        qtbot.waitUntil(lambda: dock.width() <= 400)
+        assert dock.minimumSizeHint().width() <= 400, dock.minimumSizeHint()
+        assert dock.iface.mapCanvas().width() >= 1280 - 400 - 20
+        assert not dock.widget().horizontalScrollBar().isVisible()
+        sections = {box.objectName(): box for box in dock.findChildren(QgsCollapsibleGroupBox)}
+        open_ones = {"TerraprobeInputsBox", "TerraprobeAreaBox", "TerraprobeActionsBox"}
+        folded = {"TerraprobeChangeBox", "TerraprobeVectoriseBox", "TerraprobeAdvancedBox",
+                  "TerraprobeSettingsBox"}
+        assert open_ones | folded <= set(sections), sorted(sections)
+        assert all(not sections[name].isCollapsed() for name in open_ones)
+        assert all(sections[name].isCollapsed() for name in folded)
+        sections["TerraprobeChangeBox"].setCollapsed(False)  # an opened section does not widen the dock
+        qtbot.wait(20)
+        assert dock.minimumSizeHint().width() <= 400, dock.minimumSizeHint()
+    finally:
+        window.hide()
+
+
+def test_radar_and_samples_of_the_scene_are_picked_and_dropped_on_switching(dock, shared_data):
+    spain_s1 = _add_raster(shared_data / "sen1floods11" / "Spain_7370579_S1Hand.tif", "S1 Spain")
+    spain_s2 = _add_raster(shared_data.joinpath(*SPAIN_S2), "S2 Spain")
+    scene = _add_raster(shared_data / "rstoolbox-sen2" / "sen2.tif", "sen2")
+    polygons = QgsVectorLayer(str(shared_data / "rstoolbox-sen2" / "trainingPolygons_sen2.geojson"),
+                              "training polygons", "ogr")
+    QgsProject.instance().addMapLayer(polygons)
+    dock.optical_combo.setLayer(scene)
+    assert dock.samples_combo.currentLayer() is polygons
+    assert dock.sar_combo.currentLayer() is None  # the Spanish radar is another scene
+    dock.optical_combo.setLayer(spain_s2)
+    assert dock.sar_combo.currentLayer() is spain_s1
+    assert dock.samples_combo.currentLayer() is None  # the sen2 polygons are deselected
+    assert any(dock.band_table.item(r, 0).text() == "VV (radar)" for r in range(dock.band_table.rowCount()))
+    dock.optical_combo.setLayer(scene)
+    assert dock.sar_combo.currentLayer() is None and dock.samples_combo.currentLayer() is polygons
+
+
+def test_new_sample_layer_has_the_analysts_classes_their_colours_and_the_add_tool(dock, test_iface, qtbot):
+    from plugin.ui.class_list_dialog import ClassListDialog
+
+    dialog = ClassListDialog(["water", "forest"])
+    dialog.editor.setPlainText("paddy\n  wetland , paddy\n")
+    ok = dialog.buttons.button(dialog.buttons.Ok)
+    assert dialog.class_names() == ["paddy", "wetland"] and ok.isEnabled()
+    dialog.editor.setPlainText("paddy")
+    assert not ok.isEnabled()  # one class cannot train a classifier
+
+    triggered: list[bool] = []
+    test_iface.add_feature_action.triggered.connect(lambda *_: triggered.append(True))
+    layer = dock.new_sample_layer(["paddy", "wetland", "water"])
+    assert test_iface.activeLayer() is layer and triggered == [True]
+    assert {"wetland": "wetland"} in layer.editorWidgetSetup(layer.fields().indexOf("class")).config()["map"]
+    renderer = layer.renderer()
+    assert isinstance(renderer, QgsCategorizedSymbolRenderer) and renderer.classAttribute() == "class"
+    colours = {category.value(): category.symbol().color().name() for category in renderer.categories()}
+    assert set(colours) == {"paddy", "wetland", "water"} and len(set(colours.values())) == 3
+    assert "Add Polygon" in dock.status_label.text()
+    layer.rollBack()
+
+
+def test_change_is_named_after_both_dates_and_reuses_their_embeddings(dock, shared_data, qtbot, tmp_path):
+    import shutil
+
+    march = _add_raster(shared_data.joinpath(*SPAIN_S2), "S2 Spain March")
+    may_file = tmp_path / "S2_Spain_May.tif"  # another date's file on the same grid
+    shutil.copy(shared_data.joinpath(*SPAIN_S2), may_file)
+    may = _add_raster(may_file, "S2 Spain May")
+    dock.optical_combo.setLayer(march)
+    dock.set_drawn_rectangle(QgsRectangle(-0.7800, 38.0900, -0.7680, 38.1020),
+                             QgsCoordinateReferenceSystem("EPSG:4326"))
+    dock.change_kind_combo.setCurrentIndex(dock.change_kind_combo.findData("optical"))
+    dock.before_combo.setLayer(march)
+    dock.after_combo.setLayer(may)
+    hits = []
+    for _ in range(2):
+        assert dock.run_change(), dock.status_label.text()
+        _wait_done(qtbot, dock)
+        stats = dock.controller.last_result.stats
+        hits.append((stats["before"].get("cache_hit"), stats["after"].get("cache_hit")))
+    assert hits[1] == (True, True), hits  # the rerun embeds neither date again
+    magnitudes = sorted(layer.name() for layer in _result_layers("magnitude"))
+    assert magnitudes[0] == "S2 Spain March → S2 Spain May change magnitude — tiny", magnitudes
+    assert len(magnitudes) == 2  # kept side by side
+    out = Path(dock.controller.last_result.outputs["magnitude"])
+    assert out.name.startswith("S2_Spain_March_to_S2_Spain_May_change_"), out.name
+
+
+def test_unsaved_project_results_are_kept_in_a_visible_folder_and_moved_when_saved(
+        dock, shared_data, qtbot, tmp_path, monkeypatch, test_iface):
+    from plugin.results_folder import results_folder
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    project = QgsProject.instance()
+    project.setPresetHomePath("")
+    dock.set_results_folder("")
+    unsaved = tmp_path / "home" / "Terraprobe" / "unsaved project"
+    assert results_folder().path == unsaved
+    dock.optical_combo.setLayer(_add_raster(shared_data.joinpath(*SPAIN_S2), "S2 Spain"))
+    assert "not saved yet" in dock.folder_label.text()
+    samples = dock.new_sample_layer(["water", "land"])
+    assert Path(samples.source().split("|")[0]).parent == unsaved
+    samples.commitChanges()
+    dock.set_drawn_rectangle(QgsRectangle(-0.7800, 38.0900, -0.7680, 38.1020),
+                             QgsCoordinateReferenceSystem("EPSG:4326"))
+    assert dock.run_embed()
+    pushed = [text for _, text, _ in test_iface.message_bar.pushed]
+    assert any("not saved yet" in text and str(unsaved) in text for text in pushed), pushed
+    _wait_done(qtbot, dock)
+    (preview,) = _result_layers("preview")
+    assert Path(preview.source()).parent == unsaved
+
+    assert project.write(str(tmp_path / "saved" / "study.qgz"))
+    qtbot.mouseClick(dock.move_offer, Qt.LeftButton)
+    beside = tmp_path / "saved" / "terraprobe"
+    for layer in (preview, samples, *_result_layers("embeddings")):
+        assert layer.isValid() and Path(layer.source().split("|")[0]).parent == beside, layer.source()
+    assert not list(unsaved.glob("S2_Spain_embed_*")) and not list(unsaved.glob("samples_*"))
+    assert "Moved 3 layer(s)" in dock.status_label.text()
+    assert results_folder().why == "project" and "beside the project" in dock.folder_label.text()
+
+    dock.set_results_folder(str(tmp_path / "mine"))
+    try:
+        assert results_folder().path == tmp_path / "mine" and "mine (your folder)" in dock.folder_label.text()
+    finally:
+        dock.set_results_folder("")

@@ -65,7 +65,7 @@ def test_new_sample_layer_is_an_editable_geopackage_with_class_value_map(loaded_
     project.clear()
     project.setPresetHomePath(str(tmp_path))
     try:
-        layer = loaded_plugin.dock.new_sample_layer()
+        layer = loaded_plugin.dock.new_sample_layer(["water", "forest"])
         assert isinstance(layer, QgsVectorLayer) and layer.isEditable()
         assert layer.providerType() == "ogr" and ".gpkg" in layer.source()
         assert Path(layer.source().split("|")[0]).parent == tmp_path / "terraprobe"
