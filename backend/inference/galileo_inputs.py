@@ -18,11 +18,13 @@ fill:
   log line (``galileo groups used: S2_RGB, S2_NIR_10m, NDVI; masked: S1, ...``), ``key()`` goes
   into the embedding cache key.
 * ``GalileoEmbedder(encoder, config, channels)``: what ``backend.inference.embed`` calls instead of a
-  CROMA model: ``embedder(optical=[B, C, H, W], sar=[B, 2, H, W])`` (values in model units:
-  Sentinel-2 DN scale and dB, as ``backend.io.units`` converts them) -> ``{EMBEDDING_KEY: [B, H/8,
-  W/8, 128]}``: NDVI from B04/B08 when both are present, the 13 space-time channels normalised by
-  Galileo's rule, the masks of absent groups set, one time step at the run's month; each 8x8 patch
-  is the mean of its visible group tokens after the final norm (``embed_space_time``).
+  CROMA model: ``embedder(optical=[B, C, H, W], sar=[B, 2, H, W])`` (the ``InputSet``'s values:
+  model units, Sentinel-2 DN scale and dB, as ``backend.io.units`` converts them, normalised by
+  Galileo's pretraining rule ``(x - (mean - 2 std)) / (4 std)`` with the model file's statistics,
+  unclipped) -> ``{EMBEDDING_KEY: [B, H/8, W/8, 128]}``: NDVI from the raw B04/B08 when both are
+  present, the masks of absent groups set, one time step at the run's month; each 8x8 patch is the
+  mean of its visible group tokens after the final norm (``embed_space_time``).
+  ``normalise_optical(config, bands, raw)`` is that normalisation, for callers with raw patches.
 
 Units: Galileo was pretrained on Level-1C TOA reflectance x 1e4 and Sentinel-1 backscatter in dB,
 which are the scales ``backend.io.units`` already converts every input to (reflectance, percent,
@@ -164,17 +166,20 @@ class GalileoChannels:
         sar: whether a radar (VV, VH) raster is given.
         month: 0-based month of the single time step.
         month_how: where the month comes from.
+        ndvi: whether the NDVI group is fed when B04 and B08 are present (pretraining always had it;
+            the official benchmark wrapper masks it).
     """
 
     optical: tuple[str, ...]
     sar: bool
     month: int
     month_how: str
+    ndvi: bool = True
 
     @property
     def used(self) -> list[str]:
         """The groups fed, in token order."""
-        groups = _complete_groups(set(self.optical))
+        groups = [g for g in _complete_groups(set(self.optical)) if self.ndvi or g != "NDVI"]
         return ["S1", *groups] if self.sar else groups
 
     @property
@@ -191,6 +196,14 @@ class GalileoChannels:
     def key(self) -> dict[str, Any]:
         """What the embedding cache key needs (groups and month decide the embeddings)."""
         return {"groups": self.used, "month": self.month}
+
+
+def normalise_optical(config: Any, bands: Sequence[str], raw: Any) -> Any:
+    """Raw ``[..., C, H, W]`` DN of ``bands`` normalised as the ``InputSet`` does for a Galileo model."""
+    from backend.models.preprocessing import normalize
+
+    spec = config.modalities["optical"].select(list(bands))
+    return normalize(raw, spec.mean, spec.std, clip=False)
 
 
 class GalileoEmbedder:
@@ -211,32 +224,43 @@ class GalileoEmbedder:
         self._optical = [channel[band] for band in channels.optical]
         self._sar = [channel[band] for band in config.modalities["sar"].bands] if channels.sar else []
         self._ndvi = "NDVI" in channels.used
-        self._red, self._nir = channel["B04"], channel["B08"]
+        self._red, self._nir = (self._raw_scale(config, band) for band in ("B04", "B08"))
+        self._red_nir = [channels.optical.index(band) for band in ("B04", "B08")] if self._ndvi else []
         self._ndvi_channel = channel["NDVI"]
         self._channels = len(GALILEO_SPACE_TIME_BANDS)
         groups = [group for group, _ in space_time_groups()]
         self._masked = [groups.index(group) for group in channels.masked]
 
+    @staticmethod
+    def _raw_scale(config: Any, band: str) -> tuple[float, float]:
+        """``(shift, div)`` turning a normalised optical ``band`` back into model-unit DN."""
+        optical = config.modalities["optical"]
+        if not optical.has_stats:
+            raise UserError(f"the Galileo model file {config.name} has no optical band statistics")
+        mean, std = (values[optical.bands.index(band)] for values in (optical.mean, optical.std))
+        return mean - 2 * std, 4 * std
+
     def __call__(self, optical: Any = None, sar: Any = None) -> dict[str, Any]:
-        """``[B, C, H, W]`` model-unit tiles -> ``{EMBEDDING_KEY: [B, H/8, W/8, D]}``."""
+        """``[B, C, H, W]`` normalised tiles -> ``{EMBEDDING_KEY: [B, H/8, W/8, D]}``."""
         import torch
 
-        from backend.models.galileo import galileo_ndvi, normalise_space_time
+        from backend.models.galileo import galileo_ndvi
 
         first = optical if optical is not None else sar
         batch, _, height, width = first.shape
         device = first.device
-        raw = torch.zeros(batch, height, width, 1, self._channels, device=device)
+        s_t_x = torch.zeros(batch, height, width, 1, self._channels, device=device)
         if optical is not None:
-            raw[..., 0, self._optical] = optical.permute(0, 2, 3, 1).float()
+            s_t_x[..., 0, self._optical] = optical.permute(0, 2, 3, 1).float()
         if sar is not None and self._sar:
-            raw[..., 0, self._sar] = sar.permute(0, 2, 3, 1).float()
-        if self._ndvi:
-            raw[..., 0, self._ndvi_channel] = galileo_ndvi(raw[..., 0, self._red], raw[..., 0, self._nir])
+            s_t_x[..., 0, self._sar] = sar.permute(0, 2, 3, 1).float()
+        if self._ndvi:  # from the raw DN, as in pretraining (NDVI itself is not rescaled)
+            red, nir = (optical[:, i].double() * div + shift
+                        for i, (shift, div) in zip(self._red_nir, (self._red, self._nir), strict=True))
+            s_t_x[..., 0, self._ndvi_channel] = galileo_ndvi(red, nir).float()
         mask = torch.zeros(batch, height, width, 1, len(space_time_groups()), device=device)
         mask[..., self._masked] = 1
         months = torch.full((batch, 1), self.channels.month, dtype=torch.int64, device=device)
-        tokens = self.encoder.embed_space_time(normalise_space_time(raw), mask, months,
-                                               patch_size=self.patch_size)
+        tokens = self.encoder.embed_space_time(s_t_x, mask, months, patch_size=self.patch_size)
         return {EMBEDDING_KEY: tokens}
 

@@ -24,7 +24,9 @@ in-distribution for the encoder. ``read_padded`` does the same for a window that
 the area's far edge (by less than one patch): the missing part is a reflection of the area and is
 flagged by the returned ``inside`` mask.
 
-Normalisation: ``clip((x - (mean - 2 std)) / (4 std), 0, 1)`` with per-band statistics from the
+Normalisation: ``clip((x - (mean - 2 std)) / (4 std), 0, 1)`` (a Galileo model: the same without
+the clip, its pretraining normalisation; only the optical bands of its complete channel groups are
+read, ``backend.inference.galileo_inputs``) with per-band statistics from the
 model config, or, when the config has none, computed ONCE over the area from a decimated read
 (at most ``STATS_SAMPLE_SIDE``\u00b2 pixels per band, converted to model units) - never per tile.
 """
@@ -76,9 +78,8 @@ class ModalityInput:
         sample_std: per-band standard deviation of that sample, in model units.
         band_mix: ``[model bands, len(bands)]`` spectral-fill weights (``backend.io.sensor_bands``),
             or ``None`` when ``bands`` already are the model's bands.
-        stretch: whether :meth:`normalise` applies the fixed-stats stretch; ``False`` for a model
-            that normalises its own inputs (Galileo): values stay in model units and invalid
-            pixels are filled with the band mean in those units.
+        clip: whether the stretch clips to [0, 1] (CROMA); Galileo's pretraining normalisation is
+            the same stretch without clipping.
     """
 
     name: str
@@ -94,7 +95,7 @@ class ModalityInput:
     sample_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sample_std: np.ndarray = field(default_factory=lambda: np.zeros(0))
     band_mix: np.ndarray | None = None
-    stretch: bool = True
+    clip: bool = True
 
     def prepare(self, raw: np.ndarray) -> np.ndarray:
         """Raw file bands ``[C, h, w]`` -> float32 values in model units, in model band order.
@@ -106,22 +107,13 @@ class ModalityInput:
         return values if self.band_mix is None else mix_bands(self.band_mix, values)
 
     def normalise(self, raw: np.ndarray) -> np.ndarray:
-        """The fixed-stats stretch of raw ``[C, h, w]`` values to [0, 1] (float32).
+        """The fixed-stats stretch of raw ``[C, h, w]`` values to [0, 1] (float32; unclipped for Galileo).
 
         See :func:`backend.models.preprocessing.normalize` (the one implementation).
         """
         from backend.models.preprocessing import normalize
 
-        if not self.stretch:
-            return raw.astype(np.float32)
-        return normalize(raw.astype(np.float32, copy=False), self.mean, self.std)
-
-    def fill(self, array: np.ndarray, invalid: np.ndarray) -> None:
-        """Set ``invalid`` pixels of a normalised ``[C, h, w]`` array to the band mean."""
-        if self.stretch:
-            array[:, invalid] = FILL_VALUE
-        else:
-            array[:, invalid] = self.mean.astype(np.float32)[:, None]
+        return normalize(raw.astype(np.float32, copy=False), self.mean, self.std, clip=self.clip)
 
     def close(self) -> None:
         if self.view is not self.source:
@@ -200,7 +192,7 @@ class InputSet:
                 src.close()
                 raise
             self.modalities[name] = ModalityInput(name, Path(paths[name]).resolve(), src, src, bands,
-                                                  list(expected), stretch=not galileo)
+                                                  list(expected), clip=not galileo)
             if name == "optical":
                 self.modalities[name].band_mix = self.sensor.matrix
                 self.notes.extend(self.sensor.notes)
@@ -315,8 +307,8 @@ class InputSet:
             raw = modality.view.read(modality.bands, window=absolute, masked=True)
             valid &= valid_pixels(raw)
             arrays[name] = modality.normalise(modality.prepare(np.ma.getdata(raw)))
-        for name, array in arrays.items():
-            self.modalities[name].fill(array, ~valid)
+        for array in arrays.values():
+            array[:, ~valid] = FILL_VALUE
         return arrays, valid
 
     def read_padded(self, window: Window) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:

@@ -407,16 +407,23 @@ def _galileo_featurizer(path: Path, random_init: bool, seed: int, device: Any):
     import torch
 
     from backend.contract.bands import GALILEO_S2_BANDS, S2_BANDS
-    from backend.inference.galileo_inputs import DEFAULT_MONTH, GalileoChannels, GalileoEmbedder
+    from backend.inference.galileo_inputs import (
+        DEFAULT_MONTH,
+        GalileoChannels,
+        GalileoEmbedder,
+        normalise_optical,
+    )
     from backend.inference.model import model_config
 
-    embedder = GalileoEmbedder(_galileo_encoder(path, random_init, seed).to(device), model_config(path),
+    config = model_config(path)
+    embedder = GalileoEmbedder(_galileo_encoder(path, random_init, seed).to(device), config,
                                GalileoChannels(GALILEO_S2_BANDS, False, DEFAULT_MONTH, "evaluate"))
     rows = [S2_BANDS.index(band) for band in GALILEO_S2_BANDS]
 
     @torch.inference_mode()
     def featurize(batch: np.ndarray) -> np.ndarray:
-        out = embedder(optical=torch.from_numpy(np.ascontiguousarray(batch[:, rows])).to(device))
+        optical = normalise_optical(config, GALILEO_S2_BANDS, np.ascontiguousarray(batch[:, rows]))
+        out = embedder(optical=torch.from_numpy(optical).to(device))
         return next(iter(out.values())).float().mean(dim=(1, 2)).cpu().numpy()
 
     return featurize

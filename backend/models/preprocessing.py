@@ -33,7 +33,7 @@ def _is_tensor(x: Any) -> bool:
 
 
 def normalize(x: ArrayT, mean: Sequence[float] | np.ndarray | torch.Tensor,
-              std: Sequence[float] | np.ndarray | torch.Tensor) -> ArrayT:
+              std: Sequence[float] | np.ndarray | torch.Tensor, clip: bool = True) -> ArrayT:
     """Stretch raw band values to [0, 1] with fixed per-band statistics.
 
     Numpy input is stretched in float64 (exact for float32 and integer rasters) and rounded once
@@ -45,9 +45,11 @@ def normalize(x: ArrayT, mean: Sequence[float] | np.ndarray | torch.Tensor,
         std: per-band standard deviations (length C), raw units. A zero std does not divide by
             zero: the stretch width is clamped to :data:`MIN_SCALE`, so the band becomes a step
             at its mean.
+        clip: clip to [0, 1] (CROMA); ``False`` keeps the stretch linear, as Galileo's pretraining
+            normalisation ``(x - (mean - 2 std)) / (4 std)`` is.
 
     Returns:
-        Float values in [0, 1] of the same kind as ``x`` (float32 unless ``x`` is float64).
+        Float values (in [0, 1] when clipped) of the same kind as ``x`` (float32 unless ``x`` is float64).
     """
     channels = x.shape[-3] if x.ndim >= 3 else None
     if channels is None or len(mean) != channels or len(std) != channels:
@@ -60,12 +62,14 @@ def normalize(x: ArrayT, mean: Sequence[float] | np.ndarray | torch.Tensor,
         m = torch.as_tensor(mean, dtype=dtype, device=x.device).view(-1, 1, 1)
         s = torch.as_tensor(std, dtype=dtype, device=x.device).view(-1, 1, 1)
         scale = (4 * s).clamp_min(MIN_SCALE)
-        return ((x.to(dtype) - (m - 2 * s)) / scale).clamp_(0.0, 1.0)
+        out = (x.to(dtype) - (m - 2 * s)) / scale
+        return out.clamp_(0.0, 1.0) if clip else out
     array = np.asarray(x)
     m = np.asarray(mean, dtype=np.float64).reshape(-1, 1, 1)
     s = np.asarray(std, dtype=np.float64).reshape(-1, 1, 1)
     out = (array - (m - 2 * s)) / np.maximum(4 * s, MIN_SCALE)
-    np.clip(out, 0.0, 1.0, out=out)
+    if clip:
+        np.clip(out, 0.0, 1.0, out=out)
     return out if array.dtype == np.float64 else out.astype(np.float32)
 
 

@@ -201,3 +201,16 @@ def test_a_bad_band_option_is_one_clear_error(shared_data, tmp_path, capsys) -> 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("error: --optical-bands lists 1 bands"), err
     assert not (tmp_path / "emb.tif").exists()
+
+
+def test_the_model_file_carries_the_pretraining_statistics() -> None:
+    """The pipeline normalises with the model file's statistics: they are Galileo's own."""
+    from backend.inference.model import model_config
+    from backend.models.galileo import GALILEO_SPACE_TIME_STATS
+    from backend.paths import MODELS_DIR
+
+    config = model_config(MODELS_DIR / "galileo-nano.safetensors")
+    assert config.is_galileo
+    for modality in config.modalities.values():
+        for band, mean, std in zip(modality.bands, modality.mean, modality.std, strict=True):
+            assert (mean, std) == GALILEO_SPACE_TIME_STATS[band]
