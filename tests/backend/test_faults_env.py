@@ -209,21 +209,17 @@ def test_segment_json_stream_has_no_nan(shared_data: Path, tmp_path: Path) -> No
 def test_full_disk_message_in_json_mode(s2: Path, tmp_path: Path) -> None:
     """The plugin gets the environment kind and the message as it is (no 'internal error')."""
     need_root()
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)]).returncode:
-        pytest.skip("cannot mount a tmpfs")
-    try:
+    with tmpfs(tmp_path / "disk", "size=64k") as disk:
         before = digest(s2)
         proc = run_backend("embed", "--optical", s2, "--out", disk / "emb.tif", "--cache-dir",
                            tmp_path / "cache", "--events", "json")
         assert proc.returncode == 3, proc.stderr
         error = [_strict(line) for line in proc.stdout.splitlines()][-1]
         assert error["event"] == "error" and error["kind"] == "environment"
-        assert error["message"].startswith("the disk is full") and "internal error" not in error["message"]
+        message = error["message"]  # refused up front (issue 20): the embeddings cannot fit
+        assert message.startswith("not enough disk space for the embeddings of 128 x 128 px")
+        assert f"needed at {disk}, 64.0 kB free" in message and "internal error" not in message
         assert files_in(disk) == [] and digest(s2) == before
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
     shutil.rmtree(tmp_path / "cache", ignore_errors=True)
 
 
