@@ -8,8 +8,9 @@ block CV for scenes, seed 0; ``python -m backend evaluate``):
 * Sen1Floods11 water (S2 chip + LabelHand) and the rstoolbox-sen2 polygons: ``evaluate --scene`` the
   same way (``--window WINDOW``);
 * EuroSAT-MS simulated as Landsat 8/9 OLI (``scripts/eval_landsat_model.simulate_folder``: the 7 OLI
-  bands, no spectral fill): Galileo takes OLI B2-B7 as its S2_RGB, S2_NIR_10m + S2_NIR_20m (B5), S2_SWIR
-  and NDVI groups (red edge masked); features and folds as ``evaluate``'s patch mode.
+  bands, no spectral fill): Galileo takes OLI B2-B7 as its S2_RGB, S2_NIR_10m + S2_NIR_20m (B5) and
+  S2_SWIR groups (red edge masked; NDVI masked as in ``evaluate``'s patch recipe); features and folds as
+  ``evaluate``'s patch mode.
 
 Everything goes to WORK (default ``runs/eval_galileo``): one JSON per run and ``summary.json``.
 
@@ -62,7 +63,7 @@ def landsat_rows(eurosat: Path, work: Path, seed: int = 0) -> dict:
 
     oli_dir, _ = simulate_folder(eurosat, work / "landsat")
     folder = scan_patch_folder(oli_dir)
-    channels = GalileoChannels(tuple(OLI_TO_GALILEO), False, DEFAULT_MONTH, "evaluate")
+    channels = GalileoChannels(tuple(OLI_TO_GALILEO), False, DEFAULT_MONTH, "evaluate", ndvi=False)
     rows = {}
     for label, random_init in (("galileo-nano", False), ("random weights (galileo-nano architecture)", True)):
         encoder = _galileo_encoder(GALILEO, random_init, seed)

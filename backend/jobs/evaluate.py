@@ -401,8 +401,9 @@ def _galileo_encoder(path: Path, random_init: bool, seed: int) -> Any:
 
 def _galileo_featurizer(path: Path, random_init: bool, seed: int, device: Any):
     """Features of a Galileo encoder on Sentinel-2 patches (bands in ``S2_BANDS`` order, DN): the mean
-    of its per-8x8-patch embeddings, computed as ``embed`` computes them (every S2 group and NDVI,
-    month July as no date is known)."""
+    of its per-8x8-patch embeddings (``embed``'s encoder call), with the official benchmark recipe
+    (``GalileoWrapper``): the five S2 groups, NDVI masked, month July. Feeding NDVI too, as ``embed``
+    does, scores a little lower on EuroSAT-MS (README, *Models*)."""
     import numpy as np
     import torch
 
@@ -416,8 +417,8 @@ def _galileo_featurizer(path: Path, random_init: bool, seed: int, device: Any):
     from backend.inference.model import model_config
 
     config = model_config(path)
-    embedder = GalileoEmbedder(_galileo_encoder(path, random_init, seed).to(device), config,
-                               GalileoChannels(GALILEO_S2_BANDS, False, DEFAULT_MONTH, "evaluate"))
+    channels = GalileoChannels(GALILEO_S2_BANDS, False, DEFAULT_MONTH, "evaluate", ndvi=False)
+    embedder = GalileoEmbedder(_galileo_encoder(path, random_init, seed).to(device), config, channels)
     rows = [S2_BANDS.index(band) for band in GALILEO_S2_BANDS]
 
     @torch.inference_mode()
