@@ -10,6 +10,12 @@ Each implementation runs in its own fresh subprocess per size, one after the oth
 the kernel's peak resident set (VmHWM, reset through ``/proc/self/clear_refs``) minus the resident
 set once weights and inputs exist, over the bias build and the first forward pass; the time is the
 median of ``--repeats`` forwards after that one (one forward, the same, above 256 px).
+
+``--galileo`` instead compares the bundled encoders on the same Sentinel-2 tiles: galileo-nano
+(``embed_space_time``: the five S2 groups + NDVI, S1 masked) against croma-small (optical encoder),
+each in its own fresh subprocess, with patches/s by wall clock and by process CPU time (robust on a
+shared machine), peak memory, and galileo's fast path against ``forward`` + per-patch mean (the
+official algorithm's structure: every token kind given, all but space-time masked; max abs diff).
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--peak-tflops", type=float, default=DEFAULT_PEAK_TFLOPS,
                         help="device peak (bf16 TFLOP/s) for MFU on CUDA")
+    parser.add_argument("--galileo", action="store_true",
+                        help="bundled galileo-nano against bundled croma-small on the same tiles instead")
 
 
 # -- the published maths, written plainly ---------------------------------------------------------
@@ -193,10 +201,13 @@ def measure_child(impl: str, size: int, streams: str, batch: int, repeats: int, 
 
 
 def _run_child(impl: str, size: int, args: argparse.Namespace, outputs: Path) -> dict[str, float]:
-    command = [sys.executable, "-m", "backend.bench.encoder", "--child", json.dumps({
-        "impl": impl, "size": size, "streams": args.streams, "batch": args.batch,
-        "repeats": args.repeats if size <= 256 else 1, "device": args.device, "outputs": str(outputs),
-        "threads": args.threads or 0})]
+    return _spawn_child({"impl": impl, "size": size, "streams": args.streams, "batch": args.batch,
+                         "repeats": args.repeats if size <= 256 else 1, "device": args.device,
+                         "outputs": str(outputs), "threads": args.threads or 0})
+
+
+def _spawn_child(options: dict[str, Any]) -> dict[str, float]:
+    command = [sys.executable, "-m", "backend.bench.encoder", "--child", json.dumps(options)]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark child failed: {proc.stderr.strip()[-500:]}")
@@ -237,6 +248,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         raise UserError("--device cuda: no CUDA device is available")
     if any(s % 8 or s <= 0 for s in args.sizes):
         raise UserError("--sizes must be positive multiples of 8")
+    if args.galileo:
+        run_galileo(args, reporter)
+        return
     device = args.device
     rows_out = []
     reporter.log(f"base model, random weights, streams={args.streams}, batch {args.batch}, device {device}, "
@@ -296,6 +310,149 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# -- galileo-nano against croma-small -------------------------------------------------------------
+#: What ``--galileo`` times: croma-small's optical encoder, galileo-nano's fast path, its general path.
+GALILEO_IMPLS = ("croma-small", "galileo-nano", "galileo-nano-forward")
+
+
+def _s2_tiles(size: int, batch: int) -> Any:
+    """``[B, 12, size, size]`` Sentinel-2 L1C-like DN (CROMA's band order), the same for every child."""
+    import torch
+
+    generator = torch.Generator().manual_seed(1)
+    return 200 + 3800 * torch.rand(batch, 12, size, size, generator=generator)
+
+
+def _galileo_inputs(tiles: Any) -> tuple[Any, Any, Any]:
+    """Normalised ``s_t_x``, masks (S1 hidden) and months of ``tiles`` for galileo-nano."""
+    import torch
+
+    from backend.models.config import S2_BANDS
+    from backend.models.galileo import (
+        GALILEO_SPACE_TIME_BANDS,
+        GALILEO_SPACE_TIME_GROUPS,
+        galileo_ndvi,
+        normalise_space_time,
+    )
+
+    batch, _, height, width = tiles.shape
+    raw = torch.zeros(batch, height, width, 1, len(GALILEO_SPACE_TIME_BANDS))
+    for channel, band in enumerate(GALILEO_SPACE_TIME_BANDS):
+        if band in S2_BANDS:
+            raw[..., 0, channel] = tiles[:, S2_BANDS.index(band)]
+    red, nir = (tiles[:, S2_BANDS.index(b)] for b in ("B04", "B08"))
+    raw[..., 0, -1] = galileo_ndvi(red, nir)
+    masks = torch.zeros(batch, height, width, 1, len(GALILEO_SPACE_TIME_GROUPS))
+    masks[..., 0] = 1  # no Sentinel-1
+    return normalise_space_time(raw), masks, torch.full((batch, 1), 5)
+
+
+def _galileo_forward_pooled(model: Any, s_t_x: Any, masks: Any, months: Any) -> Any:
+    """The general path: every token kind given (all but space-time masked), then the per-patch mean."""
+    import torch
+
+    from backend.models.galileo import per_patch_visible_mean
+
+    batch, height, width = s_t_x.shape[:3]
+    t = s_t_x.shape[3]
+    absent = {"device": s_t_x.device}
+    out = model(s_t_x, s_t_x.new_zeros(batch, height, width, 16), s_t_x.new_zeros(batch, t, 6),
+                s_t_x.new_zeros(batch, 18), masks, torch.ones(batch, height, width, 3, **absent),
+                torch.ones(batch, t, 3, **absent), torch.ones(batch, 4, **absent), months)
+    return per_patch_visible_mean(*out[:8])
+
+
+def measure_galileo_child(impl: str, size: int, batch: int, repeats: int, device: str,
+                          outputs: str) -> dict[str, float]:
+    """One bundled encoder in this fresh process: peak extra memory, median wall and CPU seconds."""
+    import torch
+
+    from backend.models.galileo import load_galileo
+    from backend.models.weights import load_encoder
+    from backend.paths import MODELS_DIR
+
+    tiles = _s2_tiles(size, batch)
+    if impl == "croma-small":
+        model = load_encoder(MODELS_DIR / "terraprobe-croma-small.safetensors", device)
+        optical = (tiles / 10000).to(device)
+
+        def forward() -> Any:
+            return model(optical=optical)["optical_encodings"]
+    else:
+        model = load_galileo(MODELS_DIR / "galileo-nano.safetensors", device)
+        s_t_x, masks, months = (t.to(device) for t in _galileo_inputs(tiles))
+
+        def forward() -> Any:
+            if impl == "galileo-nano":
+                return model.embed_space_time(s_t_x, masks, months).flatten(1, 2)
+            return _galileo_forward_pooled(model, s_t_x, masks, months)
+    cpu = device == "cpu"
+    with torch.inference_mode():
+        if cpu:
+            Path("/proc/self/clear_refs").write_text("5")
+            before = _rss_kib("VmRSS")
+        else:
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated() // 1024
+        result = forward()
+        peak = _rss_kib("VmHWM") if cpu else torch.cuda.max_memory_allocated() // 1024
+        walls, cpus = [], []
+        for _ in range(max(1, repeats)):
+            start_cpu = time.process_time()
+            walls.append(_time(forward, 1, device))
+            cpus.append(time.process_time() - start_cpu)
+    torch.save({"vectors": result.float().cpu()}, outputs)
+    return {"seconds": statistics.median(walls), "cpu_seconds": statistics.median(cpus),
+            "peak_extra_mib": (peak - before) / 1024}
+
+
+def run_galileo(args: argparse.Namespace, reporter: Any) -> None:
+    """``bench encoder --galileo``: one row per tile size."""
+    import torch
+
+    rows = []
+    reporter.log(f"bundled galileo-nano vs croma-small, batch {args.batch}, device {args.device}, "
+                 f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads")
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            measured = {impl: _spawn_child({"impl": impl, "size": size, "batch": args.batch,
+                                            "repeats": args.repeats, "device": args.device,
+                                            "outputs": str(Path(tmp) / f"{impl}.pt"),
+                                            "threads": args.threads or 0}) for impl in GALILEO_IMPLS}
+            fast, general = (torch.load(Path(tmp) / f"{impl}.pt", weights_only=True)["vectors"]
+                             for impl in GALILEO_IMPLS[1:])
+        patches = args.batch * (size // 8) ** 2
+        row: dict[str, Any] = {"size": size, "patches": patches,
+                               "fast_vs_forward_max_abs_diff": float((fast - general).abs().max())}
+        for impl, m in measured.items():
+            row[f"{impl}_patches_per_s"] = patches / m["seconds"]
+            row[f"{impl}_patches_per_cpu_s"] = patches / m["cpu_seconds"]
+            row[f"{impl}_peak_mib"] = m["peak_extra_mib"]
+        row["ratio"] = row["galileo-nano_patches_per_s"] / row["croma-small_patches_per_s"]
+        row["ratio_cpu"] = row["galileo-nano_patches_per_cpu_s"] / row["croma-small_patches_per_cpu_s"]
+        rows.append(row)
+        reporter.log(f"{size} px: galileo-nano {row['galileo-nano_patches_per_s']:.0f} patches/s, "
+                     f"croma-small {row['croma-small_patches_per_s']:.0f} ({row['ratio']:.2f}x; by CPU time "
+                     f"{row['ratio_cpu']:.2f}x), fast vs forward {row['fast_vs_forward_max_abs_diff']:.1e}")
+    reporter.log("\n" + galileo_markdown_table(rows))
+    reporter.result({}, {"rows": rows, "batch": args.batch, "device": args.device})
+
+
+def galileo_markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The ``--galileo`` results as a Markdown table for docs/benchmarks.md."""
+    lines = ["| tile px | patches | croma-small patches/s (CPU-s) | galileo-nano patches/s (CPU-s) "
+             "| galileo forward() patches/s (CPU-s) | galileo / croma (CPU-s) "
+             "| peak MiB croma / galileo / forward | fast vs forward max abs diff |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        speeds = " | ".join(f"{r[f'{i}_patches_per_s']:.0f} ({r[f'{i}_patches_per_cpu_s']:.0f})"
+                            for i in GALILEO_IMPLS)
+        peaks = " / ".join(f"{r[f'{i}_peak_mib']:.0f}" for i in GALILEO_IMPLS)
+        lines.append(f"| {r['size']} | {r['patches']} | {speeds} | {r['ratio']:.2f}x ({r['ratio_cpu']:.2f}x) "
+                     f"| {peaks} | {r['fast_vs_forward_max_abs_diff']:.1e} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--child":
     import torch
 
@@ -303,4 +460,5 @@ if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--child":
     _threads = _options.pop("threads")
     if _threads:
         torch.set_num_threads(_threads)
-    print(json.dumps(measure_child(**_options)))
+    _measure = measure_galileo_child if _options["impl"] in GALILEO_IMPLS else measure_child
+    print(json.dumps(_measure(**_options)))

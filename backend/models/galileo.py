@@ -323,14 +323,13 @@ class GalileoEncoder(nn.Module):
         b, height, width, t, _ = s_t_x.shape
         images = s_t_x.permute(0, 3, 4, 1, 2).reshape(b * t, -1, height, width)
         out = []
-        start = {name: sum(len(g[1]) for g in GALILEO_SPACE_TIME_GROUPS[:i])
-                 for i, (name, _) in enumerate(GALILEO_SPACE_TIME_GROUPS)}
         for g in groups:
             name, bands = GALILEO_SPACE_TIME_GROUPS[g]
             if bool((token_mask[..., g] >= 1).all()):
                 out.append(s_t_x.new_zeros(b, height // patch_size, width // patch_size, t, self.dim))
                 continue
-            tokens = self.space_time_embed[name](images[:, start[name]:start[name] + len(bands)], patch_size)
+            first = GALILEO_SPACE_TIME_BANDS.index(bands[0])
+            tokens = self.space_time_embed[name](images[:, first:first + len(bands)], patch_size)
             out.append(tokens.reshape(b, t, *tokens.shape[1:]).permute(0, 2, 3, 1, 4))
         return torch.stack(out, dim=-2)
 
