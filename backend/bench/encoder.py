@@ -440,10 +440,10 @@ def run_galileo(args: argparse.Namespace, reporter: Any) -> None:
 
 def galileo_markdown_table(rows: list[dict[str, Any]]) -> str:
     """The ``--galileo`` results as a Markdown table for docs/benchmarks.md."""
-    lines = ["| tile px | patches | croma-small patches/s (CPU-s) | galileo-nano patches/s (CPU-s) "
-             "| galileo forward() patches/s (CPU-s) | galileo / croma (CPU-s) "
-             "| peak MiB croma / galileo / forward | fast vs forward max abs diff |",
-             "|---|---|---|---|---|---|---|---|"]
+    headers = ("tile px", "patches", *(f"{impl} patches/s (CPU-s)" for impl in GALILEO_IMPLS),
+               "galileo / croma (CPU-s)", f"peak MiB {' / '.join(GALILEO_IMPLS)}",
+               "fast vs forward max abs diff")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for r in rows:
         speeds = " | ".join(f"{r[f'{i}_patches_per_s']:.0f} ({r[f'{i}_patches_per_cpu_s']:.0f})"
                             for i in GALILEO_IMPLS)
