@@ -127,15 +127,16 @@ def python_has_torch(python: str, timeout: float = 60.0) -> bool:
 def user_env_dirs() -> list[Path]:
     """Per-user backend environments, outside the plugin folder so upgrades keep them.
 
-    Inside QGIS: the profile's ``terraprobe/venv`` (``$TERRAPROBE_HOME/venv`` when set); then the
-    platform's data folder (``~/.local/share/terraprobe/venv``, ``%APPDATA%\\terraprobe\\venv``,
+    Inside QGIS: the profile's ``terraprobe/venv`` (``$TERRAPROBE_HOME/venv`` when set), the other
+    QGIS profiles' (``qgis_process`` runs in the default profile); then the platform's data folder
+    (``~/.local/share/terraprobe/venv``, ``%APPDATA%\\terraprobe\\venv``,
     ``~/Library/Application Support/terraprobe/venv``).
     """
     dirs: list[Path] = []
     try:
-        from .settings import plugin_home
+        from .settings import profile_homes
 
-        dirs.append(contract_paths.backend_env_dir(plugin_home()))
+        dirs += [contract_paths.backend_env_dir(home) for home in profile_homes()]
     except ImportError:  # no QGIS: a plain process or a test
         pass
     default = contract_paths.backend_env_dir()

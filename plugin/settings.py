@@ -129,6 +129,21 @@ def plugin_home() -> Path:
     return Path(QgsApplication.qgisSettingsDirPath()) / "terraprobe"
 
 
+def profile_homes() -> list[Path]:
+    """:func:`plugin_home` first, then the Terraprobe folder of every other QGIS profile.
+
+    ``qgis_process`` runs in the default profile while *Set up backend…* may have installed the
+    backend from another one: the backend lookup tries them all (``default`` first, then by name).
+    """
+    homes = [plugin_home()]
+    profiles = Path(QgsApplication.qgisSettingsDirPath()).parent
+    if profiles.is_dir():
+        others = sorted(profiles.iterdir(), key=lambda folder: (folder.name != "default", folder.name))
+        homes += [folder / "terraprobe" for folder in others
+                  if (folder / "terraprobe").is_dir() and folder / "terraprobe" not in homes]
+    return homes
+
+
 def backend_env_dir() -> Path:
     """Where "Set up backend…" installs the backend environment."""
     return contract_paths.backend_env_dir(plugin_home())

@@ -224,6 +224,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
 
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        parameters = _common.absolute_paths(self, parameters)
         request = self.build_request(parameters, context, feedback)
         feedback.pushCommandInfo("python -m backend " + " ".join(request.to_argv()))
         warnings: list[str] = []
@@ -289,6 +290,16 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             path = path.with_suffix(".tif")
         return path
 
+    def companion_output(self, parameters: dict, context: QgsProcessingContext, name: str) -> str | None:
+        """An optional second output's path; ``None`` (not given): the backend names it after OUTPUT.
+
+        Optional so that ``qgis_process`` on QGIS 3.22, which insists on every mandatory output, runs
+        with OUTPUT alone.
+        """
+        if not parameters.get(name):
+            return None
+        return str(self._output_path(parameters, context, name))
+
     @staticmethod
     def _export(layer: QgsRasterLayer, extent, feedback: QgsProcessingFeedback) -> str:
         """A non-file layer written now to a temporary GeoTIFF of ``extent`` (the dock defers the same)."""
@@ -318,11 +329,11 @@ class EmbedAlgorithm(TerraprobeAlgorithm):
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters()
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Embeddings"))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.PREVIEW,
-                                                                  "Embedding preview (PCA RGB)"))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.PREVIEW, _tr("Embedding preview (PCA RGB; empty: <output>_pca.tif)"), optional=True))
 
     def action_options(self, parameters, context, feedback, out) -> dict:
-        return {"preview_out": str(self._output_path(parameters, context, self.PREVIEW))}
+        return {"preview_out": self.companion_output(parameters, context, self.PREVIEW)}
 
 
 class ClusterAlgorithm(TerraprobeAlgorithm):
@@ -413,7 +424,8 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
         self.addParameter(self._advanced_parameter(_ADVANCED["neighbors"], advanced=False))
         _common.add_field_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Class map"))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.CONFIDENCE, "Confidence"))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.CONFIDENCE, _tr("Confidence (empty: <class map>_confidence.tif)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.PROBABILITIES, _tr("Class probabilities (one band per class)"), optional=True,
             createByDefault=False))
@@ -423,7 +435,7 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
 
     def action_options(self, parameters, context, feedback, out) -> dict:
         options = self.samples_options(parameters, context, feedback)
-        options["confidence_out"] = str(self._output_path(parameters, context, self.CONFIDENCE))
+        options["confidence_out"] = self.companion_output(parameters, context, self.CONFIDENCE)
         classifier = self._choice(parameters, self.CLASSIFIER, builder.CLASSIFIERS, context)
         options["classifier"] = classifier if classifier != AUTO else None  # absent: the backend's default
         options["band_stats"] = self.parameterAsBool(parameters, self.BAND_STATS, context) or None

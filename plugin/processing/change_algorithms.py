@@ -93,7 +93,8 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
             self.addParameter(parameter)
         add_field_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, _tr("Change magnitude")))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.MASK, _tr("Change mask")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.MASK, _tr("Change mask (empty: <magnitude>_mask.tif)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.TYPES, _tr("Change types"), optional=True, createByDefault=False))
 
@@ -131,7 +132,7 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         clusters = self.parameterAsInt(parameters, self.CHANGE_CLUSTERS, context)
         options = {"threshold": self.parameterAsString(parameters, self.THRESHOLD, context).strip() or None,
                    "change_clusters": clusters or None,
-                   "mask_out": str(self._output_path(parameters, context, self.MASK))}
+                   "mask_out": self.companion_output(parameters, context, self.MASK)}
         if clusters and parameters.get(self.TYPES):
             options["types_out"] = str(self._output_path(parameters, context, self.TYPES))
         out = self._output_path(parameters, context, self.OUTPUT)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingContext,
@@ -62,6 +65,22 @@ def field_choices(algorithm: QgsProcessingAlgorithm, parameters: dict, context: 
             for name, (parameter_name, _label) in FIELD_PARAMETERS.items()
             if algorithm.parameterDefinition(parameter_name) is not None
             and parameters.get(parameter_name) is not None}
+
+
+def absolute_paths(algorithm: QgsProcessingAlgorithm, parameters: dict) -> dict:
+    """``parameters`` with relative file paths made absolute against the current folder.
+
+    ``qgis_process`` passes paths as typed in the shell's folder, but the backend runs in the plugin
+    folder: an input file that exists, and every output path, is resolved here.
+    """
+    resolved = dict(parameters)
+    for definition in algorithm.parameterDefinitions():
+        value = resolved.get(definition.name())
+        if not isinstance(value, str) or not value or os.path.isabs(value) or value == "TEMPORARY_OUTPUT":
+            continue
+        if definition.isDestination() or Path(value).exists():
+            resolved[definition.name()] = os.path.abspath(value)
+    return resolved
 
 
 def push_warning(feedback: QgsProcessingFeedback, message: str) -> None:
