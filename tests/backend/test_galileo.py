@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from backend.contract.bands import GALILEO_S2_BANDS, S1_BANDS
 from backend.errors import UserError
 from backend.models.galileo import (
     GALILEO_SPACE_TIME_BANDS,
@@ -159,6 +160,8 @@ def test_normalisation_and_ndvi_reproduce_the_official_inputs(spec_npz: dict[str
     np.testing.assert_allclose(shift, spec_npz["blocks/normalisation_space_time_shift"], rtol=1e-12,
                                atol=1e-9)
     np.testing.assert_allclose(div, spec_npz["blocks/normalisation_space_time_div"], rtol=1e-12)
+    s2_bands = tuple(b for b in GALILEO_SPACE_TIME_BANDS if b not in S1_BANDS and b != "NDVI")
+    assert s2_bands == GALILEO_S2_BANDS  # the contract's list (plugin side) says the same
     raw = spec_npz["s1s2_t2_partial_p8/input_space_time_raw"]
     assert raw.shape[-1] == len(GALILEO_SPACE_TIME_BANDS)
     red, nir = (GALILEO_SPACE_TIME_BANDS.index(b) for b in ("B04", "B08"))
