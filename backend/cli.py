@@ -1,9 +1,8 @@
 """Command line of the backend: ``python -m backend <command> [options]``.
 
-Each command lives in its own module under ``backend/jobs`` and exposes
-``add_parser(subparsers, common)``, which registers ``run(args, reporter)`` as the handler.
-Job modules keep heavy imports (torch, rasterio) inside ``run`` so ``--help`` stays instant.
-Raise :class:`backend.errors.UserError` for bad input: it becomes one clear line and exit 2.
+The commands and their options are parsed by :mod:`backend.parser` (one module per command under
+``backend/jobs``). Raise :class:`backend.errors.UserError` for bad input: it becomes one clear line
+and exit 2.
 
 Exit codes: 0 done, 2 bad input, 3 environment (disk full, permissions, read-only or failing
 storage, damaged input files), 130 cancelled, 1 internal bug. Every run first refuses outputs
@@ -20,11 +19,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib
 import io
 import logging
 import os
-import pkgutil
 import signal
 import sys
 import threading
@@ -33,50 +30,14 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from backend import __version__
 from backend.errors import Cancelled, EnvironmentFault, UserError, environment_fault
 from backend.events import Reporter
+from backend.parser import build_parser
 
 GDAL_CACHE_MB = "128"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 #: Seconds a cancelled run may take to stop on its own before it is ended forcibly.
 CANCEL_GRACE_SECONDS = 3.0
-
-
-def command_modules() -> list[str]:
-    """Every module in ``backend.jobs`` that defines a command, in alphabetical order."""
-    import backend.jobs
-
-    return sorted(f"backend.jobs.{info.name}" for info in pkgutil.iter_modules(backend.jobs.__path__)
-                  if not info.name.startswith("_"))
-
-
-def _common_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--events", choices=("human", "json"), default="human",
-                        help="human progress bars on stderr, or JSON lines on stdout for the plugin")
-    common.add_argument("--debug", action="store_true",
-                        help="show full tracebacks for unexpected errors")
-    return common
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every registered command."""
-    parser = argparse.ArgumentParser(
-        prog="python -m backend",
-        description="Terraprobe backend: CROMA / X-STARS encoders over rasters, "
-                    "downstream maps and self-supervised pretraining.",
-    )
-    parser.add_argument("--version", action="version", version=f"terraprobe-backend {__version__}")
-    parser.add_argument("--remote", metavar="URL", help="run the command on a job server (docs/remote.md)")
-    parser.add_argument("--token-file", metavar="FILE", help="with --remote: the server's token file")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = _common_parser()
-    for name in command_modules():
-        module = importlib.import_module(name)
-        if hasattr(module, "add_parser"):
-            module.add_parser(subparsers, common)
-    return parser
 
 
 #: Set once SIGTERM/SIGINT arrived: whatever error follows (an interrupted read) is the cancellation.

@@ -490,7 +490,7 @@ def run(argv: list[str]) -> int:
 
 def _check_locally(rest: list[str]) -> None:
     """Parse the argv as a local run would (argparse errors, exit 2) and refuse outputs that are inputs."""
-    from backend.cli import build_parser
     from backend.io.outputs import check_outputs
+    from backend.parser import build_parser
 
     check_outputs(build_parser().parse_args(rest))

@@ -64,7 +64,7 @@ def _names_a_path(action: argparse.Action) -> bool:
 @functools.cache
 def command_roles(command: str) -> Roles:
     """The roles of ``command``'s options: the shared tables, plus every ``--*-out`` option as an output."""
-    from backend.cli import build_parser
+    from backend.parser import build_parser
 
     parser = build_parser()
     for group in parser._subparsers._group_actions:
