@@ -16,11 +16,13 @@ from qgis.PyQt.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QT
 
 #: Known per-class figures, in column order: stats key -> column title (translated when shown).
 KNOWN_COLUMNS = {"class_counts": "Patches", "polygon_counts": "Polygons",
-                 "blocked_cv_class_accuracy": "Blocked acc.", "lopo_class_accuracy": "LOPO acc."}
+                 "blocked_cv_class_accuracy": "Blocked", "lopo_class_accuracy": "LOPO"}
 #: Keys of accuracies (shown as percentages and coloured), whatever their column.
 ACCURACY_WORDS = ("accuracy", "precision", "recall", "f1")
 #: Below this, a class's accuracy is shown in red (it is mostly wrong on the map).
 WEAK_ACCURACY = 0.5
+#: The table's tallest (more classes scroll inside it).
+MAX_HEIGHT_PX = 260
 #: Segment's held-out accuracy under the names a backend may use.
 HELD_OUT_KEYS = ("held_out_accuracy", "heldout_accuracy", "validation_accuracy", "val_accuracy")
 
@@ -68,9 +70,10 @@ class AccuracyTable(QTableWidget):
         super().__init__(0, 0, parent)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.verticalHeader().setVisible(False)
-        self.setToolTip(_tr("Per-class figures of the last Classify run. Trust the spatially blocked "
-                            "accuracy: leave-one-polygon-out (LOPO) flatters classes whose polygons share "
-                            "context. Red: under 50 %, mostly wrong on the map"))
+        self.setToolTip(_tr("Per-class figures of the last Classify run: sample patches and polygons, and "
+                            "accuracy. Trust the spatially blocked accuracy: leave-one-polygon-out (LOPO) "
+                            "flatters classes whose polygons share context. Red: under 50 %, mostly wrong "
+                            "on the map"))
         self.setVisible(False)
 
     def show_stats(self, stats: Mapping) -> bool:
@@ -96,10 +99,11 @@ class AccuracyTable(QTableWidget):
                 self.setItem(row, column, item)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        header.setStretchLastSection(True)
         self.resizeRowsToContents()
         rows_height = sum(self.rowHeight(row) for row in range(self.rowCount()))
-        self.setFixedHeight(min(rows_height + header.height() + 2 * self.frameWidth() + 2, 220))
+        self.setFixedHeight(min(rows_height + header.sizeHint().height() + 2 * self.frameWidth() + 2,
+                                MAX_HEIGHT_PX))
         self.setVisible(True)
         return True
 

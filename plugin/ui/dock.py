@@ -142,7 +142,7 @@ class TerraprobeDock(QDockWidget):
     def _narrow(self) -> None:
         window = self.iface.mainWindow()
         if not self.isFloating() and window is not None and hasattr(window, "resizeDocks"):
-            window.resizeDocks([self], [self.minimumSizeHint().width()], Qt.Horizontal)
+            window.resizeDocks([self], [self.widget().sizeHint().width()], Qt.Horizontal)
 
     def _connect(self) -> None:
         self.optical_combo.layerChanged.connect(self._pick_companions)  # before the band table reads radar
@@ -623,7 +623,9 @@ class TerraprobeDock(QDockWidget):
 
     def _on_succeeded(self, action: str, result, layers: list) -> None:
         self.progress_bar.setValue(100)
-        names = ", ".join(layer.name() for layer in layers) or self.tr("no layer")
+        names = layers[0].name() if layers else self.tr("no layer")
+        if len(layers) > 1:
+            names += " " + self.tr("(+{n} layer(s))").format(n=len(layers) - 1)
         accuracy = (segment_accuracy_text(result.stats) if action == "segment"
                     else dock_runs.accuracy_text(result.stats))
         extra = " · " + accuracy if accuracy else ""

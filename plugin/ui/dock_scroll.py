@@ -11,6 +11,8 @@ from qgis.PyQt.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QForm
 WHEEL_WIDGETS = (QComboBox, QAbstractSpinBox)
 #: The narrowest a combo or spin box gets in the dock (its full text shows in the open list / tooltip).
 NARROWEST_CHOICE_PX = 72
+#: The dock's width when it opens (if its content fits; 400 px leaves a 1280 px screen's map ~800 px).
+OPENING_WIDTH_PX = 400
 #: Characters a combo box shows before eliding.
 COMBO_CHARACTERS = 6
 
@@ -43,8 +45,10 @@ class DockScrollArea(QScrollArea):
         return QSize(body.minimumSizeHint().width() + scrollbar + 2 * self.frameWidth() + 4, hint.height())
 
     def sizeHint(self) -> QSize:
-        """Open at the minimum width: the map keeps the room (the analyst can widen the dock)."""
-        return QSize(self.minimumSizeHint().width(), super().sizeHint().height())
+        """Open at most :data:`OPENING_WIDTH_PX` wide (the content's minimum when wider): the map keeps the
+        room; the analyst can widen the dock."""
+        width = max(self.minimumSizeHint().width(), min(OPENING_WIDTH_PX, super().sizeHint().width()))
+        return QSize(width, super().sizeHint().height())
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.widget() and event.type() == QEvent.LayoutRequest:

@@ -189,7 +189,12 @@ def test_a_failure_after_warnings_shows_its_reason_first(dock, shared_data, qtbo
                                                               extent.center().y() + step)))
         feature.setAttributes([value])
         features.append(feature)
-    samples.dataProvider().addFeatures(features)
+    beyond = QgsFeature(samples.fields())  # a second class, but off this raster: the dock lets it run
+    right = extent.xMaximum()
+    beyond.setGeometry(QgsGeometry.fromRect(QgsRectangle(right + step, extent.yMinimum(), right + 2 * step,
+                                                         extent.yMinimum() + step)))
+    beyond.setAttributes(["forest"])
+    samples.dataProvider().addFeatures([*features, beyond])
     QgsProject.instance().addMapLayer(samples)
     dock.optical_combo.setLayer(scene)
     dock.area_combo.setCurrentIndex(dock.area_combo.findData("layer"))
