@@ -83,8 +83,9 @@ def input_warning(modality: str, band_names: Sequence[str], mean: Sequence[float
         causes = ("radar units other than read (pass --sar-units db|linear|amplitude), another radar "
                   "(not Sentinel-1 C-band VV/VH), or nodata/border values not flagged as nodata")
     else:
-        causes = ("optical units other than read (pass --optical-units, e.g. reflectance, dn, dn-offset), "
-                  "another sensor (pass --sensor), clouds, snow or nodata values not flagged as nodata")
+        causes = ("another sensor (pass --sensor), optical units other than read (pass --optical-units, e.g. "
+                  "reflectance, dn, dn-offset, landsat-l1, landsat-c2), clouds, snow or nodata values not "
+                  "flagged as nodata")
     return (f"the {ROLE.get(modality, modality)} input, read as {units}, is far from what the model was "
             f"trained on in {len(far)} of {len(band_names)} band(s): {details}. Likely causes: {causes}. "
             "The embeddings may carry little information")
@@ -132,8 +133,8 @@ def degenerate_error(reason: str, read_as: Sequence[str]) -> str:
     """
     return (f"the embeddings are degenerate ({reason}): they cannot tell the area's patches apart, so "
             "maps, clusters, classes or similarities made from them would be noise; nothing was written. "
-            f"The input was read as: {'; '.join(read_as)}. Likely cause: the sensor or the units are not "
-            "what was detected: pass --sensor (sentinel2, landsat-oli, landsat-tm, rgbn, rgb) and "
+            f"The input was read as: {'; '.join(read_as)}. Likely cause: the raster's sensor or units are "
+            "not these: pass --sensor (sentinel2, landsat-oli, landsat-tm, rgbn, rgb) and "
             "--optical-units (e.g. landsat-l1 for Landsat Level-1 DN, landsat-c2 for Collection 2 "
             "Level-2, dn, dn-offset, reflectance) or --sar-units (db, linear, amplitude) as the product "
             "says. If the area is truly featureless (open water only), embed a larger, more varied area")
