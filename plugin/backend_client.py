@@ -145,6 +145,45 @@ def user_env_dirs() -> list[Path]:
     return dirs
 
 
+#: Packages whose absence means "not the backend's environment" (checked without importing them).
+BACKEND_PACKAGES = ("torch", "numpy", "rasterio", "sklearn")
+_PROBE = ("import importlib.util, json, sys; print(json.dumps({'version': '%d.%d' % sys.version_info[:2], "
+          "'missing': [m for m in " + repr(BACKEND_PACKAGES) + " if importlib.util.find_spec(m) is None]}))")
+
+
+def interpreter_problem(python: str, timeout: float = 30.0) -> str | None:
+    """Why ``python`` cannot run the backend, in the analyst's words (``None``: it looks fine).
+
+    Tells "not a Python interpreter" from "a Python without torch / rasterio …"; the packages are
+    looked up, not imported, so the check takes a Python start-up.
+    """
+    advice = ("Clear Settings › Backend Python to use the environment \"Set up backend…\" made, or "
+              "choose that environment's interpreter.")
+    try:
+        completed = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=timeout,
+                                   cwd=str(Path(python).parent) if Path(python).parent.is_dir() else None,
+                                   **_hidden_window())
+        facts = json.loads(completed.stdout.strip().splitlines()[-1]) if completed.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        facts = None
+    if not isinstance(facts, dict):
+        return f"{python} is not a Python interpreter. {advice}"
+    if facts.get("missing"):
+        return (f"{python} is Python {facts.get('version', '?')} without {', '.join(facts['missing'])}: "
+                f"not the backend's environment. {advice}")
+    return None
+
+
+def _explained(error: BackendError, python: str) -> BackendError:
+    """``error`` of a run that failed before the backend spoke, rephrased when ``python`` is unusable."""
+    if error.kind not in ("internal", "crashed", "not_started", "no_result"):
+        return error
+    problem = interpreter_problem(python)
+    if problem is None:
+        return error
+    return BackendError(problem, kind="environment", exit_code=error.exit_code, stderr=error.stderr)
+
+
 def setup_instructions(root: Path = PLUGIN_ROOT) -> str:
     """What the analyst should do to get a backend interpreter on this platform."""
     venv = venv_python(root)
@@ -415,13 +454,21 @@ def run_backend(args: Sequence[str], on_event: EventCallback | None = None,
     if python is None:
         python = find_backend_python(configured_backend_python(), root=root)
     keep = configured_keep_running() if keep_running is None else keep_running
-    if keep and args and args[0] in WORKER_COMMANDS:  # a remote run starts with --remote: never pooled
-        outcome = _run_pooled([*args, "--events", "json"], python, root, on_event=on_event,
-                              is_canceled=is_canceled, heartbeat_timeout=heartbeat_timeout, on_start=on_start)
-        if outcome is not None:
-            return outcome
-    return run_command(backend_command(args, python), on_event=on_event, is_canceled=is_canceled,
-                       cwd=root, heartbeat_timeout=heartbeat_timeout, on_start=on_start)
+    try:
+        if keep and args and args[0] in WORKER_COMMANDS:  # a remote run starts with --remote: never pooled
+            outcome = _run_pooled([*args, "--events", "json"], python, root, on_event=on_event,
+                                  is_canceled=is_canceled, heartbeat_timeout=heartbeat_timeout,
+                                  on_start=on_start)
+            if outcome is not None:
+                return outcome
+        return run_command(backend_command(args, python), on_event=on_event, is_canceled=is_canceled,
+                           cwd=root, heartbeat_timeout=heartbeat_timeout, on_start=on_start)
+    except BackendCancelled:
+        raise
+    except BackendError as exc:
+        if args and args[0] == "--remote":  # the remote client needs no torch: nothing to explain
+            raise
+        raise _explained(exc, python) from None
 
 
 def configured_backend_python() -> str | None:

@@ -6,6 +6,7 @@ Every action is a backend ``models`` command run in a task (``list``, ``download
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from qgis.core import QgsApplication
@@ -19,6 +20,7 @@ from qgis.PyQt.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -62,10 +64,37 @@ def row_cells(row: dict) -> list[str]:
     return [row["name"], human_size(int(size or 0)) if size else "—", band_text, licence, status]
 
 
+#: The backend's command-line advice (``models download`` options) -> this dialog's words.
+_CLI_ADVICE = (
+    (r"give another source with --url / --mirror", "put another address in the Source field"),
+    (r"use --url / --file for a mirror or a local copy",
+     "put a mirror in the Source field, or use From file… for a local copy"),
+    (r"\(or give --url / --file[^)]*\)", "(or use From file… with a local copy)"),
+    (r"use --url or --file", "use From file… with a local copy"),
+    (r"run the command again to retry, or raise --timeout", "click Download again: it resumes"),
+    (r"--mirror", "the Source field"),
+    (r"--url", "the Source field"),
+    (r"--file", "From file…"),
+)
+
+
+def dialog_advice(message: str) -> str:
+    """A backend message with its command-line advice in the dialog's terms (*Source*, *From file…*)."""
+    for pattern, words in _CLI_ADVICE:
+        message = re.sub(pattern, _tr(words), message)
+    return message
+
+
 class ModelsDialog(QDialog):
-    """List, download (with progress and cancel), verify and remove models."""
+    """List, download (with progress and cancel), verify and remove models.
+
+    Signals:
+        model_installed: a model file became ready (its path).
+        model_removed: model files were removed (their paths): whoever uses one must drop it.
+    """
 
     model_installed = pyqtSignal(str)
+    model_removed = pyqtSignal(list)
 
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -170,7 +199,7 @@ class ModelsDialog(QDialog):
         task.progress_message.connect(self._on_progress)
         task.finished_ok.connect(lambda result: (self._done(), on_ok(result)))
         task.failed.connect(lambda error: (self._done(), self.status.setText(
-            _tr("Failed: {message}").format(message=getattr(error, "message", str(error))))))
+            _tr("Failed: {message}").format(message=dialog_advice(getattr(error, "message", str(error)))))))
         task.cancelled_run.connect(lambda: (self._done(), self.status.setText(
             _tr("Cancelled; a download resumes where it stopped."))))
         self.task = task
@@ -187,12 +216,13 @@ class ModelsDialog(QDialog):
         if message:
             self.status.setText(message)
 
-    def refresh(self) -> BackendTask:
-        """Ask the backend for the list (``models list``)."""
-        self.status.setText(_tr("Reading the model list…"))
+    def refresh(self, outcome: str = "") -> BackendTask:
+        """Ask the backend for the list (``models list``); ``outcome`` stays in the status line."""
+        if not outcome:
+            self.status.setText(_tr("Reading the model list…"))
         return self._run(_tr("Terraprobe: list models"), ["models", "list"],
                          lambda result: (self.show_rows(result.stats.get("models") or []),
-                                         self.status.setText("")))
+                                         self.status.setText(outcome)))
 
     def download(self, name: str | None = None, file: str | None = None) -> BackendTask | None:
         """Download (or read ``file``), verify and convert the selected model."""
@@ -211,11 +241,13 @@ class ModelsDialog(QDialog):
 
         def done(result) -> None:
             weights = str(result.outputs.get("weights", ""))
-            self.status.setText(_tr("{name} is ready: {path}").format(name=row["name"], path=weights))
+            outcome = _tr("{name} is installed and selected in the dock's model list ({path}).").format(
+                name=row["name"], path=weights)
+            self.status.setText(outcome)
             self.progress.setValue(100)
             if weights:
                 self.model_installed.emit(weights)
-            self.refresh()
+            self.refresh(outcome)
 
         return self._run(_tr("Terraprobe: get {name}").format(name=row["name"]), args, done)
 
@@ -237,22 +269,48 @@ class ModelsDialog(QDialog):
         return self._run(_tr("Terraprobe: verify {name}").format(name=row["name"]),
                          ["models", "verify", row.get("path") or row["name"]], done)
 
+    def confirm_remove(self, row: dict) -> bool:
+        """Ask before deleting ``row``'s files (their size named)."""
+        size = row.get("installed_bytes")
+        question = _tr("Remove {name} ({size}) from {folder}? Getting it again means downloading it again.")
+        answer = QMessageBox.question(
+            self, _tr("Remove model"),
+            question.format(name=row["name"], size=human_size(int(size)) if size else _tr("size unknown"),
+                            folder=self.folder),
+            QMessageBox.Yes | QMessageBox.Cancel, QMessageBox.Cancel)
+        return answer == QMessageBox.Yes
+
     def remove(self) -> BackendTask | None:
+        """Delete the selected model's files after confirmation; ``model_removed`` names them."""
         row = self.selected()
-        if not row:
+        if not row or not self.confirm_remove(row):
             return None
+
+        def done(result) -> None:
+            removed = [str(path) for path in result.stats.get("removed") or []]
+            self.model_removed.emit(removed)
+            self.refresh(_tr("{name} removed.").format(name=row["name"]))
+
         return self._run(_tr("Terraprobe: remove {name}").format(name=row["name"]),
-                         ["models", "remove", row["name"]], lambda _result: self.refresh())
+                         ["models", "remove", row["name"]], done)
 
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
 
 
+def forget_removed_model(dock, removed: list[str]) -> None:
+    """Refill the dock's model list; a removed model that was chosen falls back to Auto."""
+    current = dock.model_path() or ""
+    gone = {Path(path).resolve() for path in removed}
+    dock.set_model_path("" if current and Path(current).resolve() in gone else current)
+
+
 def open_models_dialog(dock) -> ModelsDialog:
     """Show the dialog for the dock; an installed model is selected in the dock's model picker."""
     dialog = ModelsDialog(getattr(dock, "settings", None), dock)
     dialog.model_installed.connect(lambda path: dock.set_model_path(str(Path(path))))
+    dialog.model_removed.connect(lambda paths: forget_removed_model(dock, paths))
     dialog.show()
     dialog.refresh()
     return dialog

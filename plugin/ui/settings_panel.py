@@ -6,7 +6,7 @@ from pathlib import Path
 
 from qgis.core import QgsApplication
 from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QTimer
 from qgis.PyQt.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -45,6 +45,10 @@ def describe_versions(stats: dict) -> str:
             f"rasterio {stats.get('rasterio', '?')} (GDAL {stats.get('gdal', '?')})\n"
             f"Device: {stats.get('default_device', '?')} · CUDA {'available' if cuda else 'not available'}"
             f" ({devices})\nInterpreter: {stats.get('executable', '?')}")
+
+
+#: How long after the last edit of *Backend Python* the backend is checked again.
+RECHECK_DELAY_MS = 700
 
 
 class SettingsPanel(QWidget):
@@ -93,7 +97,12 @@ class SettingsPanel(QWidget):
         self.report.setWordWrap(True)
         self.report.setTextInteractionFlags(self.report.textInteractionFlags() | 1)  # selectable
         form.addRow(self.report)
-        self.python_widget.fileChanged.connect(lambda path: setattr(self.settings, "backend_python", path))
+        #: A changed *Backend Python* is checked again once typing pauses: no stale report stays.
+        self.recheck_timer = QTimer(self)
+        self.recheck_timer.setSingleShot(True)
+        self.recheck_timer.setInterval(RECHECK_DELAY_MS)
+        self.recheck_timer.timeout.connect(self.check_backend)
+        self.python_widget.fileChanged.connect(self._python_changed)
         self.device_combo.currentTextChanged.connect(lambda text: setattr(self.settings, "device", text))
         self.cache_widget.fileChanged.connect(lambda path: setattr(self.settings, "cache_dir", path))
         self.keep_running_check.toggled.connect(self._keep_running_changed)
@@ -125,6 +134,13 @@ class SettingsPanel(QWidget):
         self.token_widget.fileChanged.connect(
             lambda path: self.settings.set_text(Settings.REMOTE_TOKEN_FILE, path))
         self._remote_changed()
+
+    def _python_changed(self, path: str) -> None:
+        """Store the new interpreter and check it shortly (the old report no longer applies)."""
+        self.settings.backend_python = path
+        shutdown_workers()  # a worker of the previous interpreter must not serve the next action
+        self.report.setText(_tr("Backend Python changed: checking it…"))
+        self.recheck_timer.start()
 
     def _keep_running_changed(self, checked: bool) -> None:
         self.settings.keep_backend_running = checked
@@ -167,15 +183,17 @@ class SettingsPanel(QWidget):
             python = (remote_client_python() if self.settings.remote_backend()  # `version` runs on the server
                       else find_backend_python(self.settings.backend_python or None))
         except BackendNotFound as exc:
+            self.task = None
+            self.check_button.setEnabled(True)
             self.report.setText(str(exc))
             return None
-        self.report.setText(f"Checking {python} …")
+        self.report.setText(_tr("Checking {python} …").format(python=python))
         self.check_button.setEnabled(False)
         task = BackendTask("Terraprobe: check backend", ["version"], python=python)
-        task.finished_ok.connect(lambda result: self._done(diagnostics_report(
+        task.finished_ok.connect(lambda result: self._done(task, diagnostics_report(
             result.stats, python, backend_env_dir(), models_dir())))
-        task.failed.connect(lambda error: self._done(self._failure_text(python, error)))
-        task.cancelled_run.connect(lambda: self._done("Check cancelled."))
+        task.failed.connect(lambda error: self._done(task, self._failure_text(python, error)))
+        task.cancelled_run.connect(lambda: self._done(task, _tr("Check cancelled.")))
         self.task = task
         QgsApplication.taskManager().addTask(task)
         return task
@@ -184,11 +202,17 @@ class SettingsPanel(QWidget):
     def _failure_text(python: str, error: Exception) -> str:
         from ..backend_client import setup_instructions
 
+        if isinstance(error, BackendError) and error.kind == "environment":
+            return error.message  # names the interpreter and what it lacks
         message = error.message if isinstance(error, BackendError) else str(error)
-        return (f"The backend does not run with {python}: {message}\n"
-                f"To get a working backend environment:\n{setup_instructions()}")
+        failure = _tr("The backend does not run with {python}: {message}").format(python=python,
+                                                                                    message=message)
+        return failure + "\n" + _tr("To get a working backend environment:") + "\n" + setup_instructions()
 
-    def _done(self, text: str) -> None:
+    def _done(self, task: BackendTask, text: str) -> None:
+        """Show a check's outcome, unless a later check (another interpreter) replaced it."""
+        if task is not self.task:
+            return
         self.task = None
         self.report.setText(text)
         self.check_button.setEnabled(True)

@@ -1,0 +1,128 @@
+"""The analyst's QGIS session around the dock (issue 21 items 10, 15, 20, 21), in real QGIS offscreen.
+
+A wrong *Backend Python* is named for what it is; *Get models* speaks in the dialog's terms, asks
+before removing and leaves the dock on a model that exists.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from qgis.PyQt.QtCore import QTimer
+from qgis.PyQt.QtWidgets import QApplication, QMessageBox
+
+from plugin.backend_client import BackendError, interpreter_problem, run_backend
+
+from ..conftest import REPO_ROOT, backend_python
+from .test_install import TINY_CHECKPOINT
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's Python: no torch, no rasterio (the backend's are in .venv)
+
+
+def _system_python_without_torch() -> str:
+    if not Path(SYSTEM_PYTHON).is_file() or interpreter_problem(SYSTEM_PYTHON) is None:
+        pytest.skip(f"{SYSTEM_PYTHON} is missing or has the backend's packages")
+    return SYSTEM_PYTHON
+
+
+# -- item 10: a wrong Backend Python ----------------------------------------------------------------
+def test_a_wrong_interpreter_is_named_not_an_internal_error(tmp_path: Path) -> None:
+    not_python = shutil.which("true")
+    assert interpreter_problem(not_python).startswith(f"{not_python} is not a Python interpreter")
+    assert interpreter_problem(backend_python()) is None
+    python = _system_python_without_torch()
+    with pytest.raises(BackendError) as info:
+        run_backend(["version"], python=python, remote=False, keep_running=False)
+    assert info.value.kind == "environment"
+    assert info.value.message.startswith(f"{python} is Python 3.")
+    assert "without torch" in info.value.message and "--debug" not in info.value.message
+    assert "Set up backend" in info.value.message
+
+
+def test_settings_report_follows_the_backend_python_setting(loaded_plugin, qtbot) -> None:
+    panel = loaded_plugin.dock.settings_panel
+    python = _system_python_without_torch()
+    try:
+        panel.python_widget.setFilePath(python)  # typed or picked: checked again without a click
+        qtbot.waitUntil(lambda: "without torch" in panel.report.text(), timeout=60_000)
+        assert "internal error" not in panel.report.text()
+        panel.python_widget.setFilePath(shutil.which("true"))
+        qtbot.waitUntil(lambda: "is not a Python interpreter" in panel.report.text(), timeout=60_000)
+        panel.python_widget.setFilePath("")  # fixed: back to the environment found automatically
+        qtbot.waitUntil(lambda: "PyTorch" in panel.report.text() and panel.task is None, timeout=120_000)
+        assert "not a Python" not in panel.report.text() and panel.check_button.isEnabled()
+    finally:
+        panel.python_widget.setFilePath("")
+        qtbot.waitUntil(lambda: panel.task is None, timeout=120_000)
+
+
+# -- item 15: Get models ----------------------------------------------------------------------------
+def test_backend_advice_is_put_in_the_dialogs_terms() -> None:
+    from plugin.ui.models_dialog import dialog_advice
+
+    offline = dialog_advice("cannot reach https://x/CROMA_base.pt: [Errno -3] (check the address and the "
+                            "network, or use --url / --file for a mirror or a local copy)")
+    assert "Source field" in offline and "From file…" in offline and "--" not in offline
+    failed = dialog_advice("download of u failed: HTTP 503 x (a problem on the server's side; try again "
+                           "later, or give another source with --url / --mirror)")
+    assert "Source field" in failed and "--" not in failed
+    assert "--" not in dialog_advice("download of u timed out: no answer within 60 s (run the command again "
+                                     "to retry, or raise --timeout)")
+
+
+def _answer_next_question(button: int) -> None:
+    """Click ``button`` on the next modal message box (a real one; the test drives it as a user)."""
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            box.button(button).click()
+        else:
+            QTimer.singleShot(50, click)
+
+    QTimer.singleShot(50, click)
+
+
+@pytest.fixture
+def models_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TERRAPROBE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TERRAPROBE_MODELS_DIR", raising=False)
+    return tmp_path / "home"
+
+
+def test_get_models_confirms_removal_and_the_dock_drops_the_removed_model(loaded_plugin, models_home: Path,
+                                                                        tmp_path: Path, qtbot) -> None:
+    dock = loaded_plugin.dock
+    checkpoint = tmp_path / "CROMA_local.pt"
+    subprocess.run([backend_python(), "-c", TINY_CHECKPOINT, str(checkpoint)], check=True, cwd=REPO_ROOT,
+                   timeout=300)
+    dock.get_models_button.click()
+    dialog = dock.models_dialog
+    try:
+        qtbot.waitUntil(lambda: dialog.task is None and bool(dialog.rows), timeout=60_000)
+        with qtbot.waitSignal(dialog.model_installed, timeout=180_000):
+            dialog.download("croma-local", file=str(checkpoint))
+        installed = str(models_home / "models" / "croma-local.safetensors")
+        assert dock.model_path() == installed
+        qtbot.waitUntil(lambda: dialog.task is None, timeout=60_000)
+        assert "croma-local is installed" in dialog.status.text()  # the success stays after the refresh
+        dialog.select("croma-local")
+        assert dialog.remove_button.isEnabled()
+
+        _answer_next_question(QMessageBox.Cancel)
+        assert dialog.remove() is None  # declined: nothing deleted
+        assert Path(installed).is_file()
+
+        _answer_next_question(QMessageBox.Yes)
+        with qtbot.waitSignal(dialog.model_removed, timeout=60_000):
+            assert dialog.remove() is not None
+        qtbot.waitUntil(lambda: dialog.task is None, timeout=60_000)
+        assert not Path(installed).exists()
+        assert dock.model_path() is None  # Auto again, not the deleted file
+        assert dock.model_combo.findData(installed) < 0
+        assert dialog.status.text() == "croma-local removed."
+    finally:
+        dialog.close()
+        dock.set_model_path("")
