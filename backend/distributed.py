@@ -1,6 +1,6 @@
-"""Process-group set-up for ``torchrun`` launches and the gathers the objectives need.
+"""Process-group set-up for ``torchrun`` launches (pretrain, embed) and the gathers the objectives need.
 
-A plain ``python -m backend pretrain`` runs as one process (world size 1, no process group).
+A plain ``python -m backend pretrain`` or ``embed`` runs as one process (world size 1, no process group).
 Under ``torchrun`` the environment carries ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; the group
 uses ``nccl`` on CUDA and ``gloo`` on the CPU.
 """

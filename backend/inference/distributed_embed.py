@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
+from backend.distributed import DistInfo
 from backend.errors import Cancelled, EnvironmentFault, UserError
 from backend.events import Reporter
 from backend.inference.embed import (
@@ -52,7 +53,6 @@ from backend.inference.embed import (
 )
 from backend.io.geotiff import embedding_profile, open_stream
 from backend.io.windows import Tile, plan_tiles
-from backend.training.distributed import DistInfo
 
 if TYPE_CHECKING:
     from backend.jobs._inputs import InputOptions

@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backend.distributed import DistInfo
 from backend.errors import UserError
 from backend.events import Reporter
 from backend.inference.distributed_embed import (
@@ -44,7 +45,6 @@ from backend.inference.distributed_embed import (
     raise_first_error,
     settle,
 )
-from backend.training.distributed import DistInfo
 
 if TYPE_CHECKING:
     from backend.jobs._inputs import InputOptions

@@ -183,8 +183,8 @@ def _device(name: str) -> Any:
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     import torch
 
+    from backend import distributed as dist_utils
     from backend.errors import Cancelled
-    from backend.training import distributed as dist_utils
     from backend.training.checkpoint import load_state
     from backend.training.data import (
         DataConfig,

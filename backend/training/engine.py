@@ -25,10 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from backend import distributed as dist_utils
 from backend.errors import UserError
 from backend.events import Reporter
 from backend.training import checkpoint as ckpt
-from backend.training import distributed as dist_utils
 from backend.training.data import PairedChipDataset, make_loader
 from backend.training.metrics import MetricsLog
 from backend.training.objective import Objective

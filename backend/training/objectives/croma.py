@@ -41,9 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from backend.distributed import gather_with_local_grad, rank
 from backend.errors import UserError
 from backend.models import CromaModel, ModelConfig, build_model, patchify, random_keep_indices
-from backend.training.distributed import gather_with_local_grad, rank
 from backend.training.objective import Objective
 
 
