@@ -132,3 +132,20 @@ def test_collapse_guard_on_real_embeddings(shared_data, tmp_path) -> None:
     assert "near-constant" in degenerate_reason(0 * vectors)  # the cosine cannot see all-zero vectors
     two = vectors[[0, len(vectors) // 2]].repeat(40, axis=0)  # e.g. land and nodata-filled patches only
     assert "only 2 distinct vector(s) among 80" in degenerate_reason(two)
+
+
+def test_a_cache_entry_recorded_as_collapsed_is_refused(shared_data, tmp_path) -> None:
+    """Entries written before degenerate embeddings became an error carry the collapse warning only."""
+    cache = tmp_path / "cache"
+    common = ("--optical", shared_data / SEN2, "--cache-dir", cache)
+    run_json("embed", *common, "--out", tmp_path / "emb.tif")
+    (sidecar,) = cache.glob("*.json")
+    record = json.loads(sidecar.read_text())
+    record["stats"]["warnings"] = ["the embeddings have collapsed: sampled patch vectors are near-identical"]
+    sidecar.write_text(json.dumps(record))
+    out = tmp_path / "k.tif"
+    done = subprocess.run([backend_python(), "-m", "backend", "cluster", *map(str, common), "--k", "4",
+                           "--out", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cache hit" in done.stdout + done.stderr and not out.exists()
+    assert "error: the embeddings are degenerate (collapsed, as recorded in the cache entry)" in done.stderr
