@@ -29,6 +29,7 @@ from ..autopick import overlaps, radar_for, samples_for
 from ..bands import DEFAULT_MODALITIES, BandPlan
 from ..job_inputs import field_file, layer_files
 from ..jobs import JobRequest, output_path
+from ..layers import KIND_PROPERTY
 from ..models import ModelInfo
 from ..rasters import layer_rectangle
 from ..readiness import input_blocker, samples_blocker, unmapped_bands
@@ -259,7 +260,11 @@ class TerraprobeDock(QDockWidget):
             self.samples_combo.setLayer(samples_for(optical, layers))
 
     def _on_layers_added(self, layers: list) -> None:
-        """A radar or sample layer added for the chosen optical layer fills an empty choice."""
+        """A radar or sample layer added for the chosen optical layer fills an empty choice; Embed's colour
+        previews are never offered as an embedding field (Embed's embedding raster is)."""
+        previews = [layer for layer in QgsProject.instance().mapLayers().values()
+                    if layer.customProperty(KIND_PROPERTY) == "preview"]
+        self.embedding_field_combo.setExceptedLayerList(previews)
         optical = self.optical_combo.currentLayer()
         if optical is None:
             return

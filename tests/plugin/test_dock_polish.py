@@ -133,6 +133,8 @@ def test_results_are_named_kept_side_by_side_and_the_bar_shows_the_latest_state(
     root = QgsProject.instance().layerTreeRoot()
     assert not root.findLayer(field.id()).itemVisibilityChecked()  # the colour preview is what shows
     assert root.findLayer(preview.id()).itemVisibilityChecked()
+    offered = [dock.embedding_field_combo.layer(i) for i in range(dock.embedding_field_combo.count())]
+    assert field in offered and preview not in offered  # the preview is a picture, not a field
     dock.embedding_field_combo.setLayer(field)
     assert dock.embedding_field_combo.currentLayer() is field and dock.cluster_button.isEnabled()
 
