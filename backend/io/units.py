@@ -271,6 +271,16 @@ def _landsat_l1_params(src: Any, bands: Sequence[int]) -> tuple[np.ndarray, np.n
     return np.array(scale), np.array(offset)
 
 
+def _mtl_calibrated(src: Any, bands: Sequence[int]) -> bool:
+    """Whether the raster carries the MTL's REFLECTANCE_MULT_BAND_x tags (dataset or mapped bands).
+
+    TM/ETM+ Level-1 DN are 8-bit, their scene-specific factors far from OLI's 2e-5 (255 DN span the
+    reflectance range): without the tags they are read as uncalibrated brightness, not with OLI's.
+    """
+    tags = [*src.tags(), *(k for b in bands for k in src.tags(b))]
+    return any(k.upper().startswith("REFLECTANCE_MULT_BAND_") for k in tags)
+
+
 def _tag_float(tags: dict[str, str], key: str) -> float | None:
     try:
         return float(tags[key]) if key in tags else None
@@ -378,7 +388,8 @@ def decide_optical_units(src: Any, bands: Sequence[int], requested: str = "auto"
     elif tag_offsets is not None and np.any(tag_offsets):
         units, how = "dn-offset", f"metadata {tag}"
         scale, offset = _optical_params(units, src, bands, tag_offsets)
-    elif landsat := landsat_level(src.descriptions, src.tags(), src.name):
+    elif (landsat := landsat_level(src.descriptions, src.tags(), src.name)) and not (
+            uint8 and landsat[0] == "landsat-l1" and not _mtl_calibrated(src, bands)):
         units, how = landsat[0], f"metadata: {landsat[1]}"
         scale, offset = _optical_params(units, src, bands, None)
     elif not len(everything):

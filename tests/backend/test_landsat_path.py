@@ -103,7 +103,7 @@ def test_level1_units_from_values_names_and_mtl_tags(shared_data, tmp_path) -> N
         dst.update_tags(SUN_ELEVATION="30.0", REFLECTANCE_MULT_BAND_4="2.5E-05",
                         REFLECTANCE_ADD_BAND_4="-0.1")
     decision = _units(tagged, None)
-    assert decision.units == "landsat-l1" and "MTL tags" in decision.how
+    assert decision.units == "landsat-l1" and "LE07_L1TP" in decision.how
     assert decision.scale[2] == pytest.approx(2.5e-5 / 0.5 * 10000)  # sin(30 deg) = 0.5
     assert decision.offset[2] == pytest.approx(-2000)
     assert decision.scale[0] == pytest.approx(2e-5 / 0.5 * 10000)  # untagged band: the usual MTL value
@@ -159,3 +159,21 @@ def test_level1_stack_classifies_without_options_or_is_refused(shared_data, tmp_
     with rasterio.open(out) as src:
         classes = src.read(1)
     assert len(np.unique(classes[classes > 0])) == 2
+
+
+def test_eight_bit_tm_level1_needs_its_mtl_factors(shared_data, tmp_path) -> None:
+    """Landsat 7 ETM+ 8-bit DN (rasterio's RGB.byte) under a Level-1 product ID: brightness without MTL tags
+    (OLI's 2e-5 would make every value negative reflectance), the MTL's factors with them."""
+    with rasterio.open(shared_data / "rasterio-rgb-byte/RGB.byte.tif") as src:
+        profile, data = src.profile, src.read()
+    stack = tmp_path / "LE07_L1TP_014035_20000506_20200918_02_T1_stack.tif"
+    with rasterio.open(stack, "w", **profile) as dst:
+        dst.write(data)
+    assert detect_sensor([None] * 3, None, 3, "uint8", stack.name)[0] == "landsat-tm"
+    assert _units(stack, "landsat-tm").units == "brightness"
+    with rasterio.open(stack, "r+") as dst:
+        dst.update_tags(**{f"REFLECTANCE_MULT_BAND_{n}": "0.0012" for n in (1, 2, 3)},
+                        **{f"REFLECTANCE_ADD_BAND_{n}": "-0.005" for n in (1, 2, 3)})
+    decision = _units(stack, "landsat-tm")
+    assert decision.units == "landsat-l1" and "LE07_L1TP" in decision.how
+    assert np.allclose(decision.scale, 12) and np.allclose(decision.offset, -50)  # x 10000 model DN
