@@ -21,7 +21,8 @@ Auto-detection, optical (first rule that applies):
    -> ``dn-offset`` (offset from the tag, else -1000).
 3. Landsat metadata (:func:`backend.contract.sensors.landsat_level`): ``PROCESSING_LEVEL``, a USGS
    product ID in the tags, band names or file name (``LC08_L1TP_...`` -> ``landsat-l1``,
-   ``LC09_L2SP_...`` -> ``landsat-c2``), or MTL ``REFLECTANCE_MULT_BAND_x`` tags -> ``landsat-l1``.
+   ``LC09_L2SP_...`` -> ``landsat-c2``), or MTL ``REFLECTANCE_MULT_BAND_x`` tags -> ``landsat-l1``
+   (8-bit TM/ETM+ Level-1 DN only with those tags: OLI's default factors do not fit them).
 4. ``uint8`` -> ``brightness`` (warned: uncalibrated; mapped linearly, 255 -> reflectance
    :data:`BRIGHTNESS_FULL_SCALE` / 10000, i.e. 0.30).
 5. Floats: sampled 99th percentile <= 1.5 -> ``reflectance``; <= 150 -> ``percent``; else ``dn``.
