@@ -13,8 +13,8 @@ For each city of ``shared/data/oscd-change`` (Sentinel-2 Level-1C, 13 single-ban
    in the mask); the changed share of the valid area;
 4. the raw-band baseline from the data folder's ``raw_band_baseline.py`` (imported, not copied);
 5. leave-one-city-out: the fused magnitude recomputed from the spectral and embedding runs for
-   each embedding weight of ``WEIGHTS`` (Otsu threshold as in ``change``); the weight with the best
-   mean F1 on three cities is scored on the fourth.
+   each embedding weight of ``WEIGHTS`` and threshold rule of ``RULES``; the pair with the best mean
+   F1 on three cities is scored on the fourth.
 
 Prints a Markdown table (``docs/change_detection.md`` quotes it) and writes ``--json``.
 
@@ -46,6 +46,8 @@ DATA = REPO.parent / "shared" / "data" / "oscd-change"
 BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 METHODS = ("fused", "embedding", "spectral")
 WEIGHTS = (0.0, 0.125, 0.25, 0.5, 1.0)
+RULES = ("otsu", 4, 5, 6, 7)
+"""Threshold rules of the leave-one-city-out sweep: Otsu, or that many robust sd above the median."""
 PATCH = 8
 LABELS = {"raw bands (baseline)": "raw bands, Otsu (baseline)", "fused": "**Terraprobe default** (fused)",
           "embedding": "embedding only", "spectral": "spectral only (CVA, 12 bands)"}
@@ -146,20 +148,39 @@ def baseline_figures(base: Any, city_dir: Path) -> dict[str, float]:
     return figures(base, score, score > base.otsu_threshold(score.ravel()), truth.reshape(shape))
 
 
-def fused_otsu(spectral: np.ndarray, embedding_patches: np.ndarray,
-               weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """The fused magnitude of ``change`` for another embedding weight, and its Otsu mask."""
-    from backend.downstream.change import HISTOGRAM_BINS, otsu_threshold
+def raw_band_score(base: Any, before: Path, after: Path) -> np.ndarray:
+    """The baseline's score on two stacks of :func:`stack_city` (one grid): the norm of the difference
+    of B02 B03 B04 B08, each z-scored per date over the stack."""
+    with rasterio.open(before) as first, rasterio.open(after) as second:
+        bands = [BANDS.index(band) + 1 for band in base.BANDS]
+        differences = [base.zscore(second.read(b).astype(np.float64))
+                       - base.zscore(first.read(b).astype(np.float64)) for b in bands]
+    return np.sqrt(np.sum(np.square(differences), axis=0))
+
+
+def fused_magnitude(spectral: np.ndarray, embedding_patches: np.ndarray, weight: float) -> np.ndarray:
+    """The fused magnitude of ``change`` for another embedding weight (from its spectral and
+    embedding outputs)."""
     from backend.downstream.spectral_change import upsample_patches
 
     height, width = spectral.shape
     change = upsample_patches(embedding_patches.astype(np.float64), 0, range(height), width, PATCH)
-    median = np.nanmedian(embedding_patches)
-    fused = spectral * np.power(np.maximum(change, 0) / median, weight)
-    valid = fused[np.isfinite(fused)]
-    edges = np.linspace(valid.min(), valid.max(), HISTOGRAM_BINS + 1)
-    threshold = otsu_threshold(np.histogram(valid, bins=edges)[0], edges)
-    return fused, np.isfinite(fused) & (fused > threshold)
+    return spectral * np.power(np.maximum(change, 0) / np.nanmedian(embedding_patches), weight)
+
+
+def threshold_mask(magnitude: np.ndarray, rule: str | float) -> np.ndarray:
+    """The change mask of ``rule``: ``otsu`` (as ``change``) or a number of robust standard deviations
+    above the median (``--threshold robust`` with that many)."""
+    from backend.downstream.change import HISTOGRAM_BINS, otsu_threshold
+
+    valid = magnitude[np.isfinite(magnitude)]
+    if rule == "otsu":
+        edges = np.linspace(valid.min(), valid.max(), HISTOGRAM_BINS + 1)
+        threshold = otsu_threshold(np.histogram(valid, bins=edges)[0], edges)
+    else:
+        median = np.median(valid)
+        threshold = median + float(rule) * 1.4826 * np.median(np.abs(valid - median))
+    return np.isfinite(magnitude) & (magnitude > threshold)
 
 
 def score_city(base: Any, city_dir: Path, work: Path, model: str | None, cache: Path) -> dict[str, Any]:
@@ -179,19 +200,28 @@ def score_city(base: Any, city_dir: Path, work: Path, model: str | None, cache: 
             rasters[method] = src.read(1)
     sweep = {}
     for weight in WEIGHTS:
-        fused, mask = fused_otsu(rasters["spectral"], rasters["embedding"], weight)
-        sweep[weight] = figures(base, fused, mask, truth)
+        fused = fused_magnitude(rasters["spectral"], rasters["embedding"], weight)
+        for rule in RULES:
+            sweep[f"{weight:g}/{rule}"] = figures(base, fused, threshold_mask(fused, rule), truth)
     return {"rows": rows, "sweep": sweep}
 
 
-def leave_one_out(scores: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """For each city: the weight best on the other cities (mean F1) and its figures on this city."""
+def leave_one_out(scores: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each city: the embedding weight and threshold rule best on the other cities (mean F1), and
+    their figures on this city."""
     held = {}
     for city in scores:
         others = [c for c in scores if c != city]
-        weight = max(WEIGHTS, key=lambda w: np.mean([scores[c]["sweep"][w]["f1"] for c in others]))
-        held[city] = dict(scores[city]["sweep"][weight], weight=weight)
+        choices = scores[city]["sweep"]
+        best = max(choices, key=lambda k: np.mean([scores[c]["sweep"][k]["f1"] for c in others]))
+        held[city] = dict(choices[best], choice=best)
     return held
+
+
+def describe(choice: str) -> str:
+    """``0.25/5`` -> ``weight 0.25, robust 5``."""
+    weight, rule = choice.split("/")
+    return f"weight {weight}, {'Otsu' if rule == 'otsu' else f'median + {rule} robust sd'}"
 
 
 def cells(row: dict[str, float]) -> str:
@@ -209,7 +239,7 @@ def table(scores: dict[str, Any], held: dict[str, dict[str, float]]) -> str:
             row = result["rows"][method]
             lines.append(f"| {city} | {label} | {cells(row)} |")
         row = held[city]
-        lines.append(f"| {city} | fused, weight {row['weight']:g} chosen on the others | {cells(row)} |")
+        lines.append(f"| {city} | fused, {describe(row['choice'])} chosen on the others | {cells(row)} |")
     return "\n".join(lines)
 
 

@@ -27,6 +27,12 @@ HISTOGRAM_BINS = 256
 NOISE_FLOOR = {"cosine": 0.02, "euclidean": 0.2}
 """Smallest automatic threshold on unit-length vectors (euclidean 0.2 = cosine distance 0.02): below it
 differences are float16 storage and tiling noise, and Otsu would split pure noise into "change"."""
+ROBUST_SIGMAS = 5.0
+"""``--threshold robust``: the median plus this many robust standard deviations (1.4826 x the median
+absolute deviation) of the magnitude; chosen on the OSCD cities (docs/change_detection.md)."""
+ROBUST_BINS = 4096
+"""Bins of the streamed histograms the robust threshold is read from."""
+THRESHOLD_RULES = ("auto", "otsu", "otsu3", "robust")
 CLUSTER_SAMPLE = 20000
 """At most this many change vectors are used to fit the change-type k-means."""
 MASK_CLASSES = {1: "no change", 2: "change"}
@@ -53,11 +59,16 @@ class ChangeStats:
     method: str = "embedding"
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def cells(self) -> str:
+        """The plural of ``cell``: ``patches`` or ``pixels``."""
+        return {"patch": "patches", "pixel": "pixels"}[self.cell]
+
     def as_dict(self) -> dict[str, Any]:
         """The figures, with the counts named by their cells (``valid_patches``, ``changed_pixels``...)."""
         figures = asdict(self)
-        figures[f"valid_{self.cell}s"] = figures.pop("valid")
-        figures[f"changed_{self.cell}s"] = figures.pop("changed")
+        figures[f"valid_{self.cells}"] = figures.pop("valid")
+        figures[f"changed_{self.cells}"] = figures.pop("changed")
         figures.update(figures.pop("details"))
         return figures
 
@@ -239,7 +250,11 @@ def choose_threshold(mag_path: Any, summary: MagnitudeSummary, threshold: float 
     and how it was chosen; a ``warning`` when the automatic one lay below the floor."""
     if not isinstance(threshold, str):
         return float(threshold), "given"
-    value, how = _otsu_of_raster(mag_path, summary.low, summary.high, threshold), threshold
+    if threshold == "robust":
+        value = robust_threshold(mag_path, summary.low, summary.high)
+    else:
+        value = _otsu_of_raster(mag_path, summary.low, summary.high, threshold)
+    how = threshold
     if value < floor:
         how += f", raised to the noise floor {floor:g}"
         if reporter is not None:
@@ -297,8 +312,10 @@ def _check_counts(counts: dict[str, int], before_path: Any, after_path: Any) -> 
         raise UserError("the two dates share no valid patch: their valid areas do not overlap")
 
 
-def raster_histogram(path: Any, low: float, high: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Histogram ``(counts, edges)`` of a raster's finite values over ``low`` … ``high`` (streamed)."""
+def raster_histogram(path: Any, low: float, high: float, bins: int,
+                     around: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram ``(counts, edges)`` of a raster's finite values over ``low`` … ``high`` (streamed);
+    of their absolute deviations from ``around`` when given."""
     import rasterio
 
     edges = np.linspace(low, high, bins + 1)
@@ -306,8 +323,26 @@ def raster_histogram(path: Any, low: float, high: float, bins: int) -> tuple[np.
     with rasterio.open(path) as src:
         for _, window in src.block_windows(1):
             values = src.read(1, window=window)
-            counts += np.histogram(values[np.isfinite(values)], bins=edges)[0]
+            values = values[np.isfinite(values)]
+            counts += np.histogram(values if around is None else np.abs(values - around), bins=edges)[0]
     return counts, edges
+
+
+def histogram_median(counts: np.ndarray, edges: np.ndarray) -> float:
+    """The median of a histogram (the centre of the bin holding it)."""
+    cumulative = np.cumsum(counts)
+    index = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+    return float((edges[index] + edges[index + 1]) / 2)
+
+
+def robust_threshold(path: Any, low: float, high: float, sigmas: float = ROBUST_SIGMAS) -> float:
+    """``median + sigmas x 1.4826 x MAD`` of a raster's finite values (two streamed histograms)."""
+    if not high > low:
+        return float(high)
+    median = histogram_median(*raster_histogram(path, low, high, ROBUST_BINS))
+    spread = max(high - median, median - low)
+    deviation = histogram_median(*raster_histogram(path, 0.0, spread, ROBUST_BINS, around=median))
+    return median + sigmas * 1.4826 * deviation
 
 
 def _otsu_of_raster(path: Any, low: float, high: float, method: str = "otsu") -> float:

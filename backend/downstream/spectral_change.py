@@ -36,9 +36,11 @@ from rasterio.windows import Window
 
 from backend.downstream.change import (
     CLUSTER_SAMPLE,
+    ROBUST_BINS,
     ChangeStats,
     MagnitudeSummary,
     choose_threshold,
+    histogram_median,
     raster_histogram,
     read_pair,
     write_mask,
@@ -59,15 +61,16 @@ resampling alone (two copies of one date: 0). The automatic thresholds on the OS
 2.9-7.4 (fused) and 2.3-3.9 (spectral)."""
 STRIP_PIXELS = 2**20
 """Pixels per streamed strip (about 100 MB of float32 for 12 bands on two dates)."""
-MEDIAN_BINS = 4096
 
 
 @dataclass(frozen=True)
 class BandMoments:
-    """Per-band mean and standard deviation of each date over the pixels valid on both dates."""
+    """Per-band mean and standard deviation of each date over the pixels valid on both dates, and
+    the per-band correlation of the two dates there."""
 
     mean: tuple[np.ndarray, np.ndarray]
     std: tuple[np.ndarray, np.ndarray]
+    correlation: np.ndarray
     pixels: int
 
 
@@ -98,9 +101,9 @@ def strips(height: int, width: int, multiple: int) -> list[tuple[int, int]]:
 
 
 def band_moments(before: Any, after: Any, track: Any, start: float, end: float) -> BandMoments:
-    """Per-band mean and standard deviation of both dates over the pixels valid on both (streamed)."""
-    sums: list[Any] = [None, None]
-    shift: list[Any] = [None, None]
+    """Per-band moments of both dates over the pixels valid on both (streamed; see :class:`BandMoments`)."""
+    shift: tuple[np.ndarray, np.ndarray] | None = None
+    sums = np.zeros(0)
     pixels = 0
     for top, bottom in track(strips(before.height, before.width, 8), "band statistics", start, end):
         window = Window(0, top, before.width, bottom - top)
@@ -109,21 +112,21 @@ def band_moments(before: Any, after: Any, track: Any, start: float, end: float) 
         if not both.any():
             continue
         pixels += int(both.sum())
-        for index, values in enumerate((a[:, both], b[:, both])):
-            values = values.astype(np.float64)
-            if shift[index] is None:  # sums around a first mean: no cancellation in the variance
-                shift[index] = values.mean(axis=1)
-                sums[index] = np.zeros((2, len(values)))
-            centred = values - shift[index][:, None]
-            sums[index] += np.stack([centred.sum(axis=1), np.square(centred).sum(axis=1)])
-    if not pixels:
+        values = (a[:, both].astype(np.float64), b[:, both].astype(np.float64))
+        if shift is None:  # sums around a first mean: no cancellation in the variance
+            shift = (values[0].mean(axis=1), values[1].mean(axis=1))
+            sums = np.zeros((5, len(values[0])))
+        x, y = values[0] - shift[0][:, None], values[1] - shift[1][:, None]
+        sums += np.stack([x.sum(axis=1), y.sum(axis=1), (x * x).sum(axis=1), (y * y).sum(axis=1),
+                          (x * y).sum(axis=1)])
+    if shift is None:
         raise UserError("the two dates share no valid pixel: their valid areas do not overlap")
-    means, stds = [], []
-    for index in range(2):
-        mean = sums[index][0] / pixels
-        means.append(shift[index] + mean)
-        stds.append(np.sqrt(np.maximum(sums[index][1] / pixels - mean ** 2, 0.0)))
-    return BandMoments((means[0], means[1]), (stds[0], stds[1]), pixels)
+    mean_x, mean_y, square_x, square_y, product = sums / pixels
+    std_x = np.sqrt(np.maximum(square_x - mean_x ** 2, 0.0))
+    std_y = np.sqrt(np.maximum(square_y - mean_y ** 2, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = np.where(std_x * std_y > 0, (product - mean_x * mean_y) / (std_x * std_y), 1.0)
+    return BandMoments((shift[0] + mean_x, shift[1] + mean_y), (std_x, std_y), correlation, pixels)
 
 
 def spectral_change(a: np.ndarray, b: np.ndarray, valid: np.ndarray, moments: BandMoments) -> np.ndarray:
@@ -158,16 +161,6 @@ def upsample_patches(patches: np.ndarray, first_patch_row: int, rows: range, wid
         return np.where(weight > 1e-6, values / weight, np.nan)
 
 
-def histogram_quantile(path: Any, low: float, high: float, q: float) -> float:
-    """The ``q`` quantile of a raster's finite values from a streamed :data:`MEDIAN_BINS` histogram."""
-    if not high > low:
-        return float(high)
-    counts, edges = raster_histogram(path, low, high, MEDIAN_BINS)
-    cumulative = np.cumsum(counts)
-    index = int(np.searchsorted(cumulative, q * cumulative[-1]))
-    return float((edges[index] + edges[index + 1]) / 2)
-
-
 @dataclass
 class _Fields:
     """The two dates' embedding fields and the per-patch change between them."""
@@ -199,7 +192,9 @@ def _patch_change(before_path: Any, after_path: Any, inputs: Any, folder: Path, 
     with rasterio.open(path, "w", **profile) as dst:
         summary = write_patch_magnitude(before, after, dst, distance,
                                         track(before.windows(), "embedding change", start, end))
-    median = histogram_quantile(path, summary.low, summary.high, 0.5) if summary.counts["both"] else 0.0
+    median = 0.0
+    if summary.counts["both"] and summary.high > summary.low:
+        median = histogram_median(*raster_histogram(path, summary.low, summary.high, ROBUST_BINS))
     return _Fields(before, after, path, summary, size, median)
 
 
@@ -285,7 +280,8 @@ def fused_change_map(before_inputs: Any, after_inputs: Any, before_field: Any, a
     valid = summary.counts["both"]
     details = {"embedding_median": fields.median,
                "embedding_weight": EMBEDDING_WEIGHT if method == "fused" else 0.0,
-               "smoothing_px": SMOOTHING, "spectral_bands": len(moments.mean[0]), "patch_size": fields.size}
+               "smoothing_px": SMOOTHING, "spectral_bands": len(moments.mean[0]), "patch_size": fields.size,
+               "band_correlation": float(np.median(moments.correlation))}
     return ChangeStats(distance=distance, normalised=bool(fields.before.normalised),
                        threshold=float(threshold), threshold_how=how, valid=valid, changed=changed,
                        changed_fraction=changed / max(valid, 1), minimum=summary.low, maximum=summary.high,

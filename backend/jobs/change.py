@@ -4,8 +4,8 @@
     python -m backend change --before-optical S2_2020.tif --after-optical S2_2021.tif --out change.tif
     python -m backend change --before-sar S1_before.tif --after-sar S1_after.tif --out flood_change.tif
         [--method auto|fused|spectral|embedding] [--distance cosine|euclidean]
-        [--normalise auto|l2|none] [--threshold T] [--change-clusters K] [--mask-out M.tif]
-        [--types-out T.tif]
+        [--normalise auto|l2|none] [--threshold auto|robust|otsu|otsu3|T] [--change-clusters K]
+        [--mask-out M.tif] [--types-out T.tif]
 
 Rasters are embedded with one model (the before date's; through the embedding cache); the after
 raster is warped onto the before raster's pixel grid first. With rasters the map is at pixel
@@ -34,6 +34,9 @@ METHOD_CHOICES = ("auto", "fused", "spectral", "embedding")
 PLAUSIBLE_SHARE = 0.2
 """A changed share of the valid area above this is warned about (real change between two dates is rarely
 that widespread: OSCD's cities changed on 1-4 % of their area)."""
+AGREEING_BANDS = 0.5
+"""A median per-band correlation of the two dates below this is warned about: OSCD's city pairs, two
+years apart, reach 0.82-0.84; June -> August irrigated cropland 0.14; two different cities 0.03."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -56,10 +59,12 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
                              "resolution, weighted by the embedding change of its patch), spectral (the "
                              "spectral change alone), embedding (the embedding change per patch); auto "
                              "(default): fused for rasters, embedding for given fields")
-    parser.add_argument("--threshold", default="otsu", metavar="T",
-                        help="change threshold on the magnitude: a number, otsu (default: Otsu's automatic "
-                             "threshold, changed or not) or otsu3 (the upper threshold of a three-class "
-                             "Otsu: stable, ordinary change, strong change; for dates whose seasons differ)")
+    parser.add_argument("--threshold", default="auto", metavar="T",
+                        help="change threshold on the magnitude: a number; robust (the median plus 5 robust "
+                             "standard deviations); otsu (Otsu's automatic threshold, changed or not); otsu3 "
+                             "(the upper threshold of a three-class Otsu: stable, ordinary change, strong "
+                             "change; for dates whose seasons differ); auto (default): robust for the fused "
+                             "and spectral methods, otsu for the embedding method")
     parser.add_argument("--change-clusters", type=int, default=0, metavar="K",
                         help="group the changed patches' change vectors into K types (k-means; "
                              "default 0: off)")
@@ -156,18 +161,24 @@ def _align_after(given: dict[str, dict[str, str]], cache_dir: str | None,
     return aligned
 
 
-def _threshold(value: str) -> float | str:
-    """``--threshold``: ``otsu``, ``otsu3`` or a finite number."""
+def _threshold(value: str, method: str) -> float | str:
+    """``--threshold``: a rule of :data:`THRESHOLD_RULES` (``auto``: ``otsu`` for the embedding method,
+    else ``robust``) or a finite number."""
     import math
 
-    if value in ("otsu", "otsu3"):
+    from backend.downstream.change import THRESHOLD_RULES
+
+    if value == "auto":
+        return "otsu" if method == "embedding" else "robust"
+    if value in THRESHOLD_RULES:
         return value
     try:
         number = float(value)
     except ValueError:
         number = math.nan
     if not math.isfinite(number):
-        raise UserError(f"--threshold must be a number, otsu or otsu3 (got {value!r})")
+        raise UserError(f"--threshold must be a number or one of {', '.join(THRESHOLD_RULES)} "
+                        f"(got {value!r})")
     return number
 
 
@@ -204,7 +215,7 @@ def _pixel_change(options: InputOptions, given: dict[str, dict[str, str]], field
 
 def _report(result: Any, reporter: Reporter) -> None:
     """Log the change figures; warn when the changed share is implausible."""
-    cells = f"{result.cell}s"
+    cells = result.cells
     what = (f"{result.distance} distance{', L2-normalised' if result.normalised else ''}"
             if result.method == "embedding" else
             f"{result.method}: spectral change{' x embedding change' if result.method == 'fused' else ''}")
@@ -213,11 +224,20 @@ def _report(result: Any, reporter: Reporter) -> None:
                  f"{cells} changed ({100 * result.changed_fraction:.1f} % of the valid area)")
     for kind, count in result.type_counts.items():
         reporter.log(f"change type {kind}: {count} {cells}")
+    correlation = result.details.get("band_correlation")
+    if correlation is not None and correlation < AGREEING_BANDS:
+        reporter.warning(
+            f"the two dates' bands barely agree (median per-band correlation {correlation:.2f} over the "
+            f"common valid area; below {AGREEING_BANDS:g}): most of the scene differs (season, clouds, "
+            f"another place or a registration error), which no threshold tells apart from the change "
+            f"you look for ({100 * result.changed_fraction:.1f} % marked). Check that both rasters show "
+            "the same place, cloud-free, in comparable seasons")
     if result.changed_fraction > PLAUSIBLE_SHARE:
         reporter.warning(
             f"{100 * result.changed_fraction:.0f} % of the valid area is marked as changed, more than real "
             f"change between two dates usually covers (above {100 * PLAUSIBLE_SHARE:.0f} %): the dates may "
-            "differ in season, clouds, haze or registration. Try --threshold otsu3 or a higher number, "
+            "differ in season, clouds, haze or registration. Try --threshold robust (the default for "
+            "rasters), otsu3 or a higher number, "
             "dates of the same season, or cloud-free scenes"
             + ("; with rasters, --method fused measures the bands' change" if result.method == "embedding"
                else ""))
@@ -231,7 +251,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
 
     given = _date_inputs(args)
     method = _method(args.method, given)
-    threshold = _threshold(args.threshold)
+    threshold = _threshold(args.threshold, method)
     if args.change_clusters < 0 or args.change_clusters > 254:
         raise UserError(f"--change-clusters must be between 0 and 254 (got {args.change_clusters})")
     out = output_path(args.out)
