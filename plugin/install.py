@@ -224,17 +224,17 @@ def plan(options: InstallOptions, build: str, installer: str, own_sources: bool 
         create = Step("creating the environment (venv)", [base, "-m", "venv", *site, str(env)])
         install = [python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
         torch_step = [*install, torch_line, *torch_sources, *sources]
-    steps = []
-    if not contract_paths.env_python(env).is_file():
-        steps.append(create)
+    if contract_paths.env_python(env).is_file():  # a retry or a reinstall: kept, and the step count too
+        create = Step("checking the existing environment", [python, "-c", "import sys; print(sys.version)"])
+    steps = [create]
     steps.append(Step(f"installing PyTorch ({build.upper()} build{', from ' + index if index else ''})",
                       torch_step))
     steps.append(Step("installing the backend requirements",
                       [*install, "-r", str(options.requirements), *sources]))
     backend = [python, "-m", "backend"]
-    steps.append(Step("checking the backend (version)", [*backend, "version", "--events", "json"],
+    steps.append(Step("checking the backend: versions", [*backend, "version", "--events", "json"],
                       cwd=PLUGIN_ROOT))
-    steps.append(Step("checking the backend (selftest)",
+    steps.append(Step("checking the backend: a short training run",
                       [*backend, "selftest", "--steps", "2", "--events", "json"], cwd=PLUGIN_ROOT))
     return steps
 

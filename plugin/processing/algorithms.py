@@ -41,6 +41,7 @@ from .. import requests_builder as builder
 from ..backend_client import BackendCancelled, BackendError, BackendNotFound, run_backend
 from ..bands import SENSOR_LABELS, layer_facts, resolve_sensor
 from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES
+from ..help_links import PROCESSING, help_url
 from ..job_inputs import field_file, layer_files, layer_optical_bands, layer_sar_bands
 from ..jobs import AUTO, JobRequest
 from ..layers import STYLE_KEYS
@@ -116,6 +117,10 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))
+
+    def helpUrl(self) -> str:
+        """The README's Processing section (the dialog's *Help* button)."""
+        return help_url(PROCESSING)
 
     # -- parameters ----------------------------------------------------------------------------
     def add_input_parameters(self, optical_optional: bool = False) -> None:

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from qgis.core import QgsApplication
-from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -32,7 +32,9 @@ from qgis.PyQt.QtWidgets import (
 from ..settings import Settings, models_dir
 from ..tasks import BackendTask
 
-COLUMNS = ("Model", "Size", "Bands", "Licence", "Status")
+COLUMNS = (QT_TRANSLATE_NOOP("TerraprobeModels", "Model"), QT_TRANSLATE_NOOP("TerraprobeModels", "Size"),
+           QT_TRANSLATE_NOOP("TerraprobeModels", "Bands"), QT_TRANSLATE_NOOP("TerraprobeModels", "Licence"),
+           QT_TRANSLATE_NOOP("TerraprobeModels", "Status"))
 
 
 def _tr(text: str) -> str:
@@ -66,15 +68,19 @@ def row_cells(row: dict) -> list[str]:
 
 #: The backend's command-line advice (``models download`` options) -> this dialog's words.
 _CLI_ADVICE = (
-    (r"give another source with --url / --mirror", "put another address in the Source field"),
+    (r"give another source with --url / --mirror",
+     QT_TRANSLATE_NOOP("TerraprobeModels", "put another address in the Source field")),
     (r"use --url / --file for a mirror or a local copy",
-     "put a mirror in the Source field, or use From file… for a local copy"),
-    (r"\(or give --url / --file[^)]*\)", "(or use From file… with a local copy)"),
-    (r"use --url or --file", "use From file… with a local copy"),
-    (r"run the command again to retry, or raise --timeout", "click Download again: it resumes"),
-    (r"--mirror", "the Source field"),
-    (r"--url", "the Source field"),
-    (r"--file", "From file…"),
+     QT_TRANSLATE_NOOP("TerraprobeModels",
+                       "put a mirror in the Source field, or use From file… for a local copy")),
+    (r"\(or give --url / --file[^)]*\)",
+     QT_TRANSLATE_NOOP("TerraprobeModels", "(or use From file… with a local copy)")),
+    (r"use --url or --file", QT_TRANSLATE_NOOP("TerraprobeModels", "use From file… with a local copy")),
+    (r"run the command again to retry, or raise --timeout",
+     QT_TRANSLATE_NOOP("TerraprobeModels", "click Download again: it resumes")),
+    (r"--mirror", QT_TRANSLATE_NOOP("TerraprobeModels", "the Source field")),
+    (r"--url", QT_TRANSLATE_NOOP("TerraprobeModels", "the Source field")),
+    (r"--file", QT_TRANSLATE_NOOP("TerraprobeModels", "From file…")),
 )
 
 

@@ -63,18 +63,21 @@ class SettingsPanel(QWidget):
         self.python_widget = QgsFileWidget()
         self.python_widget.setStorageMode(QgsFileWidget.GetFile)
         self.python_widget.setFilePath(settings.backend_python)
-        self.python_widget.lineEdit().setPlaceholderText("auto: the plugin's .venv")
-        self.python_widget.setToolTip("Python interpreter of the backend environment (not QGIS's Python)")
-        form.addRow("Backend Python", self.python_widget)
+        self.python_widget.lineEdit().setPlaceholderText(_tr("auto: the environment of Set up backend…"))
+        self.python_widget.setToolTip(_tr("Python interpreter of the backend environment (not QGIS's "
+                                          "Python); empty: the one Set up backend… installed"))
+        form.addRow(_tr("Backend Python"), self.python_widget)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setCurrentText(settings.device)
-        form.addRow("Default device", self.device_combo)
+        form.addRow(_tr("Default device"), self.device_combo)
         self.cache_widget = QgsFileWidget()
         self.cache_widget.setStorageMode(QgsFileWidget.GetDirectory)
         self.cache_widget.setFilePath(settings.cache_dir)
         self.cache_widget.lineEdit().setPlaceholderText("default: ~/.cache/terraprobe/embeddings")
-        form.addRow("Cache folder", self.cache_widget)
+        self.cache_widget.setToolTip(_tr("Where embeddings are kept so that later actions on the same "
+                                         "inputs reuse them"))
+        form.addRow(_tr("Cache folder"), self.cache_widget)
         self.keep_running_check = QCheckBox(_tr("Keep the backend running between actions"))
         self.keep_running_check.setChecked(settings.keep_backend_running)
         self.keep_running_check.setToolTip(_tr("Cluster, Classify, Segment, Similarity, Change, Vectorise "
@@ -117,8 +120,8 @@ class SettingsPanel(QWidget):
         self.mode_combo.addItem(_tr("local (this machine)"), "local")
         self.mode_combo.addItem(_tr("remote (job server)"), "remote")
         self.mode_combo.setCurrentIndex(1 if self.settings.backend_mode == "remote" else 0)
-        self.mode_combo.setToolTip(_tr("remote: embed, cluster, classify, segment and similarity run on a "
-                                       "server started with `python -m backend serve`"))
+        self.mode_combo.setToolTip(_tr("remote: Embed, Cluster, Classify, Segment, Similarity, Change and "
+                                       "Vectorise run on a Terraprobe job server (see docs/remote.md)"))
         form.addRow(_tr("Backend"), self.mode_combo)
         self.url_edit = QLineEdit(self.settings.text(Settings.REMOTE_URL))
         self.url_edit.setPlaceholderText("https://gpu-server:8765")
@@ -126,7 +129,8 @@ class SettingsPanel(QWidget):
         self.token_widget = QgsFileWidget()
         self.token_widget.setStorageMode(QgsFileWidget.GetFile)
         self.token_widget.setFilePath(self.settings.text(Settings.REMOTE_TOKEN_FILE))
-        self.token_widget.setToolTip(_tr("a copy of the server's token file (its --work-dir/token)"))
+        self.token_widget.setToolTip(_tr("a copy of the server's token file (the file \"token\" in its work "
+                                         "folder)"))
         form.addRow(_tr("Token file"), self.token_widget)
         self.mode_combo.currentIndexChanged.connect(self._remote_changed)
         self.url_edit.editingFinished.connect(

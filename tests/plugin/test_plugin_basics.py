@@ -126,3 +126,120 @@ def test_get_models_confirms_removal_and_the_dock_drops_the_removed_model(loaded
     finally:
         dialog.close()
         dock.set_model_path("")
+
+
+# -- item 20: setup steps ---------------------------------------------------------------------------
+def test_setup_has_the_same_steps_on_a_retry(tmp_path: Path) -> None:
+    from plugin.install import InstallOptions, plan
+
+    options = InstallOptions(env_dir=tmp_path / "venv")
+    fresh = plan(options, "cpu", "pip")
+    subprocess.run([SYSTEM_PYTHON if Path(SYSTEM_PYTHON).is_file() else backend_python(), "-m", "venv",
+                    "--without-pip", str(tmp_path / "venv")], check=True, timeout=120)
+    retry = plan(options, "cpu", "pip")
+    assert len(retry) == len(fresh) == 5  # "Step n of 5" on the first run and on Retry alike
+    assert fresh[0].description.startswith("creating the environment")
+    assert retry[0].description == "checking the existing environment"
+    checked = subprocess.run(retry[0].argv, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and checked.stdout.startswith("3.")
+    assert [step.description for step in retry[1:]] == [step.description for step in fresh[1:]]
+    assert not any("--" in step.description or "(version)" in step.description for step in retry)
+
+
+# -- item 21: plugin basics -------------------------------------------------------------------------
+def test_every_algorithm_has_help_text_and_a_help_url(loaded_plugin) -> None:
+    from qgis.core import QgsApplication
+
+    from plugin.help_links import homepage
+
+    provider = QgsApplication.processingRegistry().providerById("terraprobe")
+    algorithms = provider.algorithms()
+    assert len(algorithms) == 7
+    for algorithm in algorithms:
+        assert len(algorithm.shortHelpString()) > 40, algorithm.id()
+        assert algorithm.helpUrl() == homepage() + "#processing-and-qgis_process", algorithm.id()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "### Processing and qgis_process" in readme and "## Using it in QGIS" in readme
+    assert homepage() == "https://github.com/terraprobe/terraprobe"
+
+
+def test_help_action_opens_the_readme_section(loaded_plugin, test_iface) -> None:
+    from qgis.PyQt.QtCore import QObject, pyqtSlot
+    from qgis.PyQt.QtGui import QDesktopServices
+
+    class Catcher(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.urls: list[str] = []
+
+        @pyqtSlot("QUrl")
+        def open(self, url) -> None:
+            self.urls.append(url.toString())
+
+    catcher = Catcher()
+    QDesktopServices.setUrlHandler("https", catcher, "open")
+    try:
+        help_action = next(a for a in loaded_plugin.actions if a.objectName() == "TerraprobeHelpAction")
+        submenu = next(a.menu() for a in test_iface.rasterMenu().actions() if a.text() == "&Terraprobe")
+        assert help_action in submenu.actions()
+        help_action.trigger()
+    finally:
+        QDesktopServices.unsetUrlHandler("https")
+    assert catcher.urls == ["https://github.com/terraprobe/terraprobe#using-it-in-qgis"]
+
+
+def test_load_demo_data_adds_the_bundled_scene_and_samples(loaded_plugin, project, test_iface) -> None:
+    from qgis.core import QgsMultiBandColorRenderer, QgsRasterLayer, QgsVectorLayer
+
+    demo_action = next(a for a in loaded_plugin.actions if a.objectName() == "TerraprobeDemoAction")
+    demo_action.trigger()
+    layers = {layer.name(): layer for layer in project.mapLayers().values()}
+    assert set(layers) == {"Sen1Floods11 S2 (demo)", "Sen1Floods11 S1 (demo)", "Sen1Floods11 samples (demo)"}
+    optical = layers["Sen1Floods11 S2 (demo)"]
+    assert isinstance(optical, QgsRasterLayer) and optical.isValid() and optical.bandCount() == 13
+    renderer = optical.renderer()
+    assert isinstance(renderer, QgsMultiBandColorRenderer)
+    assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (4, 3, 2)  # true colour
+    assert layers["Sen1Floods11 S1 (demo)"].bandCount() == 2
+    samples = layers["Sen1Floods11 samples (demo)"]
+    assert isinstance(samples, QgsVectorLayer) and samples.featureCount() == 14 and samples.readOnly()
+    assert {f["class"] for f in samples.getFeatures()} == {"water", "land", "urban"}
+    assert project.crs().authid() == "EPSG:4326"
+    assert test_iface.mapCanvas().extent().intersects(optical.extent())
+    assert loaded_plugin.dock_action.isChecked()  # the panel is shown, ready to use the scene
+    demo_action.trigger()  # a second click adds nothing twice
+    assert len(project.mapLayers()) == 3
+
+
+def test_the_plugin_speaks_german_when_qgis_does(plugin_parent_dir, test_iface) -> None:
+    import qgis.utils
+    from qgis.core import QgsApplication, QgsSettings
+
+    from .conftest import PACKAGE, add_plugin_folder
+
+    settings = QgsSettings()
+    settings.setValue("locale/overrideFlag", True)
+    settings.setValue("locale/userLocale", "de_DE")
+    add_plugin_folder(plugin_parent_dir, test_iface)
+    try:
+        assert QgsApplication.locale() == "de_DE"
+        assert qgis.utils.loadPlugin(PACKAGE) and qgis.utils.startPlugin(PACKAGE)
+        plugin = qgis.utils.plugins[PACKAGE]
+        assert plugin.translator is not None
+        assert plugin.dock_action.text() == "Terraprobe-Bedienfeld"
+        panel = plugin.dock.settings_panel
+        assert panel.check_button.text() == "Backend prüfen"
+        assert panel.setup_button.text() == "Backend einrichten…"
+        assert plugin.dock.get_models_button.text() == "Modelle holen…"
+        assert qgis.utils.unloadPlugin(PACKAGE)
+    finally:
+        settings.remove("locale/overrideFlag")
+        settings.remove("locale/userLocale")
+        if PACKAGE in qgis.utils.active_plugins:
+            qgis.utils.unloadPlugin(PACKAGE)
+    assert qgis.utils.loadPlugin(PACKAGE) and qgis.utils.startPlugin(PACKAGE)  # English again
+    try:
+        plugin = qgis.utils.plugins[PACKAGE]
+        assert plugin.translator is None and plugin.dock.settings_panel.check_button.text() == "Check backend"
+    finally:
+        qgis.utils.unloadPlugin(PACKAGE)

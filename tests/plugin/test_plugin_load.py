@@ -9,7 +9,7 @@ import sys
 import qgis.utils
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QEvent
-from qgis.PyQt.QtWidgets import QAction, QDockWidget, QToolBar
+from qgis.PyQt.QtWidgets import QAction, QDockWidget, QToolBar, QToolButton
 
 from .conftest import PACKAGE, REPO_ROOT, add_plugin_folder
 
@@ -34,10 +34,14 @@ def test_plugin_adds_provider_action_menu_and_dock_and_removes_them(plugin_paren
         provider = registry.providerById("terraprobe")
         assert provider is not None and provider.name() == "Terraprobe"
 
-        toolbar = main_window.findChild(QToolBar, "TerraprobeToolbar")
-        assert toolbar is not None
+        # no toolbar of its own: one button in the Raster toolbar, its menu the demo data and help
+        assert [bar.objectName() for bar in main_window.findChildren(QToolBar)] == ["mRasterToolBar"]
+        button = main_window.findChild(QToolButton, "TerraprobeToolButton")
         action = main_window.findChild(QAction, "TerraprobeDockAction")
-        assert action in toolbar.actions()
+        assert button.defaultAction() is action
+        assert test_iface.rasterToolBar().widgetForAction(plugin.toolbar_action) is button
+        assert [a.objectName() for a in button.menu().actions()] == [
+            "TerraprobeDockAction", "TerraprobeDemoAction", "TerraprobeHelpAction"]
         assert "&Terraprobe" in _menu_texts(test_iface)
         submenu = next(a.menu() for a in test_iface.rasterMenu().actions() if a.text() == "&Terraprobe")
         assert action in submenu.actions()
@@ -55,7 +59,8 @@ def test_plugin_adds_provider_action_menu_and_dock_and_removes_them(plugin_paren
         QgsApplication.processEvents()
         QgsApplication.sendPostedEvents(None, QEvent.DeferredDelete)
         assert registry.providerById("terraprobe") is None
-        assert main_window.findChild(QToolBar, "TerraprobeToolbar") is None
+        assert main_window.findChild(QToolButton, "TerraprobeToolButton") is None
+        assert test_iface.rasterToolBar().actions() == []
         assert main_window.findChild(QDockWidget, "TerraprobeDock") is None
         assert main_window.findChild(QAction, "TerraprobeDockAction") is None
         assert "&Terraprobe" not in _menu_texts(test_iface)

@@ -1,0 +1,1914 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="de">
+  <context>
+    <name>AccuracyTable</name>
+    <message>
+      <location filename="../plugin/ui/accuracy_table.py" line="90" />
+      <source>Class</source>
+      <translation>Klasse</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/accuracy_table.py" line="73" />
+      <source>Per-class figures of the last Classify run: sample patches and polygons, and accuracy. Trust the spatially blocked accuracy: leave-one-polygon-out (LOPO) flatters classes whose polygons share context. Red: under 50 %, mostly wrong on the map</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/accuracy_table.py" line="127" />
+      <source>held-out accuracy {accuracy} (pixels it did not train on: trust this one)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/accuracy_table.py" line="130" />
+      <source>no held-out accuracy: check the map, or run Classify for a cross-validated one</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/accuracy_table.py" line="122" />
+      <source>training accuracy {accuracy} (on the very pixels it learned from: it shows the head fits the samples, not that the map is right)</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>ActionsBox</name>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="157" />
+      <source>+ band statistics</source>
+      <translation>+ Bandstatistik</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="96" />
+      <source>Actions</source>
+      <translation>Aktionen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="158" />
+      <source>Add each patch's band mean and std of the optical layer to the embeddings (--band-stats; needs the optical layer)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="150" />
+      <source>Class field</source>
+      <translation>Klassenfeld</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="160" />
+      <source>Classifier</source>
+      <translation>Klassifikator</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="165" />
+      <source>Classify</source>
+      <translation>Klassifizieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="106" />
+      <source>Click a point on the map to find similar places</source>
+      <translation>Klicken Sie auf einen Punkt der Karte, um ähnliche Orte zu finden</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="124" />
+      <source>Cluster</source>
+      <translation>Clustern</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="125" />
+      <source>Clusters of the embeddings (k-means or HDBSCAN)</source>
+      <translation>Cluster der Embeddings (k-means oder HDBSCAN)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="101" />
+      <source>Compute embeddings and an RGB preview (first 3 principal components)</source>
+      <translation>Embeddings und eine RGB-Vorschau berechnen (erste 3 Hauptkomponenten)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="145" />
+      <source>Create a sample polygon layer (GeoPackage, field 'class') and start digitising</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="100" />
+      <source>Embed</source>
+      <translation>Einbetten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="122" />
+      <source>HDBSCAN's smallest cluster, in sampled patches (auto: 1 % of the sample; --min-cluster-size)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="167" />
+      <source>Label every pixel with the nearest samples' class</source>
+      <translation>Jedes Pixel mit der Klasse der nächsten Beispiele beschriften</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="144" />
+      <source>New…</source>
+      <translation>Neu…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="117" />
+      <source>Number of clusters</source>
+      <translation>Anzahl der Cluster</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="137" />
+      <source>Sample polygons with a class field</source>
+      <translation>Beispielpolygone mit einem Klassenfeld</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="147" />
+      <source>Samples</source>
+      <translation>Beispiele</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="166" />
+      <source>Segment</source>
+      <translation>Segmentieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="104" />
+      <source>Similarity…</source>
+      <translation>Ähnlichkeit…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="142" />
+      <source>The field holding each polygon's class (not an identifier)</source>
+      <translation>Das Feld mit der Klasse jedes Polygons (keine Kennung)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="168" />
+      <source>Train a small segmentation head on the samples and apply it</source>
+      <translation>Einen kleinen Segmentierungskopf auf den Beispielen trainieren und anwenden</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="116" />
+      <source>k = </source>
+      <translation>k = </translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="111" />
+      <source>k-means: k clusters; HDBSCAN: density clusters, no k, unclustered patches in a grey noise class</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="155" />
+      <source>kNN vote in embedding space, or a random forest / gradient boosting on the embeddings (--classifier)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="121" />
+      <source>min size </source>
+      <translation>Mindestgröße </translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="120" />
+      <source>min size: auto</source>
+      <translation>Mindestgröße: auto</translation>
+    </message>
+  </context>
+  <context>
+    <name>AdvancedBox</name>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="216" />
+      <source> px</source>
+      <translation> px</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="206" />
+      <source>Advanced</source>
+      <translation>Erweitert</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="229" />
+      <source>Distance</source>
+      <translation>Abstand</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="226" />
+      <source>How Classify's kNN, Similarity and Change compare vectors (--distance): cosine (angle) or euclidean (straight-line, after the Vectors choice)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="221" />
+      <source>How Classify, Similarity and Change read the embedding vectors (--normalise): auto scales Embed's and unit-length fields to length 1, L2 scales every vector to length 1, as they are keeps their lengths (magnitudes then count)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="225" />
+      <source>Vectors</source>
+      <translation>Vektoren</translation>
+    </message>
+  </context>
+  <context>
+    <name>AreaBox</name>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="62" />
+      <source> px</source>
+      <translation> px</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="57" />
+      <source>Area</source>
+      <translation>Gebiet</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="42" />
+      <source>Area and processing</source>
+      <translation>Gebiet und Verarbeitung</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="83" />
+      <source>Beside the project (terraprobe/)</source>
+      <translation>Neben dem Projekt (terraprobe/)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="82" />
+      <source>Choose a folder…</source>
+      <translation>Ordner wählen…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="68" />
+      <source>Device</source>
+      <translation>Gerät</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="54" />
+      <source>Drag a rectangle on the map</source>
+      <translation>Ziehen Sie ein Rechteck auf der Karte auf</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="52" />
+      <source>Draw</source>
+      <translation>Zeichnen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="48" />
+      <source>Drawn rectangle</source>
+      <translation>Gezeichnetes Rechteck</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="78" />
+      <source>Folder…</source>
+      <translation>Ordner…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="48" />
+      <source>Layer extent</source>
+      <translation>Layerausdehnung</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="48" />
+      <source>Map canvas extent</source>
+      <translation>Ausdehnung der Kartenansicht</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="70" />
+      <source>Off: each run adds new layers named by what made them (model, classifier, k, date), beside the earlier ones. On: a run replaces the earlier result of the same action on the same layer</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="69" />
+      <source>Replace previous result</source>
+      <translation>Vorheriges Ergebnis ersetzen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="73" />
+      <source>Results</source>
+      <translation>Ergebnisse</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="87" />
+      <source>Saved in</source>
+      <translation>Gespeichert in</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="80" />
+      <source>Where results and new sample layers are saved</source>
+      <translation>Wo Ergebnisse und neue Beispiel-Layer gespeichert werden</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="64" />
+      <source>Window</source>
+      <translation>Fenster</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="63" />
+      <source>Window the encoder sees at once (multiple of 8)</source>
+      <translation>Fenster, das der Encoder auf einmal sieht (Vielfaches von 8)</translation>
+    </message>
+  </context>
+  <context>
+    <name>ChangeBox</name>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="65" />
+      <source>After</source>
+      <translation>Nachher</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="64" />
+      <source>Before</source>
+      <translation>Vorher</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="52" />
+      <source>Change between dates</source>
+      <translation>Veränderung zwischen Zeitpunkten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="87" />
+      <source>Change magnitude, change mask and (optionally) change types between the two dates</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="85" />
+      <source>Change types</source>
+      <translation>Veränderungsarten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="61" />
+      <source>Compare</source>
+      <translation>Vergleichen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="58" />
+      <source>Compare two embedding fields (AlphaEarth, TESSERA, Embed's), or two layers of two dates embedded with the Inputs' model (S2 alone, or S1 alone for all-weather flood mapping)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="86" />
+      <source>Detect change</source>
+      <translation>Veränderung erkennen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="76" />
+      <source>Fixed threshold on the change magnitude (cosine distance)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="83" />
+      <source>Group the changed patches into this many change types ("from–to"; --change-clusters; off: none)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="62" />
+      <source>The earlier date</source>
+      <translation>Der frühere Zeitpunkt</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="63" />
+      <source>The later date (another grid is aligned on the fly)</source>
+      <translation>Der spätere Zeitpunkt (ein anderes Raster wird direkt angeglichen)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="79" />
+      <source>Threshold</source>
+      <translation>Schwellenwert</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="70" />
+      <source>Where the change magnitude becomes change (--threshold)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="82" />
+      <source>off</source>
+      <translation>aus</translation>
+    </message>
+  </context>
+  <context>
+    <name>ClassListDialog</name>
+    <message>
+      <location filename="../plugin/ui/class_list_dialog.py" line="17" />
+      <source>New sample layer — classes</source>
+      <translation>Neuer Beispiel-Layer – Klassen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/class_list_dialog.py" line="19" />
+      <source>The classes you will draw, one a line (or separated by commas). Each gets its own colour; Classify and Segment need at least two.</source>
+      <translation>Die Klassen, die Sie zeichnen werden, eine je Zeile (oder durch Kommas getrennt). Jede erhält eine eigene Farbe; Klassifizieren und Segmentieren brauchen mindestens zwei.</translation>
+    </message>
+  </context>
+  <context>
+    <name>InputsPanel</name>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="117" />
+      <source>Add a model file (Terraprobe .safetensors + .json, or an imported CROMA checkpoint)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="116" />
+      <source>Add…</source>
+      <translation>Hinzufügen…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="121" />
+      <source>Download CROMA base/large (verified, kept across plugin upgrades) or see the bundled models</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="75" />
+      <source>Embedding field</source>
+      <translation>Embedding-Feld</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="114" />
+      <source>Encoder: the bundled default, or a model file you added</source>
+      <translation>Encoder: das mitgelieferte Standardmodell oder eine hinzugefügte Modelldatei</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="120" />
+      <source>Get models…</source>
+      <translation>Modelle holen…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="50" />
+      <source>Inputs</source>
+      <translation>Eingaben</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="97" />
+      <source>Layer band</source>
+      <translation>Layerband</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="282" />
+      <source>Map the bands by hand: {error}</source>
+      <translation>Ordnen Sie die Bänder von Hand zu: {error}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="91" />
+      <source>Model</source>
+      <translation>Modell</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="97" />
+      <source>Model band</source>
+      <translation>Modellband</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="215" />
+      <source>No layer band: the backend interpolates this band from the neighbouring wavelengths (an approximation)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="59" />
+      <source>Optical</source>
+      <translation>Optisch</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="57" />
+      <source>Optical layer (Sentinel-2 or any layer whose bands the model knows)</source>
+      <translation>Optischer Layer (Sentinel-2 oder ein Layer, dessen Bänder das Modell kennt)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="87" />
+      <source>Optical units</source>
+      <translation>Optische Einheiten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="71" />
+      <source>Optional embedding field: a raster made by Embed, or any multi-band float raster such as an AlphaEarth or TESSERA export. When set, Cluster, Classify, Segment and Similarity run on it instead of the encoder</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="64" />
+      <source>Optional radar layer (Sentinel-1 VV/VH), aligned onto the optical grid</source>
+      <translation>Optionaler Radar-Layer (Sentinel-1 VV/VH), auf das optische Raster angeglichen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="66" />
+      <source>Radar</source>
+      <translation>Radar</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="90" />
+      <source>Radar units</source>
+      <translation>Radar-Einheiten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="279" />
+      <source>Read as {sensor} (recognised from the layer).</source>
+      <translation>Gelesen als {sensor} (am Layer erkannt).</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="274" />
+      <source>Read as {sensor} (your choice).</source>
+      <translation>Gelesen als {sensor} (Ihre Wahl).</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="276" />
+      <source>Read as {sensor}: order assumed (no band names); check the table.</source>
+      <translation>Gelesen als {sensor}: Reihenfolge angenommen (keine Bandnamen); prüfen Sie die Tabelle.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="84" />
+      <source>Sensor</source>
+      <translation>Sensor</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="284" />
+      <source>Spectrally filled (approximation): {bands}.</source>
+      <translation>Spektral gefüllt (Näherung): {bands}.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="263" />
+      <source>Spectrally filled from neighbouring wavelengths (approximation)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="85" />
+      <source>Units of the optical values; auto detects them from the data type, metadata and values</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="88" />
+      <source>Units of the radar values (the model expects dB); auto detects them</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="102" />
+      <source>Which layer band feeds each model band (matched from band names; editable)</source>
+      <translation>Welches Layerband jedes Modellband speist (nach Bandnamen zugeordnet; änderbar)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="81" />
+      <source>Which sensor the optical layer comes from. Auto recognises it from the band names; other sensors than Sentinel-2 are matched to the model's bands by wavelength</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="207" />
+      <source>{band} (radar)</source>
+      <translation>{band} (Radar)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="213" />
+      <source>— none —</source>
+      <translation>— keines —</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/inputs_panel.py" line="213" />
+      <source>— spectral fill —</source>
+      <translation>— spektral gefüllt —</translation>
+    </message>
+  </context>
+  <context>
+    <name>ModelPicker</name>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="127" />
+      <source>Add a model</source>
+      <translation>Ein Modell hinzufügen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="71" />
+      <source>Auto (by sensor)</source>
+      <translation>Auto (nach Sensor)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="166" />
+      <source>Auto → {name} (no bundled {sensor} model)</source>
+      <translation>Auto → {name} (kein mitgeliefertes {sensor}-Modell)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="164" />
+      <source>Auto → {summary}</source>
+      <translation>Auto → {summary}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="162" />
+      <source>CROMA bands: Sentinel-2 (12, no B10) and Sentinel-1 VV/VH</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="147" />
+      <source>Importing {name} (this converts the checkpoint once)…</source>
+      <translation>{name} wird importiert (der Checkpoint wird einmal umgewandelt)…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="128" />
+      <source>Models (*.safetensors *.json *.pt *.pth);;All files (*)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="141" />
+      <source>Terraprobe: import {name}</source>
+      <translation>Terraprobe: {name} importieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="110" />
+      <source>Terraprobe: read {name}</source>
+      <translation>Terraprobe: {name} lesen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="72" />
+      <source>The backend picks the bundled model trained for the optical layer's sensor, else the Sentinel-2 model with spectral fill</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="145" />
+      <source>could not import {name}: {error}</source>
+      <translation>{name} konnte nicht importiert werden: {error}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="75" />
+      <source>{name} (bundled)</source>
+      <translation>{name} (mitgeliefert)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="104" />
+      <source>{name}: reading the checkpoint…</source>
+      <translation>{name}: der Checkpoint wird gelesen…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/model_picker.py" line="120" />
+      <source>{name}: {error}</source>
+      <translation>{name}: {error}</translation>
+    </message>
+  </context>
+  <context>
+    <name>ProgressBox</name>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="260" />
+      <source>Cancel</source>
+      <translation>Abbrechen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="266" />
+      <source>Ready.</source>
+      <translation>Bereit.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/action_panels.py" line="261" />
+      <source>Stop the running action (nothing is added)</source>
+      <translation>Die laufende Aktion anhalten (nichts wird hinzugefügt)</translation>
+    </message>
+  </context>
+  <context>
+    <name>Terraprobe</name>
+    <message>
+      <location filename="../plugin/requests_builder.py" line="160" />
+      <source>Band mapping must list band numbers, e.g. 1,2,3 (got {text})</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/readiness.py" line="22" />
+      <source>Map a layer band to: {bands}</source>
+      <translation>Ordnen Sie ein Layerband zu: {bands}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/readiness.py" line="24" />
+      <source>Map a radar layer band to: {bands}</source>
+      <translation>Ordnen Sie ein Radar-Layerband zu: {bands}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="200" />
+      <source>QGIS cannot open the result {path}</source>
+      <translation>QGIS kann das Ergebnis {path} nicht öffnen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/map_tools.py" line="79" />
+      <source>Similarity query point</source>
+      <translation>Abfragepunkt der Ähnlichkeit</translation>
+    </message>
+    <message>
+      <location filename="../plugin/samples.py" line="105" />
+      <source>Terraprobe samples</source>
+      <translation>Terraprobe-Beispiele</translation>
+    </message>
+    <message>
+      <location filename="../plugin/runner.py" line="139" />
+      <source>Terraprobe {action}: {layer}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/runner.py" line="197" />
+      <source>Warnings before the failure:</source>
+      <translation>Warnungen vor dem Fehler:</translation>
+    </message>
+    <message>
+      <location filename="../plugin/runner.py" line="127" />
+      <source>a Terraprobe run is already in progress</source>
+      <translation>eine Terraprobe-Berechnung läuft bereits</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="38" />
+      <source>a class map has one band; {name} has {count}: choose a class, cluster, segmentation or change layer</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/result_names.py" line="41" />
+      <source>band statistics</source>
+      <translation>Bandstatistik</translation>
+    </message>
+    <message>
+      <location filename="../plugin/requests_builder.py" line="133" />
+      <source>bands to be spectrally filled can only be the sensor's own choice: map a layer band to {bands}, or pick the sensor again to restore its matching</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/rasters.py" line="85" />
+      <source>cancelled before the export</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/samples.py" line="103" />
+      <source>cannot create {path}: {error}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/samples.py" line="107" />
+      <source>cannot open the new sample layer {path}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/rasters.py" line="89" />
+      <source>cannot read the raster layer's data provider</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/samples.py" line="177" />
+      <source>cannot write samples to {path}: {error}</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="44" />
+      <source>change magnitude</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="45" />
+      <source>change mask</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="46" />
+      <source>change types</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="34" />
+      <source>choose a class, cluster, segmentation or change layer to vectorise</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/readiness.py" line="31" />
+      <source>choose a sample polygon layer (or create one with New…)</source>
+      <translation>wählen Sie einen Beispielpolygon-Layer (oder legen Sie mit Neu… einen an)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/readiness.py" line="20" />
+      <source>choose an optical layer</source>
+      <translation>wählen Sie einen optischen Layer</translation>
+    </message>
+    <message>
+      <location filename="../plugin/requests_builder.py" line="186" />
+      <source>choose an optical layer (or existing embeddings)</source>
+      <translation>wählen Sie einen optischen Layer (oder vorhandene Embeddings)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="25" />
+      <source>choose the before and after layers (Change between dates)</source>
+      <translation>wählen Sie den Vorher- und den Nachher-Layer (Veränderung zwischen Zeitpunkten)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/requests_builder.py" line="236" />
+      <source>choose the {date} layer</source>
+      <translation>wählen Sie den Layer {date}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="115" />
+      <source>class(es) with fewer samples than the {k} kNN neighbours: {classes}; they can be outvoted. Add samples, or lower Advanced › Neighbours</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="40" />
+      <source>classes</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="39" />
+      <source>clusters</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/requests_builder.py" line="238" />
+      <source>compare two embedding fields, or two rasters of the same kind</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="41" />
+      <source>confidence</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/rasters.py" line="96" />
+      <source>could not write a temporary GeoTIFF of the layer ({status})</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="38" />
+      <source>embedding (PCA RGB)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="37" />
+      <source>embeddings</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/samples.py" line="147" />
+      <source>layer '{layer}' has no field '{field}'</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/samples.py" line="162" />
+      <source>layer '{layer}' has no polygons yet: draw some samples first</source>
+      <translation>Layer '{layer}' hat noch keine Polygone: zeichnen Sie zuerst einige Beispiele</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="99" />
+      <source>leave-one-polygon-out accuracy {accuracy}</source>
+      <translation>Leave-one-polygon-out-Genauigkeit {accuracy}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/runner.py" line="192" />
+      <source>no backend interpreter found (see Settings › Check backend)</source>
+      <translation>kein Backend-Interpreter gefunden (siehe Einstellungen › Backend prüfen)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="105" />
+      <source>no spatially blocked accuracy (too few polygons or blocks): the leave-one-polygon-out one is optimistic</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/readiness.py" line="33" />
+      <source>pick a class field (the attribute holding each polygon's class)</source>
+      <translation>wählen Sie ein Klassenfeld (das Attribut mit der Klasse jedes Polygons)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="47" />
+      <source>polygons</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="42" />
+      <source>segmentation</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/layers.py" line="43" />
+      <source>similarity</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="101" />
+      <source>spatially blocked accuracy {accuracy} (trust this one: neighbouring polygons share context, so leave-one-polygon-out flatters the map)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="27" />
+      <source>the before and after layers are the same layer</source>
+      <translation>Vorher- und Nachher-Layer sind derselbe Layer</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="36" />
+      <source>the layer to vectorise must be a GeoTIFF file (a Terraprobe result)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/runner.py" line="180" />
+      <source>the result could not be added: {error}</source>
+      <translation>das Ergebnis konnte nicht hinzugefügt werden: {error}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/samples.py" line="75" />
+      <source>the samples in '{layer}' have no class in '{field}' yet: give each polygon a class</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/samples.py" line="77" />
+      <source>the samples in '{layer}' have one class only ('{name}'): Classify and Segment need polygons of at least two classes</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock_runs.py" line="80" />
+      <source>type the classes to vectorise (values or names, separated by commas)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/runner.py" line="218" />
+      <source>{action} failed: {reason}</source>
+      <translation>{action} fehlgeschlagen: {reason}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/result_names.py" line="43" />
+      <source>{steps} steps</source>
+      <translation>{steps} Schritte</translation>
+    </message>
+    <message>
+      <location filename="../plugin/runner.py" line="157" />
+      <source>{task} (cancelled)</source>
+      <translation>{task} (abgebrochen)</translation>
+    </message>
+  </context>
+  <context>
+    <name>TerraprobeAlgorithm</name>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="428" />
+      <source>Add per-patch band statistics (needs the optical layer)</source>
+      <translation>Bandstatistik je Patch hinzufügen (braucht den optischen Layer)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="67" />
+      <source>After (later date)</source>
+      <translation>Nachher (späteres Datum)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="76" />
+      <source>Area (empty: whole layer)</source>
+      <translation>Gebiet (leer: ganzer Layer)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="70" />
+      <source>Auto</source>
+      <translation>Automatisch</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="66" />
+      <source>Before (earlier date)</source>
+      <translation>Vorher (früheres Datum)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="69" />
+      <source>Bundled model (Auto: picked by the optical layer's sensor)</source>
+      <translation>Mitgeliefertes Modell (Auto: nach dem Sensor des optischen Layers)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="55" />
+      <source>Change (between two dates)</source>
+      <translation>Veränderung (zwischen zwei Zeitpunkten)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="95" />
+      <source>Change magnitude</source>
+      <translation>Veränderungsstärke</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="97" />
+      <source>Change mask (empty: &lt;magnitude&gt;_mask.tif)</source>
+      <translation>Veränderungsmaske (leer: &lt;Stärke&gt;_mask.tif)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="99" />
+      <source>Change types</source>
+      <translation>Veränderungsarten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="73" />
+      <source>Change types (clusters of change vectors; 0: off)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="203" />
+      <source>Choose an optical layer (or existing embeddings).</source>
+      <translation>Wählen Sie einen optischen Layer (oder vorhandene Embeddings).</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="107" />
+      <source>Choose the before and after layers.</source>
+      <translation>Wählen Sie den Vorher- und den Nachher-Layer.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="164" />
+      <source>Class map (a Terraprobe result)</source>
+      <translation>Klassenkarte (ein Terraprobe-Ergebnis)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="435" />
+      <source>Class probabilities (one band per class)</source>
+      <translation>Klassenwahrscheinlichkeiten (ein Band je Klasse)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="424" />
+      <source>Classifier</source>
+      <translation>Klassifikator</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="64" />
+      <source>Compare</source>
+      <translation>Vergleichen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="58" />
+      <source>Compares two dates per patch: two embedding fields (AlphaEarth, TESSERA, Embed's), or two optical or radar layers embedded with one model (another grid is aligned on the fly). Writes the change magnitude (cosine distance), a change mask by an automatic (Otsu) or fixed threshold, and optionally change types (clusters of the change vectors).</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="433" />
+      <source>Confidence (empty: &lt;class map&gt;_confidence.tif)</source>
+      <translation>Konfidenz (leer: &lt;Klassenkarte&gt;_confidence.tif)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="166" />
+      <source>Confidence raster (empty: Classify's beside the class map, if any)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="87" />
+      <source>Device</source>
+      <translation>Gerät</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="172" />
+      <source>Embedding field (from Embed, or any multi-band float raster such as AlphaEarth or TESSERA; skips the encoder)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="338" />
+      <source>Embedding preview (PCA RGB; empty: &lt;output&gt;_pca.tif)</source>
+      <translation>Embedding-Vorschau (PCA-RGB; leer: &lt;Ausgabe&gt;_pca.tif)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="368" />
+      <source>HDBSCAN: smallest cluster in sampled patches (0: auto)</source>
+      <translation>HDBSCAN: kleinster Cluster in Stichproben-Patches (0: auto)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="363" />
+      <source>Method</source>
+      <translation>Methode</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="169" />
+      <source>Minimum area (m²)</source>
+      <translation>Mindestfläche (m²)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="131" />
+      <source>Model file</source>
+      <translation>Modelldatei</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="75" />
+      <source>Model file for optical/radar dates</source>
+      <translation>Modelldatei für optische/Radar-Zeitpunkte</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="174" />
+      <source>Only these classes (values or names, separated by commas, e.g. change for a change mask's changed areas; empty: all)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="138" />
+      <location filename="../plugin/processing/change_algorithms.py" line="81" />
+      <source>Optical units (auto: detected)</source>
+      <translation>Optische Einheiten (auto: erkannt)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="176" />
+      <source>Polygons</source>
+      <translation>Polygone</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="141" />
+      <location filename="../plugin/processing/change_algorithms.py" line="83" />
+      <source>Radar units (auto: detected)</source>
+      <translation>Radar-Einheiten (auto: erkannt)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="135" />
+      <source>Sensor of the optical layer (auto: from its band names)</source>
+      <translation>Sensor des optischen Layers (auto: aus den Bandnamen)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="79" />
+      <source>Sensor of the optical layers (auto: band names)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="171" />
+      <source>Simplification tolerance (map units; 0: exact pixel outlines)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="439" />
+      <source>Spatially blocked accuracy (the one to trust)</source>
+      <translation>Räumlich geblockte Genauigkeit (die verlässliche)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="183" />
+      <source>The class map must be a GeoTIFF file (a Terraprobe result).</source>
+      <translation>Die Klassenkarte muss eine GeoTIFF-Datei sein (ein Terraprobe-Ergebnis).</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="69" />
+      <source>Threshold: otsu (automatic), otsu3 (dates of different seasons) or a number</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="158" />
+      <source>Turns a class, cluster, segmentation or change map into polygons (GeoPackage) with class, area and mean confidence, styled in the map's colours; smaller regions than the minimum area merge into their largest neighbour.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="155" />
+      <source>Vectorise (class map to polygons)</source>
+      <translation>Vektorisieren (Klassenkarte zu Polygonen)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/change_algorithms.py" line="85" />
+      <source>Window size (pixels, multiple of 8)</source>
+      <translation>Fenstergröße (Pixel, Vielfaches von 8)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="311" />
+      <source>Writing '{layer}' to a temporary GeoTIFF (not a plain raster file)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="72" />
+      <source>{what} (empty: the bundled model above)</source>
+      <translation>{what} (leer: das mitgelieferte Modell oben)</translation>
+    </message>
+  </context>
+  <context>
+    <name>TerraprobeDock</name>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="633" />
+      <source>(+{n} layer(s))</source>
+      <translation>(+{n} Layer)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="613" />
+      <source>Click a place on the map to find similar places.</source>
+      <translation>Klicken Sie auf einen Ort der Karte, um ähnliche Orte zu finden.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="405" />
+      <source>Draw sample polygons on the map (Add Polygon is on) and pick each one's class; saved in {path}.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="317" />
+      <source>Move them beside the project</source>
+      <translation>Neben das Projekt verschieben</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="326" />
+      <source>Moved {n} layer(s) to {path}.</source>
+      <translation>{n} Layer nach {path} verschoben.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="463" />
+      <source>Not available: {reason}</source>
+      <translation>Nicht verfügbar: {reason}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="328" />
+      <source>Not moved (being edited; save the edits and save the project again): {layers}.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="440" />
+      <source>Ready.</source>
+      <translation>Bereit.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="290" />
+      <source>Save Terraprobe results in</source>
+      <translation>Terraprobe-Ergebnisse speichern in</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="120" />
+      <source>Settings</source>
+      <translation>Einstellungen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="303" />
+      <source>The project is not saved yet: results are kept in {path}. Save the project and Terraprobe offers to move them beside it.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="417" />
+      <source>a run is in progress (Cancel stops it)</source>
+      <translation>eine Berechnung läuft (Abbrechen hält sie an)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="497" />
+      <source>choose an optical layer</source>
+      <translation>wählen Sie einen optischen Layer</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="360" />
+      <source>draw a rectangle on the map first (Area › Draw)</source>
+      <translation>zeichnen Sie zuerst ein Rechteck auf der Karte (Gebiet › Zeichnen)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="631" />
+      <source>no layer</source>
+      <translation>kein Layer</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="365" />
+      <source>the chosen area does not overlap the optical layer</source>
+      <translation>das gewählte Gebiet überlappt den optischen Layer nicht</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="602" />
+      <source>the clicked place is outside the chosen area ({area}): click inside it, or choose Area › Layer extent</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="605" />
+      <source>the clicked place is outside the layer {layer}</source>
+      <translation>der angeklickte Ort liegt außerhalb des Layers {layer}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="660" />
+      <source>{action} cancelled; nothing was added.</source>
+      <translation>{action} abgebrochen; nichts wurde hinzugefügt.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="649" />
+      <source>{action} done: {layers}</source>
+      <translation>{action} fertig: {layers}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="655" />
+      <source>{action} failed: {reason}</source>
+      <translation>{action} fehlgeschlagen: {reason}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="621" />
+      <source>{action}: starting the backend…</source>
+      <translation>{action}: das Backend wird gestartet…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="283" />
+      <source>{name} (your folder)</source>
+      <translation>{name} (Ihr Ordner)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="284" />
+      <source>{name}, beside the project</source>
+      <translation>{name}, neben dem Projekt</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="314" />
+      <source>{n} Terraprobe layer(s) are saved in {path}, outside the project folder.</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="648" />
+      <source>{n} warning(s): see the message bar</source>
+      <translation>{n} Warnung(en): siehe Meldungsleiste</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/dock.py" line="285" />
+      <source>{path} (the project is not saved yet)</source>
+      <translation>{path} (das Projekt ist noch nicht gespeichert)</translation>
+    </message>
+  </context>
+  <context>
+    <name>TerraprobeModels</name>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="77" />
+      <source>(or use From file… with a local copy)</source>
+      <translation>(oder nutzen Sie Aus Datei… mit einer lokalen Kopie)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="130" />
+      <source>A folder (http://, https://, file:// or a path) holding the release files under their original names, e.g. CROMA_base.pt</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="36" />
+      <source>Bands</source>
+      <translation>Bänder</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="145" />
+      <source>Cancel</source>
+      <translation>Abbrechen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="210" />
+      <source>Cancelled; a download resumes where it stopped.</source>
+      <translation>Abgebrochen; ein Download wird dort fortgesetzt, wo er anhielt.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="262" />
+      <source>Checkpoint file</source>
+      <translation>Checkpoint-Datei</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="263" />
+      <source>Checkpoints (*.pt *.pth *.ckpt);;All files (*)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="146" />
+      <source>Close</source>
+      <translation>Schließen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="141" />
+      <source>Download</source>
+      <translation>Herunterladen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="208" />
+      <source>Failed: {message}</source>
+      <translation>Fehlgeschlagen: {message}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="83" />
+      <location filename="../plugin/ui/models_dialog.py" line="142" />
+      <source>From file…</source>
+      <translation>Aus Datei…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="107" />
+      <source>Get models</source>
+      <translation>Modelle holen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="246" />
+      <source>Getting {name}…</source>
+      <translation>{name} wird geholt…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="36" />
+      <source>Licence</source>
+      <translation>Lizenz</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="35" />
+      <source>Model</source>
+      <translation>Modell</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="113" />
+      <source>Models are stored in {folder} and kept when the plugin is upgraded. Downloads resume where they stopped and are verified before use.</source>
+      <translation>Modelle werden in {folder} gespeichert und bleiben bei Plugin-Aktualisierungen erhalten. Downloads werden dort fortgesetzt, wo sie anhielten, und vor der Nutzung geprüft.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="228" />
+      <source>Reading the model list…</source>
+      <translation>Die Modellliste wird gelesen…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="144" />
+      <source>Remove</source>
+      <translation>Entfernen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="283" />
+      <source>Remove model</source>
+      <translation>Modell entfernen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="281" />
+      <source>Remove {name} ({size}) from {folder}? Getting it again means downloading it again.</source>
+      <translation>{name} ({size}) aus {folder} entfernen? Um es wieder zu nutzen, muss es erneut heruntergeladen werden.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="35" />
+      <source>Size</source>
+      <translation>Größe</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="132" />
+      <source>Source</source>
+      <translation>Quelle</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="37" />
+      <source>Status</source>
+      <translation>Status</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="258" />
+      <source>Terraprobe: get {name}</source>
+      <translation>Terraprobe: {name} holen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="229" />
+      <source>Terraprobe: list models</source>
+      <translation>Terraprobe: Modelle auflisten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="300" />
+      <source>Terraprobe: remove {name}</source>
+      <translation>Terraprobe: {name} entfernen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="275" />
+      <source>Terraprobe: verify {name}</source>
+      <translation>Terraprobe: {name} prüfen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="143" />
+      <source>Verify</source>
+      <translation>Prüfen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="60" />
+      <source>bundled</source>
+      <translation>mitgeliefert</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="80" />
+      <source>click Download again: it resumes</source>
+      <translation>klicken Sie erneut auf Herunterladen: es wird fortgesetzt</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="62" />
+      <source>installed</source>
+      <translation>installiert</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="64" />
+      <source>not installed</source>
+      <translation>nicht installiert</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="129" />
+      <source>official release; or a mirror folder URL / local folder</source>
+      <translation>offizielle Veröffentlichung; oder URL eines Spiegelordners / lokaler Ordner</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="74" />
+      <source>put a mirror in the Source field, or use From file… for a local copy</source>
+      <translation>geben Sie im Feld Quelle einen Spiegel an oder nutzen Sie Aus Datei… für eine lokale Kopie</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="72" />
+      <source>put another address in the Source field</source>
+      <translation>geben Sie im Feld Quelle eine andere Adresse an</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="284" />
+      <source>size unknown</source>
+      <translation>Größe unbekannt</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="81" />
+      <location filename="../plugin/ui/models_dialog.py" line="82" />
+      <source>the Source field</source>
+      <translation>das Feld Quelle</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="78" />
+      <source>use From file… with a local copy</source>
+      <translation>nutzen Sie Aus Datei… mit einer lokalen Kopie</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="250" />
+      <source>{name} is installed and selected in the dock's model list ({path}).</source>
+      <translation>{name} ist installiert und in der Modellliste des Bedienfelds ausgewählt ({path}).</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="298" />
+      <source>{name} removed.</source>
+      <translation>{name} entfernt.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/models_dialog.py" line="272" />
+      <source>{name}: valid ({tensors} tensors, dim {dim})</source>
+      <translation>{name}: gültig ({tensors} Tensoren, Dimension {dim})</translation>
+    </message>
+  </context>
+  <context>
+    <name>TerraprobePlugin</name>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="151" />
+      <source>Add the bundled Sentinel-1/2 flood scene and its sample polygons to the project</source>
+      <translation>Die mitgelieferte Sentinel-1/2-Hochwasserszene und ihre Beispielpolygone zum Projekt hinzufügen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="154" />
+      <source>Help</source>
+      <translation>Hilfe</translation>
+    </message>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="149" />
+      <source>Load demo data</source>
+      <translation>Demodaten laden</translation>
+    </message>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="157" />
+      <source>Open the Terraprobe guide (README, Using it in QGIS)</source>
+      <translation>Die Terraprobe-Anleitung öffnen (README, Nutzung in QGIS)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="34" />
+      <source>Sen1Floods11 S1 (demo)</source>
+      <translation>Sen1Floods11 S1 (Demo)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="33" />
+      <source>Sen1Floods11 S2 (demo)</source>
+      <translation>Sen1Floods11 S2 (Demo)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="36" />
+      <source>Sen1Floods11 samples (demo)</source>
+      <translation>Sen1Floods11 Beispiele (Demo)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="146" />
+      <source>Show the Terraprobe panel (foundation models over raster layers)</source>
+      <translation>Terraprobe-Bedienfeld anzeigen (Foundation-Modelle für Rasterlayer)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/terraprobe_plugin.py" line="143" />
+      <source>Terraprobe panel</source>
+      <translation>Terraprobe-Bedienfeld</translation>
+    </message>
+  </context>
+  <context>
+    <name>TerraprobeSettings</name>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="125" />
+      <source>Backend</source>
+      <translation>Backend</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="69" />
+      <source>Backend Python</source>
+      <translation>Backend-Python</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="146" />
+      <source>Backend Python changed: checking it…</source>
+      <translation>Backend-Python geändert: wird geprüft…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="80" />
+      <source>Cache folder</source>
+      <translation>Cache-Ordner</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="88" />
+      <source>Check backend</source>
+      <translation>Backend prüfen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="200" />
+      <source>Check cancelled.</source>
+      <translation>Prüfung abgebrochen.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="194" />
+      <source>Checking {python} …</source>
+      <translation>{python} wird geprüft …</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="83" />
+      <source>Cluster, Classify, Segment, Similarity, Change, Vectorise and Embed reuse one backend process instead of starting PyTorch for every action</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="93" />
+      <source>Copy report</source>
+      <translation>Bericht kopieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="73" />
+      <source>Default device</source>
+      <translation>Standardgerät</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="90" />
+      <source>Install PyTorch and the backend's packages into a per-user environment ({folder}), kept across plugin upgrades</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="81" />
+      <source>Keep the backend running between actions</source>
+      <translation>Das Backend zwischen Aktionen weiterlaufen lassen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="168" />
+      <source>No backend environment yet: click "Set up backend…" once (a few minutes; it is kept across plugin upgrades).</source>
+      <translation>Noch keine Backend-Umgebung: klicken Sie einmal auf „Backend einrichten…“ (einige Minuten; sie bleibt bei Plugin-Aktualisierungen erhalten).</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="67" />
+      <source>Python interpreter of the backend environment (not QGIS's Python); empty: the one Set up backend… installed</source>
+      <translation>Python-Interpreter der Backend-Umgebung (nicht das Python von QGIS); leer: der von Backend einrichten… installierte</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="128" />
+      <source>Server URL</source>
+      <translation>Server-URL</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="89" />
+      <source>Set up backend…</source>
+      <translation>Backend einrichten…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="212" />
+      <source>The backend does not run with {python}: {message}</source>
+      <translation>Das Backend läuft nicht mit {python}: {message}</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="214" />
+      <source>To get a working backend environment:</source>
+      <translation>So erhalten Sie eine funktionierende Backend-Umgebung:</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="134" />
+      <source>Token file</source>
+      <translation>Token-Datei</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="78" />
+      <source>Where embeddings are kept so that later actions on the same inputs reuse them</source>
+      <translation>Wo Embeddings aufbewahrt werden, damit spätere Aktionen mit denselben Eingaben sie wiederverwenden</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="132" />
+      <source>a copy of the server's token file (the file "token" in its work folder)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="66" />
+      <source>auto: the environment of Set up backend…</source>
+      <translation>auto: die Umgebung von Backend einrichten…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="120" />
+      <source>local (this machine)</source>
+      <translation>lokal (dieser Rechner)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="121" />
+      <source>remote (job server)</source>
+      <translation>entfernt (Job-Server)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/settings_panel.py" line="123" />
+      <source>remote: Embed, Cluster, Classify, Segment, Similarity, Change and Vectorise run on a Terraprobe job server (see docs/remote.md)</source>
+      <translation type="unfinished" />
+    </message>
+  </context>
+  <context>
+    <name>TerraprobeSetup</name>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="142" />
+      <source>Base Python</source>
+      <translation>Basis-Python</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="116" />
+      <source>CPU</source>
+      <translation>CPU</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="116" />
+      <source>CUDA (NVIDIA GPU)</source>
+      <translation>CUDA (NVIDIA-GPU)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="166" />
+      <source>Cancel</source>
+      <translation>Abbrechen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="248" />
+      <source>Cancelled. Retry continues where it stopped.</source>
+      <translation>Abgebrochen. Erneut versuchen setzt dort fort, wo es anhielt.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="169" />
+      <source>Close</source>
+      <translation>Schließen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="168" />
+      <source>Copy report</source>
+      <translation>Bericht kopieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="105" />
+      <source>Creates a Python environment with PyTorch and the backend's pinned packages in your QGIS profile (kept when the plugin is upgraded). It downloads about 1 GB (CPU) to 3 GB (CUDA) unless your package sources are local.</source>
+      <translation>Legt in Ihrem QGIS-Profil eine Python-Umgebung mit PyTorch und den festgelegten Paketen des Backends an (sie bleibt bei Plugin-Aktualisierungen erhalten). Sie lädt etwa 1 GB (CPU) bis 3 GB (CUDA) herunter, sofern Ihre Paketquellen nicht lokal sind.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="143" />
+      <source>Delete and recreate an existing environment</source>
+      <translation>Eine vorhandene Umgebung löschen und neu anlegen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="160" />
+      <source>Diagnostics (python, torch, CUDA, GPU, GDAL) after the check.</source>
+      <translation>Diagnose (Python, torch, CUDA, GPU, GDAL) nach der Prüfung.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="113" />
+      <source>Environment folder</source>
+      <translation>Umgebungsordner</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="137" />
+      <source>Find links</source>
+      <translation>Zusätzliche Paketquellen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="165" />
+      <source>Install</source>
+      <translation>Installieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="127" />
+      <source>Installer</source>
+      <translation>Installationsprogramm</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="156" />
+      <source>Installer output appears here.</source>
+      <translation>Die Ausgabe der Installation erscheint hier.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="199" />
+      <source>Installing into {folder}…</source>
+      <translation>Installation nach {folder}…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="134" />
+      <source>Package index URL</source>
+      <translation>Paketindex-URL</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="120" />
+      <source>PyTorch build</source>
+      <translation>PyTorch-Variante</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="131" />
+      <source>PyTorch index URL</source>
+      <translation>PyTorch-Index-URL</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="150" />
+      <source>Ready.</source>
+      <translation>Bereit.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="233" />
+      <source>Reinstall</source>
+      <translation>Neu installieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="246" />
+      <source>Retry</source>
+      <translation>Erneut versuchen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="100" />
+      <source>Set up the Terraprobe backend</source>
+      <translation>Das Terraprobe-Backend einrichten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="251" />
+      <source>Setup failed: {message}. Fix the package sources above if needed, then Retry.</source>
+      <translation>Einrichtung fehlgeschlagen: {message}. Korrigieren Sie bei Bedarf die Paketquellen oben und versuchen Sie es erneut.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="222" />
+      <source>Step {n} of {count}: {what}…</source>
+      <translation>Schritt {n} von {count}: {what}…</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="68" />
+      <source>Terraprobe: set up the backend</source>
+      <translation>Terraprobe: Backend einrichten</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="234" />
+      <source>The backend is ready ({build} build, {installer}). Terraprobe uses it automatically.</source>
+      <translation>Das Backend ist bereit ({build}-Variante, {installer}). Terraprobe nutzt es automatisch.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="115" />
+      <source>auto (CUDA when an NVIDIA driver is found)</source>
+      <translation>auto (CUDA, wenn ein NVIDIA-Treiber gefunden wird)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="122" />
+      <source>auto (uv when installed, else pip)</source>
+      <translation>auto (uv, wenn installiert, sonst pip)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="129" />
+      <source>automatic (PyTorch's index for the build); 'none' = pip's own configuration</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="90" />
+      <source>cancelled</source>
+      <translation>abgebrochen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="133" />
+      <source>default: PyPI (or your pip configuration)</source>
+      <translation>Standard: PyPI (oder Ihre pip-Konfiguration)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="141" />
+      <source>default: QGIS's own Python</source>
+      <translation>Standard: das Python von QGIS</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/setup_dialog.py" line="136" />
+      <source>folders or URLs with wheels, separated by spaces</source>
+      <translation>Ordner oder URLs mit Wheels, durch Leerzeichen getrennt</translation>
+    </message>
+  </context>
+  <context>
+    <name>VectoriseBox</name>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="125" />
+      <source> m²</source>
+      <translation> m²</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="118" />
+      <source>A class, cluster, segmentation or change mask/types layer</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="120" />
+      <source>Class map</source>
+      <translation>Klassenkarte</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="145" />
+      <source>Class values or names, separated by commas</source>
+      <translation>Klassenwerte oder -namen, durch Kommas getrennt</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="148" />
+      <source>Classes</source>
+      <translation>Klassen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="134" />
+      <source>Douglas-Peucker tolerance in the layer's map units (0: exact pixel outlines; --simplify)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="129" />
+      <source>Minimum area</source>
+      <translation>Mindestfläche</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="152" />
+      <source>Polygons (GeoPackage) with class, area and mean confidence, styled in the map's colours</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="136" />
+      <source>Simplify</source>
+      <translation>Vereinfachen</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="127" />
+      <source>Smaller regions merge into their largest neighbour (--min-area)</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="151" />
+      <source>Vectorise</source>
+      <translation>Vektorisieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="115" />
+      <source>Vectorise a result</source>
+      <translation>Ein Ergebnis vektorisieren</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="141" />
+      <source>Which classes become polygons (--only): all, the changed areas of a change mask, or the classes you list</source>
+      <translation type="unfinished" />
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="144" />
+      <source>e.g. 1,3 or water,urban</source>
+      <translation>z. B. 1,3 oder water,urban</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="133" />
+      <source>off (exact pixel outlines)</source>
+      <translation>aus (exakte Pixelumrisse)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/ui/change_panel.py" line="126" />
+      <source>off (keep every region)</source>
+      <translation>aus (jede Region behalten)</translation>
+    </message>
+  </context>
+</TS>
