@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "terraprobe"
 MAX_BYTES = 25 * 1024 * 1024
-INCLUDE = ["metadata.txt", "__init__.py", "plugin", "backend", "resources", "README.md", "LICENSE",
+INCLUDE = ["metadata.txt", "__init__.py", "plugin", "backend", "resources", "i18n", "README.md", "LICENSE",
            "requirements.txt", "requirements-dev.txt", "scripts/setup.sh"]
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".git", ".venv",
                   "tests", "test-output", "dist", "docs", ".ci"}

@@ -20,7 +20,8 @@ def test_plugin_zip_contents(tmp_path: Path):
     assert all(name.startswith("terraprobe/") for name in names)
     for required in ("terraprobe/metadata.txt", "terraprobe/__init__.py", "terraprobe/LICENSE",
                      "terraprobe/plugin/terraprobe_plugin.py", "terraprobe/backend/__main__.py",
-                     "terraprobe/resources/icons/terraprobe.svg", "terraprobe/requirements.txt"):
+                     "terraprobe/resources/icons/terraprobe.svg", "terraprobe/requirements.txt",
+                     "terraprobe/i18n/terraprobe_de.qm"):
         assert required in names, f"{required} missing from the zip"
     forbidden = ("/tests/", "/.venv/", "/.git/", "__pycache__", "/test-output/", "/dist/", "/.ci/", ".pyc")
     assert not [n for n in names if any(part in n for part in forbidden)]
