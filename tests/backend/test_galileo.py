@@ -41,8 +41,7 @@ HELPER_CASES = ("s2_only", "s2_s1", "missing_groups", "multi_time")
 HELPER_INPUTS = ("space_time_x", "space_x", "time_x", "static_x", "space_time_mask", "space_mask",
                  "time_mask", "static_mask", "months")
 
-pytestmark = pytest.mark.skipif(not (OFFICIAL / "encoder.pt").is_file(),
-                                reason=f"official Galileo-nano files not found at {OFFICIAL}")
+pytestmark = pytest.mark.needs(OFFICIAL / "encoder.pt")
 
 
 @pytest.fixture(scope="module")

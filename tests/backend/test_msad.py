@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from backend.models import ModalityConfig, ModelConfig, build_model
 from backend.training.losses.msad import MSADLoss, msad_token_losses
-from tests.conftest import REPO_ROOT, SHARED_DATA, backend_python
+from tests.conftest import REPO_ROOT, SHARED_DATA, backend_python, shared_path
 
 FLOODS = SHARED_DATA / "sen1floods11"
 TINY_HEADS = ["-O", "msad_dim=64", "-O", "dino_dim=64", "-O", "dino_hidden=64", "-O", "dino_bottleneck=32"]
@@ -28,8 +28,7 @@ def real_batch(crop: int = 64, batch: int = 8,
     """A normalised S1+S2 batch of real Sen1Floods11 chips and a tiny model config with its statistics."""
     from backend.training import data
 
-    if not FLOODS.is_dir():
-        pytest.skip(f"shared data not found at {FLOODS}")
+    shared_path(FLOODS.name)
     config = data.DataConfig()
     sources = data.discover_sources([str(FLOODS)], config, crop).sources
     raw = data.PairedChipDataset(sources, config, crop, normalize=False)
@@ -47,8 +46,7 @@ def real_batch(crop: int = 64, batch: int = 8,
 
 def run_pretrain(out: Path, *args: str, steps: int = 24, timeout: float = 240) -> list[dict[str, float]]:
     """Run ``python -m backend pretrain`` on Sen1Floods11 with a tiny model; return metrics rows."""
-    if not FLOODS.is_dir():
-        pytest.skip(f"shared data not found at {FLOODS}")
+    shared_path(FLOODS.name)
     command = [backend_python(), "-m", "backend", "pretrain", "--data", str(FLOODS), "--out", str(out),
                "--steps", str(steps), "--warmup", "3", "--lr", "1e-3", "--crop", "48", "--batch-size", "8",
                "--stats-samples", "8", "--save-every", "1000", *args]

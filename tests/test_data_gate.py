@@ -1,0 +1,55 @@
+"""Missing test data: skipped on a workstation, one clear failure for the whole run under CI (issue 22)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+PROBE = '''
+import pytest
+
+def test_reads_the_shared_data(shared_data):
+    assert shared_data.is_dir()
+
+@pytest.mark.needs("{missing_file}")
+def test_reads_a_missing_file():
+    pass
+
+def test_needs_nothing():
+    pass
+'''
+
+
+def run_probe(tmp_path: Path, ci: bool) -> subprocess.CompletedProcess[str]:
+    """Run a three-test file with this repository's conftest, the shared data pointed at nothing."""
+    probe = tmp_path / "test_probe.py"
+    probe.write_text(PROBE.format(missing_file=tmp_path / "no-model.pt"), encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if key != "CI"}
+    env.update(TERRAPROBE_SHARED_DATA=str(tmp_path / "no-data"), **({"CI": "true"} if ci else {}))
+    plugins = ["-p", "tests.conftest", "-p", "no:cacheprovider", "-p", "no:pytest_qgis"]
+    return subprocess.run([sys.executable, "-m", "pytest", *plugins, "-c", str(REPO_ROOT / "pyproject.toml"),
+                           "--rootdir", str(tmp_path), "-q", "-rs", str(probe)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_missing_data_skips_outside_ci(tmp_path: Path) -> None:
+    done = run_probe(tmp_path, ci=False)
+    assert done.returncode == pytest.ExitCode.OK, done.stdout + done.stderr
+    assert "1 passed, 2 skipped" in done.stdout
+    assert f"test data not found: {tmp_path / 'no-data'}" in done.stdout
+    assert f"test data not found: {tmp_path / 'no-model.pt'}" in done.stdout
+
+
+def test_missing_data_stops_a_ci_run_with_one_message(tmp_path: Path) -> None:
+    done = run_probe(tmp_path, ci=True)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "error: CI=true but the test data is missing" in done.stdout
+    assert f"{tmp_path / 'no-data'} (1 selected tests need it)" in done.stdout
+    assert f"{tmp_path / 'no-model.pt'} (1 selected tests need it)" in done.stdout
+    assert "passed" not in done.stdout and "skipped" not in done.stdout
