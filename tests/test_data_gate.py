@@ -38,18 +38,19 @@ def run_probe(tmp_path: Path, ci: bool) -> subprocess.CompletedProcess[str]:
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_missing_data_skips_outside_ci(tmp_path: Path) -> None:
-    done = run_probe(tmp_path, ci=False)
-    assert done.returncode == pytest.ExitCode.OK, done.stdout + done.stderr
-    assert "1 passed, 2 skipped" in done.stdout
-    assert f"test data not found: {tmp_path / 'no-data'}" in done.stdout
-    assert f"test data not found: {tmp_path / 'no-model.pt'}" in done.stdout
-
-
-def test_missing_data_stops_a_ci_run_with_one_message(tmp_path: Path) -> None:
-    done = run_probe(tmp_path, ci=True)
-    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
-    assert "error: CI=true but the test data is missing" in done.stdout
-    assert f"{tmp_path / 'no-data'} (1 selected tests need it)" in done.stdout
-    assert f"{tmp_path / 'no-model.pt'} (1 selected tests need it)" in done.stdout
-    assert "passed" not in done.stdout and "skipped" not in done.stdout
+@pytest.mark.parametrize(("ci", "exit_code", "expected", "absent"), [
+    (False, pytest.ExitCode.OK, ["1 passed, 2 skipped", "test data not found: {data}",
+                                 "test data not found: {model}"], []),
+    (True, pytest.ExitCode.USAGE_ERROR, ["error: CI=true but the test data is missing",
+                                         "{data} (1 selected tests need it)",
+                                         "{model} (1 selected tests need it)"], ["passed", "skipped"]),
+], ids=["workstation-skips", "ci-stops-the-run"])
+def test_missing_data(tmp_path: Path, ci: bool, exit_code: int, expected: list[str],
+                      absent: list[str]) -> None:
+    done = run_probe(tmp_path, ci)
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    paths = {"data": tmp_path / "no-data", "model": tmp_path / "no-model.pt"}
+    for line in expected:
+        assert line.format(**paths) in done.stdout, done.stdout
+    for word in absent:
+        assert word not in done.stdout, done.stdout
