@@ -11,10 +11,20 @@ Two forms (see :mod:`backend.downstream.segmentation_head`):
 
 Training uses AdamW on the labelled pixels only, from training tiles of at most 32 x 32 embedding
 cells (at most ``max_tiles``, so memory stays bounded), and is seeded.
+
+Held-out check (:func:`held_out_check`): the labelled pixels are cut into blocks of 16 embedding
+cells (128 px, larger than the encoder's window), dealt to at most 3 folds; each fold trains the
+same head on the other blocks and scores it on its own (pixel accuracy, macro-F1). With a
+band-statistics raster (``baseline``) the same head on the band statistics is scored on the same
+blocks: the raw-band baseline. With ``features="auto"`` the head on the embeddings makes the map
+only where it beats that baseline (accuracy and macro-F1 at least the baseline's, one of them
+higher); else the band-statistics head makes the map and is saved (its ``embedding`` kind says
+``band_statistics``, so applying it computes them again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -48,10 +58,21 @@ from backend.downstream.segmentation_head import (
 )
 from backend.errors import UserError
 
+#: What a head reads: the embeddings (the model recipe) or per-patch band statistics (the raw-band baseline).
+MODEL_RECIPE = "head on embeddings"
+BASELINE_RECIPE = "head on band statistics (raw-band baseline)"
+#: The embedding kind a band-statistics head records (applying it computes the statistics again).
+BAND_STATISTICS_KIND = {"band_statistics": True}
 TILE_PATCHES = 32
 CROP_PATCHES = 12
 _read_embedding_block = read_embedding_block
 _read_pixel_block = read_pixel_block
+
+
+#: Held-out check: at most this many folds of label blocks.
+HELD_OUT_FOLDS = 3
+#: Held-out check: block side in embedding cells (larger than the encoder's 120 px window).
+HELD_OUT_BLOCK = 16
 
 
 @dataclass
@@ -59,6 +80,19 @@ class TrainingTile:
     embeddings: torch.Tensor  # [dim, h, w]
     pixels: torch.Tensor  # [C, s*h, s*w] (C = 0 in the field form)
     labels: torch.Tensor  # [s*h, s*w] long, -1 = ignore
+    row: int = 0  # the tile's first embedding cell on the grid
+    col: int = 0
+
+
+@dataclass
+class HeldOut:
+    """Pixel accuracy and macro-F1 of a head on label blocks it did not train on (``None``: no check)."""
+
+    accuracy: float | None
+    macro_f1: float | None
+    folds: int = 0
+    pixels: int = 0
+    why: str = ""
 
 
 @dataclass
@@ -73,6 +107,14 @@ class SegmentationStats:
     tiles: int
     head_trained: bool
     form: str = "pixels"
+    held_out_accuracy: float | None = None
+    held_out_macro_f1: float | None = None
+    held_out_folds: int = 0
+    held_out_pixels: int = 0
+    held_out_note: str = ""
+    baseline_held_out_accuracy: float | None = None
+    baseline_held_out_macro_f1: float | None = None
+    recipe: str = ""
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -116,7 +158,7 @@ def collect_tiles(reader: Any, pixels: PixelSource | None, labels: LabelSource, 
         target[~(valid & patch_ok)] = -1
         if (target >= 0).any():
             tiles.append(TrainingTile(torch.from_numpy(embeddings), torch.from_numpy(values),
-                                      torch.from_numpy(target)))
+                                      torch.from_numpy(target), r, c))
     if not tiles:
         raise UserError("the labelled pixels fall only on nodata; nothing to train on")
     return tiles
@@ -199,6 +241,59 @@ def _train(tiles: list[TrainingTile], class_count: int, band_names: list[str], e
     return head, loss_value, correct / max(total, 1)
 
 
+def _label_blocks(tile: TrainingTile, block: int) -> np.ndarray:
+    """Block id of each label pixel of ``tile`` (blocks of ``block`` embedding cells on the grid)."""
+    height, width = tile.labels.shape
+    s = height // tile.embeddings.shape[1]
+    rows = (tile.row * s + np.arange(height)) // (block * s)
+    cols = (tile.col * s + np.arange(width)) // (block * s)
+    return rows[:, None].astype(np.int64) * 1_000_003 + cols[None, :]
+
+
+def held_out_check(tiles: list[TrainingTile], class_count: int, band_names: list[str], embedding_dim: int,
+                   steps: int, seed: int = 0, device: torch.device | None = None,
+                   block: int = HELD_OUT_BLOCK, max_folds: int = HELD_OUT_FOLDS) -> HeldOut:
+    """Train the head without some label blocks and score it on them; pooled over the folds.
+
+    The labelled blocks (``block`` embedding cells square, larger than the encoder's window) are
+    shuffled (seeded) and dealt to at most ``max_folds`` folds; each fold trains a head with the
+    same steps on the other blocks' labels and predicts its own.
+    """
+    from backend.downstream.validation import class_f1
+
+    device = device or torch.device("cpu")
+    blocks = [_label_blocks(tile, block) for tile in tiles]
+    labelled = np.unique(np.concatenate([ids[tile.labels.numpy() >= 0] for tile, ids in zip(tiles, blocks)]))
+    if len(labelled) < 2:
+        return HeldOut(None, None, why=f"the labels lie in one {block}-cell block; label more places for a "
+                                       "held-out figure")
+    order = np.random.default_rng(seed).permutation(labelled)
+    folds = min(max_folds, len(order))
+    truth: list[np.ndarray] = []
+    predicted: list[np.ndarray] = []
+    for fold in range(folds):
+        held = order[fold::folds]
+        masks = [np.isin(ids, held) & (tile.labels.numpy() >= 0) for tile, ids in zip(tiles, blocks)]
+        training = [TrainingTile(t.embeddings, t.pixels, t.labels.masked_fill(torch.from_numpy(m), -1))
+                    for t, m in zip(tiles, masks)]
+        training = [t for t in training if (t.labels >= 0).any()]
+        if not training:
+            continue
+        head, _, _ = train_head(training, class_count, band_names, embedding_dim, steps=steps, seed=seed,
+                                device=device)
+        with torch.no_grad():
+            for tile, mask in zip(tiles, masks):
+                if mask.any():
+                    scores = head(tile.embeddings[None].to(device), tile.pixels[None].to(device))
+                    predicted.append(scores[0].argmax(dim=0).cpu().numpy()[mask])
+                    truth.append(tile.labels.numpy()[mask])
+    if not truth:
+        return HeldOut(None, None, why="no fold kept training labels")
+    truth_all, predicted_all = np.concatenate(truth), np.concatenate(predicted)
+    f1 = [value for value in class_f1(truth_all, predicted_all, class_count) if value is not None]
+    return HeldOut(float((truth_all == predicted_all).mean()), float(np.mean(f1)), folds, len(truth_all))
+
+
 # -- prediction ----------------------------------------------------------------------------------
 
 def predict_segmentation(head: SegmentationHead, reader: Any, pixels: PixelSource | None,
@@ -252,7 +347,8 @@ def _applied_head(head_path: str | os.PathLike[str], reader: Any,
     if info.embedding_dim != reader.dim:
         raise UserError(f"the head expects {info.embedding_dim}-d embeddings but the raster has "
                         f"{reader.dim}; use the encoder the head was trained with")
-    check_embedding_kind(info.embedding, embedding_kind(reader), head_path, warnings)
+    if not info.embedding.get("band_statistics"):  # a band-statistics head reads what the job computed
+        check_embedding_kind(info.embedding, embedding_kind(reader), head_path, warnings)
     if pixels is not None:
         if len(info.bands) != len(pixels.band_names):
             raise UserError(f"the head expects {len(info.bands)} bands ({', '.join(info.bands)}) but the "
@@ -315,7 +411,9 @@ def _first(names: list[str]) -> str:
 def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out: str | os.PathLike[str],
             labels: LabelSource | None = None, head_path: str | os.PathLike[str] | None = None,
             head_out: str | os.PathLike[str] | None = None, steps: int = 300, seed: int = 0,
-            max_tiles: int = 32, device: str = "auto", reporter: Any = None) -> SegmentationStats:
+            max_tiles: int = 32, device: str = "auto", reporter: Any = None,
+            baseline: str | os.PathLike[str] | None = None, held_out: bool = True,
+            features: str = "auto") -> SegmentationStats:
     """Train a head from ``labels`` (or load ``head_path``) and segment the whole grid.
 
     Args:
@@ -327,6 +425,12 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out:
             when ``pixels`` is None); omit when ``head_path`` is given.
         head_path: an existing head to apply instead of training one (of the same form).
         head_out: where to save the trained head (``.safetensors`` + ``.json``).
+        baseline: a band-statistics raster on the pixels' patch grid: the same head on it is the
+            raw-band baseline, scored by the same held-out check (its figures beside the model's).
+        held_out: score the head on label blocks it did not train on (:func:`held_out_check`).
+        features: ``auto``: the head on the embeddings only where it beats the band-statistics head
+            under the held-out check, else that head makes the map (and is saved); ``embeddings``:
+            always the head on the embeddings (both figures still reported).
     """
     from backend.downstream.raster import pick_device
 
@@ -335,7 +439,7 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out:
     torch_device = pick_device(device)
     warnings: list[str] = []
     reader, aligned = open_embeddings(embeddings, pixels)
-    with reader:
+    with reader, contextlib.ExitStack() as stack:
         notes = [aligned] if aligned else []
         if pixels is None:
             notes.append("no input raster: the head has no per-pixel band term and the map is on the "
@@ -348,6 +452,8 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out:
             classes, training_pixels, tiles_used, trained = info.classes, {}, 0, False
             loss = accuracy = None
             steps = 0
+            check = base = HeldOut(None, None, why="an existing head was applied")
+            recipe = BASELINE_RECIPE if info.embedding.get("band_statistics") else MODEL_RECIPE
         else:
             if len(labels.classes) < 2:
                 raise UserError(f"the labels have only one class ('{labels.classes[0]}'); segmentation needs "
@@ -360,6 +466,23 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out:
                 if not count:
                     warnings.append(f"class '{name}' has no valid training pixel")
             band_names = list(pixels.band_names) if pixels is not None else []
+            check = HeldOut(None, None, why="not asked for")
+            base = HeldOut(None, None, why="no band statistics")
+            if held_out:
+                if reporter is not None:
+                    reporter.progress(0.0, "held-out check")
+                check = held_out_check(tiles, len(labels.classes), band_names, reader.dim, steps, seed,
+                                       torch_device)
+                if baseline is not None and check.accuracy is not None:
+                    base = _baseline_check(baseline, pixels, labels, max_tiles, band_names, steps, seed,
+                                           torch_device)
+                warnings += _held_out_warnings(check, base, features)
+            if features == "auto" and base.accuracy is not None and not _beats(check, base):  # baseline maps
+                reader = stack.enter_context(open_embeddings(baseline, pixels)[0])
+                tiles = collect_tiles(reader, pixels, labels, max_tiles, np.random.default_rng(seed))
+                kind, recipe = dict(BAND_STATISTICS_KIND), BASELINE_RECIPE
+            else:
+                kind, recipe = embedding_kind(reader), MODEL_RECIPE
             head, loss, accuracy = train_head(tiles, len(labels.classes), band_names, reader.dim,
                                               steps=steps, seed=seed, device=torch_device, reporter=reporter,
                                               start=0.0, end=0.7)
@@ -368,8 +491,7 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out:
                              start=0.7 if trained else 0.0, end=1.0)
         if trained and head_out is not None:
             try:
-                save_head(head, HeadInfo(classes, reader.dim, band_names, embedding=embedding_kind(reader)),
-                          head_out)
+                save_head(head, HeadInfo(classes, reader.dim, band_names, embedding=kind), head_out)
             except BaseException:  # all or nothing: no class map without the head the run promised
                 from backend.downstream.styles import style_path
 
@@ -379,4 +501,39 @@ def segment(embeddings: str | os.PathLike[str], pixels: PixelSource | None, out:
     return SegmentationStats(classes={i + 1: c for i, c in enumerate(classes)},
                              training_pixels=training_pixels, train_accuracy=accuracy, final_loss=loss,
                              steps=steps, tiles=tiles_used, head_trained=trained, form=head.form,
+                             held_out_accuracy=check.accuracy, held_out_macro_f1=check.macro_f1,
+                             held_out_folds=check.folds, held_out_pixels=check.pixels,
+                             held_out_note=check.why, baseline_held_out_accuracy=base.accuracy,
+                             baseline_held_out_macro_f1=base.macro_f1, recipe=recipe,
                              warnings=warnings, notes=notes)
+
+
+def _baseline_check(baseline: str | os.PathLike[str], pixels: PixelSource, labels: LabelSource,
+                    max_tiles: int, band_names: list[str], steps: int, seed: int,
+                    device: torch.device) -> HeldOut:
+    """The held-out check of the same head on the band statistics (the raw-band baseline)."""
+    statistics, _ = open_embeddings(baseline, pixels)
+    with statistics:
+        tiles = collect_tiles(statistics, pixels, labels, max_tiles, np.random.default_rng(seed))
+        return held_out_check(tiles, len(labels.classes), band_names, statistics.dim, steps, seed, device)
+
+
+def _beats(one: HeldOut, other: HeldOut) -> bool:
+    """``one`` at least ``other`` in held-out accuracy and macro-F1, and above it in one of them."""
+    if None in (one.accuracy, one.macro_f1, other.accuracy, other.macro_f1):
+        return False
+    return (one.accuracy >= other.accuracy and one.macro_f1 >= other.macro_f1
+            and (one.accuracy, one.macro_f1) != (other.accuracy, other.macro_f1))
+
+
+def _held_out_warnings(check: HeldOut, base: HeldOut, features: str) -> list[str]:
+    """No held-out figure, or a model head below the band-statistics baseline, is never silent."""
+    if check.accuracy is None:
+        return [f"no held-out figure: {check.why}; the training accuracy alone overstates the map"]
+    if base.accuracy is not None and not _beats(check, base):
+        return [f"the head on the embeddings does not beat the same head on band statistics on held-out "
+                f"label blocks (accuracy {check.accuracy:.3f} vs {base.accuracy:.3f}, macro-F1 "
+                f"{check.macro_f1:.3f} vs {base.macro_f1:.3f}): "
+                + ("the map and the head are the band-statistics head's" if features == "auto" else
+                   "--features auto would map with the band-statistics head")]
+    return []

@@ -10,7 +10,14 @@
 origin) and the map has the input's pixels; without them the head has no per-pixel band term and the
 map is on the field's own grid. A saved head records its form; the other form is refused.
 
-Outputs ``{"segmentation": seg.tif, "style": seg.qml, "head": head.safetensors, "embeddings": ...}``.
+Training with the input raster also scores the head on label blocks it did not train on and the same
+head on per-patch band statistics (the raw-band baseline); ``--features auto`` (default) keeps the
+head on the embeddings only where it beats that baseline, else the band-statistics head makes the map.
+
+Outputs ``{"segmentation": seg.tif, "style": seg.qml, "head": head.safetensors, "embeddings": ...}``;
+stats include ``train_accuracy`` (on the training pixels: optimistic), ``held_out_accuracy`` and
+``held_out_macro_f1`` (the figures to trust), ``baseline_held_out_accuracy`` /
+``baseline_held_out_macro_f1`` and ``recipe`` (which head made the map).
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ def add_parser(subparsers: argparse._SubParsersAction, common: argparse.Argument
     parser.add_argument("--head-out", metavar="PATH",
                         help="where to save the trained head (default: <out>_head.safetensors)")
     parser.add_argument("--steps", type=int, default=300, help="training steps (AdamW)")
+    parser.add_argument("--features", choices=("auto", "embeddings"), default="auto",
+                        help="auto (default): the head on the embeddings where it beats the same head on "
+                             "per-patch band statistics on held-out label blocks, else the band-statistics "
+                             "head makes the map; embeddings: always the head on the embeddings (both "
+                             "held-out figures are reported either way)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--out", required=True, metavar="PATH", help="class GeoTIFF to write")
     parser.set_defaults(run=run)
@@ -89,7 +101,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         reporter.warning(message)
     if stats.head_trained:
         reporter.log(f"head trained on {sum(stats.training_pixels.values())} labelled pixels "
-                     f"({stats.steps} steps): training accuracy {100 * stats.train_accuracy:.1f} %")
+                     f"({stats.steps} steps): training accuracy {100 * stats.train_accuracy:.1f} % (on the "
+                     "pixels it learnt from: optimistic)")
+        _log_held_out(reporter, stats)
     reporter.progress(1.0, "done")
     outputs = {"segmentation": str(out), "style": str(style_path(out)),
                "head": str(head_out if head_out else head_paths(args.head)[0]), "embeddings": str(embeddings)}
@@ -105,7 +119,15 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
 def _segment(args: argparse.Namespace, embeddings: Path, inputs: Any, samples: Any, out: Path,
              head_out: Path | None, reporter: Reporter) -> Any:
     """Labels on the grid of the map (the inputs' pixels, or the field's own cells) and the run."""
-    from backend.downstream.segmentation import InputSetPixels, PolygonLabels, RasterLabels, segment
+    import tempfile
+
+    from backend.downstream.segmentation import (
+        InputSetPixels,
+        PolygonLabels,
+        RasterLabels,
+        load_head,
+        segment,
+    )
 
     pixels = InputSetPixels(inputs) if inputs is not None else None
     grid = pixels.grid if pixels is not None else _field_grid(embeddings)
@@ -115,12 +137,36 @@ def _segment(args: argparse.Namespace, embeddings: Path, inputs: Any, samples: A
     elif args.label_raster:
         labels = RasterLabels(args.label_raster, grid)
     try:
-        return segment(embeddings, pixels, out, labels=labels, head_path=args.head, head_out=head_out,
-                       steps=args.steps, seed=args.seed, device=args.device,
-                       reporter=_Offset(reporter, 0.5, 1.0))
+        with tempfile.TemporaryDirectory(prefix="terraprobe-segment-") as scratch:
+            baseline = None
+            statistics_head = bool(args.head and load_head(args.head)[1].embedding.get("band_statistics"))
+            if inputs is not None and (labels is not None or statistics_head):
+                from backend.downstream.band_stats import write_band_statistics
+
+                baseline = Path(scratch) / "band_statistics.tif"
+                write_band_statistics(inputs, baseline)
+            if statistics_head:  # a head on band statistics reads them, not the embeddings
+                embeddings = baseline
+            return segment(embeddings, pixels, out, labels=labels, head_path=args.head, head_out=head_out,
+                           steps=args.steps, seed=args.seed, device=args.device,
+                           reporter=_Offset(reporter, 0.5, 1.0), baseline=baseline, features=args.features)
     finally:
         if isinstance(labels, RasterLabels):
             labels.close()
+
+
+def _log_held_out(reporter: Reporter, stats: Any) -> None:
+    """The held-out figure (label blocks the head did not train on) and the band-statistics head's."""
+    if stats.held_out_accuracy is None:
+        reporter.log(f"no held-out figure: {stats.held_out_note}")
+        return
+    reporter.log(f"held-out ({stats.held_out_folds} folds of label blocks, {stats.held_out_pixels} pixels): "
+                 f"accuracy {100 * stats.held_out_accuracy:.1f} %, macro-F1 {stats.held_out_macro_f1:.3f} "
+                 "(trust this one)")
+    if stats.baseline_held_out_accuracy is not None:
+        reporter.log(f"held-out, the same head on band statistics (the raw-band baseline): accuracy "
+                     f"{100 * stats.baseline_held_out_accuracy:.1f} %, macro-F1 "
+                     f"{stats.baseline_held_out_macro_f1:.3f}")
 
 
 def _field_grid(embeddings: Path) -> Any:

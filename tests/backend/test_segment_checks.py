@@ -39,7 +39,7 @@ def test_head_applied_to_another_kind_of_embeddings_is_refused(shared_data, floo
     optical, radar = floods_embeddings
     head = tmp_path / "head"
     result_of(run_cli("segment", "--embeddings", optical, "--optical", shared_data / FLOODS_S2,
-                      "--label-raster", shared_data / FLOODS_LABEL, "--steps", 5,
+                      "--label-raster", shared_data / FLOODS_LABEL, "--steps", 5, "--features", "embeddings",
                       "--out", tmp_path / "train.tif", "--head-out", head))
     recorded = json.loads((tmp_path / "head.json").read_text())
     assert recorded["embedding"]["own"] and recorded["embedding"]["modalities"] == ["optical"], recorded
