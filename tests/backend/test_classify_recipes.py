@@ -7,16 +7,15 @@ Real rstoolbox-sen2 scene and its 25 class polygons; the embeddings are its per-
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from backend.cli import main
 from backend.downstream.classifiers import BASELINE, MODEL_RECIPE, Recipe
 from backend.downstream.classify import RecipeScore, choose_recipe
 from backend.downstream.validation import CvAccuracy
 from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, write_embedding_raster
+from tests.backend.fields import events_of, result_of, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +23,15 @@ def sen2_embeddings(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
     return write_embedding_raster(shared_data / SEN2, tmp_path_factory.mktemp("emb") / "sen2_emb.tif")
 
 
-def _run(capsys: pytest.CaptureFixture, *args: str | Path) -> tuple[dict, list[dict]]:
-    """``classify`` in process with JSON events: the result's stats and every event."""
-    assert main(["classify", *map(str, args), "--events", "json"]) == 0
-    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    return next(e for e in events if e["event"] == "result")["stats"], events
+def _run(*args: str | Path) -> tuple[dict, list[dict]]:
+    """``classify`` in a real process: the result's stats and every event."""
+    done = run_cli("classify", *args)
+    return result_of(done)["stats"], events_of(done)
 
 
 def test_default_reports_the_baseline_beside_the_model_and_never_maps_below_it(
-        shared_data: Path, sen2_embeddings: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    stats, events = _run(capsys, "--embeddings", sen2_embeddings, "--optical", shared_data / SEN2,
+        shared_data: Path, sen2_embeddings: Path, tmp_path: Path) -> None:
+    stats, events = _run("--embeddings", sen2_embeddings, "--optical", shared_data / SEN2,
                          "--samples", shared_data / SEN2_POLYGONS, "--out", tmp_path / "labels.tif")
     recipes = {row["recipe"]: row for row in stats["recipes"]}
     assert set(recipes) == {MODEL_RECIPE.name, BASELINE.name}
@@ -56,9 +54,9 @@ def test_default_reports_the_baseline_beside_the_model_and_never_maps_below_it(
 
 
 def test_a_named_classifier_below_the_baseline_is_warned(
-        shared_data: Path, sen2_embeddings: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+        shared_data: Path, sen2_embeddings: Path, tmp_path: Path) -> None:
     """The kNN on these embeddings loses to the baseline under the blocked split: kept (asked for), warned."""
-    stats, events = _run(capsys, "--embeddings", sen2_embeddings, "--optical", shared_data / SEN2,
+    stats, events = _run("--embeddings", sen2_embeddings, "--optical", shared_data / SEN2,
                          "--samples", shared_data / SEN2_POLYGONS, "--classifier", "knn",
                          "--out", tmp_path / "knn.tif")
     assert stats["recipe"] == Recipe("knn").name and stats["baseline_blocked_cv_accuracy"] is not None

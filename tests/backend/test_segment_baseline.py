@@ -6,15 +6,14 @@ Real Sen1Floods11 chip and its hand label; the embeddings are its per-patch band
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import rasterio
 
-from backend.cli import main
 from backend.downstream.segmentation import BASELINE_RECIPE, MODEL_RECIPE, load_head
 from tests.backend.downstream_data import FLOODS_LABEL, FLOODS_S2, write_embedding_raster
+from tests.backend.fields import events_of, result_of, run_cli
 
 STEPS = "20"
 
@@ -24,15 +23,15 @@ def floods_embeddings(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
     return write_embedding_raster(shared_data / FLOODS_S2, tmp_path_factory.mktemp("floods") / "emb.tif")
 
 
-def _segment(capsys: pytest.CaptureFixture, *args: str | Path) -> tuple[dict, list[dict]]:
-    assert main(["segment", *map(str, args), "--steps", STEPS, "--events", "json"]) == 0
-    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    return next(e for e in events if e["event"] == "result")["stats"], events
+def _segment(*args: str | Path) -> tuple[dict, list[dict]]:
+    """``segment`` in a real process (few steps): the result's stats and every event."""
+    done = run_cli("segment", *args, "--steps", STEPS)
+    return result_of(done)["stats"], events_of(done)
 
 
 def test_held_out_figure_beside_the_baseline_and_never_below_it(
-        shared_data: Path, floods_embeddings: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    stats, events = _segment(capsys, "--embeddings", floods_embeddings, "--optical", shared_data / FLOODS_S2,
+        shared_data: Path, floods_embeddings: Path, tmp_path: Path) -> None:
+    stats, events = _segment("--embeddings", floods_embeddings, "--optical", shared_data / FLOODS_S2,
                              "--label-raster", shared_data / FLOODS_LABEL, "--out", tmp_path / "water.tif")
     assert stats["held_out_folds"] == 3 and stats["held_out_pixels"] > 100_000
     assert 0.5 < stats["held_out_accuracy"] <= 1 and 0 < stats["held_out_macro_f1"] <= 1
@@ -48,7 +47,7 @@ def test_held_out_figure_beside_the_baseline_and_never_below_it(
 
 
 def test_a_tie_gives_the_baseline_head_which_applies_again(
-        shared_data: Path, floods_embeddings: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+        shared_data: Path, floods_embeddings: Path, tmp_path: Path) -> None:
     """Embeddings that are the band statistics themselves tie the baseline exactly: its head maps."""
     from backend.downstream.band_stats import write_band_statistics
     from backend.inference.inputs import InputSet
@@ -60,7 +59,7 @@ def test_a_tie_gives_the_baseline_head_which_applies_again(
         write_band_statistics(inputs, statistics)
     head = tmp_path / "head.safetensors"
     inputs = ("--optical", shared_data / FLOODS_S2, "--model", bundled_model())
-    stats, events = _segment(capsys, "--embeddings", statistics, *inputs, "--label-raster",
+    stats, events = _segment("--embeddings", statistics, *inputs, "--label-raster",
                              shared_data / FLOODS_LABEL, "--out", tmp_path / "water.tif", "--head-out", head)
     assert stats["recipe"] == BASELINE_RECIPE
     assert (stats["held_out_accuracy"], stats["held_out_macro_f1"]) == (
@@ -69,7 +68,7 @@ def test_a_tie_gives_the_baseline_head_which_applies_again(
     assert any("the map and the head are the band-statistics head's" in message for message in warned)
     _, info = load_head(head)
     assert info.embedding == {"band_statistics": True} and info.embedding_dim == 2 * len(info.bands)
-    applied, _ = _segment(capsys, "--embeddings", floods_embeddings, *inputs, "--head", head,
+    applied, _ = _segment("--embeddings", floods_embeddings, *inputs, "--head", head,
                           "--out", tmp_path / "again.tif")
     assert applied["recipe"] == BASELINE_RECIPE and not applied["head_trained"]
     with rasterio.open(tmp_path / "water.tif") as first, rasterio.open(tmp_path / "again.tif") as second:
