@@ -67,22 +67,6 @@ FLOODS_S2 = "sen1floods11/Spain_7370579_S2Hand.tif"
 FLOODS_LABEL = "sen1floods11/Spain_7370579_LabelHand.tif"
 
 
-def tiny_optical_model(raster: Path, folder: Path) -> Path:
-    """A tiny random-init optical CROMA with band statistics sampled from ``raster``; the weights path."""
-    import torch
-
-    from backend.models import ModalityConfig, ModelConfig, build_model, save_model
-
-    with rasterio.open(raster) as src:
-        data = src.read(out_shape=(src.count, 64, 64)).reshape(src.count, -1).astype(np.float64)
-    torch.manual_seed(0)
-    bands = ModelConfig().modalities["optical"].bands
-    config = ModelConfig(dim=32, heads=4, sar_depth=1, optical_depth=2, joint_depth=1, modalities={
-        "optical": ModalityConfig(bands, data.mean(axis=1).tolist(), data.std(axis=1).tolist())})
-    weights, _ = save_model(build_model(config), folder / "tiny")
-    return weights
-
-
 def run_backend(*args: str | Path) -> Any:
     """``python -m backend ...`` in a real process (the repo's interpreter)."""
     import subprocess
