@@ -1,4 +1,4 @@
-"""The QGIS plugin object: Raster toolbar button (with a menu), Raster menu entries, dock, Processing
+"""The QGIS plugin object: a Plugins-toolbar button (with a menu), Raster menu entries, dock, Processing
 provider and the translator for QGIS's language."""
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def open_help() -> bool:
 class TerraprobePlugin:
     """Adds the Terraprobe dock, its actions and the Processing provider to QGIS.
 
-    One button in QGIS's Raster toolbar (no toolbar of its own): a click toggles the panel, its
+    One button in QGIS's Plugins toolbar (no toolbar of its own): a click toggles the panel, its
     menu holds *Load demo data* and *Help*; the same actions are under *Raster > Terraprobe*.
 
     Args:
@@ -130,7 +130,7 @@ class TerraprobePlugin:
             QgsApplication.processingRegistry().addProvider(self.provider)
 
     def initGui(self) -> None:
-        """Create the dock, its toggle action, the Raster toolbar button and the Raster menu."""
+        """Create the dock, its toggle action, the toolbar button and the Raster menu."""
         self.initProcessing()
         from .ui.dock import TerraprobeDock
 
@@ -162,7 +162,8 @@ class TerraprobePlugin:
         self._add_toolbar_button(main_window)
 
     def _add_toolbar_button(self, main_window) -> None:
-        """One button in the Raster toolbar: click = the panel; its arrow = demo data and help."""
+        """One button in the Plugins toolbar (shown in a new profile, unlike the Raster toolbar): click = the
+        panel; its arrow = demo data and help."""
         menu = QMenu(main_window)
         menu.addActions(self.actions)
         self.toolbar_button = QToolButton(main_window)
@@ -170,11 +171,21 @@ class TerraprobePlugin:
         self.toolbar_button.setDefaultAction(self.dock_action)
         self.toolbar_button.setMenu(menu)
         self.toolbar_button.setPopupMode(QToolButton.MenuButtonPopup)
-        self.toolbar_action = self.iface.addRasterToolBarWidget(self.toolbar_button)
+        self.toolbar_action = self.iface.addToolBarWidget(self.toolbar_button)
 
     def load_demo_data(self) -> list:
-        """*Load demo data*: the bundled scene into the current project, the panel shown."""
-        added = load_demo_data(QgsProject.instance(), self.iface.mapCanvas())
+        """*Load demo data*: the bundled scene into the current project, the panel shown on it.
+
+        The Sentinel-2 layer becomes the panel's optical layer (the panel then picks the radar and
+        sample layers of the same scene).
+        """
+        project = QgsProject.instance()
+        added = load_demo_data(project, self.iface.mapCanvas())
+        optical_source = str(SAMPLES_DIR / DEMO_RASTERS[0][0])
+        optical = next((layer for layer in project.mapLayers().values() if layer.source() == optical_source),
+                       None)
+        if self.dock is not None and optical is not None:
+            self.dock.optical_combo.setLayer(optical)
         if self.dock_action is not None:
             self.dock_action.setChecked(True)
         return added
@@ -188,7 +199,7 @@ class TerraprobePlugin:
             self.dock.deleteLater()
             self.dock = None
         if self.toolbar_action is not None:
-            self.iface.removeRasterToolBarIcon(self.toolbar_action)
+            self.iface.removeToolBarIcon(self.toolbar_action)
             self.toolbar_action = None
         if self.toolbar_button is not None:
             self.toolbar_button.setParent(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from qgis.core import (
@@ -45,8 +46,8 @@ def _enum_choice(index: int, choices: tuple[str, ...]) -> str:
 
 #: The Processing parameters of :data:`plugin.requests_builder.FIELD_CHOICES` (the dock's *Advanced* combos).
 FIELD_PARAMETERS = {
-    "normalise": ("NORMALISE", "Vectors (--normalise): auto, L2 (unit length) or as they are"),
-    "distance": ("DISTANCE", "Distance (--distance): cosine or euclidean")}
+    "normalise": ("NORMALISE", "Vectors: auto, L2 (unit length) or as they are"),
+    "distance": ("DISTANCE", "Distance: cosine or euclidean")}
 
 
 def add_field_parameters(algorithm: QgsProcessingAlgorithm) -> None:
@@ -67,6 +68,10 @@ def field_choices(algorithm: QgsProcessingAlgorithm, parameters: dict, context: 
             and parameters.get(parameter_name) is not None}
 
 
+#: ``memory:``, ``ogr:dbname=…``, ``postgres://…``: not a file path (a one-letter scheme is a drive).
+_PROVIDER_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
 def absolute_paths(algorithm: QgsProcessingAlgorithm, parameters: dict) -> dict:
     """``parameters`` with relative file paths made absolute against the current folder.
 
@@ -76,7 +81,8 @@ def absolute_paths(algorithm: QgsProcessingAlgorithm, parameters: dict) -> dict:
     resolved = dict(parameters)
     for definition in algorithm.parameterDefinitions():
         value = resolved.get(definition.name())
-        if not isinstance(value, str) or not value or os.path.isabs(value) or value == "TEMPORARY_OUTPUT":
+        if not isinstance(value, str) or not value or os.path.isabs(value) or value == "TEMPORARY_OUTPUT" \
+                or _PROVIDER_URI.match(value):
             continue
         if definition.isDestination() or Path(value).exists():
             resolved[definition.name()] = os.path.abspath(value)

@@ -159,7 +159,7 @@ class SetupDialog(QDialog):
         self.report_view.setReadOnly(True)
         self.report_view.setPlaceholderText(_tr("Diagnostics (python, torch, CUDA, GPU, GDAL) "
                                                 "after the check."))
-        self.report_view.setMinimumHeight(170)
+        self.report_view.setMinimumHeight(120)
         layout.addWidget(self.report_view)
         buttons = QHBoxLayout()
         self.install_button = QPushButton(_tr("Install"))
@@ -177,7 +177,7 @@ class SetupDialog(QDialog):
         self.copy_button.clicked.connect(self.copy_report)
         self.close_button.clicked.connect(self.close)
         self.log_view.setMinimumHeight(90)
-        self.resize(660, 760)
+        self.resize(660, 640)  # fits a 1280x800 screen with its panels
 
     def save_options(self) -> None:
         """Store the choices so the next run (and the retry) uses them."""

@@ -62,8 +62,8 @@ class TestInterface(QObject):
         self.main_window.setCentralWidget(central)
         self.raster_menu = self.main_window.menuBar().addMenu("&Raster")
         self.raster_menu.setObjectName("mRasterMenu")
-        self.raster_toolbar = self.main_window.addToolBar("Raster")
-        self.raster_toolbar.setObjectName("mRasterToolBar")
+        self.plugin_toolbar = self.main_window.addToolBar("Plugins")
+        self.plugin_toolbar.setObjectName("mPluginToolBar")
         self.active_layer = None
         self.add_feature_action = QAction("Add Feature", self.main_window)
 
@@ -82,14 +82,14 @@ class TestInterface(QObject):
     def rasterMenu(self) -> QMenu:
         return self.raster_menu
 
-    def rasterToolBar(self) -> QToolBar:
-        return self.raster_toolbar
+    def pluginToolBar(self) -> QToolBar:
+        return self.plugin_toolbar
 
-    def addRasterToolBarWidget(self, widget: QWidget) -> QAction:
-        return self.raster_toolbar.addWidget(widget)
+    def addToolBarWidget(self, widget: QWidget) -> QAction:
+        return self.plugin_toolbar.addWidget(widget)
 
-    def removeRasterToolBarIcon(self, action: QAction) -> None:
-        self.raster_toolbar.removeAction(action)
+    def removeToolBarIcon(self, action: QAction) -> None:
+        self.plugin_toolbar.removeAction(action)
 
     def addPluginToRasterMenu(self, name: str, action: QAction) -> None:
         menu = self._submenu(name, create=True)

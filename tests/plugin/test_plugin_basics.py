@@ -206,7 +206,11 @@ def test_load_demo_data_adds_the_bundled_scene_and_samples(loaded_plugin, projec
     assert {f["class"] for f in samples.getFeatures()} == {"water", "land", "urban"}
     assert project.crs().authid() == "EPSG:4326"
     assert test_iface.mapCanvas().extent().intersects(optical.extent())
-    assert loaded_plugin.dock_action.isChecked()  # the panel is shown, ready to use the scene
+    assert loaded_plugin.dock_action.isChecked()  # the panel is shown, on the scene
+    dock = loaded_plugin.dock
+    assert dock.optical_combo.currentLayer() is optical
+    assert dock.sar_combo.currentLayer() is layers["Sen1Floods11 S1 (demo)"]
+    assert dock.samples_combo.currentLayer() is samples
     demo_action.trigger()  # a second click adds nothing twice
     assert len(project.mapLayers()) == 3
 

@@ -34,12 +34,12 @@ def test_plugin_adds_provider_action_menu_and_dock_and_removes_them(plugin_paren
         provider = registry.providerById("terraprobe")
         assert provider is not None and provider.name() == "Terraprobe"
 
-        # no toolbar of its own: one button in the Raster toolbar, its menu the demo data and help
-        assert [bar.objectName() for bar in main_window.findChildren(QToolBar)] == ["mRasterToolBar"]
+        # no toolbar of its own: one button in the Plugins toolbar, its menu the demo data and help
+        assert [bar.objectName() for bar in main_window.findChildren(QToolBar)] == ["mPluginToolBar"]
         button = main_window.findChild(QToolButton, "TerraprobeToolButton")
         action = main_window.findChild(QAction, "TerraprobeDockAction")
         assert button.defaultAction() is action
-        assert test_iface.rasterToolBar().widgetForAction(plugin.toolbar_action) is button
+        assert test_iface.pluginToolBar().widgetForAction(plugin.toolbar_action) is button
         assert [a.objectName() for a in button.menu().actions()] == [
             "TerraprobeDockAction", "TerraprobeDemoAction", "TerraprobeHelpAction"]
         assert "&Terraprobe" in _menu_texts(test_iface)
@@ -60,7 +60,7 @@ def test_plugin_adds_provider_action_menu_and_dock_and_removes_them(plugin_paren
         QgsApplication.sendPostedEvents(None, QEvent.DeferredDelete)
         assert registry.providerById("terraprobe") is None
         assert main_window.findChild(QToolButton, "TerraprobeToolButton") is None
-        assert test_iface.rasterToolBar().actions() == []
+        assert test_iface.pluginToolBar().actions() == []
         assert main_window.findChild(QDockWidget, "TerraprobeDock") is None
         assert main_window.findChild(QAction, "TerraprobeDockAction") is None
         assert "&Terraprobe" not in _menu_texts(test_iface)
