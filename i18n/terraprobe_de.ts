@@ -11,17 +11,17 @@
     <message>
       <location filename="../plugin/ui/accuracy_table.py" line="73" />
       <source>Per-class figures of the last Classify run: sample patches and polygons, and accuracy. Trust the spatially blocked accuracy: leave-one-polygon-out (LOPO) flatters classes whose polygons share context. Red: under 50 %, mostly wrong on the map</source>
-      <translation type="unfinished" />
+      <translation>Zahlen je Klasse des letzten Klassifizierens: Beispiel-Patches und -Polygone sowie Genauigkeit. Verlässlich ist die räumlich geblockte Genauigkeit: Leave-one-polygon-out (LOPO) schönt Klassen, deren Polygone Kontext teilen. Rot: unter 50 %, auf der Karte meist falsch</translation>
     </message>
     <message>
       <location filename="../plugin/ui/accuracy_table.py" line="127" />
       <source>held-out accuracy {accuracy} (pixels it did not train on: trust this one)</source>
-      <translation type="unfinished" />
+      <translation>Genauigkeit auf zurückgehaltenen Pixeln {accuracy} (nicht trainiert: diese ist verlässlich)</translation>
     </message>
     <message>
       <location filename="../plugin/ui/accuracy_table.py" line="130" />
       <source>no held-out accuracy: check the map, or run Classify for a cross-validated one</source>
-      <translation type="unfinished" />
+      <translation>keine Genauigkeit auf zurückgehaltenen Pixeln: prüfen Sie die Karte oder nutzen Sie Klassifizieren für eine kreuzvalidierte</translation>
     </message>
     <message>
       <location filename="../plugin/ui/accuracy_table.py" line="122" />
@@ -84,7 +84,7 @@
     <message>
       <location filename="../plugin/ui/action_panels.py" line="145" />
       <source>Create a sample polygon layer (GeoPackage, field 'class') and start digitising</source>
-      <translation type="unfinished" />
+      <translation>Einen Beispielpolygon-Layer anlegen (GeoPackage, Feld 'class') und mit dem Digitalisieren beginnen</translation>
     </message>
     <message>
       <location filename="../plugin/ui/action_panels.py" line="100" />
@@ -318,7 +318,7 @@
     <message>
       <location filename="../plugin/ui/change_panel.py" line="87" />
       <source>Change magnitude, change mask and (optionally) change types between the two dates</source>
-      <translation type="unfinished" />
+      <translation>Veränderungsstärke, Veränderungsmaske und (optional) Veränderungsarten zwischen den beiden Zeitpunkten</translation>
     </message>
     <message>
       <location filename="../plugin/ui/change_panel.py" line="85" />
@@ -343,7 +343,7 @@
     <message>
       <location filename="../plugin/ui/change_panel.py" line="76" />
       <source>Fixed threshold on the change magnitude (cosine distance)</source>
-      <translation type="unfinished" />
+      <translation>Fester Schwellenwert auf der Veränderungsstärke (Kosinusabstand)</translation>
     </message>
     <message>
       <location filename="../plugin/ui/change_panel.py" line="83" />
@@ -368,7 +368,7 @@
     <message>
       <location filename="../plugin/ui/change_panel.py" line="70" />
       <source>Where the change magnitude becomes change (--threshold)</source>
-      <translation type="unfinished" />
+      <translation>Ab welcher Veränderungsstärke eine Veränderung vorliegt</translation>
     </message>
     <message>
       <location filename="../plugin/ui/change_panel.py" line="82" />
@@ -394,7 +394,7 @@
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="117" />
       <source>Add a model file (Terraprobe .safetensors + .json, or an imported CROMA checkpoint)</source>
-      <translation type="unfinished" />
+      <translation>Eine Modelldatei hinzufügen (Terraprobe .safetensors + .json oder ein importierter CROMA-Checkpoint)</translation>
     </message>
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="116" />
@@ -404,7 +404,7 @@
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="121" />
       <source>Download CROMA base/large (verified, kept across plugin upgrades) or see the bundled models</source>
-      <translation type="unfinished" />
+      <translation>CROMA base/large herunterladen (geprüft, bleibt bei Plugin-Aktualisierungen erhalten) oder die mitgelieferten Modelle ansehen</translation>
     </message>
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="75" />
@@ -449,7 +449,7 @@
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="215" />
       <source>No layer band: the backend interpolates this band from the neighbouring wavelengths (an approximation)</source>
-      <translation type="unfinished" />
+      <translation>Kein Layerband: das Backend interpoliert dieses Band aus benachbarten Wellenlängen (eine Näherung)</translation>
     </message>
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="59" />
@@ -514,17 +514,17 @@
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="263" />
       <source>Spectrally filled from neighbouring wavelengths (approximation)</source>
-      <translation type="unfinished" />
+      <translation>Spektral aus benachbarten Wellenlängen gefüllt (Näherung)</translation>
     </message>
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="85" />
       <source>Units of the optical values; auto detects them from the data type, metadata and values</source>
-      <translation type="unfinished" />
+      <translation>Einheiten der optischen Werte; auto erkennt sie aus Datentyp, Metadaten und Werten</translation>
     </message>
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="88" />
       <source>Units of the radar values (the model expects dB); auto detects them</source>
-      <translation type="unfinished" />
+      <translation>Einheiten der Radarwerte (das Modell erwartet dB); auto erkennt sie</translation>
     </message>
     <message>
       <location filename="../plugin/ui/inputs_panel.py" line="102" />
@@ -555,72 +555,72 @@
   <context>
     <name>ModelPicker</name>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="127" />
+      <location filename="../plugin/ui/model_picker.py" line="129" />
       <source>Add a model</source>
       <translation>Ein Modell hinzufügen</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="71" />
+      <location filename="../plugin/ui/model_picker.py" line="72" />
       <source>Auto (by sensor)</source>
       <translation>Auto (nach Sensor)</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="166" />
+      <location filename="../plugin/ui/model_picker.py" line="168" />
       <source>Auto → {name} (no bundled {sensor} model)</source>
       <translation>Auto → {name} (kein mitgeliefertes {sensor}-Modell)</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="164" />
+      <location filename="../plugin/ui/model_picker.py" line="166" />
       <source>Auto → {summary}</source>
       <translation>Auto → {summary}</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="162" />
+      <location filename="../plugin/ui/model_picker.py" line="164" />
       <source>CROMA bands: Sentinel-2 (12, no B10) and Sentinel-1 VV/VH</source>
-      <translation type="unfinished" />
+      <translation>CROMA-Bänder: Sentinel-2 (12, ohne B10) und Sentinel-1 VV/VH</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="147" />
+      <location filename="../plugin/ui/model_picker.py" line="149" />
       <source>Importing {name} (this converts the checkpoint once)…</source>
       <translation>{name} wird importiert (der Checkpoint wird einmal umgewandelt)…</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="128" />
+      <location filename="../plugin/ui/model_picker.py" line="130" />
       <source>Models (*.safetensors *.json *.pt *.pth);;All files (*)</source>
-      <translation type="unfinished" />
+      <translation>Modelle (*.safetensors *.json *.pt *.pth);;Alle Dateien (*)</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="141" />
+      <location filename="../plugin/ui/model_picker.py" line="143" />
       <source>Terraprobe: import {name}</source>
       <translation>Terraprobe: {name} importieren</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="110" />
+      <location filename="../plugin/ui/model_picker.py" line="112" />
       <source>Terraprobe: read {name}</source>
       <translation>Terraprobe: {name} lesen</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="72" />
-      <source>The backend picks the bundled model trained for the optical layer's sensor, else the Sentinel-2 model with spectral fill</source>
+      <location filename="../plugin/ui/model_picker.py" line="73" />
+      <source>The backend picks the bundled default (galileo-nano: any sensor, no spectral fill), else the model trained for the optical layer's sensor, else the Sentinel-2 model with spectral fill</source>
       <translation type="unfinished" />
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="145" />
+      <location filename="../plugin/ui/model_picker.py" line="147" />
       <source>could not import {name}: {error}</source>
       <translation>{name} konnte nicht importiert werden: {error}</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="75" />
+      <location filename="../plugin/ui/model_picker.py" line="77" />
       <source>{name} (bundled)</source>
       <translation>{name} (mitgeliefert)</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="104" />
+      <location filename="../plugin/ui/model_picker.py" line="106" />
       <source>{name}: reading the checkpoint…</source>
       <translation>{name}: der Checkpoint wird gelesen…</translation>
     </message>
     <message>
-      <location filename="../plugin/ui/model_picker.py" line="120" />
+      <location filename="../plugin/ui/model_picker.py" line="122" />
       <source>{name}: {error}</source>
       <translation>{name}: {error}</translation>
     </message>
@@ -648,7 +648,7 @@
     <message>
       <location filename="../plugin/requests_builder.py" line="160" />
       <source>Band mapping must list band numbers, e.g. 1,2,3 (got {text})</source>
-      <translation type="unfinished" />
+      <translation>Die Bandzuordnung muss Bandnummern auflisten, z. B. 1,2,3 (erhalten: {text})</translation>
     </message>
     <message>
       <location filename="../plugin/readiness.py" line="22" />
@@ -678,7 +678,7 @@
     <message>
       <location filename="../plugin/runner.py" line="139" />
       <source>Terraprobe {action}: {layer}</source>
-      <translation type="unfinished" />
+      <translation>Terraprobe {action}: {layer}</translation>
     </message>
     <message>
       <location filename="../plugin/runner.py" line="197" />
@@ -708,47 +708,47 @@
     <message>
       <location filename="../plugin/rasters.py" line="85" />
       <source>cancelled before the export</source>
-      <translation type="unfinished" />
+      <translation>vor dem Export abgebrochen</translation>
     </message>
     <message>
       <location filename="../plugin/samples.py" line="103" />
       <source>cannot create {path}: {error}</source>
-      <translation type="unfinished" />
+      <translation>{path} kann nicht angelegt werden: {error}</translation>
     </message>
     <message>
       <location filename="../plugin/samples.py" line="107" />
       <source>cannot open the new sample layer {path}</source>
-      <translation type="unfinished" />
+      <translation>der neue Beispiel-Layer {path} kann nicht geöffnet werden</translation>
     </message>
     <message>
       <location filename="../plugin/rasters.py" line="89" />
       <source>cannot read the raster layer's data provider</source>
-      <translation type="unfinished" />
+      <translation>der Datenanbieter des Rasterlayers kann nicht gelesen werden</translation>
     </message>
     <message>
       <location filename="../plugin/samples.py" line="177" />
       <source>cannot write samples to {path}: {error}</source>
-      <translation type="unfinished" />
+      <translation>Beispiele können nicht nach {path} geschrieben werden: {error}</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="44" />
       <source>change magnitude</source>
-      <translation type="unfinished" />
+      <translation>Veränderungsstärke</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="45" />
       <source>change mask</source>
-      <translation type="unfinished" />
+      <translation>Veränderungsmaske</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="46" />
       <source>change types</source>
-      <translation type="unfinished" />
+      <translation>Veränderungsarten</translation>
     </message>
     <message>
       <location filename="../plugin/ui/dock_runs.py" line="34" />
       <source>choose a class, cluster, segmentation or change layer to vectorise</source>
-      <translation type="unfinished" />
+      <translation>wählen Sie einen Klassen-, Cluster-, Segmentierungs- oder Veränderungslayer zum Vektorisieren</translation>
     </message>
     <message>
       <location filename="../plugin/readiness.py" line="31" />
@@ -783,42 +783,42 @@
     <message>
       <location filename="../plugin/layers.py" line="40" />
       <source>classes</source>
-      <translation type="unfinished" />
+      <translation>Klassen</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="39" />
       <source>clusters</source>
-      <translation type="unfinished" />
+      <translation>Cluster</translation>
     </message>
     <message>
       <location filename="../plugin/requests_builder.py" line="238" />
       <source>compare two embedding fields, or two rasters of the same kind</source>
-      <translation type="unfinished" />
+      <translation>vergleichen Sie zwei Embedding-Felder oder zwei Raster derselben Art</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="41" />
       <source>confidence</source>
-      <translation type="unfinished" />
+      <translation>Konfidenz</translation>
     </message>
     <message>
       <location filename="../plugin/rasters.py" line="96" />
       <source>could not write a temporary GeoTIFF of the layer ({status})</source>
-      <translation type="unfinished" />
+      <translation>ein temporäres GeoTIFF des Layers konnte nicht geschrieben werden ({status})</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="38" />
       <source>embedding (PCA RGB)</source>
-      <translation type="unfinished" />
+      <translation>Embedding (PCA-RGB)</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="37" />
       <source>embeddings</source>
-      <translation type="unfinished" />
+      <translation>Embeddings</translation>
     </message>
     <message>
       <location filename="../plugin/samples.py" line="147" />
       <source>layer '{layer}' has no field '{field}'</source>
-      <translation type="unfinished" />
+      <translation>Layer '{layer}' hat kein Feld '{field}'</translation>
     </message>
     <message>
       <location filename="../plugin/samples.py" line="162" />
@@ -848,17 +848,17 @@
     <message>
       <location filename="../plugin/layers.py" line="47" />
       <source>polygons</source>
-      <translation type="unfinished" />
+      <translation>Polygone</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="42" />
       <source>segmentation</source>
-      <translation type="unfinished" />
+      <translation>Segmentierung</translation>
     </message>
     <message>
       <location filename="../plugin/layers.py" line="43" />
       <source>similarity</source>
-      <translation type="unfinished" />
+      <translation>Ähnlichkeit</translation>
     </message>
     <message>
       <location filename="../plugin/ui/dock_runs.py" line="101" />
@@ -873,7 +873,7 @@
     <message>
       <location filename="../plugin/ui/dock_runs.py" line="36" />
       <source>the layer to vectorise must be a GeoTIFF file (a Terraprobe result)</source>
-      <translation type="unfinished" />
+      <translation>der zu vektorisierende Layer muss eine GeoTIFF-Datei sein (ein Terraprobe-Ergebnis)</translation>
     </message>
     <message>
       <location filename="../plugin/runner.py" line="180" />
@@ -883,7 +883,7 @@
     <message>
       <location filename="../plugin/samples.py" line="75" />
       <source>the samples in '{layer}' have no class in '{field}' yet: give each polygon a class</source>
-      <translation type="unfinished" />
+      <translation>die Beispiele in '{layer}' haben noch keine Klasse in '{field}': geben Sie jedem Polygon eine Klasse</translation>
     </message>
     <message>
       <location filename="../plugin/samples.py" line="77" />
@@ -893,7 +893,7 @@
     <message>
       <location filename="../plugin/ui/dock_runs.py" line="80" />
       <source>type the classes to vectorise (values or names, separated by commas)</source>
-      <translation type="unfinished" />
+      <translation>geben Sie die zu vektorisierenden Klassen ein (Werte oder Namen, durch Kommas getrennt)</translation>
     </message>
     <message>
       <location filename="../plugin/runner.py" line="218" />
@@ -966,7 +966,7 @@
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="73" />
       <source>Change types (clusters of change vectors; 0: off)</source>
-      <translation type="unfinished" />
+      <translation>Veränderungsarten (Cluster der Veränderungsvektoren; 0: aus)</translation>
     </message>
     <message>
       <location filename="../plugin/processing/algorithms.py" line="203" />
@@ -1011,7 +1011,7 @@
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="166" />
       <source>Confidence raster (empty: Classify's beside the class map, if any)</source>
-      <translation type="unfinished" />
+      <translation>Konfidenzraster (leer: das von Klassifizieren neben der Klassenkarte, falls vorhanden)</translation>
     </message>
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="87" />
@@ -1083,12 +1083,12 @@
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="79" />
       <source>Sensor of the optical layers (auto: band names)</source>
-      <translation type="unfinished" />
+      <translation>Sensor der optischen Layer (auto: Bandnamen)</translation>
     </message>
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="171" />
       <source>Simplification tolerance (map units; 0: exact pixel outlines)</source>
-      <translation type="unfinished" />
+      <translation>Vereinfachungstoleranz (Karteneinheiten; 0: exakte Pixelumrisse)</translation>
     </message>
     <message>
       <location filename="../plugin/processing/algorithms.py" line="439" />
@@ -1103,7 +1103,7 @@
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="69" />
       <source>Threshold: otsu (automatic), otsu3 (dates of different seasons) or a number</source>
-      <translation type="unfinished" />
+      <translation>Schwellenwert: otsu (automatisch), otsu3 (Zeitpunkte verschiedener Jahreszeiten) oder eine Zahl</translation>
     </message>
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="158" />
@@ -1123,7 +1123,7 @@
     <message>
       <location filename="../plugin/processing/algorithms.py" line="311" />
       <source>Writing '{layer}' to a temporary GeoTIFF (not a plain raster file)</source>
-      <translation type="unfinished" />
+      <translation>'{layer}' wird in ein temporäres GeoTIFF geschrieben (keine einfache Rasterdatei)</translation>
     </message>
     <message>
       <location filename="../plugin/processing/algorithms.py" line="72" />
@@ -1146,7 +1146,7 @@
     <message>
       <location filename="../plugin/ui/dock.py" line="405" />
       <source>Draw sample polygons on the map (Add Polygon is on) and pick each one's class; saved in {path}.</source>
-      <translation type="unfinished" />
+      <translation>Zeichnen Sie Beispielpolygone auf der Karte (Polygon hinzufügen ist aktiv) und wählen Sie für jedes die Klasse; gespeichert in {path}.</translation>
     </message>
     <message>
       <location filename="../plugin/ui/dock.py" line="317" />
@@ -1166,7 +1166,7 @@
     <message>
       <location filename="../plugin/ui/dock.py" line="328" />
       <source>Not moved (being edited; save the edits and save the project again): {layers}.</source>
-      <translation type="unfinished" />
+      <translation>Nicht verschoben (in Bearbeitung; speichern Sie die Änderungen und das Projekt erneut): {layers}.</translation>
     </message>
     <message>
       <location filename="../plugin/ui/dock.py" line="440" />
@@ -1186,7 +1186,7 @@
     <message>
       <location filename="../plugin/ui/dock.py" line="303" />
       <source>The project is not saved yet: results are kept in {path}. Save the project and Terraprobe offers to move them beside it.</source>
-      <translation type="unfinished" />
+      <translation>Das Projekt ist noch nicht gespeichert: Ergebnisse liegen in {path}. Speichern Sie das Projekt, dann bietet Terraprobe an, sie daneben zu verschieben.</translation>
     </message>
     <message>
       <location filename="../plugin/ui/dock.py" line="417" />
@@ -1216,7 +1216,7 @@
     <message>
       <location filename="../plugin/ui/dock.py" line="602" />
       <source>the clicked place is outside the chosen area ({area}): click inside it, or choose Area › Layer extent</source>
-      <translation type="unfinished" />
+      <translation>der angeklickte Ort liegt außerhalb des gewählten Gebiets ({area}): klicken Sie hinein oder wählen Sie Gebiet › Layerausdehnung</translation>
     </message>
     <message>
       <location filename="../plugin/ui/dock.py" line="605" />
@@ -1256,7 +1256,7 @@
     <message>
       <location filename="../plugin/ui/dock.py" line="314" />
       <source>{n} Terraprobe layer(s) are saved in {path}, outside the project folder.</source>
-      <translation type="unfinished" />
+      <translation>{n} Terraprobe-Layer sind in {path} gespeichert, außerhalb des Projektordners.</translation>
     </message>
     <message>
       <location filename="../plugin/ui/dock.py" line="648" />
@@ -1279,7 +1279,7 @@
     <message>
       <location filename="../plugin/ui/models_dialog.py" line="130" />
       <source>A folder (http://, https://, file:// or a path) holding the release files under their original names, e.g. CROMA_base.pt</source>
-      <translation type="unfinished" />
+      <translation>Ein Ordner (http://, https://, file:// oder ein Pfad) mit den Veröffentlichungsdateien unter ihren ursprünglichen Namen, z. B. CROMA_base.pt</translation>
     </message>
     <message>
       <location filename="../plugin/ui/models_dialog.py" line="36" />
@@ -1304,7 +1304,7 @@
     <message>
       <location filename="../plugin/ui/models_dialog.py" line="263" />
       <source>Checkpoints (*.pt *.pth *.ckpt);;All files (*)</source>
-      <translation type="unfinished" />
+      <translation>Checkpoints (*.pt *.pth *.ckpt);;Alle Dateien (*)</translation>
     </message>
     <message>
       <location filename="../plugin/ui/models_dialog.py" line="146" />
@@ -1567,7 +1567,7 @@
     <message>
       <location filename="../plugin/ui/settings_panel.py" line="83" />
       <source>Cluster, Classify, Segment, Similarity, Change, Vectorise and Embed reuse one backend process instead of starting PyTorch for every action</source>
-      <translation type="unfinished" />
+      <translation>Clustern, Klassifizieren, Segmentieren, Ähnlichkeit, Veränderung, Vektorisieren und Einbetten nutzen einen Backend-Prozess, statt PyTorch für jede Aktion neu zu starten</translation>
     </message>
     <message>
       <location filename="../plugin/ui/settings_panel.py" line="93" />
@@ -1582,7 +1582,7 @@
     <message>
       <location filename="../plugin/ui/settings_panel.py" line="90" />
       <source>Install PyTorch and the backend's packages into a per-user environment ({folder}), kept across plugin upgrades</source>
-      <translation type="unfinished" />
+      <translation>PyTorch und die Pakete des Backends in eine Umgebung je Benutzer installieren ({folder}); sie bleibt bei Plugin-Aktualisierungen erhalten</translation>
     </message>
     <message>
       <location filename="../plugin/ui/settings_panel.py" line="81" />
@@ -1632,7 +1632,7 @@
     <message>
       <location filename="../plugin/ui/settings_panel.py" line="132" />
       <source>a copy of the server's token file (the file "token" in its work folder)</source>
-      <translation type="unfinished" />
+      <translation>eine Kopie der Token-Datei des Servers (die Datei „token“ in seinem Arbeitsordner)</translation>
     </message>
     <message>
       <location filename="../plugin/ui/settings_panel.py" line="66" />
@@ -1652,7 +1652,7 @@
     <message>
       <location filename="../plugin/ui/settings_panel.py" line="123" />
       <source>remote: Embed, Cluster, Classify, Segment, Similarity, Change and Vectorise run on a Terraprobe job server (see docs/remote.md)</source>
-      <translation type="unfinished" />
+      <translation>entfernt: Einbetten, Clustern, Klassifizieren, Segmentieren, Ähnlichkeit, Veränderung und Vektorisieren laufen auf einem Terraprobe-Job-Server (siehe docs/remote.md)</translation>
     </message>
   </context>
   <context>
@@ -1805,7 +1805,7 @@
     <message>
       <location filename="../plugin/ui/setup_dialog.py" line="129" />
       <source>automatic (PyTorch's index for the build); 'none' = pip's own configuration</source>
-      <translation type="unfinished" />
+      <translation>automatisch (der PyTorch-Index der Variante); 'none' = die eigene Konfiguration von pip</translation>
     </message>
     <message>
       <location filename="../plugin/ui/setup_dialog.py" line="90" />
@@ -1838,7 +1838,7 @@
     <message>
       <location filename="../plugin/ui/change_panel.py" line="118" />
       <source>A class, cluster, segmentation or change mask/types layer</source>
-      <translation type="unfinished" />
+      <translation>Ein Klassen-, Cluster-, Segmentierungs- oder Veränderungsmasken-/-arten-Layer</translation>
     </message>
     <message>
       <location filename="../plugin/ui/change_panel.py" line="120" />
@@ -1858,7 +1858,7 @@
     <message>
       <location filename="../plugin/ui/change_panel.py" line="134" />
       <source>Douglas-Peucker tolerance in the layer's map units (0: exact pixel outlines; --simplify)</source>
-      <translation type="unfinished" />
+      <translation>Douglas-Peucker-Toleranz in den Karteneinheiten des Layers (0: exakte Pixelumrisse)</translation>
     </message>
     <message>
       <location filename="../plugin/ui/change_panel.py" line="129" />
@@ -1868,7 +1868,7 @@
     <message>
       <location filename="../plugin/ui/change_panel.py" line="152" />
       <source>Polygons (GeoPackage) with class, area and mean confidence, styled in the map's colours</source>
-      <translation type="unfinished" />
+      <translation>Polygone (GeoPackage) mit Klasse, Fläche und mittlerer Konfidenz, in den Farben der Karte dargestellt</translation>
     </message>
     <message>
       <location filename="../plugin/ui/change_panel.py" line="136" />
@@ -1878,7 +1878,7 @@
     <message>
       <location filename="../plugin/ui/change_panel.py" line="127" />
       <source>Smaller regions merge into their largest neighbour (--min-area)</source>
-      <translation type="unfinished" />
+      <translation>Kleinere Regionen gehen in ihrer größten Nachbarregion auf</translation>
     </message>
     <message>
       <location filename="../plugin/ui/change_panel.py" line="151" />
