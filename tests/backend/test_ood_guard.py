@@ -22,10 +22,14 @@ SEN2_POLYGONS = "rstoolbox-sen2/trainingPolygons_sen2.geojson"
 RGB_BYTE = "rasterio-rgb-byte/RGB.byte.tif"
 
 
+#: Every run pins the CROMA model: the guard's thresholds and figures are measured on it.
+CROMA = ("--model", "terraprobe-croma-small")
+
+
 def run_json(*args: str | Path, timeout: float = 180) -> list[dict]:
-    """Run the backend with JSON events; every event, the last one the result."""
-    done = subprocess.run([backend_python(), "-m", "backend", *[str(a) for a in args], "--events", "json"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    """Run the backend (CROMA model) with JSON events; every event, the last one the result."""
+    argv = [backend_python(), "-m", "backend", *[str(a) for a in args], *CROMA, "--events", "json"]
+    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr + done.stdout[-2000:]
     events = [json.loads(line) for line in done.stdout.splitlines()]
     assert events[-1]["event"] == "result"
@@ -93,7 +97,7 @@ def test_reflectance_read_as_dn_is_refused_by_every_embedding_command(shared_dat
     """Degenerate embeddings are an error (exit 2), written nowhere, with the detected units and the fix."""
     cache = tmp_path / "cache"
     common = [str(a) for a in ("--optical", shared_data / SEN2, "--optical-units", "dn", "--cache-dir", cache,
-                                "--events", "json")]
+                                "--events", "json", *CROMA)]
     for command, extra in (("embed", ()), ("cluster", ("--k", "4")),
                            ("classify", ("--samples", shared_data / SEN2_POLYGONS, "--class-field", "class")),
                            ("similar", ("--point", "-56.36", "-1.47"))):
@@ -137,7 +141,7 @@ def test_collapse_guard_on_real_embeddings(shared_data, tmp_path) -> None:
 def test_a_cache_entry_recorded_as_collapsed_is_refused(shared_data, tmp_path) -> None:
     """Entries written before degenerate embeddings became an error carry the collapse warning only."""
     cache = tmp_path / "cache"
-    common = ("--optical", shared_data / SEN2, "--cache-dir", cache)
+    common = ("--optical", shared_data / SEN2, "--cache-dir", cache, *CROMA)
     run_json("embed", *common, "--out", tmp_path / "emb.tif")
     (sidecar,) = cache.glob("*.json")
     record = json.loads(sidecar.read_text())
