@@ -247,3 +247,13 @@ def test_the_plugin_speaks_german_when_qgis_does(plugin_parent_dir, test_iface) 
         assert plugin.translator is None and plugin.dock.settings_panel.check_button.text() == "Check backend"
     finally:
         qgis.utils.unloadPlugin(PACKAGE)
+
+
+def test_the_compiled_translation_is_the_one_of_its_source(tmp_path: Path) -> None:
+    lrelease = shutil.which("lrelease")
+    if lrelease is None:
+        pytest.skip("lrelease not installed (Debian: qttools5-dev-tools)")
+    source = REPO_ROOT / "i18n" / "terraprobe_de.ts"
+    subprocess.run([lrelease, "-silent", str(source), "-qm", str(tmp_path / "de.qm")], check=True, timeout=60)
+    assert (tmp_path / "de.qm").read_bytes() == source.with_suffix(".qm").read_bytes(), \
+        "run scripts/update_translations.py"
