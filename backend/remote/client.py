@@ -35,10 +35,12 @@ from backend.io.outputs import same_file
 from backend.remote.roles import (
     COMPANION_SUFFIXES,
     DROPPED_FLAGS,
+    MODEL_FLAG,
     REMOTE_COMMANDS,
     SERVER_PREFIX,
     SIDECAR_SUFFIXES,
     command_roles,
+    is_model_name,
     output_files,
     split_flag,
 )
@@ -146,6 +148,9 @@ def plan_job(command: str, args: list[str], reporter: Reporter) -> Plan:
                 plan.args.append({"server_path": value[len(SERVER_PREFIX):]})
                 continue
             path = Path(value).expanduser()
+            if flag == MODEL_FLAG and not path.exists() and is_model_name(value):
+                plan.args.append({"model_name": value})  # bundled/installed on the server
+                continue
             if not path.is_file():
                 raise UserError(f"{flag} {value}: no such file")
             files = _companions(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,16 @@ COMPANION_SUFFIXES = {
 SIDECAR_SUFFIXES = (".aux.xml",)
 #: The style QGIS reads beside an output (``backend.downstream.styles.style_path``).
 STYLE_SUFFIX = ".qml"
+#: The option whose value may be a model *name* (``galileo-nano``) that the server resolves among its
+#: own bundled and installed models, instead of a local file pair to upload.
+MODEL_FLAG = "--model"
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_MODEL_FILE_SUFFIXES = (".safetensors", ".json", ".pt")
+
+
+def is_model_name(value: str) -> bool:
+    """Whether ``value`` is a bare model name (one word, no folder, no model-file suffix)."""
+    return bool(_MODEL_NAME.fullmatch(value)) and Path(value).suffix not in _MODEL_FILE_SUFFIXES
 
 
 def split_flag(token: str) -> tuple[str, str | None]:

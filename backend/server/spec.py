@@ -8,7 +8,8 @@ Request (JSON)::
               "--class-field", "class", "--out", {"output": "labels.tif"}]}
 
 Every value of an input option must be an ``input`` (uploaded files) or ``server_path`` (a file
-under a ``--data-root``) placeholder, every value of an output option an ``output`` placeholder (a
+under a ``--data-root``) placeholder (``--model`` may instead name one of the server's own models:
+``{"model_name": "galileo-nano"}``), every value of an output option an ``output`` placeholder (a
 plain file name, written to the job's own ``out/<k>/`` folder). Options must be spelled in full
 (argparse would expand an abbreviation such as ``--opt`` into ``--optical``); options that configure
 the server machine (``--cache-dir``) are refused. Every input is vetted (:mod:`backend.server.vetting`):
@@ -22,7 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.remote.roles import DROPPED_FLAGS, REMOTE_COMMANDS, command_roles, split_flag
+from backend.remote.roles import (
+    DROPPED_FLAGS,
+    MODEL_FLAG,
+    REMOTE_COMMANDS,
+    command_roles,
+    is_model_name,
+    split_flag,
+)
 from backend.server.storage import Refused, Storage, check_name
 from backend.server.vetting import vet_data_file, vet_upload
 
@@ -87,6 +95,8 @@ def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
         elif previous in inputs and "server_path" in item:
             path = storage.resolve_data_path(item["server_path"])
             path = vet_data_file(command, previous, path, storage, job_dir)
+        elif previous == MODEL_FLAG and "model_name" in item:
+            path = named_model(item["model_name"])
         elif previous in outputs and "output" in item:
             folder = job_dir / "out" / str(len(job.outputs))
             folder.mkdir(parents=True)
@@ -102,3 +112,16 @@ def build_argv(request: Any, storage: Storage, job_dir: Path) -> JobArgv:
     if previous is not None:
         raise Refused(f"{previous} needs a value")
     return job
+
+
+def named_model(name: Any) -> Path:
+    """The server's own weights for a ``--model`` given by name (bundled, or installed by ``models``)."""
+    from backend.models.registry import named_model_path
+
+    if not isinstance(name, str) or not is_model_name(name):
+        raise Refused(f"{MODEL_FLAG} takes a model name (one word such as galileo-nano), not {name!r}")
+    path = named_model_path(name)
+    if path is None:
+        raise Refused(f"{MODEL_FLAG} {name}: the server has no model of that name (bundled or installed; "
+                      "`python -m backend models list` on the server shows them)", status=404)
+    return path

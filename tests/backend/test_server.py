@@ -89,6 +89,26 @@ def test_remote_client_needs_no_torch(server, crop, tmp_path) -> None:
     assert (tmp_path / "e.tif").is_file()
 
 
+def test_a_model_named_by_name_runs_with_the_servers_own_copy(server, crop, tmp_path) -> None:
+    """``--model galileo-nano`` (bundled, no local file) runs remotely like locally; unknown names are 404."""
+    common = ["embed", "--optical", crop, "--window", "64", "--overlap", "16", "--model", "galileo-nano"]
+    local, remote = tmp_path / "local.tif", tmp_path / "remote.tif"
+    code, events, stderr = run_cli(*common, "--cache-dir", tmp_path / "cache", "--out", local)
+    assert code == 0, (stderr[-2000:], _problems(events))
+    code, events, stderr = run_cli(*common, "--out", remote, remote=server)
+    assert code == 0, (stderr[-2000:], _problems(events))
+    assert remote.read_bytes() == local.read_bytes()
+    code, events, _ = run_cli("embed", "--optical", crop, "--model", "no-such-model", "--out",
+                              tmp_path / "none.tif", remote=server)
+    message = _error(events)["message"]
+    assert code == 2 and "(404)" in message and "no model of that name" in message, message
+    assert not (tmp_path / "none.tif").exists()
+    for name in ("../work/token", "/etc/passwd", "x.pt", {"a": 1}):  # hand-made requests naming files
+        args = ["--model", {"model_name": name}, "--out", {"output": "x.tif"}]
+        status, body = server.call("POST", "/jobs", body={"command": "embed", "args": args})
+        assert status == 400 and "takes a model name" in body["error"], (name, body)
+
+
 def test_missing_or_wrong_token_is_refused(server, crop, tmp_path) -> None:
     assert server.get("/stats", token="")[0] == 401
     assert server.get("/stats", token="not-the-token-" * 3)[0] == 401
