@@ -994,6 +994,16 @@
       <translation>Klassifikator</translation>
     </message>
     <message>
+      <location filename="../plugin/processing/algorithms.py" line="411" />
+      <source>Classify (kNN, random forest or gradient boosting from sample polygons)</source>
+      <translation>Klassifizieren (kNN, Random Forest oder Gradient Boosting aus Beispielpolygonen)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="354" />
+      <source>Cluster (k-means or HDBSCAN on embeddings)</source>
+      <translation>Clustern (k-means oder HDBSCAN auf Embeddings)</translation>
+    </message>
+    <message>
       <location filename="../plugin/processing/change_algorithms.py" line="64" />
       <source>Compare</source>
       <translation>Vergleichen</translation>
@@ -1001,7 +1011,7 @@
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="58" />
       <source>Compares two dates per patch: two embedding fields (AlphaEarth, TESSERA, Embed's), or two optical or radar layers embedded with one model (another grid is aligned on the fly). Writes the change magnitude (cosine distance), a change mask by an automatic (Otsu) or fixed threshold, and optionally change types (clusters of the change vectors).</source>
-      <translation type="unfinished" />
+      <translation>Vergleicht zwei Zeitpunkte je Patch: zwei Embedding-Felder (AlphaEarth, TESSERA, aus Einbetten) oder zwei optische oder Radar-Layer, eingebettet mit einem Modell (ein anderes Raster wird direkt angeglichen). Schreibt die Veränderungsstärke (Kosinusabstand), eine Veränderungsmaske nach einem automatischen (Otsu) oder festen Schwellenwert und optional Veränderungsarten (Cluster der Veränderungsvektoren).</translation>
     </message>
     <message>
       <location filename="../plugin/processing/algorithms.py" line="433" />
@@ -1014,9 +1024,19 @@
       <translation>Konfidenzraster (leer: das von Klassifizieren neben der Klassenkarte, falls vorhanden)</translation>
     </message>
     <message>
+      <location filename="../plugin/processing/algorithms.py" line="510" />
+      <source>Cosine similarity of every patch's embedding to the patch at a point (or inside polygons).</source>
+      <translation>Kosinusähnlichkeit des Embeddings jedes Patches zum Patch an einem Punkt (oder in Polygonen).</translation>
+    </message>
+    <message>
       <location filename="../plugin/processing/change_algorithms.py" line="87" />
       <source>Device</source>
       <translation>Gerät</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="328" />
+      <source>Embed (encoder features + RGB preview)</source>
+      <translation>Einbetten (Encoder-Merkmale + RGB-Vorschau)</translation>
     </message>
     <message>
       <location filename="../plugin/processing/algorithms.py" line="172" />
@@ -1029,9 +1049,19 @@
       <translation>Embedding-Vorschau (PCA-RGB; leer: &lt;Ausgabe&gt;_pca.tif)</translation>
     </message>
     <message>
+      <location filename="../plugin/processing/algorithms.py" line="357" />
+      <source>Groups the patches' embeddings into k clusters with k-means, or into density clusters with HDBSCAN (no k; a noise class); writes a paletted class map.</source>
+      <translation>Gruppiert die Embeddings der Patches mit k-means in k Cluster oder mit HDBSCAN in Dichtecluster (kein k; eine Rauschklasse); schreibt eine Klassenkarte mit Palette.</translation>
+    </message>
+    <message>
       <location filename="../plugin/processing/algorithms.py" line="368" />
       <source>HDBSCAN: smallest cluster in sampled patches (0: auto)</source>
       <translation>HDBSCAN: kleinster Cluster in Stichproben-Patches (0: auto)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="414" />
+      <source>Labels every patch from sample polygons: a kNN vote in embedding space, or a random forest / gradient boosting (optionally with per-patch band statistics); writes a class map named after the class field's values, a confidence map and optionally class probabilities. Reports the leave-one-polygon-out and the spatially blocked accuracy: trust the blocked one.</source>
+      <translation>Beschriftet jeden Patch aus Beispielpolygonen: eine kNN-Abstimmung im Embedding-Raum oder ein Random Forest / Gradient Boosting (optional mit Bandstatistik je Patch); schreibt eine nach den Werten des Klassenfelds benannte Klassenkarte, eine Konfidenzkarte und optional Klassenwahrscheinlichkeiten. Meldet die Leave-one-polygon-out- und die räumlich geblockte Genauigkeit: verlässlich ist die geblockte.</translation>
     </message>
     <message>
       <location filename="../plugin/processing/algorithms.py" line="363" />
@@ -1076,6 +1106,16 @@
       <translation>Radar-Einheiten (auto: erkannt)</translation>
     </message>
     <message>
+      <location filename="../plugin/processing/algorithms.py" line="331" />
+      <source>Runs the encoder over the layer and writes one embedding per 8×8 patch (a multi-band GeoTIFF, float16) plus an RGB preview of its first three principal components.</source>
+      <translation>Lässt den Encoder über den Layer laufen und schreibt ein Embedding je 8×8-Patch (ein mehrkanaliges GeoTIFF, float16) sowie eine RGB-Vorschau seiner ersten drei Hauptkomponenten.</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="463" />
+      <source>Segment (train a head on samples and apply it)</source>
+      <translation>Segmentieren (einen Kopf auf Beispielen trainieren und anwenden)</translation>
+    </message>
+    <message>
       <location filename="../plugin/processing/algorithms.py" line="135" />
       <source>Sensor of the optical layer (auto: from its band names)</source>
       <translation>Sensor des optischen Layers (auto: aus den Bandnamen)</translation>
@@ -1084,6 +1124,11 @@
       <location filename="../plugin/processing/change_algorithms.py" line="79" />
       <source>Sensor of the optical layers (auto: band names)</source>
       <translation>Sensor der optischen Layer (auto: Bandnamen)</translation>
+    </message>
+    <message>
+      <location filename="../plugin/processing/algorithms.py" line="507" />
+      <source>Similarity (to a point or polygons)</source>
+      <translation>Ähnlichkeit (zu einem Punkt oder Polygonen)</translation>
     </message>
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="171" />
@@ -1106,9 +1151,14 @@
       <translation>Schwellenwert: otsu (automatisch), otsu3 (Zeitpunkte verschiedener Jahreszeiten) oder eine Zahl</translation>
     </message>
     <message>
+      <location filename="../plugin/processing/algorithms.py" line="466" />
+      <source>Trains a small segmentation head on frozen embeddings from sample polygons (or a label raster), or applies an existing head, and writes a class map.</source>
+      <translation>Trainiert einen kleinen Segmentierungskopf auf eingefrorenen Embeddings aus Beispielpolygonen (oder einem Label-Raster) oder wendet einen vorhandenen Kopf an und schreibt eine Klassenkarte.</translation>
+    </message>
+    <message>
       <location filename="../plugin/processing/change_algorithms.py" line="158" />
       <source>Turns a class, cluster, segmentation or change map into polygons (GeoPackage) with class, area and mean confidence, styled in the map's colours; smaller regions than the minimum area merge into their largest neighbour.</source>
-      <translation type="unfinished" />
+      <translation>Wandelt eine Klassen-, Cluster-, Segmentierungs- oder Veränderungskarte in Polygone (GeoPackage) mit Klasse, Fläche und mittlerer Konfidenz um, in den Farben der Karte dargestellt; Regionen unter der Mindestfläche gehen in ihrer größten Nachbarregion auf.</translation>
     </message>
     <message>
       <location filename="../plugin/processing/change_algorithms.py" line="155" />

@@ -325,11 +325,11 @@ class EmbedAlgorithm(TerraprobeAlgorithm):
         "OUTPUT": ("embeddings", "embeddings"), "PREVIEW": ("preview", "rgb")}
 
     def displayName(self) -> str:
-        return "Embed (encoder features + RGB preview)"
+        return _tr("Embed (encoder features + RGB preview)")
 
     def shortHelpString(self) -> str:
-        return ("Runs the encoder over the layer and writes one embedding per 8×8 patch (a multi-band "
-                "GeoTIFF, float16) plus an RGB preview of its first three principal components.")
+        return _tr("Runs the encoder over the layer and writes one embedding per 8×8 patch (a multi-band "
+                   "GeoTIFF, float16) plus an RGB preview of its first three principal components.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters()
@@ -351,11 +351,11 @@ class ClusterAlgorithm(TerraprobeAlgorithm):
     MIN_CLUSTER_SIZE = "MIN_CLUSTER_SIZE"
 
     def displayName(self) -> str:
-        return "Cluster (k-means or HDBSCAN on embeddings)"
+        return _tr("Cluster (k-means or HDBSCAN on embeddings)")
 
     def shortHelpString(self) -> str:
-        return ("Groups the patches' embeddings into k clusters with k-means, or into density clusters with "
-                "HDBSCAN (no k; a noise class); writes a paletted class map.")
+        return _tr("Groups the patches' embeddings into k clusters with k-means, or into density clusters "
+                   "with HDBSCAN (no k; a noise class); writes a paletted class map.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(optical_optional=True)
@@ -408,14 +408,14 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
         "PROBABILITIES": ("probabilities", "file")}
 
     def displayName(self) -> str:
-        return "Classify (kNN, random forest or gradient boosting from sample polygons)"
+        return _tr("Classify (kNN, random forest or gradient boosting from sample polygons)")
 
     def shortHelpString(self) -> str:
-        return ("Labels every patch from sample polygons: a kNN vote in embedding space, or a random "
-                "forest / gradient boosting (optionally with per-patch band statistics); writes a class map "
-                "named after the class field's values, a confidence map and optionally class probabilities. "
-                "Reports the leave-one-polygon-out and the spatially blocked accuracy: trust the blocked "
-                "one.")
+        return _tr("Labels every patch from sample polygons: a kNN vote in embedding space, or a random "
+                   "forest / gradient boosting (optionally with per-patch band statistics); writes a class "
+                   "map named after the class field's values, a confidence map and optionally class "
+                   "probabilities. Reports the leave-one-polygon-out and the spatially blocked accuracy: "
+                   "trust the blocked one.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(optical_optional=True)
@@ -460,11 +460,11 @@ class SegmentAlgorithm(_SamplesAlgorithm):
         "OUTPUT": ("segmentation", "classes"), "HEAD_OUT": ("head", "file")}
 
     def displayName(self) -> str:
-        return "Segment (train a head on samples and apply it)"
+        return _tr("Segment (train a head on samples and apply it)")
 
     def shortHelpString(self) -> str:
-        return ("Trains a small segmentation head on frozen embeddings from sample polygons (or a label "
-                "raster), or applies an existing head, and writes a class map.")
+        return _tr("Trains a small segmentation head on frozen embeddings from sample polygons (or a label "
+                   "raster), or applies an existing head, and writes a class map.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(optical_optional=True)
@@ -504,10 +504,11 @@ class SimilarAlgorithm(_SamplesAlgorithm):
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("similarity", "continuous")}
 
     def displayName(self) -> str:
-        return "Similarity (to a point or polygons)"
+        return _tr("Similarity (to a point or polygons)")
 
     def shortHelpString(self) -> str:
-        return "Cosine similarity of every patch's embedding to the patch at a point (or inside polygons)."
+        return _tr("Cosine similarity of every patch's embedding to the patch at a point (or inside "
+                   "polygons).")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(optical_optional=True)

@@ -235,6 +235,8 @@ def test_the_plugin_speaks_german_when_qgis_does(plugin_parent_dir, test_iface) 
         assert panel.check_button.text() == "Backend prüfen"
         assert panel.setup_button.text() == "Backend einrichten…"
         assert plugin.dock.get_models_button.text() == "Modelle holen…"
+        classify = QgsApplication.processingRegistry().algorithmById("terraprobe:classify")
+        assert classify.displayName().startswith("Klassifizieren (kNN")  # the toolbox too
         assert qgis.utils.unloadPlugin(PACKAGE)
     finally:
         settings.remove("locale/overrideFlag")
