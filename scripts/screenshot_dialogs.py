@@ -27,7 +27,6 @@ from qgis.PyQt.QtCore import QPoint, Qt, QTimer
 from qgis.PyQt.QtGui import QGuiApplication
 from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QMessageBox, QScrollArea, QToolButton
 
-REPO = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd()
 SHOT_DIR = Path(os.environ.get("TERRAPROBE_SHOT_DIR", "docs/images")).resolve()
 WRONG_PYTHON = "/usr/bin/python3"  # Debian's: no torch
 WAIT_S = 120
