@@ -43,17 +43,35 @@ def plan(optical: str, sensor: str, model: str | None, log: Any = None) -> dict[
     check_sensor_options(sensor, None)
     path = resolve_model_path(model) if model else resolve_model_path(None, optical_sensor(optical, sensor),
                                                                       log=log)
-    bands = model_config(path).modalities.get("optical")
+    config = model_config(path)
+    bands = config.modalities.get("optical")
     if bands is None:
         from backend.errors import UserError
 
         raise UserError(f"the model {path.name} has no optical encoder")
     with open_raster(optical, "optical") as src:
+        if config.is_galileo:
+            return galileo_plan(src, bands.bands, sensor, path)
         mapping = map_optical_bands(src, bands.bands, None, sensor)
     return {"sensor": mapping.sensor, "reason": mapping.reason, "model": str(path),
             "file_bands": mapping.bands, "filled": mapping.filled,
             "plan": mapping.plan.describe() if mapping.plan else None,
             "notes": mapping.notes, "warnings": mapping.warnings}
+
+
+def galileo_plan(src: Any, expected: list[str], sensor: str, path: Any) -> dict[str, Any]:
+    """``plan`` for a Galileo model: the channel groups the raster fills (no spectral fill), as ``embed``."""
+    from backend.inference.galileo_inputs import GalileoChannels, acquisition_month, galileo_optical_bands
+
+    mapping, names = galileo_optical_bands(src, expected, None, sensor)
+    month, month_how = acquisition_month(src)
+    channels = GalileoChannels(tuple(names), False, month, month_how)
+    read = ", ".join(f"{name}<-{src.descriptions[index - 1] or f'band {index}'}"
+                     for name, index in zip(names, mapping.bands))
+    return {"sensor": mapping.sensor, "reason": mapping.reason, "model": str(path),
+            "file_bands": mapping.bands, "filled": [], "plan": read, "groups_used": channels.used,
+            "groups_masked": channels.masked, "notes": [*mapping.notes, channels.describe()],
+            "warnings": mapping.warnings}
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
