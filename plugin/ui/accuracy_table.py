@@ -16,7 +16,12 @@ from qgis.PyQt.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QT
 
 #: Known per-class figures, in column order: stats key -> column title (translated when shown).
 KNOWN_COLUMNS = {"class_counts": "Patches", "polygon_counts": "Polygons",
-                 "blocked_cv_class_accuracy": "Blocked", "lopo_class_accuracy": "LOPO"}
+                 "blocked_cv_class_accuracy": "Blocked", "class_f1": "F1", "lopo_class_accuracy": "LOPO",
+                 "baseline_class_accuracy": "Raw bands"}
+#: The fields of a result's ``per_class`` rows, as the columns above.
+ROW_FIELDS = {"samples": "class_counts", "polygons": "polygon_counts",
+              "blocked_accuracy": "blocked_cv_class_accuracy", "f1": "class_f1",
+              "lopo_accuracy": "lopo_class_accuracy", "baseline_blocked_accuracy": "baseline_class_accuracy"}
 #: Keys of accuracies (shown as percentages and coloured), whatever their column.
 ACCURACY_WORDS = ("accuracy", "precision", "recall", "f1")
 #: Below this, a class's accuracy is shown in red (it is mostly wrong on the map).
@@ -29,6 +34,20 @@ HELD_OUT_KEYS = ("held_out_accuracy", "heldout_accuracy", "validation_accuracy",
 
 def _tr(text: str) -> str:
     return QCoreApplication.translate("AccuracyTable", text)
+
+
+def per_class_figures(stats: Mapping) -> dict:
+    """``stats`` with its ``per_class`` rows (``name``, ``samples``, ``blocked_accuracy``, ``f1``...) turned
+    into the ``{column key: {class name: value}}`` dictionaries the table reads; others as they are."""
+    figures = dict(stats)
+    rows = stats.get("per_class")
+    if isinstance(rows, list):
+        for field, key in ROW_FIELDS.items():
+            values = {str(row.get("name", row.get("class"))): row.get(field) for row in rows
+                      if isinstance(row, Mapping)}
+            if any(value is not None for value in values.values()):
+                figures[key] = values
+    return figures
 
 
 def per_class_columns(stats: Mapping) -> list[str]:
@@ -70,14 +89,16 @@ class AccuracyTable(QTableWidget):
         super().__init__(0, 0, parent)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.verticalHeader().setVisible(False)
-        self.setToolTip(_tr("Per-class figures of the last Classify run: sample patches and polygons, and "
-                            "accuracy. Trust the spatially blocked accuracy: leave-one-polygon-out (LOPO) "
-                            "flatters classes whose polygons share context. Red: under 50 %, mostly wrong "
-                            "on the map"))
+        self.setToolTip(_tr("Per-class figures of the last Classify run: sample patches and polygons, "
+                            "accuracy and F1. Trust the spatially blocked accuracy: leave-one-polygon-out "
+                            "(LOPO) flatters classes whose polygons share context. Raw bands: the blocked "
+                            "accuracy of a classifier on the band statistics alone. Red: under 50 %, mostly "
+                            "wrong on the map"))
         self.setVisible(False)
 
     def show_stats(self, stats: Mapping) -> bool:
         """Fill the table from a Classify result (``False`` and hidden when it has no per-class figures)."""
+        stats = per_class_figures(stats)
         columns = per_class_columns(stats)
         names: list[str] = []
         for key in columns:

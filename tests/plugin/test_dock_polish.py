@@ -216,15 +216,20 @@ def test_classify_shows_a_per_class_table_and_segment_a_caveat(dock, shared_data
     table = dock.accuracy_table
     assert not table.isHidden(), dock.status_label.text()
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert headers[:5] == ["Class", "Patches", "Polygons", "Blocked", "LOPO"], headers
-    rows = {table.item(r, 0).text(): [table.item(r, c).text() for c in range(1, table.columnCount())]
+    assert headers[:4] == ["Class", "Patches", "Polygons", "Blocked"] and "LOPO" in headers, headers
+    rows = {table.item(r, 0).text(): dict(zip(headers[1:], (table.item(r, c).text()
+                                                            for c in range(1, table.columnCount()))))
             for r in range(table.rowCount())}
     assert set(rows) == {"forest", "village", "water", "dryout"}
     stats = dock.controller.last_result.stats
+    per_class = {row["name"]: row for row in stats.get("per_class", [])}
     for name, cells in rows.items():
-        assert cells[0] == str(stats["class_counts"][name])
-        blocked = stats["blocked_cv_class_accuracy"][name]
-        assert cells[2] == ("–" if blocked is None else f"{blocked:.0%}")
+        assert cells["Patches"] == str(stats["class_counts"][name])
+        blocked = (per_class[name]["blocked_accuracy"] if per_class
+                   else stats["blocked_cv_class_accuracy"][name])
+        assert cells["Blocked"] == ("–" if blocked is None else f"{blocked:.0%}")
+        if per_class and per_class[name].get("f1") is not None:
+            assert cells["F1"] == f"{per_class[name]['f1']:.0%}"
 
     dock.steps_spin.setValue(5)
     assert dock.run_segment()

@@ -55,8 +55,9 @@ def test_dock_opens_wide_enough_for_every_button(dock, shared_data, qtbot):
         assert not scroll.horizontalScrollBar().isVisible(), (dock.width(), scroll.widget().minimumSizeHint())
         viewport = scroll.viewport()
         for button in (dock.cancel_button, dock.segment_button, dock.new_samples_button, dock.embed_button):
-            scroll.ensureWidgetVisible(button)
-            qtbot.wait(10)
+            for _ in range(2):  # the narrowed dock's wrapped labels may still grow the content once
+                scroll.ensureWidgetVisible(button)
+                qtbot.wait(10)
             left = button.mapTo(viewport, QPoint(0, 0)).x()
             assert left >= 0 and left + button.width() <= viewport.width(), button.text()
             visible = button.visibleRegion().boundingRect()

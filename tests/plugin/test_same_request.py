@@ -294,8 +294,8 @@ def test_dock_similarity_with_euclidean_distance_runs_on_a_tiny_field(dock, tmp_
     dock.distance_combo.setCurrentIndex(dock.distance_combo.findData("euclidean"))
     started = []
     start = dock.controller.start
-    monkeypatch.setattr(dock.controller, "start", lambda request, *args: started.append(request)
-                        or start(request, *args))
+    monkeypatch.setattr(dock.controller, "start", lambda request, *args, **kwargs: started.append(request)
+                        or start(request, *args, **kwargs))
     utm = QgsCoordinateReferenceSystem("EPSG:32630")
     assert dock.run_similarity_at(QgsPointXY(500_200.0, 4_199_600.0), utm)
     qtbot.waitUntil(lambda: not dock.controller.running, timeout=RUN_TIMEOUT_MS)
