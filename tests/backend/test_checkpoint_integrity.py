@@ -58,6 +58,7 @@ def stopped_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return root / "stopped", root / "clean"
 
 
+@pytest.mark.slow
 def test_checkpoints_carry_checksums_and_the_previous_one(stopped_run: tuple[Path, Path]) -> None:
     run, _ = stopped_run
     manifest = json.loads((run / MANIFEST_FILE).read_text())
@@ -68,6 +69,7 @@ def test_checkpoints_carry_checksums_and_the_previous_one(stopped_run: tuple[Pat
     assert not list(run.glob(".checkpoint-*")) and not list(run.glob(".previous-*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [_flip_byte, _truncate], ids=["flipped", "truncated"])
 def test_damaged_latest_falls_back_to_previous(stopped_run: tuple[Path, Path], tmp_path: Path,
                                                damage) -> None:
@@ -93,6 +95,7 @@ def test_damaged_latest_falls_back_to_previous(stopped_run: tuple[Path, Path], t
     assert json.loads((run / PREVIOUS_DIR / MANIFEST_FILE).read_text())["step"] == 4
 
 
+@pytest.mark.slow
 def test_both_damaged_is_one_clear_error(stopped_run: tuple[Path, Path], tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(stopped_run[0], run)
@@ -110,6 +113,7 @@ def test_both_damaged_is_one_clear_error(stopped_run: tuple[Path, Path], tmp_pat
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.slow
 def test_full_disk_during_a_checkpoint(shared_data: Path, tmp_path: Path) -> None:
     """A 2 MB tmpfs holds two checkpoints of this model but not a third being written."""
     run = tmp_path / "tmpfs"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from backend.models import load_encoder, patchify
@@ -24,6 +25,7 @@ TINY_OPTIONS = {"queue_size": "64", "proj_hidden": "64", "prototypes": "64", "lo
                 "local_bottleneck": "32"}
 
 
+@pytest.mark.slow
 def test_cmid_training_lowers_the_loss_and_exports_an_embeddable_model(tmp_path: Path) -> None:
     options = [arg for key, value in TINY_OPTIONS.items() for arg in ("-O", f"{key}={value}")]
     rows = run_pretrain(tmp_path / "run", "--objective", "cmid", *options, steps=24)

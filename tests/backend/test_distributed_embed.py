@@ -99,6 +99,7 @@ def test_shards_partition_the_rows() -> None:
             assert covered == list(range(rows)), (rows, window, overlap, world)
 
 
+@pytest.mark.slow
 def test_two_ranks_embed_one_raster_like_one_process(scenes: dict[str, Path], tiny_model: Path,
                                                      tmp_path: Path) -> None:
     common = ["--optical", scenes["left"], "--model", tiny_model, *CPU, "--dtype", "float32"]
@@ -115,6 +116,7 @@ def test_two_ranks_embed_one_raster_like_one_process(scenes: dict[str, Path], ti
     assert not list(tmp_path.glob(".*"))  # no parts or temporaries left
 
 
+@pytest.mark.slow
 def test_two_ranks_embed_a_list_of_scenes_like_one_process(scenes: dict[str, Path], tiny_model: Path,
                                                            tmp_path: Path) -> None:
     listing = tmp_path / "scenes.txt"
@@ -136,6 +138,7 @@ def test_two_ranks_embed_a_list_of_scenes_like_one_process(scenes: dict[str, Pat
         assert np.array_equal(mosaic.read(window=Window(20, 0, 20, 25)), right.read(), equal_nan=True)
 
 
+@pytest.mark.slow
 def test_error_in_one_rank_fails_every_rank_and_writes_nothing(scenes: dict[str, Path], tiny_model: Path,
                                                                tmp_path: Path) -> None:
     # rank 1 gets the scene without the model's bands; rank 0's scene is fine
@@ -164,6 +167,7 @@ def test_error_in_one_rank_fails_every_rank_and_writes_nothing(scenes: dict[str,
     assert _nothing_in(tmp_path / "e")
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_nccl_ranks_on_every_gpu_embed_like_one_process(scenes: dict[str, Path], tiny_model: Path,
                                                         tmp_path: Path) -> None:

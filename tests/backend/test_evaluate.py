@@ -41,6 +41,7 @@ def _evaluate(folder: Path, model: Path, out: Path) -> dict:
     return json.loads(Path(f"{out}.json").read_text())
 
 
+@pytest.mark.slow
 def test_evaluate_scores_are_bounded_and_reproducible(shared_data: Path, tiny_model: Path,
                                                       tmp_path: Path) -> None:
     folder = shared_data / "eurosat-ms"

@@ -68,6 +68,7 @@ def _finish(proc: subprocess.Popen, out: Path) -> dict:
     return json.loads(Path(f"{out}.json").read_text())
 
 
+@pytest.mark.slow
 def test_dense_scores_are_bounded_and_reproducible(shared_data: Path, tiny_model: Path,
                                                    tmp_path: Path) -> None:
     # Two independent processes with the same seed (run side by side to halve the wall time).
@@ -94,6 +95,7 @@ def test_dense_scores_are_bounded_and_reproducible(shared_data: Path, tiny_model
     assert "| band statistics (mean, std) |" in table and "±" in table and "seg head mIoU" in table
 
 
+@pytest.mark.slow
 def test_dense_mode_with_sample_polygons(shared_data: Path, tmp_path: Path) -> None:
     """Polygon labels (RStoolbox's 25 hand-drawn polygons, 4 classes); raw-bands row only, so no model."""
     folder = shared_data / "rstoolbox-sen2"
@@ -150,6 +152,7 @@ def _rgb_from(rgbn: Path, out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sensor, options", [
     ("rgbn", []),
     ("rgb", ["--sensor", "rgb"]),

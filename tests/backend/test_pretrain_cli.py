@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import rasterio
 import torch
 
@@ -25,6 +26,7 @@ def _backend(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks_hold_identical_weights(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     torchrun = Path(backend_python()).with_name("torchrun")
@@ -46,6 +48,7 @@ def test_torchrun_two_ranks_hold_identical_weights(shared_data: Path, tmp_path: 
     assert state_digest(state["objective"]) == digests["weights-rank0.sha256"]
 
 
+@pytest.mark.slow
 def test_checkpoint_works_in_embed(shared_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = _backend("pretrain", "--objective", "croma", "--data", str(shared_data / "sen1floods11"),

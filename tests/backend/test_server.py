@@ -24,7 +24,7 @@ from tests.backend.server_helpers import (
 )
 from tests.conftest import REPO_ROOT, backend_python
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

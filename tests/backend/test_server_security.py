@@ -26,7 +26,7 @@ import pytest
 from tests.backend.server_helpers import POLYGONS, ServerProcess, run_cli, start_server, write_crop
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 class Listener:

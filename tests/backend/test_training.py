@@ -58,6 +58,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("objective", "lr"), [("croma", "1e-3"), ("dual", "2e-3")])
 def test_loss_falls(objective: str, lr: str, ben_config: Path, tmp_path: Path) -> None:
     out = tmp_path / objective
@@ -126,6 +127,7 @@ def _same_run(a: Path, b: Path) -> None:
         assert torch.equal(values["exp_avg_sq"], state_b["optimizer"]["state"][index]["exp_avg_sq"])
 
 
+@pytest.mark.slow
 def test_resume_after_stop_equals_uninterrupted(ben_config: Path, tmp_path: Path) -> None:
     common = ["--steps", "8", "--save-every", "3", "--lr", "1e-3", "--workers", "1"]
     assert _pretrain(ben_config, tmp_path / "full", *common) == 0
@@ -137,6 +139,7 @@ def test_resume_after_stop_equals_uninterrupted(ben_config: Path, tmp_path: Path
     assert _losses(tmp_path / "parts") == _losses(tmp_path / "full")
 
 
+@pytest.mark.slow
 def test_killed_process_resumes_exactly(ben_config: Path, tmp_path: Path) -> None:
     args = ["--data-config", str(ben_config), "--crop", "32", "--batch-size", "6", "--warmup", "3",
             "--events", "json", *TINY, "--steps", "400", "--save-every", "2", "--lr", "1e-3"]

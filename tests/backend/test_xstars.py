@@ -27,6 +27,7 @@ LANDSAT_MODEL = MODELS_DIR / "terraprobe-xstars-landsat"
 TINY_OPTIONS = {"msad_dim": "64", "dino_dim": "64", "dino_hidden": "64", "dino_bottleneck": "32"}
 
 
+@pytest.mark.slow
 def test_scratch_training_lowers_the_loss_and_exports_an_embeddable_model(tmp_path: Path) -> None:
     rows = run_pretrain(tmp_path / "run", "--objective", "xstars", *TINY_HEADS)
     first, last = first_and_last(rows)
@@ -50,6 +51,7 @@ def _old_encoder(tmp_path: Path) -> Path:
     return tmp_path / "old"
 
 
+@pytest.mark.slow
 def test_continual_cli_keeps_the_frozen_copy_and_adapts_the_student(tmp_path: Path) -> None:
     old_path = _old_encoder(tmp_path)
     rows = run_pretrain(tmp_path / "run", "--objective", "xstars", "--init", str(old_path),
@@ -133,6 +135,7 @@ def _scratch(config: object, **options: str) -> XStarsObjective:
     return XStarsObjective.build(config, {"crop": 64, "init": None, "options": {**TINY_OPTIONS, **options}})
 
 
+@pytest.mark.slow
 def test_shared_encoder_is_one_transformer_trained_by_both_sensors() -> None:
     chips, config = real_batch()
     torch.manual_seed(0)
@@ -186,6 +189,7 @@ def test_separate_encoders_stay_available_and_shared_rejects_unequal_init(tmp_pa
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_dino_prototypes_stay_frozen_for_the_first_steps() -> None:
     chips, config = real_batch()
     torch.manual_seed(0)

@@ -11,7 +11,7 @@ from qgis.PyQt.QtCore import Qt
 
 from tests.backend.server_helpers import ServerProcess, start_server, write_crop
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 REMOTE_KEYS = ("terraprobe/backend_mode", "terraprobe/remote/url", "terraprobe/remote/token_file")
 
 
