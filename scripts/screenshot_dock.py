@@ -94,9 +94,12 @@ def start() -> None:
         canvas = qgis.utils.iface.mapCanvas()
         canvas.setExtent(scene.extent())
         canvas.refresh()
+        QTimer.singleShot(2000, scroll)
+
+    def scroll() -> None:  # once the result's rows are laid out
         bar = dock.widget().verticalScrollBar()
         bar.setValue(0 if os.environ.get("TERRAPROBE_SHOT_SCROLL") == "top" else bar.maximum())
-        QTimer.singleShot(3000, shoot)
+        QTimer.singleShot(1000, shoot)
 
     def shoot() -> None:
         SHOT.parent.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,10 @@ from qgis.PyQt.QtGui import QBrush, QColor
 from qgis.PyQt.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 #: Known per-class figures, in column order: stats key -> column title (translated when shown).
-KNOWN_COLUMNS = {"class_counts": "Patches", "polygon_counts": "Polygons",
-                 "blocked_cv_class_accuracy": "Blocked", "class_f1": "F1", "lopo_class_accuracy": "LOPO",
-                 "baseline_class_accuracy": "Raw bands"}
+KNOWN_COLUMNS = {"class_counts": "Patches", "blocked_cv_class_accuracy": "Blocked", "class_f1": "F1",
+                 "lopo_class_accuracy": "LOPO", "baseline_class_accuracy": "Raw"}
+#: Shown in each class's tooltip rather than a column (the dock is narrow).
+POLYGONS_KEY = "polygon_counts"
 #: The fields of a result's ``per_class`` rows, as the columns above.
 ROW_FIELDS = {"samples": "class_counts", "polygons": "polygon_counts",
               "blocked_accuracy": "blocked_cv_class_accuracy", "f1": "class_f1",
@@ -60,7 +61,7 @@ def per_class_columns(stats: Mapping) -> list[str]:
 
     known = [key for key in KNOWN_COLUMNS if per_class(key)]
     extra = sorted(key for key in stats if key not in KNOWN_COLUMNS and "class" in key and key != "classes"
-                   and per_class(key))
+                   and key != POLYGONS_KEY and per_class(key))
     return known + extra
 
 
@@ -89,11 +90,11 @@ class AccuracyTable(QTableWidget):
         super().__init__(0, 0, parent)
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.verticalHeader().setVisible(False)
-        self.setToolTip(_tr("Per-class figures of the last Classify run: sample patches and polygons, "
-                            "accuracy and F1. Trust the spatially blocked accuracy: leave-one-polygon-out "
-                            "(LOPO) flatters classes whose polygons share context. Raw bands: the blocked "
-                            "accuracy of a classifier on the band statistics alone. Red: under 50 %, mostly "
-                            "wrong on the map"))
+        self.setToolTip(_tr("Per-class figures of the last Classify run: sample patches, accuracy and "
+                            "F1 (a class's polygons: its tooltip). Trust the spatially blocked accuracy: "
+                            "leave-one-polygon-out (LOPO) flatters classes whose polygons share context. "
+                            "Raw: the blocked accuracy of a classifier on the raw band statistics alone. "
+                            "Red: under 50 %, mostly wrong on the map"))
         self.setVisible(False)
 
     def show_stats(self, stats: Mapping) -> bool:
@@ -109,8 +110,12 @@ class AccuracyTable(QTableWidget):
         self.setColumnCount(len(columns) + 1)
         self.setRowCount(len(names))
         self.setHorizontalHeaderLabels([_tr("Class"), *map(column_title, columns)])
+        polygons = {str(k): v for k, v in (stats.get(POLYGONS_KEY) or {}).items()}
         for row, name in enumerate(names):
-            self.setItem(row, 0, QTableWidgetItem(name))
+            label = QTableWidgetItem(name)
+            if polygons.get(name) is not None:
+                label.setToolTip(_tr("{name}: {n} sample polygon(s)").format(name=name, n=polygons[name]))
+            self.setItem(row, 0, label)
             for column, key in enumerate(columns, start=1):
                 value = {str(k): v for k, v in stats[key].items()}.get(name)
                 item = QTableWidgetItem(cell_text(key, value))
@@ -123,8 +128,9 @@ class AccuracyTable(QTableWidget):
         header.setStretchLastSection(True)
         self.resizeRowsToContents()
         rows_height = sum(self.rowHeight(row) for row in range(self.rowCount()))
-        self.setFixedHeight(min(rows_height + header.sizeHint().height() + 2 * self.frameWidth() + 2,
-                                MAX_HEIGHT_PX))
+        scrollbar = self.style().pixelMetric(self.style().PM_ScrollBarExtent)  # when the dock is narrower
+        frame = 2 * self.frameWidth() + 2
+        self.setFixedHeight(min(rows_height + header.sizeHint().height() + scrollbar + frame, MAX_HEIGHT_PX))
         self.setVisible(True)
         return True
 

@@ -216,15 +216,16 @@ def test_classify_shows_a_per_class_table_and_segment_a_caveat(dock, shared_data
     table = dock.accuracy_table
     assert not table.isHidden(), dock.status_label.text()
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert headers[:4] == ["Class", "Patches", "Polygons", "Blocked"] and "LOPO" in headers, headers
+    assert headers[:3] == ["Class", "Patches", "Blocked"] and "LOPO" in headers, headers
     rows = {table.item(r, 0).text(): dict(zip(headers[1:], (table.item(r, c).text()
                                                             for c in range(1, table.columnCount()))))
             for r in range(table.rowCount())}
     assert set(rows) == {"forest", "village", "water", "dryout"}
     stats = dock.controller.last_result.stats
     per_class = {row["name"]: row for row in stats.get("per_class", [])}
-    for name, cells in rows.items():
+    for row, (name, cells) in enumerate(rows.items()):
         assert cells["Patches"] == str(stats["class_counts"][name])
+        assert f"{stats['polygon_counts'][name]} sample polygon(s)" in table.item(row, 0).toolTip()
         blocked = (per_class[name]["blocked_accuracy"] if per_class
                    else stats["blocked_cv_class_accuracy"][name])
         assert cells["Blocked"] == ("–" if blocked is None else f"{blocked:.0%}")
