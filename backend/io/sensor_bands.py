@@ -140,8 +140,8 @@ def map_optical_bands(src: Any, expected: Sequence[str], explicit: str | None = 
                         f"model adapted to the sensor, --spectral-fill auto, or --optical-bands")
     matrix = np.asarray(plan.matrix(), dtype=np.float32)
     warning = (f"spectral fill: the model's {missing} are approximated from neighbouring wavelengths of "
-               f"the {PRESETS[name].title} bands (interpolated, not measured); a model adapted to "
-               f"{name} avoids this")
+               f"the {PRESETS[name].title} bands (interpolated, not measured); --model galileo-nano reads "
+               f"the raster's own bands without any fill (channel groups)")
     return OpticalBands(name, reason, plan.file_bands, matrix, plan, notes, [warning])
 
 

@@ -42,4 +42,4 @@ def test_galileo_plan_names_groups_and_fills_nothing(landsat_l1) -> None:
     # a CROMA model reads the same stack through spectral fill, and says so
     croma = _plan(landsat_l1, "terraprobe-croma-small")
     assert {"B05", "B11", "B12"} <= set(croma["filled"])
-    assert any("spectral fill" in line for line in croma["warning_lines"])
+    assert any("spectral fill" in line and "--model galileo-nano" in line for line in croma["warning_lines"])
