@@ -12,5 +12,8 @@ BUNDLED_MODEL = MODELS_DIR / "terraprobe-croma-small.safetensors"
 
 
 def bundled_model() -> Path | None:
-    """The bundled default model, or ``None`` when this checkout has none yet."""
+    """The bundled CROMA model (``evaluate``'s *bundled* row), or ``None`` when this checkout has none yet.
+
+    Not the default of ``embed``: that is ``backend.inference.model.default_model_path``.
+    """
     return BUNDLED_MODEL if BUNDLED_MODEL.exists() else None

@@ -124,17 +124,22 @@ def bundled_model_names() -> list[str]:
 def bundled_model_for(sensor: str, radar: bool, models: list[ModelInfo]) -> ModelInfo | None:
     """The bundled model the backend picks without ``--model`` (``backend.inference.model``'s rule).
 
-    The model trained for the layer's ``sensor`` (with a radar encoder when ``radar``), else the
-    Sentinel-2 model (``terraprobe-croma-small`` first), whose missing bands are filled spectrally.
+    The default model when it takes any sensor (``galileo-nano``); else the model trained for the
+    layer's ``sensor`` (with a radar encoder when ``radar``), else the Sentinel-2 model
+    (``terraprobe-croma-small`` first), whose missing bands are filled spectrally.
     """
     def usable(info: ModelInfo) -> bool:
         return "optical" in info.modalities and (not radar or "sar" in info.modalities)
+
+    for info in models:
+        if info.path.stem == _model_files.DEFAULT_MODEL and info.sensor == _model_files.ANY_SENSOR:
+            return info
 
     if sensor not in ("", "auto", "sentinel2"):
         for info in models:
             if info.sensor == sensor and usable(info):
                 return info
-    for wanted in (lambda m: m.path.stem == "terraprobe-croma-small", lambda m: m.sensor == "sentinel2",
+    for wanted in (lambda m: m.path.stem == _model_files.CROMA_MODEL, lambda m: m.sensor == "sentinel2",
                    lambda m: True):
         for info in models:
             if wanted(info):

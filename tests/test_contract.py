@@ -253,7 +253,16 @@ def test_contract_defaults_are_the_backend_parsers():
             "classify": ["classify", "--optical", "a.tif", "--samples", "s.gpkg", "--out", "o.tif"],
             "segment": ["segment", "--optical", "a.tif", "--samples", "s.gpkg", "--out", "o.tif"]}
     parsed = {action: parse_with_backend(args) for action, args in argv.items()}
+    from backend.inference.embed import default_tiling
+    from backend.models.config import ModelConfig
+
+    # --window/--overlap are the model's when not given: the contract's are those of a CROMA model.
+    assert all(p.window is None and p.overlap is None for p in parsed.values())
+    assert default_tiling(ModelConfig()) == (contract_requests.DEFAULTS["window"],
+                                             contract_requests.DEFAULTS["overlap"])
     for name, value in contract_requests.DEFAULTS.items():
+        if name in ("window", "overlap"):
+            continue
         owners = [p for p in parsed.values() if getattr(p, name, None) is not None]
         assert owners, name
         assert {getattr(p, name) for p in owners} == {value}, name

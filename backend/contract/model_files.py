@@ -23,6 +23,13 @@ FORMAT_VERSION = 1
 WEIGHT_SUFFIXES: tuple[str, ...] = (".safetensors", ".pt", ".pth", ".ckpt")
 #: The sensor of a config written before the field existed.
 DEFAULT_SENSOR = "sentinel2"
+#: The ``sensor`` of a model that takes any sensor's bands (Galileo's channel groups).
+ANY_SENSOR = "any"
+#: The bundled model used when none is chosen, for every sensor (backend and dock): Galileo-nano
+#: scores best on every task measured (README, *Models*) and needs no spectral fill.
+DEFAULT_MODEL = "galileo-nano"
+#: The bundled Sentinel-2 CROMA model: the default where Galileo-nano is not bundled.
+CROMA_MODEL = "terraprobe-croma-small"
 
 
 class ModelFileError(ValueError):

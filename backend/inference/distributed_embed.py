@@ -326,14 +326,15 @@ def _worker(options: InputOptions, info: DistInfo, device: str, reporter: Report
     def work() -> dict[str, Any]:
         check_shared(Path(decision["parts"]), info)
         from backend.inference.model import load_model_for, model_config
-        from backend.jobs._inputs import model_path_for, open_inputs
+        from backend.jobs._inputs import model_path_for, open_inputs, with_model_tiling
 
         model_path = model_path_for(options)
         config = model_config(model_path)
+        tiled = with_model_tiling(options, config)
         with open_inputs(options, config) as inputs:
             model = load_model_for(model_path, inputs, device)
-            return encode_shard(inputs, model, Path(decision["parts"]), info, options.window,
-                                options.overlap, decision["batch_size"], device, options.stitch, reporter)
+            return encode_shard(inputs, model, Path(decision["parts"]), info, tiled.window,
+                                tiled.overlap, decision["batch_size"], device, options.stitch, reporter)
 
     raise_first_error(all_gather(_shard_or_error(work)))
     final = broadcast(None)

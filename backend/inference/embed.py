@@ -70,6 +70,18 @@ def embedding_keys(names: list[str], config: Any = None) -> list[str]:
     return ["joint_encodings"]
 
 
+def default_tiling(config: Any) -> tuple[int, int]:
+    """``(window, overlap)`` in px when ``--window``/``--overlap`` are not given: the contract's
+    defaults (CROMA), or Galileo's (``backend.inference.galileo_inputs.GALILEO_TILING``, measured)."""
+    if getattr(config, "is_galileo", False):
+        from backend.inference.galileo_inputs import GALILEO_TILING
+
+        return GALILEO_TILING
+    from backend.contract.requests import DEFAULTS
+
+    return int(DEFAULTS["window"]), int(DEFAULTS["overlap"])
+
+
 def band_descriptions(dim: int) -> list[str]:
     return [f"emb_{i:03d}" for i in range(dim)]
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from backend.contract.model_files import ANY_SENSOR, CROMA_MODEL, DEFAULT_MODEL
 from backend.errors import UserError
 from backend.io.checksums import file_sha256 as _sha256
 
@@ -30,8 +31,8 @@ HASH_MEMO_NAME = "model_hashes.json"
 HASH_MEMO_ENTRIES = 32
 
 
-#: The bundled Sentinel-2 model: the default, and the fallback for sensors without a model of their own.
-DEFAULT_MODEL_NAME = "terraprobe-croma-small"
+#: The default bundled model (every sensor) and the Sentinel-2 CROMA model (fallback); see the contract.
+DEFAULT_MODEL_NAME, CROMA_MODEL_NAME = DEFAULT_MODEL, CROMA_MODEL
 
 
 def bundled_models() -> list[tuple[Path, str, tuple[str, ...]]]:
@@ -50,10 +51,11 @@ def bundled_models() -> list[tuple[Path, str, tuple[str, ...]]]:
 
 
 def default_model_path() -> Path | None:
-    """The bundled Sentinel-2 model (``terraprobe-croma-small``, else the first by name), if any."""
+    """The bundled default model (``galileo-nano``, else ``terraprobe-croma-small``, else a Sentinel-2
+    model, else the first by name), if any."""
     models = bundled_models()
-    for wanted in (lambda p, s: p.stem == DEFAULT_MODEL_NAME, lambda p, s: s == "sentinel2",
-                   lambda p, s: True):
+    for wanted in (lambda p, s: p.stem == DEFAULT_MODEL_NAME, lambda p, s: p.stem == CROMA_MODEL_NAME,
+                   lambda p, s: s == "sentinel2", lambda p, s: True):
         for path, sensor, _ in models:
             if wanted(path, sensor):
                 return path
@@ -63,13 +65,17 @@ def default_model_path() -> Path | None:
 def bundled_model_for(sensor: str | None, radar: bool = False) -> tuple[Path, str]:
     """The bundled model for an optical ``sensor``, and why it was picked.
 
-    The rule: the bundled model whose config ``sensor`` is the raster's (and that has a radar
-    encoder when ``radar``); else the Sentinel-2 default model, whose missing bands the input
-    then fills by wavelength (``backend.io.sensor_bands``).
+    The rule, from the measured evidence (README, *Models*): the default model when it takes any
+    sensor (``galileo-nano``: every sensor and radar through its channel groups, no spectral fill).
+    Without it: the bundled model whose config ``sensor`` is the raster's (and that has a radar
+    encoder when ``radar``); else the Sentinel-2 model, whose missing bands the input then fills by
+    wavelength (``backend.io.sensor_bands``).
     """
     default = default_model_path()
     if default is None:
         raise UserError("no model given and none bundled in resources/models/: pass --model PATH")
+    if dict((p, s) for p, s, _ in bundled_models()).get(default) == ANY_SENSOR:
+        return default, "the bundled default for every sensor: no spectral fill, best measured (README, Models)"
     if sensor in (None, "auto", "sentinel2"):
         return default, "the bundled Sentinel-2 model"
     matches = [(p, m) for p, s, m in bundled_models() if s == sensor]

@@ -51,7 +51,7 @@ import argparse
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +101,10 @@ def add_input_arguments(parser: argparse.ArgumentParser, embeddings: bool = True
     group.add_argument("--bounds", nargs=4, type=float, metavar=("MINX", "MINY", "MAXX", "MAXY"),
                        help="area to process (default: the whole raster)")
     group.add_argument("--bounds-crs", metavar="CRS", help="CRS of --bounds (default: the raster's)")
-    group.add_argument("--window", type=int, default=120, help="tile size in pixels (multiple of 8)")
-    group.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (multiple of 8)")
+    group.add_argument("--window", type=int, help="tile size in pixels (multiple of 8; default: the model's, "
+                                                  "120 for CROMA, 64 for Galileo)")
+    group.add_argument("--overlap", type=int, help="tile overlap in pixels (multiple of 8; default: the "
+                                                   "model's, 32 for CROMA, 16 for Galileo)")
     group.add_argument("--stitch", choices=("blend", "centre"), default="blend",
                        help="how overlapping tiles join: tent-weighted cross-fade, or each tile's centre")
     group.add_argument("--batch-size", type=int, default=4, help="tiles per encoder call")
@@ -141,8 +143,8 @@ class InputOptions:
     model: str | None
     bounds: tuple[float, float, float, float] | None
     bounds_crs: str | None
-    window: int
-    overlap: int
+    window: int | None
+    overlap: int | None
     stitch: str
     batch_size: int
     device: str
@@ -184,6 +186,16 @@ def model_path_for(options: InputOptions, reporter: Reporter | None = None) -> P
     sensor = optical_sensor(options.optical, options.sensor)
     return resolve_model_path(None, sensor, options.sar is not None,
                               reporter.log if reporter is not None else None)
+
+
+def with_model_tiling(options: InputOptions, config: Any) -> InputOptions:
+    """``options`` with an absent ``--window``/``--overlap`` set to the model's default
+    (:func:`backend.inference.embed.default_tiling`)."""
+    from backend.inference.embed import default_tiling
+
+    window, overlap = default_tiling(config)
+    return replace(options, window=window if options.window is None else options.window,
+                   overlap=overlap if options.overlap is None else options.overlap)
 
 
 def check_units_options(options: InputOptions) -> None:
@@ -241,11 +253,12 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
     from backend.io.atomic import atomic_paths
 
     check_units_options(options)
-    check_tiling(options.window, options.overlap)
     if options.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
     model_path = model_path_for(options, reporter)
     config = model_config(model_path)
+    options = with_model_tiling(options, config)
+    check_tiling(options.window, options.overlap)
     device = resolve_device(options.device)
     dtype, stitch = options.dtype, options.stitch
     cache = EmbeddingCache(options.cache_dir, options.cache_max_gb, reporter)

@@ -13,6 +13,7 @@ from qgis.PyQt.QtCore import QCoreApplication, QObject, Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QFileDialog
 
 from ..bands import layer_facts, resolve_sensor, sensor_label
+from ..contract import model_files as _model_files
 from ..models import (
     ModelInfo,
     bundled_model_for,
@@ -69,7 +70,8 @@ class ModelPicker(QObject):
         bundled = bundled_models()
         self.bundled_infos = [info for info in map(read_model_info, bundled) if info is not None]
         self.combo.addItem(_tr("Auto (by sensor)"), "")
-        self.combo.setItemData(0, _tr("The backend picks the bundled model trained for the optical layer's "
+        self.combo.setItemData(0, _tr("The backend picks the bundled default (galileo-nano: any sensor, no "
+                                      "spectral fill), else the model trained for the optical layer's "
                                       "sensor, else the Sentinel-2 model with spectral fill"), Qt.ToolTipRole)
         for path in bundled:
             self.combo.addItem(_tr("{name} (bundled)").format(name=path.stem), str(path))
@@ -160,7 +162,7 @@ class ModelPicker(QObject):
         self.info = bundled_model_for(sensor, radar, self.bundled_infos)
         if self.info is None:
             self.label.setText(_tr("CROMA bands: Sentinel-2 (12, no B10) and Sentinel-1 VV/VH"))
-        elif self.info.sensor == sensor or optical is None:
+        elif self.info.sensor in (sensor, _model_files.ANY_SENSOR) or optical is None:
             self.label.setText(_tr("Auto → {summary}").format(summary=self.info.summary()))
         else:
             text = _tr("Auto → {name} (no bundled {sensor} model)")

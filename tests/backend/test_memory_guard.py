@@ -16,8 +16,8 @@ import rasterio
 
 from backend.inference.inputs import InputSet
 from backend.inference.memory import MB, SAFETY, embed_plan, estimate_memory
-from backend.inference.model import default_model_path
 from backend.models import load_model_config
+from backend.paths import BUNDLED_MODEL  # a CROMA model: the dense ALiBi bias these tests measure
 from tests.conftest import REPO_ROOT, backend_python
 
 
@@ -29,7 +29,8 @@ def _embed(optical: Path, out: Path, cache: Path, *extra: str, limit_mb: float |
         env["TERRAPROBE_MEMORY_LIMIT_MB"] = str(limit_mb)
     return subprocess.run([backend_python(), "-m", "backend", "embed", "--optical", str(optical), "--out",
                            str(out), "--cache-dir", str(cache), "--device", "cpu", "--events", "json",
-                           *extra], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+                           "--model", str(BUNDLED_MODEL), *extra],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def _events(proc: subprocess.CompletedProcess[str]) -> list[dict]:
@@ -42,7 +43,7 @@ def chip(shared_data: Path) -> Path:
 
 
 def test_estimate_counts_the_dense_bias_and_scales_with_batch() -> None:
-    config = load_model_config(default_model_path())
+    config = load_model_config(BUNDLED_MODEL)
     one = estimate_memory(config, 64, 64, 1, ["optical"], 192, 64, 64, fused_attention=True)
     assert one.bias == (config.heads + 1) * 4096**2 * 4 and one.scores == 0
     four = estimate_memory(config, 64, 64, 4, ["optical"], 192, 64, 64, fused_attention=True)
@@ -76,7 +77,7 @@ def test_big_window_is_refused_with_a_window_that_fits(chip: Path, tmp_path: Pat
 
 
 def test_medium_limit_lowers_the_batch_size(chip: Path, tmp_path: Path) -> None:
-    config = load_model_config(default_model_path())
+    config = load_model_config(BUNDLED_MODEL)
     with InputSet(str(chip), None, config) as inputs:
         plan = embed_plan(config, inputs, 32, "cpu")
     # A limit between the estimates of batch 2 and batch 4 (window 240: 9 tiles of 30 x 30 patches).

@@ -132,6 +132,10 @@ def test_simulated_landsat_is_collection2_scaled_at_30m(shared_data, landsat, tm
 def test_bundled_model_follows_the_sensor() -> None:
     default, why = bundled_model_for("sentinel2")
     assert default.stem == DEFAULT_MODEL_NAME
+    if dict((p, s) for p, s, _ in bundled_models()).get(default) == "any":  # galileo-nano: every sensor
+        for sensor, radar in (("landsat-oli", False), ("landsat-oli", True), ("rgb", False), (None, True)):
+            assert bundled_model_for(sensor, radar) == (default, why) and "no spectral fill" in why
+        return
     landsat_models = [p for p, sensor, _ in bundled_models() if sensor == "landsat-oli"]
     chosen, why = bundled_model_for("landsat-oli")
     if landsat_models:
@@ -152,7 +156,10 @@ def test_cli_embed_and_cluster_simulated_landsat_with_defaults(landsat, tmp_path
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     text = "\n".join(str(e.get("message", "")) for e in events)
     assert "sensor: landsat-oli" in text and "optical bands by wavelength" in text and "B8A<-SR_B5" in text
-    if any(sensor == "landsat-oli" for _, sensor, _ in bundled_models()):
+    if "galileo groups used: S2_RGB" in text:  # the default galileo-nano: channel groups, no fill
+        assert not any(e.get("event") == "warning" and "spectral fill" in e.get("message", "")
+                       for e in events)
+    elif any(sensor == "landsat-oli" for _, sensor, _ in bundled_models()):
         assert "adapted to landsat-oli" in text  # the X-STARS Landsat model: no bands to fill
     else:
         assert any(e.get("event") == "warning" and "spectral fill" in e.get("message", "") for e in events)
@@ -168,7 +175,8 @@ def test_cli_embed_and_cluster_simulated_landsat_with_defaults(landsat, tmp_path
         tags = e.tags()
     assert len(np.unique(labels[labels > 0])) > 1
     assert tags["TERRAPROBE_SENSOR"] == "landsat-oli" and tags["TERRAPROBE_OPTICAL_UNITS"] == "landsat-c2"
-    assert tags["TERRAPROBE_MODEL"].startswith("terraprobe-") and len(tags["TERRAPROBE_MODEL_HASH"]) == 64
+    assert tags["TERRAPROBE_MODEL"] == bundled_model_for("landsat-oli")[0].stem
+    assert len(tags["TERRAPROBE_MODEL_HASH"]) == 64
 
 
 def test_bad_sensor_options_give_one_error_line_and_write_nothing(landsat, tmp_path) -> None:

@@ -18,8 +18,11 @@ SHARED = ("optical", "sar", "embeddings", "model", "bounds", "bounds_crs", "wind
 
 
 def _expected(request: Request, name: str) -> object:
-    """The value the backend should see for ``name``: the request's, else the backend's default."""
+    """The value the backend should see for ``name``: the request's, else the backend's default
+    (``--window``/``--overlap`` stay ``None``: the model's default applies when embedding)."""
     value = getattr(request, name)
+    if name in ("window", "overlap"):
+        return value
     return DEFAULTS[name] if value is None and name in DEFAULTS else value
 
 

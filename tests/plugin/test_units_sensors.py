@@ -356,6 +356,11 @@ def test_auto_model_is_the_bundled_model_for_the_layers_sensor(loaded_plugin, pr
     assert bundled_model_for("landsat-oli", True, [s2, oli]) is s2  # the Landsat model has no radar encoder
     assert bundled_model_for("rgbn", False, [s2, oli]) is s2
     assert bundled_model_for("sentinel2", False, [oli, s2]) is s2
+    galileo = ModelInfo(Path("galileo-nano.safetensors"), "galileo-nano", {"optical": MODEL_BANDS},
+                        sensor="any")
+    for sensor, radar in (("landsat-oli", False), ("landsat-oli", True), ("rgbn", False),
+                          ("sentinel2", True)):
+        assert bundled_model_for(sensor, radar, [s2, oli, galileo]) is galileo  # the default, any sensor
 
     dock = loaded_plugin.dock
     dock.set_model_path("")
@@ -363,7 +368,7 @@ def test_auto_model_is_the_bundled_model_for_the_layers_sensor(loaded_plugin, pr
     dock.optical_combo.setLayer(_add_raster(landsat_path, "landsat"))
     dock.area_combo.setCurrentText("Layer extent")
     assert dock.model_label.text().startswith("Auto → ")
-    if dock.bundled_infos and all(info.sensor != "landsat-oli" for info in dock.bundled_infos):
+    if dock.bundled_infos and all(info.sensor not in ("landsat-oli", "any") for info in dock.bundled_infos):
         assert "no bundled Landsat 8/9 OLI model" in dock.model_label.text()
     request, _, _ = dock.build_request("embed")
     assert "--model" not in request.to_argv()  # the backend picks by sensor
