@@ -8,9 +8,9 @@
   ``docs/change_detection.md`` (``scripts/score_oscd.py``).
 * ssl4eo-s12 irrigated cropland, June -> August 2020: fields turn from bare soil to crops over a
   large part of the scene; Otsu's threshold (``--threshold otsu``) splits that seasonal change off,
-  the changed share exceeds 20 % and the run warns with advice. The default robust threshold marks
-  0.8 %, and the run warns that the dates' bands barely agree (median correlation 0.14; OSCD's
-  city pairs 0.82-0.84).
+  the changed share exceeds 20 % (30 % with Galileo nano) and the run warns with advice. The
+  default robust threshold marks almost nothing, and the run warns that the dates' bands barely
+  agree (median correlation 0.14; OSCD's city pairs 0.82-0.84).
 """
 
 from __future__ import annotations
