@@ -150,8 +150,9 @@ def band_statistics(raster: Path, out: Path, model: str | None) -> None:
         write_band_statistics(inputs, out)
 
 
-def gather(scene: Scene, work: Path, model: str | None) -> tuple[Samples, list[str], bool]:
-    """The scene's labelled sample patches with embeddings and band statistics, as ``classify`` reads them."""
+def gather(scene: Scene, work: Path, model: str | None) -> tuple[Samples, list[str], bool, str]:
+    """The scene's labelled sample patches with embeddings and band statistics, as ``classify`` reads them;
+    whether the field reads L2-normalised, and the model that embedded it (its ``TERRAPROBE_MODEL`` tag)."""
     from backend.downstream.band_stats import BandStatistics
     from backend.inference.embedding_raster import EmbeddingRaster
 
@@ -163,7 +164,8 @@ def gather(scene: Scene, work: Path, model: str | None) -> tuple[Samples, list[s
         samples = scene.samples(scene.raster).to_crs(reader.grid.crs)
         found, _ = collect_samples(reader, samples, stats)
         normalised = reader.normalised
-    return found, list(samples.classes), normalised
+        model_used = reader.source.tags().get("TERRAPROBE_MODEL", "?")
+    return found, list(samples.classes), normalised, model_used
 
 
 def subset(found: Samples, keep: np.ndarray) -> Samples:
@@ -206,18 +208,19 @@ def _figures(truth: np.ndarray, predicted: np.ndarray, class_count: int) -> dict
 
 def markdown(model: str, results: dict[str, dict[str, Any]]) -> str:
     """The README table: default and baseline per scene, their difference, and the former default."""
-    lines = [f"Model: {model}; held-out sample patches pooled over the outer folds.", "",
-             "| scene | split | patches / polygons / classes | default acc | default macro-F1 | "
+    lines = [f"`--model {model}`; held-out sample patches pooled over the outer folds.", "",
+             "| scene | model | split | patches / polygons / classes | default acc | default macro-F1 | "
              "band-stats RF acc | band-stats RF macro-F1 | default - RF (acc / F1) | former default kNN "
-             "(acc / F1) | auto's recipe per fold |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "(acc / F1) | auto's recipe per fold |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in results.items():
         if "error" in row:
-            lines.append(f"| {name} | {row['split']} | not scored: {row['error']} |" + " |" * 7)
+            lines.append(f"| {name} | | {row['split']} | not scored: {row['error']} |" + " |" * 7)
             continue
         default, baseline, former = row["default"], row["baseline"], row["former"]
         picks = ", ".join("model" if "embeddings" in pick else "baseline" for pick in row["auto_picks"])
         lines.append(
-            f"| {name} | {row['split']}, {row['folds']} folds | {row['patches']} / {row['polygons']} / "
+            f"| {name} | {row['model']} | {row['split']}, {row['folds']} folds | {row['patches']} / "
+            f"{row['polygons']} / "
             f"{len(row['classes'])} | {default['accuracy']:.3f} | {default['macro_f1']:.3f} | "
             f"{baseline['accuracy']:.3f} | {baseline['macro_f1']:.3f} | "
             f"{default['accuracy'] - baseline['accuracy']:+.3f} / "
@@ -239,14 +242,14 @@ def main() -> None:
         results = {}
         for scene in scenes(args.data, work):
             try:
-                found, names, normalised = gather(scene, work, args.model)
+                found, names, normalised, model_used = gather(scene, work, args.model)
             except RuntimeError as error:  # e.g. a model without this sensor's bands: a row that says so
                 results[scene.name] = {"split": scene.split, "error": str(error)}
                 continue
             scored = score_scene(found, names, normalised, default_block(120))
-            results[scene.name] = {"split": scene.split, **scored}
+            results[scene.name] = {"split": scene.split, "model": model_used, **scored}
             print(f"{scene.name}: {json.dumps(results[scene.name])}", file=sys.stderr)
-    table = markdown(args.model or "bundled (per sensor)", results)
+    table = markdown(args.model or "(the default for each sensor)", results)
     print(table)
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, "scenes": results}, indent=1) + "\n")

@@ -15,9 +15,9 @@ Never below the raw bands: with band statistics at hand, every run also scores t
 random forest on the band statistics alone, :data:`backend.downstream.classifiers.BASELINE`) under
 the same blocked split, so the analyst sees its figure beside the model's. ``classifier="auto"``
 weighs the model recipe (a random forest on embeddings + band statistics) against the baseline and
-keeps the model recipe only when its blocked accuracy and macro-F1 are both at least the baseline's
-(and one is higher); else the map is the baseline's. Both figures, the choice and its reason, and
-per-class figures are in :class:`ClassifyStats`.
+keeps the model recipe only when its blocked accuracy is higher and its macro-F1 at least the
+baseline's (:func:`backend.downstream.validation.beats`); else the map is the baseline's. Both
+figures, the choice and its reason, and per-class figures are in :class:`ClassifyStats`.
 """
 
 from __future__ import annotations
@@ -60,12 +60,11 @@ class RecipeScore:
     blocked: CvAccuracy
 
     def beats(self, other: RecipeScore) -> bool:
-        """At least ``other`` in blocked accuracy and macro-F1, and above it in one of them."""
+        """More accurate than ``other`` under the blocked split, and at least as good in macro-F1."""
+        from backend.downstream.validation import beats
+
         mine, theirs = self.blocked, other.blocked
-        if None in (mine.accuracy, mine.macro_f1, theirs.accuracy, theirs.macro_f1):
-            return False
-        return (mine.accuracy >= theirs.accuracy and mine.macro_f1 >= theirs.macro_f1
-                and (mine.accuracy, mine.macro_f1) != (theirs.accuracy, theirs.macro_f1))
+        return beats(mine.accuracy, mine.macro_f1, theirs.accuracy, theirs.macro_f1)
 
     def as_dict(self, chosen: Recipe) -> dict[str, Any]:
         return {"recipe": self.recipe.name, "classifier": self.recipe.classifier,

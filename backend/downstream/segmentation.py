@@ -17,8 +17,8 @@ cells (128 px, larger than the encoder's window), dealt to at most 3 folds; each
 same head on the other blocks and scores it on its own (pixel accuracy, macro-F1). With a
 band-statistics raster (``baseline``) the same head on the band statistics is scored on the same
 blocks: the raw-band baseline. With ``features="auto"`` the head on the embeddings makes the map
-only where it beats that baseline (accuracy and macro-F1 at least the baseline's, one of them
-higher); else the band-statistics head makes the map and is saved (its ``embedding`` kind says
+only where it beats that baseline (more accurate, macro-F1 at least the baseline's); else the
+band-statistics head makes the map and is saved (its ``embedding`` kind says
 ``band_statistics``, so applying it computes them again).
 """
 
@@ -519,11 +519,10 @@ def _baseline_check(baseline: str | os.PathLike[str], pixels: PixelSource, label
 
 
 def _beats(one: HeldOut, other: HeldOut) -> bool:
-    """``one`` at least ``other`` in held-out accuracy and macro-F1, and above it in one of them."""
-    if None in (one.accuracy, one.macro_f1, other.accuracy, other.macro_f1):
-        return False
-    return (one.accuracy >= other.accuracy and one.macro_f1 >= other.macro_f1
-            and (one.accuracy, one.macro_f1) != (other.accuracy, other.macro_f1))
+    """``one`` beats ``other`` on the held-out blocks (:func:`backend.downstream.validation.beats`)."""
+    from backend.downstream.validation import beats
+
+    return beats(one.accuracy, one.macro_f1, other.accuracy, other.macro_f1)
 
 
 def _held_out_warnings(check: HeldOut, base: HeldOut, features: str) -> list[str]:

@@ -134,6 +134,18 @@ def blocked_cv(make: Callable[[], Any], features: np.ndarray, classes: np.ndarra
     return result
 
 
+def beats(accuracy: float | None, macro_f1: float | None, other_accuracy: float | None,
+          other_macro_f1: float | None) -> bool:
+    """A recipe beats another on held-out figures: more accurate, and at least as good in macro-F1.
+
+    A tie in accuracy is not a win: on a few held-out blocks a macro-F1 edge alone is noise (seen
+    with galileo-nano on rstoolbox-sen2, where such wins lost on the outer held-out blocks).
+    """
+    if None in (accuracy, macro_f1, other_accuracy, other_macro_f1):
+        return False
+    return accuracy > other_accuracy and macro_f1 >= other_macro_f1
+
+
 def default_block(window: int | None) -> int:
     """Block side in patches: larger than the encoder's window (its receptive field)."""
     return (window or 120) // 8 + 1

@@ -73,7 +73,7 @@ def _score(recipe: Recipe, accuracy: float | None, macro_f1: float | None) -> Re
 
 @pytest.mark.parametrize(("model", "expected"), [
     ((0.70, 0.60), MODEL_RECIPE),  # better on both
-    ((0.66, 0.60), MODEL_RECIPE),  # as accurate, better macro-F1
+    ((0.66, 0.60), BASELINE),  # as accurate, better macro-F1 only: noise on a few blocks
     ((0.66, 0.55), BASELINE),  # a tie is the baseline's
     ((0.80, 0.50), BASELINE),  # more accurate but a worse macro-F1: not at least as good
     ((0.60, 0.70), BASELINE),
