@@ -49,11 +49,15 @@ EMBEDDING_KEY = "galileo_encodings"
 #: Month (0-based) used when the raster says nothing about its date: July, like the official
 #: ``GalileoWrapper``.
 DEFAULT_MONTH = 6
-#: Galileo's default ``--window``/``--overlap`` (px). Pretraining saw 4-12 tokens a side (32-96 px);
-#: on the Sen1Floods11 chip the water kNN (k=20, four half-scene folds) falls as the window grows:
-#: mIoU 0.760 at 32 px, 0.687 at 64, 0.638 at 96, 0.587 at 120 (README, *Models*); 32 px runs
-#: three times slower than 64 (tiny tiles), so 64 with a quarter overlap.
-GALILEO_TILING = (64, 16)
+#: Each 8 x 8 patch is encoded on its own (one token per channel group, the patch alone in
+#: Galileo's window), not as part of a larger window. In a window, the per-patch vectors carry the
+#: patch's position there (the 2-D sin-cos slot survives the blocks): on rstoolbox-sen2 the same
+#: ground at another window position was less similar (cosine 0.68) than other ground at the same
+#: position (0.88), so cluster and similarity maps showed stripes one window apart. Alone, every
+#: patch gets the same encodings and the vector is about the ground only. Held-out kNN (k=20,
+#: scripts/score_classify.py): rstoolbox-sen2 0.246 -> 0.456, Sen1Floods11 0.925 -> 0.985,
+#: Landsat OLI simulated 0.897 -> 0.997 (window 120 -> alone). Tiles then need no overlap.
+GALILEO_TILING = (128, 0)
 #: Dataset metadata keys that may hold an acquisition date (``TIFFTAG_DATETIME`` is the file's
 #: write time, not the acquisition, and is not read).
 DATE_TAGS = ("ACQUISITION_DATE", "DATE_ACQUIRED", "ACQUISITIONDATE", "SENSING_TIME", "SENSING_DATE",
@@ -266,6 +270,18 @@ class GalileoEmbedder:
         mask = torch.zeros(batch, height, width, 1, len(space_time_groups()), device=device)
         mask[..., self._masked] = 1
         months = torch.full((batch, 1), self.channels.month, dtype=torch.int64, device=device)
-        tokens = self.encoder.embed_space_time(s_t_x, mask, months, patch_size=self.patch_size)
-        return {EMBEDDING_KEY: tokens}
+        return {EMBEDDING_KEY: self._each_patch_alone(s_t_x, mask, months)}
 
+    def _each_patch_alone(self, s_t_x: Any, mask: Any, months: Any) -> Any:
+        """``[B, H/p, W/p, D]``: every p x p patch encoded as its own one-token window."""
+        p = self.patch_size
+        batch, height, width = s_t_x.shape[:3]
+        rows, cols = height // p, width // p
+
+        def patches(x: Any) -> Any:
+            x = x.reshape(batch, rows, p, cols, p, *x.shape[3:]).transpose(2, 3)
+            return x.reshape(batch * rows * cols, p, p, *x.shape[5:])
+
+        alone = self.encoder.embed_space_time(patches(s_t_x), patches(mask),
+                                              months.repeat_interleave(rows * cols, dim=0), patch_size=p)
+        return alone.reshape(batch, rows, cols, -1)

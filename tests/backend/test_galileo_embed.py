@@ -156,13 +156,29 @@ def test_pipeline_equals_the_encoder_on_the_same_pixels(shared_data, tmp_path, c
                 raw[..., channel] = src.read(names.index(band) + 1, window=CROP)
     red, nir = (GALILEO_SPACE_TIME_BANDS.index(b) for b in ("B04", "B08"))
     raw[..., -1] = galileo_ndvi(raw[..., red], raw[..., nir])
-    mask = torch.zeros(1, 64, 64, 1, 7)
+    mask = torch.zeros(64, 8, 8, 1, 7)
     mask[..., 0] = 1  # S1 absent
     encoder = load_galileo(MODELS_DIR / "galileo-nano.safetensors")
+    # each 8 x 8 patch on its own (galileo_inputs.GALILEO_TILING): 64 one-token windows
+    pixels = torch.from_numpy(normalise_space_time(raw)).reshape(8, 8, 8, 8, -1).transpose(1, 2)
     with torch.inference_mode():
-        expected = encoder.embed_space_time(torch.from_numpy(normalise_space_time(raw))[None, :, :, None],
-                                            mask, torch.tensor([[2]]))[0].permute(2, 0, 1).numpy()
+        expected = encoder.embed_space_time(pixels.reshape(64, 8, 8, 1, -1), mask,
+                                            torch.full((64, 1), 2))
+    expected = expected.reshape(8, 8, -1).permute(2, 0, 1).numpy()
     np.testing.assert_allclose(_check_embedding(out, ALL_GROUPS[1:]), expected, atol=1e-4)
+
+
+def test_a_patch_vector_does_not_depend_on_where_the_tile_starts(shared_data, tmp_path, capsys) -> None:
+    """The same ground embedded from two tile origins one patch apart gives the same vectors.
+
+    (In one shared window Galileo's vectors carried the patch's position: cluster maps showed stripes.)
+    """
+    s2 = shared_data / S2_FILE
+    moved = Window(CROP.col_off + 8, CROP.row_off, CROP.width, CROP.height)
+    _, _, first = _embed(tmp_path, capsys, "--optical", s2, "--bounds", *_crop_bounds(s2), name="a")
+    _, _, shifted = _embed(tmp_path, capsys, "--optical", s2, "--bounds", *_crop_bounds(s2, moved), name="b")
+    a, b = _check_embedding(first, ALL_GROUPS[1:]), _check_embedding(shifted, ALL_GROUPS[1:])
+    np.testing.assert_allclose(a[:, :, 1:], b[:, :, :-1], atol=1e-4)
 
 
 def test_month_from_metadata_name_option_or_default(tmp_path) -> None:
