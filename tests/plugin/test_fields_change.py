@@ -220,7 +220,7 @@ def test_dock_and_processing_build_the_same_field_requests(dock, processing_read
     cases = {
         "cluster": (dock.actions_box.cluster_options(), {"METHOD": 1, "MIN_CLUSTER_SIZE": 12}),
         "classify": (dock.actions_box.classify_options(),
-                     {"SAMPLES": samples.source(), "CLASS_FIELD": "class", "CLASSIFIER": 2, "NEIGHBORS": 7}),
+                     {"SAMPLES": samples.source(), "CLASS_FIELD": "class", "CLASSIFIER": 3, "NEIGHBORS": 7}),
         "similar": ({"point": (-56.3626, -1.4693), "point_crs": "EPSG:4326"},
                     {"POINT": "-56.3626,-1.4693 [EPSG:4326]"}),
     }
