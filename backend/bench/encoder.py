@@ -12,7 +12,8 @@ set once weights and inputs exist, over the bias build and the first forward pas
 median of ``--repeats`` forwards after that one (one forward, the same, above 256 px).
 
 ``--galileo`` instead compares the bundled encoders on the same Sentinel-2 tiles: galileo-nano
-(``embed_space_time``: the five S2 groups + NDVI, S1 masked) against croma-small (optical encoder),
+(``embed_space_time`` on every 8 x 8 patch alone, as embed runs it: the five S2 groups + NDVI, S1
+masked) against croma-small (optical encoder),
 each in its own fresh subprocess, with patches/s by wall clock and by process CPU time (robust on a
 shared machine), peak memory, and galileo's fast path against ``forward`` + per-patch mean (the
 official algorithm's structure: every token kind given, all but space-time masked; max abs diff).
@@ -367,6 +368,7 @@ def measure_galileo_child(impl: str, size: int, batch: int, repeats: int, device
     """One bundled encoder in this fresh process: peak extra memory, median wall and CPU seconds."""
     import torch
 
+    from backend.inference.galileo_inputs import patches_alone
     from backend.models.galileo import load_galileo
     from backend.models.weights import load_encoder
     from backend.paths import MODELS_DIR
@@ -380,7 +382,8 @@ def measure_galileo_child(impl: str, size: int, batch: int, repeats: int, device
             return model(optical=optical)["optical_encodings"]
     else:
         model = load_galileo(MODELS_DIR / "galileo-nano.safetensors", device)
-        s_t_x, masks, months = (t.to(device) for t in _galileo_inputs(tiles))
+        # as embed runs it: every 8 x 8 patch alone (backend.inference.galileo_inputs.GALILEO_TILING)
+        s_t_x, masks, months = patches_alone(*(t.to(device) for t in _galileo_inputs(tiles)), 8)
 
         def forward() -> Any:
             if impl == "galileo-nano":

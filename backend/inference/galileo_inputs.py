@@ -274,14 +274,19 @@ class GalileoEmbedder:
 
     def _each_patch_alone(self, s_t_x: Any, mask: Any, months: Any) -> Any:
         """``[B, H/p, W/p, D]``: every p x p patch encoded as its own one-token window."""
-        p = self.patch_size
         batch, height, width = s_t_x.shape[:3]
-        rows, cols = height // p, width // p
+        alone = self.encoder.embed_space_time(*patches_alone(s_t_x, mask, months, self.patch_size),
+                                              patch_size=self.patch_size)
+        return alone.reshape(batch, height // self.patch_size, width // self.patch_size, -1)
 
-        def patches(x: Any) -> Any:
-            x = x.reshape(batch, rows, p, cols, p, *x.shape[3:]).transpose(2, 3)
-            return x.reshape(batch * rows * cols, p, p, *x.shape[5:])
 
-        alone = self.encoder.embed_space_time(patches(s_t_x), patches(mask),
-                                              months.repeat_interleave(rows * cols, dim=0), patch_size=p)
-        return alone.reshape(batch, rows, cols, -1)
+def patches_alone(s_t_x: Any, mask: Any, months: Any, patch_size: int) -> tuple[Any, Any, Any]:
+    """Galileo inputs ``[B, H, W, ...]`` cut into ``B * H/p * W/p`` one-patch windows (row-major)."""
+    batch, height, width = s_t_x.shape[:3]
+    rows, cols = height // patch_size, width // patch_size
+
+    def cut(x: Any) -> Any:
+        x = x.reshape(batch, rows, patch_size, cols, patch_size, *x.shape[3:]).transpose(2, 3)
+        return x.reshape(batch * rows * cols, patch_size, patch_size, *x.shape[5:])
+
+    return cut(s_t_x), cut(mask), months.repeat_interleave(rows * cols, dim=0)
