@@ -166,6 +166,7 @@ def s1_pair(shared_data, tmp_path_factory) -> tuple[Path, Path, np.ndarray]:
     return before, folder / "s1_september_water.tif", patch_truth(pasted)
 
 
+@pytest.mark.slow
 def test_s2_only_pasted_water_is_found_above_the_seasonal_change(s2_pair, cache, tmp_path) -> None:
     before, after, truth = s2_pair
     dates = ("--before-optical", before, "--after-optical", after, "--method", "embedding")
@@ -237,6 +238,7 @@ def test_identical_dates_show_no_change_not_otsu_noise(s2_pair, cache, tmp_path)
     assert any(e["event"] == "warning" and "barely differ" in e["message"] for e in events)
 
 
+@pytest.mark.slow
 def test_naip_dates_on_slightly_different_grids(shared_data, cache, tmp_path) -> None:
     """Two NAIP years (rgbn preset, with warnings); the 2020 grid differs and is aligned on the fly."""
     crops = []
@@ -325,6 +327,7 @@ def _events(proc: subprocess.CompletedProcess) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
+@pytest.mark.slow
 def test_shifted_and_reprojected_copies_of_one_date_show_no_change(shared_data, cache, tmp_path) -> None:
     """The after raster is embedded on the before raster's pixel grid: a copy shifted by half a patch
     (4 px) or reprojected to UTM is the same ground, not change (it was 17.5 % / 14.5 % "changed")."""

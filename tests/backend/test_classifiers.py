@@ -36,6 +36,7 @@ def _result(stdout: str) -> dict:
     return next(e for e in events if e["event"] == "result")
 
 
+@pytest.mark.slow
 def test_random_forest_writes_probabilities_and_both_accuracies(shared_data: Path, sen2_embeddings: Path,
                                                                  tmp_path: Path) -> None:
     out, proba = tmp_path / "rf.tif", tmp_path / "rf_proba.tif"
@@ -64,6 +65,7 @@ def test_random_forest_writes_probabilities_and_both_accuracies(shared_data: Pat
     assert proba.with_suffix(".qml").exists()
 
 
+@pytest.mark.slow
 def test_gradient_boosting_and_band_statistics_in_process(shared_data: Path, samples: SampleSet,
                                                           sen2_embeddings: Path, tmp_path: Path) -> None:
     from backend.downstream.band_stats import write_band_statistics
@@ -85,6 +87,7 @@ def test_gradient_boosting_and_band_statistics_in_process(shared_data: Path, sam
         assert (a.read() == b.read()).all()
 
 
+@pytest.mark.slow
 def test_band_stats_cli_needs_the_optical_raster(shared_data: Path, sen2_embeddings: Path,
                                                  tmp_path: Path) -> None:
     out = tmp_path / "out" / "labels.tif"

@@ -63,6 +63,7 @@ def test_scaled_integers_nodata_values_and_masks(fields, tmp_path) -> None:
         assert len(field.read_vectors()[0]) == valid.sum()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["aef", "tessera"])
 def test_downstream_commands_run_on_foreign_fields(name, fields, shared_data, tmp_path) -> None:
     field = fields[name]

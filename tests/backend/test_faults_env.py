@@ -193,6 +193,7 @@ def _strict(line: str) -> dict:
     return json.loads(line, parse_constant=refuse)
 
 
+@pytest.mark.slow
 def test_segment_json_stream_has_no_nan(shared_data: Path, tmp_path: Path) -> None:
     """The last training step's crops can hold no labelled pixel: its loss is NaN, sent as null."""
     samples = REPO_ROOT / "resources/samples/sen1floods11_samples.geojson"

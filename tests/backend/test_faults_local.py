@@ -129,6 +129,7 @@ def test_a_scene_folder_the_tool_did_not_make_is_kept(two_scenes: list[Path], tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mosaic_scenes"]  # refused before any work
 
 
+@pytest.mark.slow
 def test_a_scene_folder_of_ours_is_replaced_but_not_with_foreign_files(two_scenes: list[Path],
                                                                       tmp_path: Path) -> None:
     out, cache = tmp_path / "mosaic.vrt", tmp_path / "cache"

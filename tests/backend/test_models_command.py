@@ -172,6 +172,7 @@ def placed(models: Path) -> list[str]:
     return sorted(p.name for p in models.iterdir() if p.is_file()) if models.is_dir() else []
 
 
+@pytest.mark.slow
 def test_download_lands_a_working_model_that_embed_uses(tmp_path: Path, server: CheckpointServer,
                                                         registry: Path, checkpoint_bytes: bytes) -> None:
     models = tmp_path / "models"
