@@ -11,7 +11,8 @@ S2=$DATA/Spain_7370579_S2Hand.tif
 S1=$DATA/Spain_7370579_S1Hand.tif
 SAMPLES=$DATA/sen1floods11_samples.geojson
 mkdir -p "$OUT"
-INPUTS=(--optical "$S2" --sar "$S1" --window 256 --overlap 64 --cache-dir "$OUT/cache")
+# Tiling: the model's default (galileo-nano: 64 px windows, the range it was pretrained on).
+INPUTS=(--optical "$S2" --sar "$S1" --cache-dir "$OUT/cache")
 # A flooded field in the north-east of the chip: "where else looks like this?"
 POINT=(--point -0.7455 38.1175 --point-crs EPSG:4326)
 
