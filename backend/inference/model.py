@@ -75,7 +75,7 @@ def bundled_model_for(sensor: str | None, radar: bool = False) -> tuple[Path, st
     if default is None:
         raise UserError("no model given and none bundled in resources/models/: pass --model PATH")
     if dict((p, s) for p, s, _ in bundled_models()).get(default) == ANY_SENSOR:
-        return default, "the bundled default for every sensor: no spectral fill, best measured (README, Models)"
+        return default, "the bundled default for every sensor: no spectral fill, best measured (README)"
     if sensor in (None, "auto", "sentinel2"):
         return default, "the bundled Sentinel-2 model"
     matches = [(p, m) for p, s, m in bundled_models() if s == sensor]
