@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.downstream.classifiers import BASELINE, MODEL_RECIPE, Recipe
+from backend.downstream.classifiers import BASELINE, MODEL_RECIPES, Recipe
 from backend.downstream.validation import CvAccuracy
 from backend.errors import UserError
 from backend.inference.embedding_raster import EmbeddingRaster
@@ -134,7 +134,7 @@ class ClassifyStats:
 def candidate_recipes(classifier: str, has_bands: bool, append_band_stats: bool) -> list[Recipe]:
     """The recipes a run scores: the one asked for (or auto's model recipe) first, then the baseline."""
     if classifier == AUTO:
-        return [MODEL_RECIPE, BASELINE] if has_bands else [Recipe("knn")]
+        return [*MODEL_RECIPES, BASELINE] if has_bands else [Recipe("knn")]
     asked = Recipe(classifier, band_stats=has_bands and append_band_stats)
     return [asked, BASELINE] if has_bands else [asked]
 
@@ -147,14 +147,16 @@ def choose_recipe(classifier: str, scores: list[RecipeScore]) -> RecipeChoice:
     if len(scores) == 1:
         return RecipeChoice(first.recipe, "no band statistics (no input raster), so no baseline to weigh: "
                             "the kNN on the embeddings", scores)
-    model, baseline = scores
-    if model.blocked.accuracy is None:
-        return RecipeChoice(model.recipe, "no spatially blocked split to weigh the recipes by: the model "
+    *models, baseline = scores
+    if models[0].blocked.accuracy is None:
+        return RecipeChoice(models[0].recipe, "no spatially blocked split to weigh the recipes by: the model "
                             "recipe, which holds the baseline's band statistics too", scores)
-    if model.beats(baseline):
-        return RecipeChoice(model.recipe, "the model recipe beats the band-statistics baseline under the "
+    winners = [model for model in models if model.beats(baseline)]
+    if winners:
+        best = max(winners, key=lambda model: (model.blocked.accuracy, model.blocked.macro_f1))
+        return RecipeChoice(best.recipe, f"{best.recipe.name} beats the band-statistics baseline under the "
                             "spatially blocked split", scores)
-    return RecipeChoice(baseline.recipe, "the model recipe does not beat the band-statistics baseline under "
+    return RecipeChoice(baseline.recipe, "no model recipe beats the band-statistics baseline under "
                         "the spatially blocked split, so the map is the baseline's", scores)
 
 

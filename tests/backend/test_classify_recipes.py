@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.downstream.classifiers import BASELINE, MODEL_RECIPE, Recipe
+from backend.downstream.classifiers import BASELINE, MODEL_RECIPE, MODEL_RECIPES, Recipe
 from backend.downstream.classify import RecipeScore, choose_recipe
 from backend.downstream.validation import CvAccuracy
 from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, write_embedding_raster
@@ -34,7 +34,7 @@ def test_default_reports_the_baseline_beside_the_model_and_never_maps_below_it(
     stats, events = _run("--embeddings", sen2_embeddings, "--optical", shared_data / SEN2,
                          "--samples", shared_data / SEN2_POLYGONS, "--out", tmp_path / "labels.tif")
     recipes = {row["recipe"]: row for row in stats["recipes"]}
-    assert set(recipes) == {MODEL_RECIPE.name, BASELINE.name}
+    assert set(recipes) == {recipe.name for recipe in (*MODEL_RECIPES, BASELINE)}
     chosen = [row for row in stats["recipes"] if row["chosen"]]
     assert len(chosen) == 1 and chosen[0]["recipe"] == stats["recipe"]
     baseline = recipes[BASELINE.name]
@@ -83,3 +83,14 @@ def test_auto_keeps_the_model_recipe_only_where_it_beats_the_baseline(model: tup
     choice = choose_recipe("auto", [_score(MODEL_RECIPE, *model), _score(BASELINE, 0.66, 0.55)])
     assert choice.recipe == expected and choice.baseline is not None
     assert choice.chosen.blocked.accuracy >= 0.66 and choice.chosen.blocked.macro_f1 >= 0.55
+
+
+def test_auto_keeps_the_best_model_recipe_that_beats_the_baseline() -> None:
+    """Both model recipes are weighed: the more accurate of those beating the baseline makes the map."""
+    forest, knn = MODEL_RECIPES
+    scores = [_score(forest, 0.70, 0.60), _score(knn, 0.75, 0.62), _score(BASELINE, 0.66, 0.55)]
+    assert choose_recipe("auto", scores).recipe == knn
+    scores = [_score(forest, 0.70, 0.60), _score(knn, 0.75, 0.50), _score(BASELINE, 0.66, 0.55)]
+    assert choose_recipe("auto", scores).recipe == forest  # the kNN's macro-F1 is below the baseline's
+    scores = [_score(forest, 0.60, 0.60), _score(knn, 0.66, 0.70), _score(BASELINE, 0.66, 0.55)]
+    assert choose_recipe("auto", scores).recipe == BASELINE
