@@ -50,7 +50,7 @@ RULES = ("otsu", 4, 5, 6, 7)
 """Threshold rules of the leave-one-city-out sweep: Otsu, or that many robust sd above the median."""
 PATCH = 8
 LABELS = {"raw bands (baseline)": "raw bands, Otsu (baseline)", "fused": "**Terraprobe default** (fused)",
-          "embedding": "embedding only", "spectral": "spectral only (CVA, 12 bands)"}
+          "embedding": "embedding only", "spectral": "spectral only (CVA of the model's bands)"}
 
 
 def baseline_module(data: Path) -> Any:
