@@ -194,7 +194,7 @@ def test_a_tiny_vrt_declaring_a_huge_raster_is_refused_at_once(scene: Path, tmp_
                                                  "--cache-dir", tmp_path / "cache")
     assert code == 2
     assert message == ("the area is 1000000 x 1000000 px (1e+12 px): more than the 1e+11 px one run "
-                       "embeds (its embeddings would take about 5.5 TB); choose a smaller area with "
+                       "embeds (its embeddings would take about 3.7 TB); choose a smaller area with "
                        "--bounds, or set TERRAPROBE_MAX_PIXELS on a machine made for it")
     assert arrived["the area is 1000000 x 1000000 px (1e+12 px)"] - arrived["model"] < 2.0  # after imports
     assert peak_kb < 1_000_000, f"{peak_kb} kB resident"
@@ -203,12 +203,12 @@ def test_a_tiny_vrt_declaring_a_huge_raster_is_refused_at_once(scene: Path, tmp_
 
 def test_an_area_whose_embeddings_cannot_fit_the_disk_is_refused(scene: Path, small_disk: Path,
                                                                  tmp_path: Path) -> None:
-    vrt = _huge_vrt(scene, tmp_path / "large.vrt", 20_000)  # 6.25 million patches: about 2.3 GB, twice:
+    vrt = _huge_vrt(scene, tmp_path / "large.vrt", 20_000)  # 6.25 million 128-d patches: about 1.5 GB, twice:
     proc = run_backend("embed", "--optical", vrt, "--out", small_disk / "out.tif", "--cache-dir",
                        small_disk / "cache", timeout=120)  # the cache entry and its copy on one disk
     assert proc.returncode == 3, proc.stderr
     assert error_line(proc) == (
-        "error: not enough disk space for the embeddings of 20000 x 20000 px (4e+08 px): about 4.5 GB "
+        "error: not enough disk space for the embeddings of 20000 x 20000 px (4e+08 px): about 3.0 GB "
         f"needed at {small_disk / 'cache'}, 2.0 MB free; free some space, give --cache-dir on another "
         "disk, or a smaller area (--bounds)")
     assert files_in(small_disk) == []
