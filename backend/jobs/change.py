@@ -20,6 +20,7 @@ changed share of the valid area, which is warned about above :data:`PLAUSIBLE_SH
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,9 @@ def _align_after(given: dict[str, dict[str, str]], cache_dir: str | None,
     import tempfile
 
     import rasterio
-    import rasterio.shutil
 
     from backend.inference.cache import default_cache_dir
-    from backend.io.align import same_grid, warp_to_grid
+    from backend.io.align import same_grid
 
     aligned = {date: dict(inputs) for date, inputs in given.items()}
     for source, after_path in given["after"].items():
@@ -133,7 +133,9 @@ def _align_after(given: dict[str, dict[str, str]], cache_dir: str | None,
             grid = (ref.crs, ref.transform, ref.width, ref.height)
             if same_grid(src, *grid):
                 continue
+            stat = Path(after_path).resolve().stat()  # an edited after raster gets a new VRT
             key = hashlib.sha256(f"{Path(before_path).resolve()}|{Path(after_path).resolve()}|"
+                                 f"{stat.st_size}|{stat.st_mtime_ns}|"
                                  f"{ref.crs}|{tuple(ref.transform)}|{ref.width}x{ref.height}".encode())
             folder = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "aligned"
             try:
@@ -144,14 +146,8 @@ def _align_after(given: dict[str, dict[str, str]], cache_dir: str | None,
             nodata = src.nodata
             if nodata is None:
                 nodata = float("nan") if src.dtypes[0].startswith("float") else 0
-            with warp_to_grid(src, *grid, nodata=nodata, src_nodata=src.nodata,
-                              init_dest_nodata=True) as view:
-                rasterio.shutil.copy(view, vrt, driver="VRT")
-            with rasterio.open(vrt, "r+") as dst:  # keep the tags the unit and sensor detection read
-                dst.update_tags(**src.tags())
-                for band in range(1, src.count + 1):
-                    dst.update_tags(band, **src.tags(band))
-                dst.scales, dst.offsets = src.scales, src.offsets
+            if not vrt.exists():  # written once: a rewrite would change its file key and miss the cache
+                _write_aligned_vrt(src, grid, nodata, vrt)
             shift = ~ref.transform * (src.transform.c, src.transform.f)
             how = (f"from {src.crs} " if src.crs != ref.crs else
                    f"offset {shift[0]:.3g}, {shift[1]:.3g} px, ")
@@ -159,6 +155,24 @@ def _align_after(given: dict[str, dict[str, str]], cache_dir: str | None,
                      f"({how}bilinear, on the fly) so that both dates' patches cover the same ground")
         aligned["after"][source] = str(vrt)
     return aligned
+
+
+def _write_aligned_vrt(src: Any, grid: tuple, nodata: float, vrt: Path) -> None:
+    """The warped view of ``src`` on ``grid`` as a VRT with ``src``'s tags, moved into place whole."""
+    import rasterio
+    import rasterio.shutil
+
+    from backend.io.align import warp_to_grid
+
+    partial = vrt.with_name(f".{vrt.name}.{os.getpid()}.partial.vrt")
+    with warp_to_grid(src, *grid, nodata=nodata, src_nodata=src.nodata, init_dest_nodata=True) as view:
+        rasterio.shutil.copy(view, partial, driver="VRT")
+    with rasterio.open(partial, "r+") as dst:  # keep the tags the unit and sensor detection read
+        dst.update_tags(**src.tags())
+        for band in range(1, src.count + 1):
+            dst.update_tags(band, **src.tags(band))
+        dst.scales, dst.offsets = src.scales, src.offsets
+    os.replace(partial, vrt)
 
 
 def _threshold(value: str, method: str) -> float | str:

@@ -346,6 +346,12 @@ def test_shifted_and_reprojected_copies_of_one_date_show_no_change(shared_data, 
         assert stats["valid_pixels"] == 128 * 128
         assert stats["changed_pixels"] == 0 and stats["maximum"] < floor, stats
         assert stats["maximum"] < stats["threshold"] and "noise floor" in stats["threshold_how"]
+    # a rerun finds both dates' embeddings in the cache: the warped after VRT is written once
+    proc = run_cli("change", "--before-optical", before, "--after-optical", shifted,
+                   "--out", tmp_path / "change_again.tif", cache=cache)
+    hits = [e["message"] for e in _events(proc)
+            if e["event"] == "log" and e["message"].startswith("cache hit")]
+    assert len(hits) == 2, hits
     fields = result_of(proc)["outputs"]
     # Given fields on patch grids half a cell apart, or in another CRS: a warning names the offset.
     with rasterio.open(fields["after_embeddings"]) as src:
