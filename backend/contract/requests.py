@@ -49,8 +49,11 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DEFAULTS: dict[str, Any] = {"window": 120, "overlap": 32, "batch_size": 4, "device": AUTO, "seed": 0,
                             "neighbors": 10, "steps": 300, "method": "kmeans", "classifier": "auto",
                             "normalise": "auto", "distance": "cosine"}
+#: ``change --threshold`` rules (besides a number): ``auto`` is ``robust`` (median + 5 robust standard
+#: deviations) for the pixel-level methods and ``otsu`` for embedding change alone.
+THRESHOLD_RULES: tuple[str, ...] = ("auto", "otsu", "otsu3", "robust")
 #: ``change --threshold`` when none is given.
-DEFAULT_THRESHOLD = "otsu"
+DEFAULT_THRESHOLD = "auto"
 #: The number of clusters the dock and Processing offer first (``--k`` itself has no default).
 SUGGESTED_K = 8
 

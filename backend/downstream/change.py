@@ -32,7 +32,6 @@ ROBUST_SIGMAS = 5.0
 absolute deviation) of the magnitude; chosen on the OSCD cities (docs/change_detection.md)."""
 ROBUST_BINS = 4096
 """Bins of the streamed histograms the robust threshold is read from."""
-THRESHOLD_RULES = ("auto", "otsu", "otsu3", "robust")
 CLUSTER_SAMPLE = 20000
 """At most this many change vectors are used to fit the change-type k-means."""
 MASK_CLASSES = {1: "no change", 2: "change"}

@@ -180,7 +180,7 @@ def _threshold(value: str, method: str) -> float | str:
     else ``robust``) or a finite number."""
     import math
 
-    from backend.downstream.change import THRESHOLD_RULES
+    from backend.contract.requests import THRESHOLD_RULES
 
     if value == "auto":
         return "otsu" if method == "embedding" else "robust"

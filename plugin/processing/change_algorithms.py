@@ -58,7 +58,8 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         return _tr("Compares two dates per patch: two embedding fields (AlphaEarth, TESSERA, Embed's), or "
                    "two optical or radar layers embedded with one model (another grid is aligned on the "
                    "fly). Writes the change magnitude (cosine distance), a change mask by an automatic "
-                   "(Otsu) or fixed threshold, and optionally change types (clusters of the change vectors).")
+                   "(robust or Otsu) or fixed threshold, and optionally change types (clusters of the change "
+                   "vectors).")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterEnum(self.KIND, _tr("Compare"), [_tr(k) for k in KIND_LABELS],
@@ -66,8 +67,8 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.BEFORE, _tr("Before (earlier date)")))
         self.addParameter(QgsProcessingParameterRasterLayer(self.AFTER, _tr("After (later date)")))
         self.addParameter(QgsProcessingParameterString(
-            self.THRESHOLD, _tr("Threshold: otsu (automatic), otsu3 (dates of different seasons) or a "
-                                "number"),
+            self.THRESHOLD, _tr("Threshold: auto (robust for pixel change), robust, otsu, otsu3 (dates of "
+                                "different seasons) or a number"),
             _requests.DEFAULT_THRESHOLD))
         self.addParameter(QgsProcessingParameterNumber(
             self.CHANGE_CLUSTERS, _tr("Change types (clusters of change vectors; 0: off)"),

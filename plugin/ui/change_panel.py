@@ -23,8 +23,9 @@ from ..contract import requests as _requests
 CHANGE_KINDS = (("embeddings", "Embedding fields"), ("optical", "Optical layers (same model)"),
                 ("sar", "Radar layers (same model)"))
 #: Threshold choices: the backend's automatic modes and a fixed value.
-THRESHOLD_CHOICES = (("otsu", "Otsu (automatic)"), ("otsu3", "Otsu, 3 classes (dates of different seasons)"),
-                     ("value", "Fixed value"))
+THRESHOLD_CHOICES = (("auto", "Automatic (robust: median + 5 robust SD)"), ("otsu", "Otsu"),
+                     ("otsu3", "Otsu, 3 classes (dates of different seasons)"),
+                     ("robust", "Robust (median + 5 robust SD)"), ("value", "Fixed value"))
 FIXED = "value"
 #: Vectorise's class choices: every class, a change mask's changed areas, or the classes typed.
 ONLY_CHOICES = (("all", "All classes"), ("changed", "Only changed (change mask)"),
