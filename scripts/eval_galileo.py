@@ -67,7 +67,7 @@ def landsat_rows(eurosat: Path, work: Path, seed: int = 0) -> dict:
     rows = {}
     for label, random_init in (("galileo-nano", False), ("random weights (galileo-nano architecture)", True)):
         encoder = _galileo_encoder(GALILEO, random_init, seed)
-        embedder = GalileoEmbedder(encoder, model_config(GALILEO), channels)
+        embedder = GalileoEmbedder(encoder, model_config(GALILEO), channels, each_patch_alone=False)
 
         @torch.inference_mode()
         def featurize(batch: np.ndarray, embedder: GalileoEmbedder = embedder) -> np.ndarray:

@@ -222,12 +222,16 @@ class GalileoEmbedder:
         encoder: a loaded ``GalileoEncoder`` in eval mode.
         config: its ``ModelConfig`` (``modalities`` give the optical and radar band names).
         channels: the groups and month of the run.
+        each_patch_alone: encode every patch as its own window (``embed``; default), or the whole tile
+            as one window (image-level features, the official benchmark pooling of ``evaluate``).
     """
 
-    def __init__(self, encoder: Any, config: Any, channels: GalileoChannels) -> None:
+    def __init__(self, encoder: Any, config: Any, channels: GalileoChannels,
+                 each_patch_alone: bool = True) -> None:
         from backend.models.galileo import GALILEO_SPACE_TIME_BANDS
 
         self.encoder, self.config, self.channels = encoder, config, channels
+        self.each_patch_alone = each_patch_alone
         self.patch_size = int(config.patch_size)
         channel = {band: i for i, band in enumerate(GALILEO_SPACE_TIME_BANDS)}
         self._optical = [channel[band] for band in channels.optical]
@@ -270,6 +274,8 @@ class GalileoEmbedder:
         mask = torch.zeros(batch, height, width, 1, len(space_time_groups()), device=device)
         mask[..., self._masked] = 1
         months = torch.full((batch, 1), self.channels.month, dtype=torch.int64, device=device)
+        if not self.each_patch_alone:  # the whole tile as one window (image-level features)
+            return {EMBEDDING_KEY: self.encoder.embed_space_time(s_t_x, mask, months, self.patch_size)}
         return {EMBEDDING_KEY: self._each_patch_alone(s_t_x, mask, months)}
 
     def _each_patch_alone(self, s_t_x: Any, mask: Any, months: Any) -> Any:

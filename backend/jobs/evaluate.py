@@ -418,7 +418,9 @@ def _galileo_featurizer(path: Path, random_init: bool, seed: int, device: Any):
 
     config = model_config(path)
     channels = GalileoChannels(GALILEO_S2_BANDS, False, DEFAULT_MONTH, "evaluate", ndvi=False)
-    embedder = GalileoEmbedder(_galileo_encoder(path, random_init, seed).to(device), config, channels)
+    # one window over the whole patch, as the official benchmark pools it (not embed's patches alone)
+    embedder = GalileoEmbedder(_galileo_encoder(path, random_init, seed).to(device), config, channels,
+                               each_patch_alone=False)
     rows = [S2_BANDS.index(band) for band in GALILEO_S2_BANDS]
 
     @torch.inference_mode()
