@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backend.contract.remote import SCENE_LIST_SUFFIXES
 from backend.distributed import DistInfo
 from backend.errors import UserError
 from backend.events import Reporter
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from backend.jobs._inputs import InputOptions
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
-LIST_SUFFIXES = (".txt", ".lst", ".list")
+LIST_SUFFIXES = SCENE_LIST_SUFFIXES  # declared in the contract (the server vets them too)
 #: The file that marks a scene folder as made by this tool, listing the files it wrote there.
 SCENES_MARKER = ".terraprobe-scenes.json"
 #: Per-scene stats kept in the result.
