@@ -203,8 +203,9 @@ class GalileoChannels:
                 f"{_MONTHS[self.month]} ({self.month_how})")
 
     def key(self) -> dict[str, Any]:
-        """What the embedding cache key needs (groups and month decide the embeddings)."""
-        return {"groups": self.used, "month": self.month}
+        """What the embedding cache key needs (groups, month and how patches are encoded decide the
+        embeddings; entries of the former shared-window encoding must not be served)."""
+        return {"groups": self.used, "month": self.month, "patches": "alone"}
 
 
 def normalise_optical(config: Any, bands: Sequence[str], raw: Any) -> Any:
