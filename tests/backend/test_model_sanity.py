@@ -108,4 +108,5 @@ def test_info_verifies_the_weights(tiny_model: Path, tmp_path: Path) -> None:
     # The weights file is gone: the config alone is not a model.
     tiny_model.unlink()
     proc = _backend("info", str(tiny_model.with_suffix(".json")))
-    assert proc.returncode == 2 and _error_line(proc) == f"error: model weights not found: {tiny_model}"
+    assert proc.returncode == 2 and _error_line(proc) == (
+        f"error: model file not found: {tiny_model} (a model is a .safetensors + .json pair)")

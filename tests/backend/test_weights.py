@@ -164,7 +164,7 @@ def test_wrong_missing_or_unexpected_keys_fail_clearly(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a CROMA checkpoint"):
         load_encoder(tmp_path / "other.pt")
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(UserError, match="cannot read checkpoint"):
+    with pytest.raises(UserError, match="is not a PyTorch checkpoint"):
         load_encoder(tmp_path / "garbage.pt")
     with pytest.raises(UserError, match="not found"):
         load_encoder(tmp_path / "absent.pt")
@@ -238,4 +238,4 @@ def test_import_weights_and_info_commands(tmp_path: Path) -> None:
         assert len(mean) == 12 and 100 < mean[3] < 5000  # B04 in L1C reflectance x 10000
     proc = _backend("info", str(tmp_path / "missing.json"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: model config not found")
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: model file not found")
