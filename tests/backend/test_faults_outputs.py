@@ -181,12 +181,12 @@ def test_full_disk_leaves_no_output_and_no_cache_entry(data: dict[str, Path], sm
     before = digest(data["s2"])
     out, cache = small_disk / "emb.tif", small_disk / "cache"
     cache.mkdir()
-    filler = fill(small_disk, leave=40 * 1024)  # the 16x16x192 float16 embedding needs ~100 kB
+    filler = fill(small_disk, leave=40 * 1024)  # the 16x16x128 float16 embedding needs ~65 kB
     proc = run_backend("embed", "--optical", data["s2"], "--out", out, "--cache-dir", cache)
     assert proc.returncode == 3, proc.stderr
     line = error_line(proc)  # refused up front (issue 20); a write that fails anyway: the tests below
     assert line.startswith("error: not enough disk space for the embeddings of 128 x 128 px (1.64e+04 px): "
-                           f"about 193.5 kB needed at {cache}, ")
+                           f"about 129.5 kB needed at {cache}, ")
     assert "_tiff" not in proc.stderr and "ERROR" not in proc.stderr  # no libtiff/GDAL chatter
     assert not out.exists() and not (small_disk / "emb_pca.tif").exists()
     assert files_in(cache) == []  # no entry, no leftover temporary
@@ -208,7 +208,7 @@ def test_file_size_limit_is_reported_not_renamed(data: dict[str, Path], tmp_path
     out, cache = tmp_path / "emb.tif", tmp_path / "cache"
     try:
         proc = run_backend("embed", "--optical", data["s2"], "--out", out, "--cache-dir", cache,
-                           preexec=ulimit_f)
+                           "--model", "terraprobe-croma-small", preexec=ulimit_f)  # 192-d: past the limit
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"cannot set a file size limit here: {exc}")
     assert proc.returncode == 3, proc.stderr  # not killed by SIGXFSZ, not exit 0 with a truncated file
