@@ -274,6 +274,7 @@ def test_seams_are_measured_and_a_context_sensitive_model_says_so(shared_data, t
     for window, expect_note in ((120, True), (248, False)):
         capsys.readouterr()
         assert embed("--optical", scene, "--window", str(window), "--cache-dir", tmp_path / f"c{window}",
+                     "--model", "terraprobe-croma-small",  # context-sensitive (galileo: each patch alone)
                      "--out", tmp_path / f"e{window}.tif", "--events", "json") == 0
         events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
         stats = events[-1]["stats"]
