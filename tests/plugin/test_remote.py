@@ -70,14 +70,15 @@ def test_dock_embeds_through_the_remote_backend(dock, server, qtbot, tmp_path) -
             settings.setValue("terraprobe/remote/url", server.url)
             settings.setValue("terraprobe/remote/token_file", str(server.token_file))
         before = server.get("/stats")[1]["jobs"]["done"]
+        earlier = set(QgsProject.instance().mapLayers())  # results are kept side by side
         try:
             qtbot.mouseClick(dock.embed_button, Qt.LeftButton)
             qtbot.waitUntil(lambda: not dock.controller.running, timeout=120_000)
         finally:
             for key in REMOTE_KEYS:
                 settings.remove(key)
-        previews = [lyr for lyr in QgsProject.instance().mapLayers().values()
-                    if lyr.customProperty("terraprobe/kind") == "preview"]
+        previews = [lyr for key, lyr in QgsProject.instance().mapLayers().items()
+                    if key not in earlier and lyr.customProperty("terraprobe/kind") == "preview"]
         assert len(previews) == 1, dock.status_label.text()
         files[mode] = Path(previews[0].source()).read_bytes()
         assert server.get("/stats")[1]["jobs"]["done"] == before + (mode == "remote")
