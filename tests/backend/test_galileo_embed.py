@@ -207,7 +207,7 @@ def test_groups_need_all_their_bands() -> None:
     assert tm_like.used == ["S2_RGB", "S2_NIR_10m", "S2_NIR_20m", "S2_SWIR", "NDVI"]
     assert tm_like.masked == ["S1", "S2_Red_Edge"]
     assert GalileoChannels(("B02", "B03", "B04"), True, 0, "x").used == ["S1", "S2_RGB"]
-    assert GalileoChannels((), True, 0, "x").key() == {"groups": ["S1"], "month": 0}
+    assert GalileoChannels((), True, 0, "x").key() == {"groups": ["S1"], "month": 0, "patches": "alone"}
 
 
 def test_a_bad_band_option_is_one_clear_error(shared_data, tmp_path, capsys) -> None:
