@@ -2,7 +2,7 @@
 
 Same protocol as the README's EuroSAT table (``python -m backend evaluate`` folder mode: 5-fold
 stratified CV, cosine kNN k=20, linear probe, k-means), on the held-out EuroSAT-MS patches turned
-into Landsat 8/9 OLI exactly as the training data was (``backend.training.sensors.LANDSAT_OLI``:
+into Landsat 8/9 OLI exactly as the training data was (``backend.training.simulated_sensors.LANDSAT_OLI``:
 S2 B01 B02 B03 B04 B8A B11 B12 -> OLI B1..B7, 3 x 3 block average = 30 m, bilinear back onto the
 10 m grid). Values stay reflectance x 10000 (the scale of the models' statistics).
 
@@ -42,7 +42,7 @@ from backend.io.sensor_bands import mix_bands  # noqa: E402
 from backend.jobs.evaluate import markdown_table  # noqa: E402
 from backend.models.config import S2_BANDS  # noqa: E402
 from backend.paths import MODELS_DIR  # noqa: E402
-from backend.training.sensors import LANDSAT_OLI  # noqa: E402
+from backend.training.simulated_sensors import LANDSAT_OLI  # noqa: E402
 
 LANDSAT_MODEL = MODELS_DIR / "terraprobe-xstars-landsat.safetensors"
 
@@ -76,7 +76,7 @@ def starting_point(work: Path) -> Path:
     """Save the continual run's step-0 student: the bundled encoder cut to the OLI bands."""
     from backend.models import load_encoder, save_model
     from backend.paths import BUNDLED_MODEL
-    from backend.training.sensors import adapt_to_sensor
+    from backend.training.simulated_sensors import adapt_to_sensor
 
     model = adapt_to_sensor(load_encoder(BUNDLED_MODEL), LANDSAT_OLI)
     return save_model(model, work / "xstars-landsat-step0")[0]

@@ -4,7 +4,7 @@
 # -O sensor=landsat-oli`). The student (7 OLI bands, named as the S2 bands they come from:
 # B01 B02 B03 B04 B8A B11 B12) starts from the bundled optical encoder; a frozen copy of the bundled
 # model sees the Sentinel-2 image and MSAD aligns the student's tokens on simulated OLI (3x3 block
-# average = 30 m, see backend/training/sensors.py) with it, plus DINO self-distillation on OLI views.
+# average = 30 m, see backend/training/simulated_sensors.py) with it, plus DINO self-distillation on OLI views.
 # Data: the S2 imagery the bundled model was pretrained on (SSL4EO-S12, BigEarthNet, the Sen1Floods11
 # chip), normalised with the bundled model's own statistics. EuroSAT-MS is NOT used (held out).
 # Usage: bash scripts/train_landsat_model.sh [DATA_DIR] [RUN_DIR]      (STEPS=400 by default)

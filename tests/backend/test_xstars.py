@@ -18,7 +18,7 @@ from backend.models import build_model, load_encoder, save_model
 from backend.models.config import S2_BANDS
 from backend.paths import MODELS_DIR
 from backend.training.objectives.xstars import XStarsObjective, is_shared
-from backend.training.sensors import LANDSAT_OLI, adapt_to_sensor, get_sensor
+from backend.training.simulated_sensors import LANDSAT_OLI, adapt_to_sensor, get_sensor
 from tests.backend.test_msad import TINY_HEADS, first_and_last, real_batch, run_pretrain
 from tests.conftest import REPO_ROOT, backend_python
 

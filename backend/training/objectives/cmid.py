@@ -60,7 +60,7 @@ from backend.training.losses.options import objective_options
 from backend.training.losses.reconstruction import focal_l1
 from backend.training.losses.views import View, ViewMaker
 from backend.training.objective import Objective
-from backend.training.sensors import restrict_to_modality
+from backend.training.simulated_sensors import restrict_to_modality
 
 #: Every CMID option with its default (published values unless noted).
 DEFAULTS: dict[str, Any] = {

@@ -16,7 +16,7 @@ teacher output supervises the student on the other crop.
 **Resolution handling.** MSAD compares token ``t`` of one sensor with token ``t`` of the
 other, so both sensors must lie on one pixel grid. The data pipeline already resamples radar
 onto the optical grid, and a coarser simulated sensor is resampled back onto the 10 m grid
-(:mod:`backend.training.sensors`). MSAD then runs on the *first global crop*, which is cut with
+(:mod:`backend.training.simulated_sensors`). MSAD then runs on the *first global crop*, which is cut with
 identical geometry (box and flips) from both sensors: the crop keeps the grids aligned and the
 student's crop encodings are reused, so MSAD costs no extra encoder pass. (The released code
 encodes separate, unaugmented copies of the images instead.)
@@ -39,7 +39,7 @@ encodes separate, unaugmented copies of the images instead.)
   (option ``sensor``: ``landsat-oli`` = Landsat 8/9 OLI, 7 bands at 30 m, ``rgbn`` = 4-band
   aerial). The student is a new optical encoder for the sensor's bands whose transformer is
   copied from the old encoder and whose patch embedding is mapped band by band
-  (:func:`~backend.training.sensors.adapt_to_sensor`).
+  (:func:`~backend.training.simulated_sensors.adapt_to_sensor`).
   DINO runs on the new sensor's crops (teacher = EMA of the student); MSAD aligns the student's
   tokens on the new sensor with the tokens of a *frozen* copy of the old encoder on the old
   sensor's image of the same crop. The export is a model whose optical stream lists the new
@@ -70,14 +70,14 @@ from backend.training.losses.options import objective_options
 from backend.training.losses.views import CropGeometry, ViewMaker
 from backend.training.objective import Objective
 from backend.training.objectives.cmid import initial_model
-from backend.training.sensors import SimulatedSensor, adapt_to_sensor, get_sensor
+from backend.training.simulated_sensors import SimulatedSensor, adapt_to_sensor, get_sensor
 
 #: Every X-STARS option with its default (published values unless noted).
 DEFAULTS: dict[str, Any] = {
     "mode": "scratch",            # "scratch" or "continual"
     "encoder": "shared",          # scratch: "shared" (one encoder for both sensors, as published) or
                                   # "separate" (CROMA's radar and optical encoders)
-    "sensor": "landsat-oli",      # continual: the new sensor (see backend.training.sensors.SENSORS)
+    "sensor": "landsat-oli",      # continual: the new sensor (see backend.training.simulated_sensors.SENSORS)
     "alpha": 0.1,
     "msad_dim": 1024,
     "msad_tau": 1.0,
