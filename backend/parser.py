@@ -1,52 +1,128 @@
-"""The argparse parser of ``python -m backend``: one subcommand per module under ``backend/jobs``.
+"""The argparse parser of ``python -m backend``, built from :mod:`backend.contract.commands`.
 
-Each command lives in its own module under ``backend/jobs`` and exposes
-``add_parser(subparsers, common)``, which registers ``run(args, reporter)`` as the handler.
-Job modules keep heavy imports (torch, rasterio) inside ``run`` so ``--help`` stays instant.
-Kept apart from :mod:`backend.cli` so the remote client can parse an argv locally without importing
-the module that dispatches to it.
+Each command's handler (``backend.jobs.cluster:run``) is imported only when the command runs, so
+``--help`` and the remote client never import a job module. Kept apart from :mod:`backend.cli` so the
+remote client can parse an argv locally without importing the module that dispatches to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
+from collections.abc import Sequence
+from typing import Any
 
 from backend import __version__
+from backend.contract.commands import COMMANDS, COMMON_OPTIONS, GLOBAL_OPTIONS, Command, Option
 
 
-def command_modules() -> list[str]:
-    """Every module in ``backend.jobs`` that defines a command, in alphabetical order."""
-    import backend.jobs
+class Handler:
+    """``module:function`` of a command, imported when called (``args.run(args, reporter)``)."""
 
-    return sorted(f"backend.jobs.{info.name}" for info in pkgutil.iter_modules(backend.jobs.__path__)
-                  if not info.name.startswith("_"))
+    def __init__(self, target: str) -> None:
+        self.target = target
 
-
-def _common_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--events", choices=("human", "json"), default="human",
-                        help="human progress bars on stderr, or JSON lines on stdout for the plugin")
-    common.add_argument("--debug", action="store_true",
-                        help="show full tracebacks for unexpected errors")
-    return common
+    def __call__(self, *args: Any) -> Any:
+        module, function = self.target.split(":")
+        return getattr(importlib.import_module(module), function)(*args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every registered command."""
+class _SceneAction(argparse.Action):
+    """``--optical`` that may be repeated: the last value in ``optical``, all in ``optical_scenes``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        namespace.optical_scenes = [*(getattr(namespace, "optical_scenes", None) or []), values]
+        setattr(namespace, self.dest, values)
+
+
+def _noting(base: type[argparse.Action], new_flag: str) -> type[argparse.Action]:
+    """``base`` that also records a deprecation note when an old spelling was used."""
+
+    class Noting(base):  # type: ignore[valid-type, misc]
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                     option_string: str | None = None) -> None:
+            super().__call__(parser, namespace, values, option_string)
+            if option_string and option_string != new_flag and option_string in self.deprecated:
+                notes = [*getattr(namespace, "deprecations", []),
+                         f"{option_string} is deprecated and will be removed: use {new_flag}"]
+                namespace.deprecations = notes
+
+    return Noting
+
+
+_ACTIONS: dict[str | None, type[argparse.Action]] = {
+    None: argparse._StoreAction, "store_true": argparse._StoreTrueAction,
+    "append": argparse._AppendAction, "scenes": _SceneAction,
+}
+
+
+def argument_kwargs(option: Option) -> dict[str, Any]:
+    """The ``add_argument`` keywords that declare ``option``."""
+    kwargs: dict[str, Any] = {"help": argparse.SUPPRESS if option.hidden else option.help.replace("%", "%%")}
+    action = _ACTIONS[option.action]
+    if option.deprecated:
+        action = _noting(action, option.flag)
+    kwargs["action"] = action
+    if not option.positional:
+        kwargs["dest"] = option.dest
+    if option.action != "store_true":
+        for key in ("type", "choices", "nargs", "metavar"):
+            value = getattr(option, key)
+            if value is not None:
+                kwargs[key] = value
+    if option.default is not None:
+        kwargs["default"] = list(option.default) if isinstance(option.default, list) else option.default
+    if option.required:
+        kwargs["required"] = True
+    return kwargs
+
+
+def add_option(target: Any, option: Option) -> argparse.Action:
+    """Declare ``option`` on a parser or argument group."""
+    action = target.add_argument(*option.flags, **argument_kwargs(option))
+    if option.deprecated:
+        action.deprecated = frozenset(option.deprecated)
+    return action
+
+
+def _add_command(subparsers: argparse._SubParsersAction, command: Command, handler: str | None) -> None:
+    handler = command.handler or handler
+    kwargs = {} if command.help is None else {"help": command.help}
+    parser = subparsers.add_parser(command.name, description=command.description or command.help, **kwargs)
+    if command.subcommands:
+        actions = parser.add_subparsers(dest=command.subcommand_dest, metavar="ACTION", required=True)
+        for sub in command.subcommands:
+            _add_command(actions, sub, handler)
+        return
+    groups: dict[str, Any] = {}
+    exclusive: dict[str, Any] = {}
+    for option in (*command.options, *COMMON_OPTIONS):
+        target: Any = parser
+        if option.group:
+            target = groups.setdefault(option.group, parser.add_argument_group(option.group))
+        if option.exclusive:
+            target = exclusive.setdefault(option.exclusive, target.add_mutually_exclusive_group())
+        add_option(target, option)
+    parser.set_defaults(**command.defaults, run=Handler(handler) if handler else None)
+
+
+def build_parser(commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with every declared command (``commands``: another table, for tests)."""
     parser = argparse.ArgumentParser(
         prog="python -m backend",
-        description="Terraprobe backend: CROMA / X-STARS encoders over rasters, "
-                    "downstream maps and self-supervised pretraining.",
+        description="Terraprobe backend: CROMA / X-STARS / Galileo encoders over rasters, downstream maps "
+                    "and self-supervised pretraining.",
     )
     parser.add_argument("--version", action="version", version=f"terraprobe-backend {__version__}")
-    parser.add_argument("--remote", metavar="URL", help="run the command on a job server (docs/remote.md)")
-    parser.add_argument("--token-file", metavar="FILE", help="with --remote: the server's token file")
+    for option in GLOBAL_OPTIONS:
+        add_option(parser, option)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    common = _common_parser()
-    for name in command_modules():
-        module = importlib.import_module(name)
-        if hasattr(module, "add_parser"):
-            module.add_parser(subparsers, common)
+    for command in (commands or COMMANDS).values():
+        _add_command(subparsers, command, None)
     return parser
+
+
+def parse_args(argv: Sequence[str], commands: dict[str, Command] | None = None) -> argparse.Namespace:
+    """``argv`` parsed with the declared commands."""
+    return build_parser(commands).parse_args(list(argv))

@@ -39,24 +39,6 @@ FULL_LOOP_MAX_TOKENS = 900
 DEFAULT_PEAK_TFLOPS = 989.0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=int, nargs="+", default=[120, 240, 504],
-                        help="square tile sides in pixels (multiples of 8)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed forwards per size (sizes above 256 px use 1)")
-    parser.add_argument("--batch", type=int, default=1, help="tiles per forward")
-    parser.add_argument("--streams", choices=("optical", "both"), default="optical",
-                        help="optical encoder only, or radar + optical + joint")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--loop-rows", type=int, default=63,
-                        help="query rows of the published loop timed above 900 tokens (then extrapolated)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--peak-tflops", type=float, default=DEFAULT_PEAK_TFLOPS,
-                        help="device peak (bf16 TFLOP/s) for MFU on CUDA")
-    parser.add_argument("--galileo", action="store_true",
-                        help="bundled galileo-nano against bundled croma-small on the same tiles instead")
-
-
 # -- the published maths, written plainly ---------------------------------------------------------
 def _reference_attention(module: Any, x: Any, context: Any, bias: Any) -> Any:
     import torch

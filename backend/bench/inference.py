@@ -23,17 +23,6 @@ from backend.events import Reporter
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "major-tom-core"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", choices=("base", "tiny"), default="base", help="model size")
-    parser.add_argument("--crop", type=int, default=1068, help="side of the scene crop in px (max 1068)")
-    parser.add_argument("--window", type=int, default=120)
-    parser.add_argument("--overlap", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--data", type=Path, default=SHARED, help="major-tom-core folder")
-    parser.add_argument("--work-dir", type=Path, help="where temporary rasters go (default: a temp dir)")
-
-
 def _crop(source: Path, out: Path, side: int) -> None:
     import rasterio
     from rasterio.windows import Window
@@ -74,7 +63,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.io.stack import mosaic_tiles, stack_band_files
     from backend.models import S2_BANDS, ModalityConfig, ModelConfig, base_config, build_model, save_model
 
-    folder = next(args.data.glob("S2L2A/*/*/*/"))
+    folder = next((args.data or SHARED).glob("S2L2A/*/*/*/"))
     with tempfile.TemporaryDirectory(dir=args.work_dir) as tmp:
         work = Path(tmp)
         optical_only = {"optical": ModalityConfig(list(S2_BANDS))}

@@ -17,20 +17,6 @@ import time
 from backend.events import Reporter
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=1_000_000, help="number of vectors")
-    parser.add_argument("--dim", type=int, default=768, help="vector dimension")
-    parser.add_argument("--k", type=int, default=16, help="clusters")
-    parser.add_argument("--iters", type=int, default=10, help="Lloyd iterations for both")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init-sample", type=int, default=20_000, help="vectors sampled for k-means++")
-    parser.add_argument("--minibatch-epochs", type=int, default=1,
-                        help="passes of our mini-batch variant (0 to skip)")
-    parser.add_argument("--batch-size", type=int, default=8192, help="mini-batch size")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="for ours")
-    parser.add_argument("--skip-sklearn", action="store_true", help="time ours only")
-
-
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     import numpy as np
     import torch

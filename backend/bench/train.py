@@ -23,18 +23,6 @@ from backend.training.model_sizes import MODEL_SIZES
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--objective", default="croma", choices=("croma", "dual"), help="objective to time")
-    parser.add_argument("--model-size", default="base", choices=tuple(MODEL_SIZES))
-    parser.add_argument("--crop", type=int, default=120, help="chip size in pixels (multiple of 8)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=3, help="timed training steps")
-    parser.add_argument("--warmup-steps", type=int, default=1, help="untimed steps first")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--peak-tflops", type=float, help="device's dense bf16 peak, for the utilisation")
-    parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
-
-
 def _config(size: str) -> Any:
     from backend.models import ModalityConfig, ModelConfig
     from backend.models.config import S1_BANDS, S2_BANDS, base_config, large_config

@@ -2,328 +2,223 @@
 
 Only relative imports: the plugin imports this module as ``terraprobe.backend.contract``.
 
-* ``Request``: a run of one of :data:`ACTIONS`: the inference commands (``embed``, ``cluster``,
-  ``classify``, ``segment``, ``similar``), ``change`` (two dates) and ``vectorise`` (a class map to
-  polygons): the shared inputs the action takes plus its own options, each a typed field.
-  ``to_argv()`` writes only what differs from the backend's defaults (``DEFAULTS``);
-  ``Request.from_argv(argv)`` reads it back.
+* ``Request``: a run of one of :data:`ACTIONS` (the commands declared ``plugin=True`` in
+  :mod:`.commands`); its fields are the ``dest`` names of the action's declared options. ``to_argv()``
+  writes only what differs from the declared defaults; ``Request.from_argv(argv)`` reads it back.
 * ``InfoRequest`` (``info MODEL``) and ``ImportWeightsRequest`` (``import-weights CKPT --out M``).
 * ``parse_request(argv)``: whichever of the three ``argv`` is.
-* ``DEFAULTS``: the backend's defaults of the options the dock and Processing offer (``--window``,
-  ``--overlap``, ``--batch-size``, ``--seed``, ``--neighbors``, ``--steps``, ``--method``,
-  ``--classifier``, ``--normalise``, ``--distance``); ``SUGGESTED_K``; change's default threshold
-  ``DEFAULT_THRESHOLD``.
-
-Option tables (:data:`INPUT_OPTIONS`, :data:`ACTION_OPTIONS`) drive both directions, so a renamed
-option is renamed once; the tests parse every argv with the backend's own parser as well.
+* ``DEFAULTS``: the defaults the dock and Processing show for the options they offer (the model's tiling
+  where the backend leaves it to the model).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Union
 
 from .bands import format_band_list, parse_band_list
+from .commands import (
+    AUTO,
+    CLASSIFIERS,
+    CLUSTER_METHODS,
+    COMMANDS,
+    DEFAULT_WINDOW,
+    DEVICES,
+    DISTANCES,
+    NORMALISE_CHOICES,
+    SUGGESTED_K,
+    THRESHOLD_RULES,
+    Command,
+    Option,
+)
 from .sensors import SENSOR_NAMES
 from .units import OPTICAL_UNITS, SAR_UNITS
 
-#: The actions the dock and Processing run.
-ACTIONS: tuple[str, ...] = ("embed", "cluster", "classify", "segment", "similar", "change", "vectorise")
-#: ``cluster --method`` choices.
-CLUSTER_METHODS: tuple[str, ...] = ("kmeans", "hdbscan")
-#: ``classify --classifier`` choices (auto: the model recipe where it beats a random forest on band
-#: statistics under the spatially blocked split, else that random forest).
-CLASSIFIERS: tuple[str, ...] = ("auto", "knn", "random-forest", "gradient-boosting")
-#: ``--normalise`` choices (embedding fields) and ``--distance`` choices (similar, classify, change).
-NORMALISE_CHOICES: tuple[str, ...] = ("auto", "l2", "none")
-DISTANCES: tuple[str, ...] = ("cosine", "euclidean")
-#: ``change --threshold`` automatic choices (else a number).
-THRESHOLD_MODES: tuple[str, ...] = ("otsu", "otsu3")
-#: The choice that lets the backend decide (units detected, sensor recognised, device picked).
-AUTO = "auto"
-#: ``--device`` choices.
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-#: The backend's defaults of the options the plugin offers.
-DEFAULTS: dict[str, Any] = {"window": 120, "overlap": 32, "batch_size": 4, "device": AUTO, "seed": 0,
-                            "neighbors": 10, "steps": 300, "method": "kmeans", "classifier": "auto",
-                            "normalise": "auto", "distance": "cosine"}
-#: ``change --threshold`` rules (besides a number): ``auto`` is ``robust`` (median + 5 robust standard
-#: deviations) for the pixel-level methods and ``otsu`` for embedding change alone.
-THRESHOLD_RULES: tuple[str, ...] = ("auto", "otsu", "otsu3", "robust")
+__all__ = ["ACTIONS", "AUTO", "CLASSIFIERS", "CLUSTER_METHODS", "DEFAULTS", "DEFAULT_THRESHOLD", "DEVICES",
+           "DISTANCES", "NORMALISE_CHOICES", "SUGGESTED_K", "THRESHOLD_RULES", "ImportWeightsRequest",
+           "InfoRequest", "Request", "RequestError", "parse_request", "request_options"]
+
 #: ``change --threshold`` when none is given.
-DEFAULT_THRESHOLD = "auto"
-#: The number of clusters the dock and Processing offer first (``--k`` itself has no default).
-SUGGESTED_K = 8
+DEFAULT_THRESHOLD: str = COMMANDS["change"].option("--threshold").default
+#: Tile overlap of CROMA models in pixels (the dock's and Processing's first value; the backend's default is
+#: the model's).
+DEFAULT_OVERLAP = 32
+#: Choices the backend validates itself (with its own explanation) rather than through argparse.
+_VALIDATED: dict[str, tuple[str, ...]] = {"optical_units": OPTICAL_UNITS, "sar_units": SAR_UNITS,
+                                          "sensor": SENSOR_NAMES}
 
 
 class RequestError(ValueError):
     """A request that the backend would refuse (unknown action, choice or option)."""
 
 
-@dataclass(frozen=True)
-class Option:
-    """One command-line option of a request: its flag, the field it fills and the value's shape.
-
-    ``kind``: ``str``, ``int``, ``float``, ``float2`` (two floats), ``float4`` (four floats), ``bands``
-    or ``flag`` (a switch: present when true).
-    """
-
-    flag: str
-    name: str
-    kind: str = "str"
+def actions(commands: dict[str, Command] | None = None) -> tuple[str, ...]:
+    """The commands the dock and Processing run."""
+    return tuple(name for name, command in (commands or COMMANDS).items() if command.plugin)
 
 
-INPUT_OPTIONS: tuple[Option, ...] = (
-    Option("--embeddings", "embeddings"),
-    Option("--optical", "optical"),
-    Option("--optical-bands", "optical_bands", "bands"),
-    Option("--sar", "sar"),
-    Option("--sar-bands", "sar_bands", "bands"),
-    Option("--model", "model"),
-    Option("--bounds", "bounds", "float4"),
-    Option("--bounds-crs", "bounds_crs"),
-    Option("--window", "window", "int"),
-    Option("--overlap", "overlap", "int"),
-    Option("--batch-size", "batch_size", "int"),
-    Option("--optical-units", "optical_units"),
-    Option("--sar-units", "sar_units"),
-    Option("--sensor", "sensor"),
-    Option("--device", "device"),
-    Option("--cache-dir", "cache_dir"),
-    Option("--out", "out"),
-)
-_SAMPLES = (Option("--samples", "samples"), Option("--class-field", "class_field"))
-_FIELD = (Option("--normalise", "normalise"), Option("--distance", "distance"))
-#: The encoder inputs ``change`` takes once for both dates (its rasters are per date).
-_DATE_SOURCES = ("embeddings", "optical", "sar")
-ACTION_OPTIONS: dict[str, tuple[Option, ...]] = {
-    "embed": (Option("--preview-out", "preview_out"),),
-    "cluster": (Option("--method", "method"), Option("--k", "k", "int"), Option("--seed", "seed", "int"),
-                Option("--min-cluster-size", "min_cluster_size", "int")),
-    "classify": (*_SAMPLES, *_FIELD, Option("--classifier", "classifier"),
-                 Option("--band-stats", "band_stats", "flag"), Option("--neighbors", "neighbors", "int"),
-                 Option("--confidence-out", "confidence_out"),
-                 Option("--probabilities-out", "probabilities_out")),
-    "segment": (*_SAMPLES, Option("--label-raster", "label_raster"), Option("--head", "head"),
-                Option("--head-out", "head_out"), Option("--steps", "steps", "int")),
-    "similar": (Option("--point", "point", "float2"), Option("--point-crs", "point_crs"),
-                Option("--samples", "samples"), *_FIELD),
-    "change": (*(Option(f"--{date}-{source}", f"{date}_{source}")
-                 for date in ("before", "after") for source in _DATE_SOURCES),
-               *_FIELD, Option("--threshold", "threshold"),
-               Option("--change-clusters", "change_clusters", "int"),
-               Option("--seed", "seed", "int"), Option("--mask-out", "mask_out"),
-               Option("--types-out", "types_out")),
-    "vectorise": (Option("--raster", "raster"), Option("--min-area", "min_area", "float"),
-                  Option("--simplify", "simplify", "float"), Option("--confidence", "confidence"),
-                  Option("--only", "only")),
-}
-#: The shared inputs each action takes (``change`` names its rasters per date; ``vectorise`` none).
-_ACTION_INPUTS: dict[str, tuple[Option, ...]] = {
-    **{action: INPUT_OPTIONS for action in ACTIONS},
-    "change": tuple(o for o in INPUT_OPTIONS if o.name not in _DATE_SOURCES),
-    "vectorise": tuple(o for o in INPUT_OPTIONS if o.name == "out"),
-}
+ACTIONS: tuple[str, ...] = actions()
 
 
-@dataclass
+def request_options(action: str, commands: dict[str, Command] | None = None) -> tuple[Option, ...]:
+    """The options a request of ``action`` carries: every declared one the user can see."""
+    return tuple(option for option in (commands or COMMANDS)[action].options if not option.hidden)
+
+
+def _plugin_defaults() -> dict[str, Any]:
+    shown = {"window": DEFAULT_WINDOW, "overlap": DEFAULT_OVERLAP}
+    found: dict[str, Any] = {}
+    for action in ACTIONS:
+        for option in request_options(action):
+            value = shown.get(option.dest, option.default)
+            if option.plugin is not None and value is not None:
+                found.setdefault(option.dest, value)
+    return found
+
+
+#: The defaults of the options the dock and Processing offer (``window``, ``overlap``, ``batch_size``, ...).
+DEFAULTS: dict[str, Any] = _plugin_defaults()
+
+
 class Request:
-    """One inference run, as the plugin asks for it and the backend receives it.
+    """One run of a plugin action, as the plugin asks for it and the backend receives it.
 
-    ``None`` (or ``"auto"`` for choices) leaves an option to the backend's default. Units and the
-    sensor matter only where the encoder reads pixels: they are reset to ``auto`` without the raster
-    they describe, as are the band lists.
-
-    Attributes:
-        action: one of :data:`ACTIONS`.
-        out: the main output GeoTIFF.
-        optical, sar: raster files; ``embeddings``: an embedding raster made by ``embed``.
-        optical_bands, sar_bands: the layer band (1-based index, or name) of each model band.
-        model: model file (``None``: the bundled model for the layer's sensor).
-        bounds, bounds_crs: area ``(minx, miny, maxx, maxy)`` and its CRS (``None``: whole raster).
-        window, overlap, batch_size, device, cache_dir: encoder tiling and where it runs.
-        optical_units, sar_units, sensor: radiometry choices (``units.OPTICAL_UNITS``, ...).
-        preview_out: embed's PCA preview; k, seed: cluster; samples, class_field: polygons;
-        neighbors, confidence_out: classify; label_raster, head, head_out, steps: segment;
-        point, point_crs: similar's query point (else ``samples``).
-        method, min_cluster_size: cluster (``kmeans``/``hdbscan``); classifier, band_stats,
-        probabilities_out: classify; normalise, distance: how fields are compared (:data:`DISTANCES`).
-        before_*/after_* (embeddings, optical, sar), threshold, change_clusters, mask_out, types_out: change.
-        raster, min_area, simplify, confidence, only: vectorise (``only``: comma-separated class values
-        or names to write, e.g. ``change``).
+    ``Request("cluster", out="c.tif", optical="s2.tif", k=8)``: keyword fields are the ``dest`` names of the
+    action's declared options; a field not given reads as ``None`` (``"auto"`` for the choices whose default
+    is auto). Units, sensor and band lists are dropped without the raster they describe.
     """
 
-    action: str
-    out: str = ""
-    optical: str | None = None
-    optical_bands: list[int | str] | None = None
-    sar: str | None = None
-    sar_bands: list[int | str] | None = None
-    embeddings: str | None = None
-    model: str | None = None
-    bounds: tuple[float, float, float, float] | None = None
-    bounds_crs: str | None = None
-    window: int | None = None
-    overlap: int | None = None
-    batch_size: int | None = None
-    device: str = AUTO
-    cache_dir: str | None = None
-    optical_units: str = AUTO
-    sar_units: str = AUTO
-    sensor: str = AUTO
-    preview_out: str | None = None
-    k: int | None = None
-    seed: int | None = None
-    samples: str | None = None
-    class_field: str | None = None
-    neighbors: int | None = None
-    confidence_out: str | None = None
-    label_raster: str | None = None
-    head: str | None = None
-    head_out: str | None = None
-    steps: int | None = None
-    point: tuple[float, float] | None = None
-    point_crs: str | None = None
-    method: str | None = None
-    min_cluster_size: int | None = None
-    classifier: str | None = None
-    band_stats: bool | None = None
-    probabilities_out: str | None = None
-    normalise: str | None = None
-    distance: str | None = None
-    before_embeddings: str | None = None
-    before_optical: str | None = None
-    before_sar: str | None = None
-    after_embeddings: str | None = None
-    after_optical: str | None = None
-    after_sar: str | None = None
-    threshold: str | None = None
-    change_clusters: int | None = None
-    mask_out: str | None = None
-    types_out: str | None = None
-    raster: str | None = None
-    min_area: float | None = None
-    simplify: float | None = None
-    confidence: str | None = None
-    only: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.action not in ACTIONS:
-            raise RequestError(f"unknown action {self.action!r}; choose one of {', '.join(ACTIONS)}")
-        for name, allowed in (("optical_units", OPTICAL_UNITS), ("sar_units", SAR_UNITS),
-                              ("sensor", SENSOR_NAMES), ("device", DEVICES)):
-            value = getattr(self, name) or AUTO
-            if value not in allowed:
-                raise RequestError(f"unknown {name.replace('_', ' ')} {value!r}; "
-                                   f"choose one of {', '.join(allowed)}")
-            setattr(self, name, value)
-        for name, allowed in (("method", CLUSTER_METHODS), ("classifier", CLASSIFIERS),
-                              ("normalise", NORMALISE_CHOICES), ("distance", DISTANCES)):
-            value = getattr(self, name)
-            if value is not None and value not in allowed:
-                raise RequestError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
-        if self.threshold is not None:
-            self.threshold = _threshold_text(self.threshold)
-        if not self.band_stats:
-            self.band_stats = None
-        if not (self.optical or self.before_optical or self.after_optical):
-            self.optical_units, self.sensor, self.optical_bands = AUTO, AUTO, None
-        if not (self.sar or self.before_sar or self.after_sar):
-            self.sar_units, self.sar_bands = AUTO, None
-        if not self.bounds:
-            self.bounds, self.bounds_crs = None, None
-        for name in ("optical_bands", "sar_bands"):
-            value = getattr(self, name)
-            setattr(self, name, list(value) if value else None)
-        if self.bounds is not None:
-            self.bounds = tuple(float(v) for v in self.bounds)  # type: ignore[assignment]
-        if self.point is not None:
-            self.point = (float(self.point[0]), float(self.point[1]))
-        allowed_fields = {o.name for o in self.options()}
-        stray = [f.name for f in fields(self) if f.name not in allowed_fields | {"action"}
-                 and getattr(self, f.name) is not None
-                 and not (f.name in _AUTO_CHOICES and getattr(self, f.name) == AUTO)]
+    def __init__(self, action: str, commands: dict[str, Command] | None = None, **values: Any) -> None:
+        table = commands or COMMANDS
+        if action not in actions(table):
+            raise RequestError(f"unknown action {action!r}; choose one of {', '.join(actions(table))}")
+        self.action = action
+        self._options = {option.dest: option for option in request_options(action, table)}
+        known = {option.dest for name in actions(table) for option in request_options(name, table)}
+        self._known = known
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(f"Request has no field {', '.join(unknown)}")
+        given = {name: value for name, value in values.items() if value is not None and value != ""}
+        stray = [name for name, value in given.items() if name not in self._options
+                 and not (value == AUTO and name in _VALIDATED | {"device": DEVICES})]
         if stray:
-            raise RequestError(f"{self.action} takes no {', '.join(stray)}")
+            raise RequestError(f"{action} takes no {', '.join(stray)}")
+        self._values = {name: self._checked(self._options[name], value)
+                        for name, value in given.items() if name in self._options}
+        self._drop_orphans()
+
+    def _checked(self, option: Option, value: Any) -> Any:
+        allowed = option.choices or _VALIDATED.get(option.dest)
+        if allowed is not None and value not in allowed:
+            raise RequestError(f"unknown {option.dest.replace('_', ' ')} {value!r}; "
+                               f"choose one of {', '.join(allowed)}")
+        if option.dest == "threshold":
+            return _threshold_text(value)
+        return _typed(option, value)
+
+    def _drop_orphans(self) -> None:
+        values = self._values
+        if not any(values.get(name) for name in ("optical", "before_optical", "after_optical")):
+            for name in ("optical_units", "sensor", "optical_bands"):
+                values.pop(name, None)
+        if not any(values.get(name) for name in ("sar", "before_sar", "after_sar")):
+            for name in ("sar_units", "sar_bands"):
+                values.pop(name, None)
+        if not values.get("bounds"):
+            values.pop("bounds_crs", None)
+        if values.get("band_stats") is False:
+            values.pop("band_stats")
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("_options", {})
+        if name not in options:
+            if name in self.__dict__.get("_known", ()):
+                return None  # a field of another action
+            raise AttributeError(f"a {self.__dict__.get('action')} request has no field {name!r}")
+        value = self._values.get(name)
+        return options[name].default if value is None and options[name].default == AUTO else value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Request) and (self.action, self.given()) == (other.action, other.given())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.given().items())
+        return f"Request({self.action!r}, {fields})"
 
     def options(self) -> tuple[Option, ...]:
-        """The options of this request's action, shared inputs first."""
-        return (*_ACTION_INPUTS[self.action], *ACTION_OPTIONS[self.action])
+        """The declared options of this request's action."""
+        return tuple(self._options.values())
+
+    def given(self) -> dict[str, Any]:
+        """The fields that differ from the declared defaults, in declaration order."""
+        return {name: self._values[name] for name, option in self._options.items()
+                if self._values.get(name) is not None and self._values[name] != option.default}
 
     def to_argv(self) -> list[str]:
         """The backend argv (without the interpreter and ``--events``)."""
-        if not self.out:
+        if not self._values.get("out"):
             raise RequestError("the request has no output (out)")
         argv = [self.action]
-        for option in self.options():
-            value = getattr(self, option.name)
-            if value is None or value == "" or (value == AUTO and option.name in _AUTO_CHOICES):
-                continue
-            argv += [option.flag] if option.kind == "flag" else [option.flag, *_format(option.kind, value)]
+        for name, value in self.given().items():
+            option = self._options[name]
+            argv += [option.flag] if option.action == "store_true" else [option.flag, *_format(option, value)]
         return argv
 
     @classmethod
-    def from_argv(cls, argv: Sequence[str]) -> Request:
+    def from_argv(cls, argv: Sequence[str], commands: dict[str, Command] | None = None) -> Request:
         """The request an argv made by :meth:`to_argv` stands for (``RequestError`` if it is none)."""
-        if not argv or argv[0] not in ACTIONS:
+        table = commands or COMMANDS
+        if not argv or argv[0] not in actions(table):
             raise RequestError(f"not a command the plugin runs: {list(argv)[:1]}")
-        action = argv[0]
-        parser = _parser(action)
+        options = request_options(argv[0], table)
         try:
-            namespace = parser.parse_args(list(argv[1:]))
+            namespace = _parser(argv[0], options).parse_args(list(argv[1:]))
         except _ParseError as exc:
-            raise RequestError(f"{action}: {exc}") from None
-        values = {option.name: _parse(option.kind, getattr(namespace, option.name))
-                  for option in (*_ACTION_INPUTS[action], *ACTION_OPTIONS[action])}
-        values = {name: value for name, value in values.items() if value is not None}
-        return cls(action=action, **values)
+            raise RequestError(f"{argv[0]}: {exc}") from None
+        values = {option.dest: getattr(namespace, option.dest) for option in options}
+        given = {name: value for name, value in values.items() if value is not None}
+        return cls(argv[0], commands=table, **given)
 
 
-_AUTO_CHOICES = {"optical_units", "sar_units", "sensor", "device"}
+def _typed(option: Option, value: Any) -> Any:
+    """``value`` as the option's type (what :meth:`Request.from_argv` reads back from text)."""
+    if option.action == "store_true":
+        return True if value else None
+    if option.bands:
+        return parse_band_list(value) if isinstance(value, str) else list(value)
+    if option.nargs in (2, 4):
+        return tuple(float(each) for each in value)
+    if option.type in (int, float):
+        return option.type(value)
+    return str(value)
 
 
-def _format(kind: str, value: Any) -> list[str]:
-    if kind == "int":
-        return [str(int(value))]
-    if kind == "float":
-        return [repr(float(value))]
-    if kind in ("float2", "float4"):
-        return [repr(float(v)) for v in value]
-    if kind == "bands":
+def _format(option: Option, value: Any) -> list[str]:
+    if option.bands:
         return [format_band_list(value)]
+    if option.nargs in (2, 4):
+        return [repr(float(each)) for each in value]
+    if option.type is float:
+        return [repr(float(value))]
     return [str(value)]
 
 
 def _threshold_text(value: Any) -> str:
-    """``otsu``, ``otsu3`` or a finite number as text (``RequestError`` otherwise)."""
+    """A threshold rule (:data:`THRESHOLD_RULES`) or a finite number as text (``RequestError`` otherwise)."""
     text = str(value).strip().lower()
-    if text in THRESHOLD_MODES:
+    if text in THRESHOLD_RULES:
         return text
     try:
         number = float(text)
     except ValueError:
         number = float("nan")
     if number != number or number in (float("inf"), float("-inf")):
-        raise RequestError(f"the change threshold must be a number, otsu or otsu3 (got {value!r})")
+        raise RequestError(f"the change threshold must be a number or one of {', '.join(THRESHOLD_RULES)} "
+                           f"(got {value!r})")
     return repr(number) if isinstance(value, float) else text
-
-
-def _parse(kind: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if kind == "int":
-        return int(value)
-    if kind == "float":
-        return float(value)
-    if kind == "flag":
-        return True if value else None
-    if kind in ("float2", "float4"):
-        return tuple(float(v) for v in value)
-    if kind == "bands":
-        return parse_band_list(value)
-    return value
 
 
 class _ParseError(Exception):
@@ -337,14 +232,14 @@ class _Parser(argparse.ArgumentParser):
         raise _ParseError(message)
 
 
-def _parser(action: str) -> _Parser:
+def _parser(action: str, options: Sequence[Option]) -> _Parser:
+    """Flags and value counts only: values stay text (typed by :class:`Request`), absent ones ``None``."""
     parser = _Parser(prog=action, add_help=False, allow_abbrev=False)
-    for option in (*_ACTION_INPUTS[action], *ACTION_OPTIONS[action]):
-        if option.kind == "flag":
-            parser.add_argument(option.flag, dest=option.name, action="store_true")
-            continue
-        nargs = {"float2": 2, "float4": 4}.get(option.kind)
-        parser.add_argument(option.flag, dest=option.name, nargs=nargs)
+    for option in options:
+        if option.action == "store_true":
+            parser.add_argument(*option.flags, dest=option.dest, action="store_true", default=None)
+        else:
+            parser.add_argument(*option.flags, dest=option.dest, nargs=option.nargs)
     return parser
 
 

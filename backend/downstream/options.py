@@ -5,41 +5,11 @@ Only argparse and pathlib at import time, so ``--help`` stays fast.
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 from typing import Any
 
 from backend.errors import UserError
-
-
-def add_samples_arguments(parser: argparse.ArgumentParser, required: bool = False,
-                          class_field: bool = True) -> None:
-    """``--samples``, ``--samples-layer`` and (optionally) ``--class-field``."""
-    group = parser.add_argument_group("samples")
-    group.add_argument("--samples", metavar="PATH", required=required,
-                       help="polygons in any OGR vector format (GeoPackage, GeoJSON, Shapefile), any CRS")
-    group.add_argument("--samples-layer", metavar="NAME",
-                       help="layer of a multi-layer source (default: the first)")
-    if class_field:
-        group.add_argument("--class-field", default="class", metavar="FIELD",
-                           help="attribute holding each polygon's class (default: class)")
-
-
-def add_field_arguments(parser: argparse.ArgumentParser, distance: bool = False) -> None:
-    """``--normalise {auto,l2,none}`` and, for commands that compare vectors, ``--distance``.
-
-    Read the field with ``EmbeddingRaster(path, normalise=args.normalise)``; ``auto`` L2-normalises
-    rasters made by ``embed`` and fields that are already unit length (AlphaEarth), and leaves other
-    fields (TESSERA) as they are.
-    """
-    group = parser.add_argument_group("embedding field")
-    group.add_argument("--normalise", choices=("auto", "l2", "none"), default="auto",
-                       help="L2-normalise the vectors: auto (default) for embed's rasters and unit-length "
-                            "fields such as AlphaEarth, l2 always, none never")
-    if distance:
-        group.add_argument("--distance", choices=("cosine", "euclidean"), default="cosine",
-                           help="how vectors are compared: cosine (default) or euclidean (after --normalise)")
 
 
 def read_samples(samples: str, layer: str | None, class_field: str | None = None) -> Any:

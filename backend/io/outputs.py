@@ -44,24 +44,24 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from backend.contract.commands import INPUT, OUTPUT, leaf_commands
 from backend.errors import EnvironmentFault, UserError
 
+
+def _options_with(role: str) -> dict[str, str]:
+    """``{dest: shown name}`` of every declared option whose value is a file of ``role``."""
+    found: dict[str, str] = {}
+    for _, command in leaf_commands():
+        for option in command.options:
+            if option.role == role:
+                found.setdefault(option.dest, option.flag.upper() if option.positional else option.flag)
+    return found
+
+
 #: Options (argparse ``dest`` -> shown name) whose values are files a run reads.
-INPUT_OPTIONS = {
-    "optical": "--optical", "sar": "--sar", "model": "--model", "samples": "--samples",
-    "label_raster": "--label-raster", "head": "--head", "embeddings": "--embeddings", "init": "--init",
-    "scene": "--scene", "labels": "--labels", "checkpoint": "CHECKPOINT", "data": "DATA",
-    "optical_stats_from": "--optical-stats-from", "sar_stats_from": "--sar-stats-from",
-    "data_config": "--data-config", "folder": "FOLDER",
-    "before_embeddings": "--before-embeddings", "after_embeddings": "--after-embeddings",
-    "before_optical": "--before-optical", "after_optical": "--after-optical",
-    "before_sar": "--before-sar", "after_sar": "--after-sar", "raster": "--raster",
-    "confidence": "--confidence",
-}
+INPUT_OPTIONS = _options_with(INPUT)
 #: Options whose values are files a run writes as given (``--head-out`` gets suffixes: the job checks it).
-OUTPUT_OPTIONS = {"out": "--out", "preview_out": "--preview-out", "confidence_out": "--confidence-out",
-                  "probabilities_out": "--probabilities-out", "mask_out": "--mask-out",
-                  "types_out": "--types-out"}
+OUTPUT_OPTIONS = _options_with(OUTPUT)
 #: Files that travel together: a model or head is ``.safetensors`` weights plus a ``.json``.
 _COMPANIONS = {".safetensors": ".json", ".json": ".safetensors"}
 #: Block-table entries checked in full below this count; above it only each band's last block.

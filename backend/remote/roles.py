@@ -1,30 +1,35 @@
-"""Which options of the remotely runnable commands name local files, in one place.
+"""Which options of the remotely runnable commands name local files, from the declarations.
 
 Shared by the client (what to upload, where outputs go) and the server (which argv values must be
-placeholders, never client-supplied server paths). :func:`command_roles` derives each command's
-roles from its parser and the table every command's guard uses (:data:`backend.io.outputs.INPUT_OPTIONS`
-/ ``OUTPUT_OPTIONS``): every ``--*-out`` option is an output, and any other option that names a file or
-folder (metavar ``PATH``/``DIR``, ``Path`` type) is refused remotely. Standard library only: the client
-runs in any Python 3, QGIS's own included.
+placeholders, never client-supplied server paths). :func:`command_roles` reads each option's file role in
+:mod:`backend.contract.commands`: inputs are uploaded, outputs (and sidecars) come back, machine settings
+are dropped, and any other path is refused remotely. Standard library only: the client runs in any
+Python 3, QGIS's own included.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.contract.commands import (
+    COMMANDS,
+    COMMON_OPTIONS,
+    INPUT,
+    MACHINE,
+    OUTPUT,
+    PATH,
+    SIDECAR,
+    Command,
+    leaf_commands,
+)
 from backend.contract.remote import REMOTE_COMMANDS as REMOTE_COMMANDS  # re-exported
-from backend.io.outputs import INPUT_OPTIONS, OUTPUT_OPTIONS
 
-#: Options whose value is a file the run reads: uploaded (or named on the server with ``server:``).
-INPUT_FLAGS = frozenset(option for option in INPUT_OPTIONS.values() if option.startswith("--"))
-#: Options whose value is a file the run writes (with its sidecars in the same folder).
-OUTPUT_FLAGS = frozenset([*OUTPUT_OPTIONS.values(), "--head-out"])
 #: Options that configure the machine the run happens on: the client drops them (the server's own apply).
-DROPPED_FLAGS = {"--cache-dir": 1, "--cache-max-gb": 1, "--events": 1}
+DROPPED_FLAGS = {"--events": 1, **{option.flag: 1 for _, command in leaf_commands()
+                                   for option in command.options if option.role == MACHINE}}
 #: Prefix of an input value that names a file already on the server, under one of its ``--data-root``s.
 SERVER_PREFIX = "server:"
 #: Files that travel with an input: same folder, same stem (model weights + JSON, shapefile parts).
@@ -67,36 +72,24 @@ class Roles:
     refused: frozenset[str]
 
 
-def _names_a_path(action: argparse.Action) -> bool:
-    return (action.metavar in ("PATH", "DIR", "FILE", "FOLDER") or action.type is Path
-            or action.dest.endswith(("_dir", "_file", "_path", "_folder")))
+def roles_of(command: Command) -> Roles:
+    """The roles of ``command``'s declared options."""
+    known, inputs, outputs, refused = set(), set(), set(), set()
+    for option in (*command.options, *COMMON_OPTIONS):
+        known.update(option.flags)
+        if option.role == INPUT:
+            inputs.update(option.flags)
+        elif option.role in (OUTPUT, SIDECAR):
+            outputs.update(option.flags)
+        elif option.role == PATH:
+            refused.update(option.flags)
+    return Roles(frozenset(known), frozenset(inputs), frozenset(outputs), frozenset(refused))
 
 
 @functools.cache
 def command_roles(command: str) -> Roles:
-    """The roles of ``command``'s options: the shared tables, plus every ``--*-out`` option as an output."""
-    from backend.parser import build_parser
-
-    parser = build_parser()
-    for group in parser._subparsers._group_actions:
-        if isinstance(group, argparse._SubParsersAction) and command in group.choices:
-            actions = group.choices[command]._actions
-            break
-    else:
-        raise KeyError(command)
-    known, inputs, outputs, refused = set(), set(), set(), set()
-    for action in actions:
-        for flag in action.option_strings:
-            known.add(flag)
-            if flag in INPUT_FLAGS:
-                inputs.add(flag)
-            elif flag in OUTPUT_FLAGS or action.dest.endswith("_out"):
-                outputs.add(flag)
-            elif flag in DROPPED_FLAGS:
-                continue
-            elif _names_a_path(action):
-                refused.add(flag)
-    return Roles(frozenset(known), frozenset(inputs), frozenset(outputs), frozenset(refused))
+    """The roles of the options of the top-level ``command``."""
+    return roles_of(COMMANDS[command])
 
 
 def output_files(command: str, option: str, name: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from backend.contract.bands import parse_band_list
 from backend.contract.requests import DEFAULTS, Request
-from backend.jobs._inputs import InputOptions
+from backend.inference.resolve import InputOptions
 from tests.test_contract import _plugin_requests, parse_with_backend
 
 #: InputOptions fields the contract's Request carries too (the rest the plugin never sets).
@@ -34,7 +34,7 @@ def test_typed_input_options_equal_every_plugin_request():
         argv = request.to_argv()
         options = InputOptions.from_args(parse_with_backend(argv))
         request = Request.from_argv(argv)  # the contract's reading of the same argv
-        offered = {option.name for option in request.options()}
+        offered = {option.dest for option in request.options()}
         for name in SHARED:
             if name in offered:
                 assert getattr(options, name) == _expected(request, name), (name, argv)
