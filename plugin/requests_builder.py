@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .bands import BandPlan, match_bands
+from .contract import commands as _commands
 from .contract import outputs as _outputs
 from .contract import requests as _requests
 from .i18n import tr
@@ -26,6 +27,8 @@ SUGGESTED_K = _requests.SUGGESTED_K
 @dataclass(frozen=True)
 class AdvancedOption:
     """An option of the dock's *Advanced* section and the Processing parameter of the same name.
+
+    Derived from the option's declaration (:mod:`backend.contract.commands`, ``plugin=PluginField(...)``).
 
     Attributes:
         name: the request field (and backend option without ``--``).
@@ -51,38 +54,39 @@ class AdvancedOption:
         return int(DEFAULTS[self.name])
 
 
-_ENCODER = ("embed", "cluster", "classify", "segment", "similar", "change")
-ADVANCED_OPTIONS: tuple[AdvancedOption, ...] = (
-    AdvancedOption("overlap", "OVERLAP", "Tile overlap", "Tile overlap of the encoder in pixels "
-                   "(multiple of 8; --overlap)", 0, 512, 8, _ENCODER),
-    AdvancedOption("batch_size", "BATCH_SIZE", "Batch size", "Tiles per encoder call (--batch-size); lower "
-                   "it when memory is short", 1, 256, 1, _ENCODER),
-    AdvancedOption("neighbors", "NEIGHBORS", "Neighbours (k of kNN)", "k of the kNN vote of Classify "
-                   "(--neighbors)", 1, 500, 1, ("classify",)),
-    AdvancedOption("steps", "STEPS", "Training steps (Segment)", "Training steps of the segmentation head "
-                   "(AdamW; --steps)", 1, 100_000, 50, ("segment",)),
-)
+def offered(commands: dict | None = None) -> dict[str, tuple[_commands.Option, tuple[str, ...]]]:
+    """Every option the plugin offers (declared with a ``PluginField``) and the actions that take it."""
+    found: dict[str, tuple[_commands.Option, tuple[str, ...]]] = {}
+    for action in _requests.actions(commands):
+        for option in _commands.plugin_options(action, commands):
+            declared, actions = found.get(option.dest, (option, ()))
+            found[option.dest] = (declared, (*actions, action))
+    return found
 
-#: Clustering methods and classifiers: the backend's choice and its label (the dock's combo boxes and the
-#: Processing enums, in this order; translated where shown).
-CLUSTER_METHOD_LABELS: dict[str, str] = {"kmeans": "k-means", "hdbscan": "HDBSCAN (no k, noise class)"}
-CLASSIFIER_LABELS: dict[str, str] = {"auto": "Auto (never below the raw bands)", "knn": "kNN",
-                                     "random-forest": "Random forest",
-                                     "gradient-boosting": "Gradient boosting"}
-assert tuple(CLUSTER_METHOD_LABELS) == _requests.CLUSTER_METHODS
-assert tuple(CLASSIFIER_LABELS) == _requests.CLASSIFIERS
 
+OFFERED = offered()
+ADVANCED_OPTIONS: tuple[AdvancedOption, ...] = tuple(
+    AdvancedOption(name, name.upper(), option.plugin.label, option.plugin.help, option.plugin.minimum,
+                   option.plugin.maximum, option.plugin.step, actions)
+    for name, (option, actions) in OFFERED.items()
+    if option.plugin is not None and option.plugin.advanced and option.type is int)
+
+
+def choice_labels(name: str) -> dict[str, str]:
+    """``{backend choice: label}`` of an offered option (the combo boxes and Processing enums)."""
+    option = OFFERED[name][0]
+    return dict(zip(option.choices or (), option.plugin.choice_labels if option.plugin else ()))
+
+
+CLUSTER_METHOD_LABELS: dict[str, str] = choice_labels("method")
+CLASSIFIER_LABELS: dict[str, str] = choice_labels("classifier")
 #: How embedding vectors are read (``--normalise``) and compared (``--distance``): the *Advanced* combo boxes
 #: and the Processing enums NORMALISE and DISTANCE, in this order (labels translated where shown). Their
 #: values travel in :attr:`RunChoices.advanced` under the request field's name.
-NORMALISE_LABELS: dict[str, str] = {"auto": "auto", "l2": "L2 (unit length)", "none": "as they are"}
-DISTANCE_LABELS: dict[str, str] = {"cosine": "cosine", "euclidean": "euclidean"}
-assert tuple(NORMALISE_LABELS) == _requests.NORMALISE_CHOICES
-assert tuple(DISTANCE_LABELS) == _requests.DISTANCES
-#: The choice tables by request field (and, upper-cased, Processing parameter) name.
-FIELD_CHOICES: dict[str, dict[str, str]] = {"normalise": NORMALISE_LABELS, "distance": DISTANCE_LABELS}
+FIELD_CHOICES: dict[str, dict[str, str]] = {name: choice_labels(name) for name in ("normalise", "distance")}
+NORMALISE_LABELS, DISTANCE_LABELS = FIELD_CHOICES["normalise"], FIELD_CHOICES["distance"]
 #: The actions that take them.
-FIELD_ACTIONS: tuple[str, ...] = ("classify", "similar", "change")
+FIELD_ACTIONS: tuple[str, ...] = OFFERED["distance"][1]
 
 
 @dataclass

@@ -65,6 +65,8 @@ class PluginField:
     choice_labels: tuple[str, ...] = ()
     #: Under the dock's and Processing's *Advanced* options.
     advanced: bool = True
+    #: The value shown first where the backend has no default (``--k``).
+    default: Any = None
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
                 options=(
                     Option("--size", default="base", choices=("base", "tiny"), help="model size"),
                     Option("--crop", type=int, default=1068, help="side of the scene crop in px (max 1068)"),
-                    Option("--window", type=int, default=120),
+                    Option("--window", type=int, default=DEFAULT_WINDOW),
                     Option("--overlap", type=int, default=32),
                     Option("--batch-size", type=int, default=4),
                     Option("--device", default="cpu"),
@@ -466,8 +468,8 @@ COMMANDS_LIST: tuple[Command, ...] = (
                    help="kmeans: k clusters (needs --k, default); hdbscan: density clusters, no k, plus a "
                         "noise class"),
             Option("--k", type=int, help="number of clusters (k-means)",
-                   plugin=PluginField("Number of clusters (k)", "k of k-means (--k)", 2, 64, 1,
-                                      advanced=False)),
+                   plugin=PluginField("Number of clusters (k)", "k of k-means (--k)", 2, 255, 1,
+                                      advanced=False, default=SUGGESTED_K)),
             Option("--seed", type=int, default=0, help="random seed (initial centres, HDBSCAN sample)",
                    plugin=PluginField("Random seed", "Seed of the initial centres and the HDBSCAN sample "
                                       "(--seed)",
@@ -484,7 +486,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
             Option("--pca-dims", type=int, default=32, metavar="N",
                    help="HDBSCAN: cluster the sample in its first N principal components (fast in high "
                         "dimensions; 0 = full vectors; default 32)"),
-            replace(DISTANCE, group=None, deprecated=("--metric",),
+            replace(DISTANCE, group=None, deprecated=("--metric",), plugin=None,
                     help="cosine: cluster L2-normalised embeddings (default); euclidean: raw vectors"),
             _out("cluster GeoTIFF"),
         ),

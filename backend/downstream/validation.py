@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from backend.contract.commands import DEFAULT_WINDOW
+
 #: At most this many refits for leave-one-polygon-out (more polygons: grouped folds).
 MAX_LOPO_FOLDS = 50
 #: At most this many spatially blocked folds.
@@ -148,4 +150,4 @@ def beats(accuracy: float | None, macro_f1: float | None, other_accuracy: float 
 
 def default_block(window: int | None) -> int:
     """Block side in patches: larger than the encoder's window (its receptive field)."""
-    return (window or 120) // 8 + 1
+    return (window or DEFAULT_WINDOW) // 8 + 1

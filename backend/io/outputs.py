@@ -44,14 +44,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from backend.contract.commands import INPUT, OUTPUT, leaf_commands
+from backend.contract.commands import INPUT, OUTPUT, Command, leaf_commands
 from backend.errors import EnvironmentFault, UserError
 
 
-def _options_with(role: str) -> dict[str, str]:
+def options_with(role: str, commands: dict[str, Command] | None = None) -> dict[str, str]:
     """``{dest: shown name}`` of every declared option whose value is a file of ``role``."""
     found: dict[str, str] = {}
-    for _, command in leaf_commands():
+    for _, command in leaf_commands(commands):
         for option in command.options:
             if option.role == role:
                 found.setdefault(option.dest, option.flag.upper() if option.positional else option.flag)
@@ -59,9 +59,9 @@ def _options_with(role: str) -> dict[str, str]:
 
 
 #: Options (argparse ``dest`` -> shown name) whose values are files a run reads.
-INPUT_OPTIONS = _options_with(INPUT)
+INPUT_OPTIONS = options_with(INPUT)
 #: Options whose values are files a run writes as given (``--head-out`` gets suffixes: the job checks it).
-OUTPUT_OPTIONS = _options_with(OUTPUT)
+OUTPUT_OPTIONS = options_with(OUTPUT)
 #: Files that travel together: a model or head is ``.safetensors`` weights plus a ``.json``.
 _COMPANIONS = {".safetensors": ".json", ".json": ".safetensors"}
 #: Block-table entries checked in full below this count; above it only each band's last block.

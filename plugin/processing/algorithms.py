@@ -38,19 +38,29 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QIcon
 
 from .. import requests_builder as builder
-from ..backend_client import BackendCancelled, BackendError, BackendNotFound, run_backend
+from ..backend_client import run_backend
 from ..bands import SENSOR_LABELS, layer_facts, resolve_sensor
 from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES
 from ..help_links import PROCESSING, help_url
+from ..interpreter import BackendNotFound
 from ..job_inputs import field_file, layer_files, layer_optical_bands, layer_sar_bands
 from ..jobs import AUTO, JobRequest
 from ..layers import STYLE_KEYS
 from ..models import bundled_model_names, model_bands, model_from_name
+from ..process_client import BackendCancelled, BackendError
 from ..rasters import RasterExport, layer_rectangle, plain_file_path
 from ..settings import DEVICES, Settings
 from ..tasks import warning_text
 from . import common as _common
-from .common import StylePostProcessor, _enum_choice, _labels, _tr, _unit_options, push_warning
+from .common import (
+    StylePostProcessor,
+    _enum_choice,
+    _labels,
+    _tr,
+    _unit_options,
+    number_parameter,
+    push_warning,
+)
 
 #: The *Advanced* options every algorithm that runs the encoder takes (Classify and Segment add theirs).
 _ENCODER_OPTION_ACTIONS = builder.ADVANCED_OPTIONS[0].actions
@@ -146,8 +156,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                                          "Sentinel-2, by wavelength with spectral fill for other sensors)",
                                          optional=True),
             QgsProcessingParameterString(self.SAR_BANDS, "Radar band mapping (e.g. 1,2)", optional=True),
-            QgsProcessingParameterNumber(self.WINDOW, "Window size (pixels, multiple of 8)",
-                                         QgsProcessingParameterNumber.Integer, 120, False, 16, 2048),
+            number_parameter("window"),
             QgsProcessingParameterEnum(self.DEVICE, "Device", list(DEVICES), defaultValue=0),
         ]
         advanced += [self._advanced_parameter(option) for option in builder.ADVANCED_OPTIONS
@@ -159,13 +168,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
     @staticmethod
     def _advanced_parameter(option, advanced: bool = True) -> QgsProcessingParameterNumber:
         """The Processing parameter of one of the dock's *Advanced* options (same name, range, default)."""
-        parameter = QgsProcessingParameterNumber(option.parameter, _tr(option.label),
-                                                 QgsProcessingParameterNumber.Integer, option.default, False,
-                                                 option.minimum, option.maximum)
-        parameter.setHelp(_tr(option.help))
-        if advanced:
-            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
-        return parameter
+        return number_parameter(option.name, advanced)
 
     def add_embeddings_parameter(self) -> None:
         parameter = QgsProcessingParameterRasterLayer(
@@ -362,14 +365,11 @@ class ClusterAlgorithm(TerraprobeAlgorithm):
         self.add_embeddings_parameter()
         self.addParameter(QgsProcessingParameterEnum(self.METHOD, _tr("Method"),
                                                      _labels(builder.CLUSTER_METHOD_LABELS), defaultValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.K, "Number of clusters (k)", minValue=2,
-                                                       defaultValue=builder.SUGGESTED_K, maxValue=255))
+        self.addParameter(number_parameter("k", advanced=False))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_CLUSTER_SIZE, _tr("HDBSCAN: smallest cluster in sampled patches (0: auto)"),
             QgsProcessingParameterNumber.Integer, 0, True, 0, 100_000))
-        seed = QgsProcessingParameterNumber(self.SEED, "Random seed", QgsProcessingParameterNumber.Integer, 0)
-        seed.setFlags(seed.flags() | seed.FlagAdvanced)
-        self.addParameter(seed)
+        self.addParameter(number_parameter("seed"))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Clusters"))
 
     def action_options(self, parameters, context, feedback, out) -> dict:

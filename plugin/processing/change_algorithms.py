@@ -33,7 +33,7 @@ from ..jobs import JobRequest
 from ..rasters import layer_rectangle, plain_file_path
 from ..settings import DEVICES, Settings
 from .algorithms import TerraprobeAlgorithm, add_model_parameters, chosen_model
-from .common import _tr, _unit_options, add_field_parameters, field_choices
+from .common import _tr, _unit_options, add_field_parameters, field_choices, number_parameter
 
 #: Labels of :data:`plugin.job_inputs.DATE_KINDS` (the dock's *Compare* choices).
 KIND_LABELS = ("Embedding fields", "Optical layers (same model)", "Radar layers (same model)")
@@ -83,8 +83,7 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
                                        _unit_options(OPTICAL_UNITS), defaultValue=0),
             QgsProcessingParameterEnum(self.SAR_UNITS, _tr("Radar units (auto: detected)"),
                                        _unit_options(SAR_UNITS), defaultValue=0),
-            QgsProcessingParameterNumber(self.WINDOW, _tr("Window size (pixels, multiple of 8)"),
-                                         QgsProcessingParameterNumber.Integer, 120, False, 16, 2048),
+            number_parameter("window"),
             QgsProcessingParameterEnum(self.DEVICE, _tr("Device"), list(DEVICES), defaultValue=0),
         ]
         advanced += [self._advanced_parameter(option) for option in builder.ADVANCED_OPTIONS

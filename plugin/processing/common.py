@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
     QgsRasterLayer,
     QgsVectorLayer,
 )
@@ -20,7 +21,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from ..contract import UNIT_HELP
 from ..jobs import AUTO
 from ..layers import style_layer, style_vector_layer
-from ..requests_builder import FIELD_CHOICES
+from ..requests_builder import DEFAULTS, FIELD_CHOICES, OFFERED
 
 _POST_PROCESSORS: list[StylePostProcessor] = []
 
@@ -42,6 +43,19 @@ def _labels(labels: dict[str, str]) -> list[str]:
 def _enum_choice(index: int, choices: tuple[str, ...]) -> str:
     """The value of an enum index (``auto`` when out of range)."""
     return choices[index] if 0 <= index < len(choices) else AUTO
+
+
+def number_parameter(name: str, advanced: bool = True) -> QgsProcessingParameterNumber:
+    """The Processing parameter of an offered integer option: label, range and default as declared."""
+    field = OFFERED[name][0].plugin
+    default = DEFAULTS[name] if field.default is None else field.default
+    parameter = QgsProcessingParameterNumber(name.upper(), _tr(field.label),
+                                             QgsProcessingParameterNumber.Integer, default, False,
+                                             field.minimum, field.maximum)
+    parameter.setHelp(_tr(field.help))
+    if advanced:
+        parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+    return parameter
 
 
 #: The Processing parameters of :data:`plugin.requests_builder.FIELD_CHOICES` (the dock's *Advanced* combos).

@@ -22,7 +22,13 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..contract import requests as _requests
-from ..requests_builder import ADVANCED_OPTIONS, CLASSIFIER_LABELS, CLUSTER_METHOD_LABELS, FIELD_CHOICES
+from ..requests_builder import (
+    ADVANCED_OPTIONS,
+    CLASSIFIER_LABELS,
+    CLUSTER_METHOD_LABELS,
+    FIELD_CHOICES,
+    OFFERED,
+)
 from ..settings import DEVICES
 from .accuracy_table import AccuracyTable
 
@@ -56,8 +62,9 @@ class AreaBox(QgsCollapsibleGroupBox):
         row.addWidget(self.draw_button)
         form.addRow(self.tr("Area"), row)
         self.window_spin = QSpinBox()
-        self.window_spin.setRange(16, 1024)
-        self.window_spin.setSingleStep(8)
+        window = OFFERED["window"][0].plugin
+        self.window_spin.setRange(window.minimum, window.maximum)
+        self.window_spin.setSingleStep(window.step)
         self.window_spin.setValue(int(_requests.DEFAULTS["window"]))
         self.window_spin.setSuffix(self.tr(" px"))
         self.window_spin.setToolTip(self.tr("Window the encoder sees at once (multiple of 8)"))
@@ -111,8 +118,9 @@ class ActionsBox(QgsCollapsibleGroupBox):
         self.cluster_method_combo.setToolTip(self.tr("k-means: k clusters; HDBSCAN: density clusters, no k, "
                                                      "unclustered patches in a grey noise class"))
         self.k_spin = QSpinBox()
-        self.k_spin.setRange(2, 64)
-        self.k_spin.setValue(_requests.SUGGESTED_K)
+        k = OFFERED["k"][0].plugin
+        self.k_spin.setRange(k.minimum, k.maximum)
+        self.k_spin.setValue(k.default)
         self.k_spin.setPrefix(self.tr("k = "))
         self.k_spin.setToolTip(self.tr("Number of clusters"))
         self.min_cluster_spin = QSpinBox()

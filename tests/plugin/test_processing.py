@@ -33,6 +33,30 @@ def test_algorithms_declare_named_outputs(loaded_plugin):
     assert classify.parameterDefinition("CLASS_FIELD").parentLayerParameterName() == "SAMPLES"
 
 
+def test_processing_parameters_are_the_declared_options(loaded_plugin):
+    """Every option the plugin offers (``PluginField`` in backend/contract/commands.py) is a parameter of the
+    algorithms of the actions that take it, with the declared label, range, default or choices."""
+    from backend.contract.requests import DEFAULTS
+    from plugin.requests_builder import offered
+
+    checked = 0
+    for name, (option, actions) in offered().items():
+        for action in actions:
+            parameter = QgsApplication.processingRegistry().algorithmById(f"terraprobe:{action}") \
+                .parameterDefinition(name.upper())
+            assert parameter is not None, (action, name)
+            if option.choices:
+                assert len(parameter.options()) == len(option.choices), (action, name)
+            elif option.type is int:
+                assert parameter.description() == option.plugin.label, (action, name)
+                assert (parameter.minimum(), parameter.maximum()) == (option.plugin.minimum,
+                                                                      option.plugin.maximum), (action, name)
+                if name in DEFAULTS:
+                    assert parameter.defaultValue() == DEFAULTS[name], (action, name)
+            checked += 1
+    assert checked >= 20
+
+
 def test_processing_embed_then_cluster_chain_writes_a_styled_class_map(loaded_plugin, processing_ready,
                                                                       tiny_model, shared_data, tmp_path):
     import processing
