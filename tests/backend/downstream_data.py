@@ -10,7 +10,6 @@ exercised on real spatial structure without needing the encoder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import rasterio
@@ -65,13 +64,3 @@ SEN2 = "rstoolbox-sen2/sen2.tif"
 SEN2_POLYGONS = "rstoolbox-sen2/trainingPolygons_sen2.geojson"
 FLOODS_S2 = "sen1floods11/Spain_7370579_S2Hand.tif"
 FLOODS_LABEL = "sen1floods11/Spain_7370579_LabelHand.tif"
-
-
-def run_backend(*args: str | Path) -> Any:
-    """``python -m backend ...`` in a real process (the repo's interpreter)."""
-    import subprocess
-
-    from tests.conftest import REPO_ROOT, backend_python
-
-    return subprocess.run([backend_python(), "-m", "backend", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)

@@ -11,8 +11,6 @@ they carry real spatial structure:
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,35 +19,9 @@ from rasterio.transform import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from tests.backend.downstream_data import patch_features
-from tests.conftest import REPO_ROOT, backend_python
 
 PATCH = 8
 UTM = "EPSG:32721"
-
-
-def run_cli(*args: object) -> subprocess.CompletedProcess:
-    """``python -m backend ARGS --events json`` in the repository."""
-    command = [backend_python(), "-m", "backend", *map(str, args), "--events", "json"]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-
-
-def events_of(proc: subprocess.CompletedProcess) -> list[dict]:
-    """The JSON events a run printed."""
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-
-
-def result_of(proc: subprocess.CompletedProcess) -> dict:
-    """The result event of a successful run."""
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return next(e for e in events_of(proc) if e.get("event") == "result")
-
-
-def error_of(proc: subprocess.CompletedProcess) -> str:
-    """The one error message of a run that failed with exit status 2."""
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    errors = [e["message"] for e in events_of(proc) if e.get("event") == "error"]
-    assert len(errors) == 1, events_of(proc)
-    return errors[0]
 
 
 def projected_features(source: Path, dim: int, seed: int) -> tuple[np.ndarray, object, Affine]:

@@ -17,7 +17,8 @@ from backend.downstream.classify import classify_map
 from backend.downstream.validation import polygon_blocks
 from backend.errors import UserError
 from backend.io.vectors import SampleSet, read_sample_polygons
-from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, run_backend, write_embedding_raster
+from tests.backend.conftest import run_backend
+from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, write_embedding_raster
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 from backend.downstream.classifiers import BASELINE, MODEL_RECIPE, MODEL_RECIPES, Recipe
 from backend.downstream.classify import RecipeScore, choose_recipe
 from backend.downstream.validation import CvAccuracy
+from tests.backend.conftest import events_of, result_of, run_json
 from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, write_embedding_raster
-from tests.backend.fields import events_of, result_of, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def sen2_embeddings(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
 
 def _run(*args: str | Path) -> tuple[dict, list[dict]]:
     """``classify`` in a real process: the result's stats and every event."""
-    done = run_cli("classify", *args)
+    done = run_json("classify", *args)
     return result_of(done)["stats"], events_of(done)
 
 

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
-from tests.conftest import REPO_ROOT, backend_python
-
-
-def run_backend(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+from tests.backend.conftest import run_backend
 
 
 def test_help_lists_commands() -> None:

@@ -16,8 +16,9 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from backend.errors import UserError
 from backend.inference.embedding_raster import EmbeddingRaster
+from tests.backend.conftest import error_of, result_of, run_json
 from tests.backend.downstream_data import SEN2, SEN2_POLYGONS
-from tests.backend.fields import UTM, error_of, make_fields, result_of, run_cli, write_field
+from tests.backend.fields import UTM, make_fields, write_field
 
 
 @pytest.fixture(scope="module")
@@ -68,26 +69,26 @@ def test_scaled_integers_nodata_values_and_masks(fields, tmp_path) -> None:
 def test_downstream_commands_run_on_foreign_fields(name, fields, shared_data, tmp_path) -> None:
     field = fields[name]
     polygons = shared_data / SEN2_POLYGONS
-    clusters = result_of(run_cli("cluster", "--embeddings", field, "--k", 4, "--out", tmp_path / "k.tif"))
+    clusters = result_of(run_json("cluster", "--embeddings", field, "--k", 4, "--out", tmp_path / "k.tif"))
     assert clusters["stats"]["embeddings_own"] is False and clusters["stats"]["embedding_dim"] in (64, 128)
     with rasterio.open(tmp_path / "k.tif") as src, rasterio.open(field) as emb:
         assert src.crs == emb.crs and src.transform == emb.transform
         assert set(np.unique(src.read(1))) <= {0, 1, 2, 3, 4} and len(np.unique(src.read(1))) >= 4
-    labels = result_of(run_cli("classify", "--embeddings", field, "--samples", polygons, "--out",
-                               tmp_path / "labels.tif"))
+    labels = result_of(run_json("classify", "--embeddings", field, "--samples", polygons, "--out",
+                                tmp_path / "labels.tif"))
     assert labels["stats"]["lopo_accuracy"] >= 0.6, labels["stats"]["lopo_accuracy"]
     for distance in ("cosine", "euclidean"):
-        similar = result_of(run_cli("similar", "--embeddings", field, "--point", -56.3625, -1.4695,
-                                    "--point-crs", "EPSG:4326", "--distance", distance,
-                                    "--out", tmp_path / f"sim_{distance}.tif"))
+        similar = result_of(run_json("similar", "--embeddings", field, "--point", -56.3625, -1.4695,
+                                     "--point-crs", "EPSG:4326", "--distance", distance,
+                                     "--out", tmp_path / f"sim_{distance}.tif"))
         assert similar["stats"]["valid_patches"] > 100
     with rasterio.open(tmp_path / "sim_euclidean.tif") as src:
         # a similarity like the cosine map (high = similar): the negative euclidean distance
         assert src.descriptions == ("similarity (negative euclidean distance)",)
         assert np.nanmax(src.read(1)) <= 0
     if name == "aef":  # on the scene's patch grid: segment pairs it with the scene's pixels
-        segment = result_of(run_cli("segment", "--embeddings", field, "--optical", shared_data / SEN2,
-                                    "--samples", polygons, "--steps", 40, "--out", tmp_path / "seg.tif"))
+        segment = result_of(run_json("segment", "--embeddings", field, "--optical", shared_data / SEN2,
+                                     "--samples", polygons, "--steps", 40, "--out", tmp_path / "seg.tif"))
         assert segment["stats"]["train_accuracy"] >= 0.8
         with rasterio.open(tmp_path / "seg.tif") as src:
             assert src.shape == (237, 247)
@@ -109,8 +110,8 @@ def test_change_between_fields_in_different_crs(fields, tmp_path) -> None:
     reproject(changed, utm, src_transform=transform, src_crs=crs, dst_transform=utm_transform, dst_crs=UTM,
               resampling=Resampling.nearest, src_nodata=np.nan, dst_nodata=np.nan)
     after = write_field(tmp_path / "after_utm.tif", utm, UTM, utm_transform, None, nodata=float("nan"))
-    result = result_of(run_cli("change", "--before-embeddings", fields["aef"], "--after-embeddings", after,
-                               "--out", tmp_path / "change.tif"))
+    result = result_of(run_json("change", "--before-embeddings", fields["aef"], "--after-embeddings", after,
+                                "--out", tmp_path / "change.tif"))
     with rasterio.open(tmp_path / "change.tif") as src:
         magnitude = src.read(1)
         assert src.crs == crs and src.transform == transform  # the before field's grid
@@ -120,8 +121,8 @@ def test_change_between_fields_in_different_crs(fields, tmp_path) -> None:
     truth[10:18, 12:20] = True
     assert np.nanmedian(magnitude[inner]) > 5 * np.nanmedian(magnitude[~truth])
     assert result["stats"]["normalised"] and 48 <= result["stats"]["changed_patches"] <= 64
-    message = error_of(run_cli("change", "--before-embeddings", fields["aef"], "--after-embeddings",
-                               fields["tessera"], "--out", tmp_path / "bad.tif"))
+    message = error_of(run_json("change", "--before-embeddings", fields["aef"], "--after-embeddings",
+                                fields["tessera"], "--out", tmp_path / "bad.tif"))
     assert "different dimensions (64 and 128)" in message and not (tmp_path / "bad.tif").exists()
 
 
@@ -142,7 +143,7 @@ def test_things_that_are_not_fields_are_refused(shared_data, tmp_path) -> None:
     }
     out = tmp_path / "out" / "k.tif"
     for path, expected in cases.items():
-        message = error_of(run_cli("cluster", "--embeddings", path, "--k", 3, "--out", out))
+        message = error_of(run_json("cluster", "--embeddings", path, "--k", 3, "--out", out))
         assert expected in message, message
         assert not out.parent.exists() or not any(out.parent.iterdir())
     with pytest.raises(UserError, match="--normalise must be one of"):

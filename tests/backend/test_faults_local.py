@@ -7,20 +7,19 @@ code, the one-line message, that nothing was deleted and that the inputs are byt
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
 import subprocess
-import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
 
 from backend.inference.scene_embed import SCENES_MARKER
-from tests.backend.test_faults_outputs import CROP, crop, digest, error_line, files_in, run_backend
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import events_of, run_backend, run_json
+from tests.backend.test_faults_outputs import CROP, crop, digest, error_line, files_in
+from tests.conftest import backend_python
 
 SCENE = "sen1floods11/Spain_7370579_S2Hand.tif"
 
@@ -169,34 +168,29 @@ def _huge_vrt(scene: Path, target: Path, side: int) -> Path:
     return target
 
 
-def _timed_run(*args: str | Path) -> tuple[int, dict[str, float], str, int]:
-    """Run the backend under a fresh parent: exit code, when each event arrived (by its first words),
-    the error message, and the backend's peak resident memory in kB."""
+def _run_under_parent(*args: str | Path) -> tuple[int, list[dict], int]:
+    """Run the backend under a fresh parent: exit code, its events (heartbeats left out), and the
+    backend's peak resident memory in kB."""
     parent = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
               "sys.exit(code)")
-    command = [backend_python(), "-m", "backend", *map(str, args), "--events", "json"]
-    proc = subprocess.Popen([backend_python(), "-c", parent, *command], cwd=REPO_ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    arrived, message = {}, ""
-    for line in proc.stdout:
-        event = json.loads(line)
-        arrived.setdefault(event.get("message", event["event"]).split(":")[0], time.monotonic())
-        message = event.get("message", "") if event["event"] == "error" else message
-    code = proc.wait(timeout=120)
-    return code, arrived, message, int(proc.stderr.read().split()[-1])
+    done = run_json(*args, launcher=[backend_python(), "-c", parent, backend_python()], timeout=120)
+    events = [event for event in events_of(done) if event["event"] != "heartbeat"]
+    return done.returncode, events, int(done.stderr.split()[-1])
 
 
 def test_a_tiny_vrt_declaring_a_huge_raster_is_refused_at_once(scene: Path, tmp_path: Path) -> None:
     vrt = _huge_vrt(scene, tmp_path / "huge.vrt", 1_000_000)
     before = digest(vrt)
-    code, arrived, message, peak_kb = _timed_run("embed", "--optical", vrt, "--out", tmp_path / "out.tif",
-                                                 "--cache-dir", tmp_path / "cache")
+    code, events, peak_kb = _run_under_parent("embed", "--optical", vrt, "--out", tmp_path / "out.tif",
+                                              "--cache-dir", tmp_path / "cache")
     assert code == 2
-    assert message == ("the area is 1000000 x 1000000 px (1e+12 px): more than the 1e+11 px one run "
-                       "embeds (its embeddings would take about 3.7 TB); choose a smaller area with "
-                       "--bounds, or set TERRAPROBE_MAX_PIXELS on a machine made for it")
-    assert arrived["the area is 1000000 x 1000000 px (1e+12 px)"] - arrived["model"] < 2.0  # after imports
+    *setup, refusal = events  # refused while setting up: no tile read, no progress event before it
+    assert setup[0]["message"].startswith("model: ") and {e["event"] for e in setup} == {"log"}, events
+    assert refusal["event"] == "error" and refusal["message"] == (
+        "the area is 1000000 x 1000000 px (1e+12 px): more than the 1e+11 px one run embeds (its embeddings "
+        "would take about 3.7 TB); choose a smaller area with --bounds, or set TERRAPROBE_MAX_PIXELS on a "
+        "machine made for it")
     assert peak_kb < 1_000_000, f"{peak_kb} kB resident"
     assert digest(vrt) == before and files_in(tmp_path) == ["huge.vrt"]  # no output, no cache entry
 

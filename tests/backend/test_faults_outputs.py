@@ -11,22 +11,16 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_backend
+from tests.conftest import REPO_ROOT
 
 CROP = 128
 SCENE = "sen1floods11/Spain_7370579_{}.tif"
-
-
-def run_backend(*args: str | Path, timeout: float = 300,
-                preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
 
 
 def digest(path: Path) -> str:
@@ -208,7 +202,7 @@ def test_file_size_limit_is_reported_not_renamed(data: dict[str, Path], tmp_path
     out, cache = tmp_path / "emb.tif", tmp_path / "cache"
     try:
         proc = run_backend("embed", "--optical", data["s2"], "--out", out, "--cache-dir", cache,
-                           "--model", "terraprobe-croma-small", preexec=ulimit_f)  # 192-d: past the limit
+                           "--model", "terraprobe-croma-small", preexec_fn=ulimit_f)  # 192-d: past the limit
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"cannot set a file size limit here: {exc}")
     assert proc.returncode == 3, proc.stderr  # not killed by SIGXFSZ, not exit 0 with a truncated file

@@ -11,7 +11,8 @@ from backend.cli import main
 from backend.downstream.kmeans import cluster_embeddings, kmeans_plus_plus, lloyd, minibatch_kmeans
 from backend.errors import UserError
 from backend.inference.embedding_raster import EmbeddingRaster
-from tests.backend.downstream_data import SEN2, run_backend, write_embedding_raster
+from tests.backend.conftest import run_backend
+from tests.backend.downstream_data import SEN2, write_embedding_raster
 
 
 @pytest.fixture(scope="module")

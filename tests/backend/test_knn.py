@@ -9,12 +9,13 @@ import pytest
 import rasterio
 
 from backend.cli import main
-from backend.downstream.knn import classify_embeddings
+from backend.downstream.classify import classify_map
 from backend.downstream.samples import polygons_window, rasterize_polygons
 from backend.errors import UserError
 from backend.inference.embedding_raster import EmbeddingRaster
 from backend.io.vectors import read_sample_polygons
-from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, run_backend, write_embedding_raster
+from tests.backend.conftest import run_backend
+from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, write_embedding_raster
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_every_polygon_reaches_the_patch_grid(samples, sen2_embeddings) -> None:
 
 def test_knn_reproduces_the_polygon_classes_at_the_polygons(samples, sen2_embeddings, tmp_path) -> None:
     out, confidence = tmp_path / "labels.tif", tmp_path / "labels_confidence.tif"
-    stats = classify_embeddings(sen2_embeddings, samples, out, confidence, neighbors=10)
+    stats = classify_map(sen2_embeddings, samples, out, confidence, neighbors=10)
     with EmbeddingRaster(sen2_embeddings) as reader, rasterio.open(out) as labels, \
             rasterio.open(confidence) as conf:
         window = polygons_window(samples.polygons, reader.grid)
@@ -59,7 +60,7 @@ def test_knn_reproduces_the_polygon_classes_at_the_polygons(samples, sen2_embedd
 
 def test_lopo_excludes_the_own_polygon(samples, sen2_embeddings, tmp_path) -> None:
     """With k=1 a patch's own polygon would always win; LOPO must score strictly less than that."""
-    stats = classify_embeddings(sen2_embeddings, samples, tmp_path / "k1.tif", neighbors=1)
+    stats = classify_map(sen2_embeddings, samples, tmp_path / "k1.tif", neighbors=1)
     with rasterio.open(tmp_path / "k1.tif") as labels, EmbeddingRaster(sen2_embeddings) as reader:
         window = polygons_window(samples.polygons, reader.grid)
         burnt = rasterize_polygons(samples.polygons, reader.grid, window)
@@ -74,12 +75,12 @@ def test_single_class_and_outside_polygons_are_errors(samples, sen2_embeddings, 
 
     forest = [p for p in samples.polygons if p.class_name == "forest"]
     with pytest.raises(UserError, match="only one class"):
-        classify_embeddings(sen2_embeddings, SampleSet(forest, ["forest"]), tmp_path / "one.tif")
+        classify_map(sen2_embeddings, SampleSet(forest, ["forest"]), tmp_path / "one.tif")
     far = samples.to_crs("EPSG:4326")
     moved = SampleSet([type(p)(p.index, p.class_name, {"type": "Polygon", "coordinates": [
         [(x + 10, y) for x, y in p.geometry["coordinates"][0]]]}) for p in far.polygons], far.classes)
     with pytest.raises(UserError, match="no sample polygon overlaps"):
-        classify_embeddings(sen2_embeddings, moved, tmp_path / "far.tif")
+        classify_map(sen2_embeddings, moved, tmp_path / "far.tif")
     assert list(tmp_path.iterdir()) == []
 
 

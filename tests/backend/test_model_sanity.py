@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,15 +12,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from backend.models import ModelConfig, build_model, save_model
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import ONE_THREAD, run_backend
 
 TINY = {"dim": 32, "heads": 4, "sar_depth": 1, "optical_depth": 1, "joint_depth": 1}
-
-
-def _backend(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", *args], cwd=REPO_ROOT,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                          timeout=300)
 
 
 def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -50,9 +43,9 @@ def _rewrite(weights: Path, change: dict[str, torch.Tensor | None]) -> None:
 
 def _embed(model: Path, tmp_path: Path, shared_data: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / "emb.tif"
-    proc = _backend("embed", "--optical", str(shared_data / "sen1floods11" / "Spain_7370579_S2Hand.tif"),
-                    "--model", str(model), "--window", "64", "--overlap", "0", "--out", str(out),
-                    "--cache-dir", str(tmp_path / "cache"))
+    proc = run_backend("embed", "--optical", str(shared_data / "sen1floods11" / "Spain_7370579_S2Hand.tif"),
+                       "--model", str(model), "--window", "64", "--overlap", "0", "--out", str(out),
+                       "--cache-dir", str(tmp_path / "cache"), env=ONE_THREAD)
     return proc, out
 
 
@@ -67,7 +60,7 @@ def test_nan_and_inf_weights_are_refused_naming_the_tensors(tiny_model: Path, tm
     expected = (f"error: {tiny_model} has non-finite (NaN or inf) weights in 2 tensor(s): "
                 f"s1_encoder.transformer.norm_out.bias (1 of 32 values), "
                 f"s2_encoder.linear_input.weight (3 of {32 * 12 * 64} values); the model file is damaged")
-    info = _backend("info", str(tiny_model))
+    info = run_backend("info", str(tiny_model), env=ONE_THREAD)
     assert info.returncode == 2 and _error_line(info) == expected
     proc, out = _embed(tiny_model, tmp_path, shared_data)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == expected
@@ -91,7 +84,7 @@ def test_non_finite_encoder_output_is_an_error_not_a_nan_raster(tiny_model: Path
 
 
 def test_info_verifies_the_weights(tiny_model: Path, tmp_path: Path) -> None:
-    ok = _backend("info", str(tiny_model), "--events", "json")
+    ok = run_backend("info", str(tiny_model), "--events", "json", env=ONE_THREAD)
     assert ok.returncode == 0, ok.stderr
     stats = json.loads(ok.stdout.splitlines()[-1])["stats"]
     assert stats["weights"].startswith("verified") and stats["dim"] == 32
@@ -99,7 +92,7 @@ def test_info_verifies_the_weights(tiny_model: Path, tmp_path: Path) -> None:
     tensors = load_file(str(tiny_model))
     _rewrite(tiny_model, {"s2_encoder.linear_input.weight": tensors["s2_encoder.linear_input.weight"][:16],
                           "joint_encoder.norm_out.bias": None})
-    proc = _backend("info", str(tiny_model))
+    proc = run_backend("info", str(tiny_model), env=ONE_THREAD)
     assert proc.returncode == 2
     line = _error_line(proc)
     assert line.startswith(f"error: {tiny_model} does not match a tiny model (")
@@ -107,6 +100,6 @@ def test_info_verifies_the_weights(tiny_model: Path, tmp_path: Path) -> None:
     assert f"1 with wrong shape (s2_encoder.linear_input.weight [16, {12 * 64}] != [32, {12 * 64}])" in line
     # The weights file is gone: the config alone is not a model.
     tiny_model.unlink()
-    proc = _backend("info", str(tiny_model.with_suffix(".json")))
+    proc = run_backend("info", str(tiny_model.with_suffix(".json")), env=ONE_THREAD)
     assert proc.returncode == 2 and _error_line(proc) == (
         f"error: model file not found: {tiny_model} (a model is a .safetensors + .json pair)")

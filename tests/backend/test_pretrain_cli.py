@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,29 +12,18 @@ import torch
 from backend.cli import main
 from backend.training.checkpoint import load_state
 from backend.training.engine import state_digest
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import ONE_THREAD, run_backend, torchrun
 
 TINY = ["--model-size", "tiny", "-O", "decoder_dim=64", "-O", "decoder_heads=4", "--crop", "32",
         "--stats-samples", "8", "--warmup", "1"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def _backend(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", *args], cwd=REPO_ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_hold_identical_weights(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
-    torchrun = Path(backend_python()).with_name("torchrun")
-    launcher = [str(torchrun)] if torchrun.exists() else [backend_python(), "-m", "torch.distributed.run"]
-    proc = subprocess.run([*launcher, "--standalone", "--nproc_per_node", "2", "-m", "backend", "pretrain",
-                           "--objective", "croma", "--data", str(shared_data / "ssl4eo-s12"),
-                           "--out", str(out),
-                           "--batch-size", "2", "--steps", "4", "--save-every", "4", "--debug-dump-weights",
-                           "--events", "json", *TINY],
-                          cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    proc = run_backend("pretrain", "--objective", "croma", "--data", shared_data / "ssl4eo-s12", "--out", out,
+                       "--batch-size", "2", "--steps", "4", "--save-every", "4", "--debug-dump-weights",
+                       "--events", "json", *TINY, launcher=torchrun(2), env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = [json.loads(line) for line in proc.stdout.splitlines() if '"result"' in line]
     assert len(results) == 1 and results[0]["stats"]["world_size"] == 2  # only rank 0 reports
@@ -51,14 +38,16 @@ def test_torchrun_two_ranks_hold_identical_weights(shared_data: Path, tmp_path: 
 @pytest.mark.slow
 def test_checkpoint_works_in_embed(shared_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = _backend("pretrain", "--objective", "croma", "--data", str(shared_data / "sen1floods11"),
-                    "--out", str(run), "--batch-size", "2", "--steps", "2", "--events", "json", *TINY)
+    proc = run_backend("pretrain", "--objective", "croma", "--data", str(shared_data / "sen1floods11"),
+                       "--out", str(run), "--batch-size", "2", "--steps", "2", "--events", "json", *TINY,
+                       env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr
     embeddings = tmp_path / "emb.tif"
-    proc = _backend("embed", "--optical", str(shared_data / "sen1floods11" / "Spain_7370579_S2Hand.tif"),
-                    "--sar", str(shared_data / "sen1floods11" / "Spain_7370579_S1Hand.tif"),
-                    "--model", str(run / "model.safetensors"), "--window", "64", "--overlap", "0",
-                    "--out", str(embeddings), "--cache-dir", str(tmp_path / "cache"), "--events", "json")
+    proc = run_backend("embed", "--optical", str(shared_data / "sen1floods11" / "Spain_7370579_S2Hand.tif"),
+                       "--sar", str(shared_data / "sen1floods11" / "Spain_7370579_S1Hand.tif"),
+                       "--model", str(run / "model.safetensors"), "--window", "64", "--overlap", "0",
+                       "--out", str(embeddings), "--cache-dir", str(tmp_path / "cache"), "--events", "json",
+                       env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr
     with rasterio.open(embeddings) as src:
         assert src.count == 32 and (src.width, src.height) == (64, 64)
@@ -69,7 +58,8 @@ def test_checkpoint_works_in_embed(shared_data: Path, tmp_path: Path) -> None:
 def test_bad_input_is_one_clear_line(shared_data: Path, tmp_path: Path, capsys) -> None:
     (tmp_path / "empty").mkdir()
     out = tmp_path / "run"
-    proc = _backend("pretrain", "--data", str(tmp_path / "empty"), "--out", str(out), *TINY)
+    proc = run_backend("pretrain", "--data", str(tmp_path / "empty"), "--out", str(out), *TINY,
+                       env=ONE_THREAD)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: no imagery found in {tmp_path / 'empty'} (expected "
                                                 f"SSL4EO-S12 or BigEarthNet folders, or *S1*.tif / *S2*.tif "

@@ -12,8 +12,8 @@ import pytest
 import rasterio
 
 from backend.downstream.segmentation import BASELINE_RECIPE, MODEL_RECIPE, load_head
+from tests.backend.conftest import events_of, result_of, run_json
 from tests.backend.downstream_data import FLOODS_LABEL, FLOODS_S2, write_embedding_raster
-from tests.backend.fields import events_of, result_of, run_cli
 
 STEPS = "20"
 
@@ -25,7 +25,7 @@ def floods_embeddings(shared_data: Path, tmp_path_factory: pytest.TempPathFactor
 
 def _segment(*args: str | Path) -> tuple[dict, list[dict]]:
     """``segment`` in a real process (few steps): the result's stats and every event."""
-    done = run_cli("segment", *args, "--steps", STEPS)
+    done = run_json("segment", *args, "--steps", STEPS)
     return result_of(done)["stats"], events_of(done)
 
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import rasterio
 
+from tests.backend.conftest import error_of, events_of, result_of, run_json
 from tests.backend.downstream_data import FLOODS_LABEL, FLOODS_S2, SEN2, SEN2_POLYGONS, write_embedding_raster
-from tests.backend.fields import error_of, events_of, result_of, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +38,17 @@ def test_head_applied_to_another_kind_of_embeddings_is_refused(shared_data, floo
                                                                 tmp_path) -> None:
     optical, radar = floods_embeddings
     head = tmp_path / "head"
-    result_of(run_cli("segment", "--embeddings", optical, "--optical", shared_data / FLOODS_S2,
-                      "--label-raster", shared_data / FLOODS_LABEL, "--steps", 5, "--features", "embeddings",
-                      "--out", tmp_path / "train.tif", "--head-out", head))
+    result_of(run_json("segment", "--embeddings", optical, "--optical", shared_data / FLOODS_S2,
+                       "--label-raster", shared_data / FLOODS_LABEL, "--steps", 5, "--features", "embeddings",
+                       "--out", tmp_path / "train.tif", "--head-out", head))
     recorded = json.loads((tmp_path / "head.json").read_text())
     assert recorded["embedding"]["own"] and recorded["embedding"]["modalities"] == ["optical"], recorded
     assert recorded["band_count"] == len(recorded["bands"]) > 0, recorded
-    result_of(run_cli("segment", "--embeddings", optical, "--optical", shared_data / FLOODS_S2, "--head",
-                      tmp_path / "head.safetensors", "--out", tmp_path / "same.tif"))
+    result_of(run_json("segment", "--embeddings", optical, "--optical", shared_data / FLOODS_S2, "--head",
+                       tmp_path / "head.safetensors", "--out", tmp_path / "same.tif"))
     bad = tmp_path / "out" / "bad.tif"
-    message = error_of(run_cli("segment", "--embeddings", radar, "--optical", shared_data / FLOODS_S2,
-                               "--head", tmp_path / "head.safetensors", "--out", bad))
+    message = error_of(run_json("segment", "--embeddings", radar, "--optical", shared_data / FLOODS_S2,
+                                "--head", tmp_path / "head.safetensors", "--out", bad))
     assert "trained on embeddings of optical inputs but these are embeddings of sar" in message, message
     assert not bad.exists()
 
@@ -73,8 +73,8 @@ def test_label_raster_that_is_not_a_class_raster_is_refused(shared_data, floods_
         stack = np.stack([label, label, label]) + 1
         labels, expected = _label_like(shared_data, tmp_path / "rgb.tif", stack, "uint8"), "it has 3 bands"
     out = tmp_path / "seg.tif"
-    message = error_of(run_cli("segment", "--embeddings", floods_embeddings[0], "--label-raster", labels,
-                               "--steps", 5, "--out", out))
+    message = error_of(run_json("segment", "--embeddings", floods_embeddings[0], "--label-raster", labels,
+                                "--steps", 5, "--out", out))
     assert "is not a class raster" in message and expected in message, message
     assert not out.exists()
 
@@ -93,8 +93,8 @@ def test_label_raster_class_names_reach_the_legend(shared_data, floods_embedding
             '<PAMDataset><PAMRasterBand band="1"><CategoryNames><Category>dry land</Category>'
             "<Category>water</Category></CategoryNames></PAMRasterBand></PAMDataset>", encoding="utf-8")
     out = tmp_path / "seg.tif"
-    proc = run_cli("segment", "--embeddings", floods_embeddings[0], "--label-raster", labels, "--steps", 5,
-                   "--out", out)
+    proc = run_json("segment", "--embeddings", floods_embeddings[0], "--label-raster", labels, "--steps", 5,
+                    "--out", out)
     assert result_of(proc)["stats"]["classes"] == {"1": "dry land", "2": "water"}, events_of(proc)
     legend = out.with_suffix(".qml").read_text()
     assert 'label="dry land"' in legend and 'label="water"' in legend
@@ -103,8 +103,8 @@ def test_label_raster_class_names_reach_the_legend(shared_data, floods_embedding
 def test_identifier_class_field_is_refused(shared_data, tmp_path) -> None:
     embeddings = write_embedding_raster(shared_data / SEN2, tmp_path / "emb.tif")
     out = tmp_path / "classes.tif"
-    message = error_of(run_cli("classify", "--embeddings", embeddings, "--samples",
-                               shared_data / SEN2_POLYGONS, "--class-field", "id", "--out", out))
+    message = error_of(run_json("classify", "--embeddings", embeddings, "--samples",
+                                shared_data / SEN2_POLYGONS, "--class-field", "id", "--out", out))
     assert "--class-field id looks like an identifier" in message, message
     assert "fields that look like classes: class" in message, message
     assert not out.exists()

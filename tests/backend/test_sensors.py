@@ -7,7 +7,6 @@ Real rasters: the Sen1Floods11 S2 chip, Landsat simulated from it (``backend.io.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from backend.io.rasters import map_bands
 from backend.io.sensor_bands import map_optical_bands
 from backend.io.simulate import write_landsat_from_s2, write_rgbn_from_s2
 from backend.models.config import S2_BANDS, ModalityConfig, ModelConfig
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_backend
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
 NAIP_FILE = "naip-opengeos/m_4709963_se_14_1_20200831.tif"
@@ -35,11 +34,6 @@ USGS_OLI = ["SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7"]
 def landsat(shared_data, tmp_path_factory) -> Path:
     """Landsat 8 OLI Collection 2 L2 DN simulated from the Sen1Floods11 S2 chip (30 m, SR_B1..SR_B7)."""
     return write_landsat_from_s2(shared_data / S2_FILE, tmp_path_factory.mktemp("landsat") / "landsat.tif")
-
-
-def _backend(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([backend_python(), "-m", "backend", *map(str, args)], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
 
 
 def test_landsat_b5_maps_to_b8a_never_b05() -> None:
@@ -151,7 +145,7 @@ def test_bundled_model_follows_the_sensor() -> None:
 def test_cli_embed_and_cluster_simulated_landsat_with_defaults(landsat, tmp_path) -> None:
     emb = tmp_path / "emb.tif"
     cache = tmp_path / "cache"
-    done = _backend("embed", "--optical", landsat, "--out", emb, "--cache-dir", cache, "--events", "json")
+    done = run_backend("embed", "--optical", landsat, "--out", emb, "--cache-dir", cache, "--events", "json")
     assert done.returncode == 0, done.stderr[-2000:]
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     text = "\n".join(str(e.get("message", "")) for e in events)
@@ -165,8 +159,8 @@ def test_cli_embed_and_cluster_simulated_landsat_with_defaults(landsat, tmp_path
         assert any(e.get("event") == "warning" and "spectral fill" in e.get("message", "") for e in events)
     assert "model: " in text
     clusters = tmp_path / "clusters.tif"
-    done = _backend("cluster", "--optical", landsat, "--k", "4", "--seed", "0", "--out", clusters,
-                    "--cache-dir", cache)
+    done = run_backend("cluster", "--optical", landsat, "--k", "4", "--seed", "0", "--out", clusters,
+                       "--cache-dir", cache)
     assert done.returncode == 0, done.stderr[-2000:]
     with rasterio.open(landsat) as src, rasterio.open(emb) as e, rasterio.open(clusters) as c:
         assert e.crs == src.crs == c.crs and e.transform.a == pytest.approx(src.transform.a * 8)
@@ -182,7 +176,8 @@ def test_cli_embed_and_cluster_simulated_landsat_with_defaults(landsat, tmp_path
 def test_bad_sensor_options_give_one_error_line_and_write_nothing(landsat, tmp_path) -> None:
     for option, value in (("--sensor", "landsat"), ("--spectral-fill", "maybe")):
         out = tmp_path / "emb.tif"
-        done = _backend("embed", "--optical", landsat, option, value, "--out", out, "--cache-dir", tmp_path)
+        done = run_backend("embed", "--optical", landsat, option, value, "--out", out,
+                           "--cache-dir", tmp_path)
         assert done.returncode == 2
         assert "Traceback" not in done.stderr
         errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("error:")]
@@ -191,11 +186,11 @@ def test_bad_sensor_options_give_one_error_line_and_write_nothing(landsat, tmp_p
 
 
 def test_sensors_command_lists_presets_and_plans_a_raster(landsat) -> None:
-    done = _backend("sensors", "--events", "json")
+    done = run_backend("sensors", "--events", "json")
     assert done.returncode == 0, done.stderr[-2000:]
     presets = json.loads(done.stdout.splitlines()[-1])["stats"]["presets"]
     assert set(presets) == set(PRESETS) and presets["landsat-oli"]["optical_units"] == "landsat-c2"
-    done = _backend("sensors", "--optical", landsat, "--events", "json")
+    done = run_backend("sensors", "--optical", landsat, "--events", "json")
     assert done.returncode == 0, done.stderr[-2000:]
     facts = json.loads(done.stdout.splitlines()[-1])["stats"]
     assert facts["sensor"] == "landsat-oli" and "B8A<-SR_B5" in facts["plan"]

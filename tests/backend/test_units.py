@@ -7,7 +7,6 @@ model and default options, and require the per-patch cosine of the two embedding
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +16,12 @@ from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from backend.io.units import LINEAR_FLOOR, decide_optical_units, decide_sar_units
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_backend
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
 S1_FILE = "sen1floods11/Spain_7370579_S1Hand.tif"
 S2_BANDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13]
 CROP = Window(128, 128, 256, 256)
-
-
-def run_backend(*args: str | Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", *[str(a) for a in args]], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def write_crop(source: Path, out: Path, convert=None, dtype: str | None = None,

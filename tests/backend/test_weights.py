@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,8 @@ from backend.models import (
     save_model,
 )
 from backend.models.weights import infer_config, load_state_strict, parameter_count
-from tests.conftest import REPO_ROOT, SHARED_DATA, backend_python
+from tests.backend.conftest import run_backend
+from tests.conftest import SHARED_DATA
 
 SMALL = dict(dim=64, heads=16, sar_depth=1, optical_depth=2, joint_depth=1)
 
@@ -210,11 +210,6 @@ def test_save_and_load_round_trip_is_exact(tmp_path: Path) -> None:
         load_encoder(weights)
 
 
-def _backend(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120)
-
-
 def test_import_weights_and_info_commands(tmp_path: Path) -> None:
     torch.manual_seed(3)
     torch.save(official_state_dicts(build_model(ModelConfig(**SMALL))), tmp_path / "official.pt")
@@ -223,11 +218,11 @@ def test_import_weights_and_info_commands(tmp_path: Path) -> None:
             "--events", "json"]
     if s2.exists():
         args += ["--optical-stats-from", str(s2)]
-    proc = _backend(*args)
+    proc = run_backend(*args)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["outputs"]["weights"].endswith("model.safetensors")
-    proc = _backend("info", str(tmp_path / "model.json"), "--events", "json")
+    proc = run_backend("info", str(tmp_path / "model.json"), "--events", "json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout.splitlines()[-1])["stats"]
     assert (info["dim"], info["heads"], info["optical_depth"]) == (64, 16, 2)
@@ -236,6 +231,6 @@ def test_import_weights_and_info_commands(tmp_path: Path) -> None:
     if s2.exists():
         mean = info["modalities"]["optical"]["mean"]
         assert len(mean) == 12 and 100 < mean[3] < 5000  # B04 in L1C reflectance x 10000
-    proc = _backend("info", str(tmp_path / "missing.json"))
+    proc = run_backend("info", str(tmp_path / "missing.json"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: model file not found")
