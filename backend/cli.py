@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from backend.contract.protocol import CANCELLED, INTERNAL, OUT_OF_MEMORY, ExitCode
 from backend.errors import Cancelled, EnvironmentFault, UserError, environment_fault
 from backend.events import Reporter
 from backend.parser import build_parser
@@ -279,7 +280,7 @@ class _CancelWatchdog:
                     os.unlink(path)
         with contextlib.suppress(Exception):
             self.reporter.error("cancelled; no output was written (stopped while blocked in a library call)",
-                                kind="cancelled")
+                                kind=CANCELLED)
         os._exit(Cancelled.exit_code)
 
     def stop(self) -> None:
@@ -359,19 +360,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run(args, reporter)
     except UserError as exc:
         if _cancel_requested.is_set():  # e.g. a read interrupted by the signal
-            reporter.error("cancelled; no output was written", kind="cancelled")
+            reporter.error("cancelled; no output was written", kind=CANCELLED)
             return Cancelled.exit_code
         reporter.error(str(exc), kind=exc.kind)
         return exc.exit_code
     except (Cancelled, KeyboardInterrupt):
-        reporter.error("cancelled; no output was written", kind="cancelled")
+        reporter.error("cancelled; no output was written", kind=CANCELLED)
         return Cancelled.exit_code
     except MemoryError:
-        reporter.error("out of memory: try a smaller --window or --batch-size", kind="out_of_memory")
-        return 1
+        reporter.error("out of memory: try a smaller --window or --batch-size", kind=OUT_OF_MEMORY)
+        return ExitCode.BUG
     except Exception as exc:
         if _cancel_requested.is_set():  # e.g. a read interrupted by the signal
-            reporter.error("cancelled; no output was written", kind="cancelled")
+            reporter.error("cancelled; no output was written", kind=CANCELLED)
             return Cancelled.exit_code
         fault = environment_fault(exc) or _read_fault(exc, args) or _torch_write_fault(exc)
         if fault is not None:
@@ -385,8 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = f"internal error: {type(exc).__name__}: {exc}"
         if not args.debug:
             message += " (run again with --debug for the traceback)"
-        reporter.error(message, kind="internal")
-        return 1
+        reporter.error(message, kind=INTERNAL)
+        return ExitCode.BUG
     finally:
         _running.clear()
         reporter.stop_heartbeat()
@@ -395,4 +396,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         # bars) alive; finalise them while stderr is still ours, not after it is handed back.
         gc.collect()
         library.stop()
-    return 0
+    return ExitCode.DONE

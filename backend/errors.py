@@ -1,7 +1,7 @@
 """Errors that reach the user as one clear line instead of a traceback.
 
-Exit codes: 2 bad input (:class:`UserError`), 3 environment (:class:`EnvironmentFault`: disk full,
-permissions, read-only or failing storage), 130 cancelled (:class:`Cancelled`), 1 internal bug.
+Each class carries its exit code (:class:`backend.contract.protocol.ExitCode`): bad input, environment
+(disk full, permissions, read-only or failing storage), cancelled; any other exception is a bug.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+
+from backend.contract.protocol import BAD_INPUT, ENVIRONMENT, ExitCode
 
 #: errno values that mean "the machine's storage or permissions", not a bug or bad input.
 ENVIRONMENT_ERRNOS = {
@@ -34,9 +36,9 @@ class UserError(Exception):
         kind: a short machine-readable category carried by the JSON ``error`` event.
     """
 
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
-    def __init__(self, message: str, kind: str = "bad_input") -> None:
+    def __init__(self, message: str, kind: str = BAD_INPUT) -> None:
         super().__init__(message)
         self.kind = kind
 
@@ -53,9 +55,9 @@ class EnvironmentFault(UserError, OSError):
         code: the ``errno`` behind it, if known.
     """
 
-    exit_code = 3
+    exit_code = ExitCode.ENVIRONMENT
 
-    def __init__(self, message: str, kind: str = "environment", code: int | None = None) -> None:
+    def __init__(self, message: str, kind: str = ENVIRONMENT, code: int | None = None) -> None:
         super().__init__(message, kind)
         self.errno = code
 
@@ -63,7 +65,7 @@ class EnvironmentFault(UserError, OSError):
 class Cancelled(Exception):
     """The run was asked to stop (SIGTERM/SIGINT); partial outputs must be discarded."""
 
-    exit_code = 130
+    exit_code = ExitCode.CANCELLED
 
 
 def _free_space(path: str) -> str:

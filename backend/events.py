@@ -3,9 +3,9 @@
 Two renderings of the same events:
 
 * ``human``: tqdm progress bars and log lines on stderr, for people at a terminal.
-* ``json``: one JSON object per line on stdout (``progress``, ``log``, ``warning``, ``heartbeat``,
-  ``result``, ``error``), read by the plugin's process client. A background thread sends a
-  ``heartbeat`` every few seconds so the client can tell a busy backend from a stuck one.
+* ``json``: one JSON object per line on stdout, the events of :mod:`backend.contract.protocol`, read
+  by the plugin's process client. A background thread sends a ``heartbeat`` every few seconds so
+  the client can tell a busy backend from a stuck one.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO, TypeVar
+
+from backend.contract.protocol import BAD_INPUT, ERROR, HEARTBEAT, LOG, PROGRESS, RESULT, WARNING, event
 
 T = TypeVar("T")
 
@@ -45,7 +47,7 @@ class Reporter:
 
     # -- plumbing -----------------------------------------------------------------------------
     def _emit(self, event: dict[str, Any]) -> None:
-        line = json.dumps(json_safe(event), default=_json_default, allow_nan=False)
+        line = json.dumps(json_safe(event), allow_nan=False)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
@@ -57,7 +59,7 @@ class Reporter:
 
         def beat() -> None:
             while not self._heartbeat_stop.wait(interval):
-                self._emit({"event": "heartbeat", "time": time.time()})
+                self._emit(event(HEARTBEAT, time=time.time()))
 
         self._heartbeat = threading.Thread(target=beat, name="heartbeat", daemon=True)
         self._heartbeat.start()
@@ -69,7 +71,7 @@ class Reporter:
     def log(self, message: str, level: str = "info") -> None:
         """A log line for the analyst (stderr for humans, a ``log`` event in JSON)."""
         if self.mode == "json":
-            self._emit({"event": "log", "level": level, "message": message})
+            self._emit(event(LOG, level=level, message=message))
         else:
             prefix = "" if level == "info" else f"{level}: "
             print(f"{prefix}{message}", file=sys.stderr, flush=True)
@@ -77,7 +79,7 @@ class Reporter:
     def warning(self, message: str) -> None:
         """Something the analyst must see (``warning: ...`` on stderr, a ``warning`` event in JSON)."""
         if self.mode == "json":
-            self._emit({"event": "warning", "message": message})
+            self._emit(event(WARNING, message=message))
         else:
             print(f"warning: {message}", file=sys.stderr, flush=True)
 
@@ -86,7 +88,7 @@ class Reporter:
         fraction = min(max(float(fraction), 0.0), 1.0)
         if self.mode == "json" and (fraction - self._last_fraction >= 0.005 or fraction >= 1.0):
             self._last_fraction = fraction
-            self._emit({"event": "progress", "fraction": round(fraction, 4), "message": message})
+            self._emit(event(PROGRESS, fraction=round(fraction, 4), message=message))
 
     def track(
         self,
@@ -125,7 +127,7 @@ class Reporter:
         """The final ``result`` event (JSON) or a summary of the written files (human)."""
         self.stop_heartbeat()
         if self.mode == "json":
-            self._emit({"event": "result", "outputs": outputs, "stats": stats or {}})
+            self._emit(event(RESULT, outputs=outputs, stats=stats or {}))
             return
         for name, path in outputs.items():
             print(f"{name}: {path}", file=sys.stderr, flush=True)
@@ -133,11 +135,11 @@ class Reporter:
             if not isinstance(value, (dict, list)):
                 print(f"{name}: {value}", file=sys.stderr, flush=True)
 
-    def error(self, message: str, kind: str = "bad_input") -> None:
+    def error(self, message: str, kind: str = BAD_INPUT) -> None:
         """The one ``error`` event of a failed run."""
         self.stop_heartbeat()
         if self.mode == "json":
-            self._emit({"event": "error", "kind": kind, "message": message})
+            self._emit(event(ERROR, kind=kind, message=message))
         else:
             for bar in list(self._bars):  # the loop a failure left: its bar ends above the error
                 with contextlib.suppress(Exception):
@@ -161,12 +163,3 @@ def json_safe(value: Any) -> Any:
     if hasattr(value, "__fspath__"):
         return str(value)
     return value
-
-
-def _json_default(value: Any) -> Any:
-    """Turn numpy scalars/arrays and paths into JSON-friendly values."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "__fspath__"):
-        return str(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")

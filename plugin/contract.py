@@ -1,4 +1,4 @@
-"""The backend's pure-Python contract as the plugin sees it (units, sensors, bands, outputs, requests).
+"""The backend's pure-Python contract as the plugin sees it (units, sensors, bands, outputs, events, ...).
 
 QGIS imports the plugin as the package ``terraprobe``, so the contract is the sibling package
 ``terraprobe.backend.contract``; tests and scripts import ``plugin`` from the repository root, where
@@ -9,12 +9,27 @@ This is the only module of the plugin that imports from ``backend/``.
 from __future__ import annotations
 
 try:
-    from ..backend.contract import bands, model_files, outputs, requests, sensors, units
+    from ..backend.contract import (
+        bands,
+        commands,
+        model_files,
+        outputs,
+        paths,
+        protocol,
+        remote,
+        requests,
+        sensors,
+        units,
+    )
 except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
     from backend.contract import (  # type: ignore[no-redef]
         bands,
+        commands,
         model_files,
         outputs,
+        paths,
+        protocol,
+        remote,
         requests,
         sensors,
         units,
@@ -25,5 +40,5 @@ SAR_UNITS: tuple[str, ...] = tuple(units.SAR_UNITS)
 UNIT_HELP: dict[str, str] = dict(units.UNIT_HELP)
 SENSOR_NAMES: tuple[str, ...] = tuple(sensors.SENSOR_NAMES)
 
-__all__ = ["OPTICAL_UNITS", "SAR_UNITS", "SENSOR_NAMES", "UNIT_HELP", "bands", "model_files", "outputs",
-           "requests", "sensors", "units"]
+__all__ = ["OPTICAL_UNITS", "SAR_UNITS", "SENSOR_NAMES", "UNIT_HELP", "bands", "commands", "model_files",
+           "outputs", "paths", "protocol", "remote", "requests", "sensors", "units"]

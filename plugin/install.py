@@ -10,8 +10,6 @@ chosen for the machine: CUDA when an NVIDIA driver answers (``nvidia-smi``), els
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -21,12 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .backend_client import PLUGIN_ROOT, host_python
-
-try:
-    from ..backend.contract import paths as contract_paths
-except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
-    from backend.contract import paths as contract_paths  # type: ignore[no-redef]
+from .contract import paths as contract_paths
+from .contract import protocol
+from .interpreter import PLUGIN_ROOT, hidden_window, host_python
 
 #: Where the CPU and CUDA builds of torch come from when not configured (PyTorch's own indexes).
 #: Linux CUDA builds are PyPI's default torch wheels; macOS has one build on PyPI.
@@ -113,7 +108,7 @@ def has_nvidia_gpu(timeout: float = 20.0) -> bool:
         return False
     try:
         completed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=timeout,
-                                   **_hidden_window())
+                                   **hidden_window())
     except (OSError, subprocess.TimeoutExpired):
         return False
     return completed.returncode == 0 and "GPU" in completed.stdout
@@ -170,7 +165,7 @@ def pip_has_own_sources(python: str, timeout: float = 30.0) -> bool:
         return True
     try:
         completed = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True,
-                                   timeout=timeout, **_hidden_window())
+                                   timeout=timeout, **hidden_window())
     except (OSError, subprocess.TimeoutExpired):
         return False
     return completed.returncode == 0 and any(key in completed.stdout for key in ("find-links", "index-url"))
@@ -239,12 +234,6 @@ def plan(options: InstallOptions, build: str, installer: str, own_sources: bool 
     return steps
 
 
-def _hidden_window() -> dict:
-    if sys.platform == "win32":
-        return {"creationflags": getattr(subprocess, "CREATE_NO_WINDOW", 0)}
-    return {}
-
-
 def _safe_to_delete(env: Path) -> bool:
     """Only an empty folder or a virtual environment (``pyvenv.cfg``) is ever deleted."""
     return env.is_dir() and ((env / "pyvenv.cfg").is_file() or not any(env.iterdir()))
@@ -275,7 +264,7 @@ def run_step(step: Step, on_line: LineCallback, is_canceled: CancelCheck | None 
         process = subprocess.Popen(step.argv, cwd=str(step.cwd) if step.cwd else None, env=env,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace",
-                                   bufsize=1, **_hidden_window())
+                                   bufsize=1, **hidden_window())
     except OSError as exc:
         raise InstallError(f"{step.description}: could not start {step.argv[0]}: {exc}") from exc
     lines: list[str] = []
@@ -308,24 +297,19 @@ def run_step(step: Step, on_line: LineCallback, is_canceled: CancelCheck | None 
 
 def _last_error_line(lines: Sequence[str]) -> str:
     for line in reversed(lines):
-        text = line.strip()
-        if text.startswith("{"):
-            with contextlib.suppress(ValueError):
-                event = json.loads(text)
-                if event.get("event") == "error":
-                    return str(event.get("message", ""))
-            continue
-        if text.lower().startswith(("error", "fatal")) or "error:" in text.lower():
-            return text[:300]
+        event, text = protocol.decode_event(line), line.strip().lower()
+        if event["event"] == protocol.ERROR:
+            return str(event.get("message", ""))
+        if not text.startswith("{") and (text.startswith(("error", "fatal")) or "error:" in text):
+            return line.strip()[:300]
     return ""
 
 
 def _result_stats(lines: Sequence[str]) -> dict:
     for line in reversed(lines):
-        with contextlib.suppress(ValueError):
-            event = json.loads(line)
-            if isinstance(event, dict) and event.get("event") == "result":
-                return dict(event.get("stats") or {})
+        event = protocol.decode_event(line)
+        if event["event"] == protocol.RESULT:
+            return dict(event.get("stats") or {})
     return {}
 
 

@@ -12,10 +12,11 @@ from typing import Callable
 from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer, QgsRectangle
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
-from .backend_client import BackendError, BackendNotFound, BackendResult
 from .i18n import tr
+from .interpreter import BackendNotFound
 from .jobs import JobRequest, output_path
 from .layers import add_results, point_label
+from .process_client import BackendError, BackendResult
 from .rasters import RasterExport
 from .result_names import run_details
 from .tasks import BackendTask, log

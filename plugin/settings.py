@@ -7,10 +7,7 @@ from pathlib import Path
 
 from qgis.core import QgsApplication, QgsSettings
 
-try:
-    from ..backend.contract import paths as contract_paths
-except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
-    from backend.contract import paths as contract_paths  # type: ignore[no-redef]
+from .contract import paths as contract_paths
 
 PREFIX = "terraprobe"
 DEVICES = ("auto", "cpu", "cuda")
@@ -93,7 +90,7 @@ class Settings:
     @property
     def keep_backend_running(self) -> bool:
         """Whether cluster / classify / ... reuse a long-lived backend worker between actions."""
-        from .backend_client import KEEP_RUNNING_DEFAULT
+        from .worker_client import KEEP_RUNNING_DEFAULT
 
         default = "true" if KEEP_RUNNING_DEFAULT else "false"
         return self._get(self.KEEP_BACKEND_RUNNING, default).strip().lower() in ("true", "1", "yes")

@@ -7,7 +7,10 @@ from typing import Any, Callable
 from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
-from .backend_client import BackendCancelled, BackendError, BackendNotFound, BackendResult, run_backend
+from .backend_client import run_backend
+from .contract import protocol
+from .interpreter import BackendNotFound
+from .process_client import BackendCancelled, BackendError, BackendResult
 
 LOG_TAG = "Terraprobe"
 
@@ -21,7 +24,7 @@ def warning_text(event: dict[str, Any]) -> str | None:
     """The message of a backend warning: a ``warning`` event or a ``log`` event at level warning."""
     kind = event.get("event")
     level = str(event.get("level", "")).lower()
-    if kind == "warning" or (kind == "log" and level in ("warning", "warn")):
+    if kind == protocol.WARNING or (kind == protocol.LOG and level in ("warning", "warn")):
         return str(event.get("message", "")).strip() or None
     return None
 
@@ -72,7 +75,7 @@ class BackendTask(QgsTask):
             if self.prepare is not None:
                 self.args += self.prepare(self) or []
             if self.isCanceled():
-                raise BackendCancelled("cancelled", kind="cancelled")
+                raise BackendCancelled("cancelled", kind=protocol.CANCELLED)
             self.result = run_backend(self.args, on_event=self._on_event, is_canceled=self.isCanceled,
                                       python=self.python, heartbeat_timeout=self.heartbeat_timeout,
                                       on_start=self._on_start)
@@ -92,7 +95,7 @@ class BackendTask(QgsTask):
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "progress":
+        if kind == protocol.PROGRESS:
             fraction = float(event.get("fraction", 0.0))
             self.setProgress(100.0 * fraction)
             self.progress_message.emit(fraction, str(event.get("message", "")))
@@ -102,7 +105,7 @@ class BackendTask(QgsTask):
                 self.warnings.append(message)
                 log(message, Qgis.Warning)
                 self.warning_message.emit(message)
-        elif kind == "log":
+        elif kind == protocol.LOG:
             self.log_message.emit(str(event.get("message", "")))
 
     def finished(self, ok: bool) -> None:  # runs on the GUI thread
@@ -111,4 +114,4 @@ class BackendTask(QgsTask):
         elif ok and self.result is not None:
             self.finished_ok.emit(self.result)
         else:
-            self.failed.emit(self.error or BackendCancelled("cancelled", kind="cancelled"))
+            self.failed.emit(self.error or BackendCancelled("cancelled", kind=protocol.CANCELLED))

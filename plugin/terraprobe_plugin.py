@@ -19,9 +19,9 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTranslato
 from qgis.PyQt.QtGui import QDesktopServices, QIcon
 from qgis.PyQt.QtWidgets import QAction, QMenu, QToolButton
 
-from .backend_client import shutdown_workers
 from .help_links import help_url
 from .processing.provider import TerraprobeProvider
+from .worker_client import shutdown_workers
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 ICON_PATH = PLUGIN_ROOT / "resources" / "icons" / "terraprobe.svg"

@@ -27,6 +27,7 @@ import threading
 import warnings
 from typing import Any, TextIO
 
+from backend.contract.protocol import ERROR, EXIT, INTERNAL, ExitCode, event
 from backend.events import Reporter
 
 #: Modules imported at start-up so a request pays none of their import time.
@@ -198,7 +199,7 @@ def run_request(argv: list[str], state: _State) -> int:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except BaseException as exc:  # a job must never take the worker down silently
         cancelled = isinstance(exc, KeyboardInterrupt) or cli._cancel_requested.is_set()
-        code = 130 if cancelled else 1
+        code = ExitCode.CANCELLED if cancelled else ExitCode.BUG
     finally:
         _join_heartbeats()
         state.restore()
@@ -237,18 +238,15 @@ def serve(stdin: TextIO | None = None, max_jobs: int = DEFAULT_MAX_JOBS,
             ident, argv = request.get("id"), [str(a) for a in request["argv"]]
         except (ValueError, KeyError, TypeError, AttributeError):
             message = f"bad worker request: {line.strip()[:200]}"
-            _emit({"event": "error", "kind": "internal", "message": message})
-            _emit({"event": "exit", "id": None, "code": 1})
+            _emit(event(ERROR, kind=INTERNAL, message=message))
+            _emit(event(EXIT, id=None, code=ExitCode.BUG))
             continue
         cli._cancel_requested.clear()
         code = run_request(argv, state)
         jobs += 1
-        cancelled = code == 130 or cli._cancel_requested.is_set()
+        cancelled = code == ExitCode.CANCELLED or cli._cancel_requested.is_set()
         retire = cancelled or jobs >= max_jobs or resident_mb() > max_rss_mb
-        exit_event: dict[str, Any] = {"event": "exit", "id": ident, "code": code}
-        if retire:
-            exit_event["retire"] = True
-        _emit(exit_event)
+        _emit(event(EXIT, id=ident, code=code, **({"retire": True} if retire else {})))
         if retire:
             return 0
 

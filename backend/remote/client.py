@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.contract import protocol
 from backend.errors import EnvironmentFault, UserError
 from backend.events import Reporter
 from backend.io.outputs import same_file
@@ -224,7 +225,7 @@ class Server:
             return EnvironmentFault(f"the server {self.url} is out of disk space (507): "
                                     f"{message or exc.reason}")
         return UserError(f"the server refused the request ({exc.code}): {message or exc.reason}",
-                         kind="refused" if exc.code in (403, 413) else "bad_input")
+                         kind="refused" if exc.code in (403, 413) else protocol.BAD_INPUT)
 
 
 def with_retries(what: str, url: str, call: Any) -> Any:
@@ -314,11 +315,11 @@ class EventPrinter:
         kind, reporter = event.get("event"), self.reporter
         if reporter.mode == "json":
             reporter._emit(event)  # the same writer: the event passed through as it came
-        elif kind == "log":
+        elif kind == protocol.LOG:
             reporter.log(str(event.get("message", "")), level=str(event.get("level", "info")))
-        elif kind == "warning":
+        elif kind == protocol.WARNING:
             reporter.warning(str(event.get("message", "")))
-        elif kind == "progress":  # a line per 10 % at most
+        elif kind == protocol.PROGRESS:  # a line per 10 % at most
             fraction = float(event.get("fraction", 0))
             if int(fraction * 10) > self._decile or fraction >= 1.0:
                 self._decile = int(fraction * 10)
@@ -334,24 +335,24 @@ def follow(server: Server, job_id: str, reporter: Reporter, mapping: list[tuple[
     def read() -> None:
         with server.request("GET", f"/jobs/{job_id}/events?from={state['next']}", stream=True) as response:
             for line in response:
-                event = json.loads(line)
+                event = protocol.decode_event(line)
                 seq = event.pop("seq", None)
                 if seq is None:  # a heartbeat of the stream itself
                     continue
                 state["next"] = seq + 1
                 kind = event.get("event")
-                if kind == "job":
+                if kind == protocol.JOB:
                     state["job"] = event
                     return
-                if kind == "error" and event.get("kind") == "environment":
+                if kind == protocol.ERROR and event.get("kind") == protocol.ENVIRONMENT:
                     message = f"on the server {server.url}: {event.get('message')}"
                     state["error"] = {**event, "message": message}
                     continue  # its paths are the server's (a full disk there is not one here)
                 event = _rewrite(event, mapping)
-                if kind == "result":
+                if kind == protocol.RESULT:
                     state["result"] = event
                     continue  # printed once the outputs are in place
-                if kind == "error":
+                if kind == protocol.ERROR:
                     state["error"] = event
                     continue
                 emit(event)
@@ -365,7 +366,7 @@ def follow(server: Server, job_id: str, reporter: Reporter, mapping: list[tuple[
 class MissingOutput(UserError):
     """The server finished the job without an output the client asked for (exit 1)."""
 
-    exit_code = 1
+    exit_code = protocol.ExitCode.BUG
 
 
 def accepted_files(plan: Plan, files: list[dict[str, Any]], reporter: Reporter) -> list[dict[str, Any]]:
@@ -472,18 +473,18 @@ def run(argv: list[str]) -> int:
         reporter.log(f"remote job {job_id} on {url}")
         job, result, error = follow(server, job_id, reporter, mapping)
         if job["state"] != "done" or result is None:
-            error = error or {"kind": "internal", "message": f"the remote job {job['state']}"}
-            reporter.error(str(error.get("message")), kind=str(error.get("kind", "internal")))
-            return int(job.get("exit_code") or 1)
+            error = error or {"kind": protocol.INTERNAL, "message": f"the remote job {job['state']}"}
+            reporter.error(str(error.get("message")), kind=str(error.get("kind", protocol.INTERNAL)))
+            return int(job.get("exit_code") or protocol.ExitCode.BUG)
         download(server, job_id, accepted_files(plan, job.get("files", []), reporter), plan)
         reporter.result(dict(result.get("outputs") or {}), result.get("stats") or {})
-        return 0
+        return protocol.ExitCode.DONE
     except RemoteCancelled:
         if server is not None and job_id is not None:
             with contextlib.suppress(UserError, OSError, urllib.error.URLError):
                 server.request("POST", f"/jobs/{job_id}/cancel", timeout=1.0)  # within the plugin's grace
-        reporter.error("cancelled; no output was written", kind="cancelled")
-        return 130
+        reporter.error("cancelled; no output was written", kind=protocol.CANCELLED)
+        return protocol.ExitCode.CANCELLED
     except UserError as exc:
         reporter.error(str(exc), kind=exc.kind)
         return exc.exit_code

@@ -35,6 +35,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from backend import __version__
+from backend.contract.protocol import HEARTBEAT, JOB, event
 from backend.server import API
 from backend.server.auth import bearer_matches
 from backend.server.queue import FINAL_STATES, Job, JobQueue
@@ -165,17 +166,17 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
             index = start
             while True:
                 while index < len(job.events):
-                    event = job.events[index]
+                    sent = job.events[index]
                     index += 1
-                    yield (json.dumps(event) + "\n").encode()
-                    if event.get("event") == "job":
+                    yield (json.dumps(sent) + "\n").encode()
+                    if sent["event"] == JOB:
                         return
                 if job.state in FINAL_STATES and index >= len(job.events):
                     return
                 before = len(job.events)
                 await job.wait_change(STREAM_HEARTBEAT_SECONDS)
                 if len(job.events) == before:
-                    yield (json.dumps({"event": "heartbeat", "time": time.time()}) + "\n").encode()
+                    yield (json.dumps(event(HEARTBEAT, time=time.time())) + "\n").encode()
 
         return StreamingResponse(stream(), media_type="application/x-ndjson",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

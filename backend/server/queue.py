@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.contract import protocol
+from backend.contract.protocol import ExitCode, event
 from backend.server.spec import JobArgv
 from backend.server.storage import Storage
 from backend.server.vetting import JOB_ENVIRONMENT, JOB_ENVIRONMENT_REMOVED
@@ -115,8 +117,8 @@ class JobQueue:
             if job.position != index:
                 job.position = index
                 what = "GPU" if self.gpus else "worker (one job at a time on CPU)"
-                job.add({"event": "log", "level": "info", "queue_position": index,
-                         "message": f"queued: position {index}, waiting for a free {what}"})
+                job.add(event(protocol.LOG, level="info", queue_position=index,
+                              message=f"queued: position {index}, waiting for a free {what}"))
 
     def _dispatch(self) -> None:
         while self.waiting and self.free_slots:
@@ -131,9 +133,9 @@ class JobQueue:
             await self._execute(job, slot)
         except Exception as exc:  # the server must survive anything one job does
             if job.state not in FINAL_STATES:
-                job.add({"event": "error", "kind": "internal",
-                         "message": f"server failed to run the job: {exc}"})
-                await self._finish(job, "failed", 1)
+                job.add(event(protocol.ERROR, kind=protocol.INTERNAL,
+                              message=f"server failed to run the job: {exc}"))
+                await self._finish(job, "failed", ExitCode.BUG)
         finally:
             self.free_slots.append(slot)
             self.free_slots.sort()
@@ -151,8 +153,8 @@ class JobQueue:
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(slot)
             where = f"GPU {slot}"
-        job.add({"event": "log", "level": "info", "queue_position": 0,
-                 "message": f"running {job.spec.command} on the server ({where})"})
+        job.add(event(protocol.LOG, level="info", queue_position=0,
+                      message=f"running {job.spec.command} on the server ({where})"))
         argv = [self.python, "-m", "backend", job.spec.command, *job.spec.argv, "--events", "json"]
         with open(job.folder / "stderr.log", "wb") as stderr:
             job.process = await asyncio.create_subprocess_exec(
@@ -166,33 +168,33 @@ class JobQueue:
             line = await job.process.stdout.readline()
             if not line:
                 break
-            event = _parse(line)
-            if event.get("event") == "heartbeat":
+            received = protocol.decode_event(line)
+            if received["event"] == protocol.HEARTBEAT:
                 continue  # streams send their own
-            saw_error |= event.get("event") == "error"
-            saw_result |= event.get("event") == "result"
-            job.add(event)
+            saw_error |= received["event"] == protocol.ERROR
+            saw_result |= received["event"] == protocol.RESULT
+            job.add(received)
         code = await job.process.wait()
-        if job.cancel_requested or code == 130:
+        if job.cancel_requested or code == ExitCode.CANCELLED:
             if not saw_error:
-                job.add({"event": "error", "kind": "cancelled",
-                         "message": "cancelled; no output was written"})
-            await self._finish(job, "cancelled", 130)
-        elif code == 0 and saw_result:
+                job.add(event(protocol.ERROR, kind=protocol.CANCELLED,
+                              message="cancelled; no output was written"))
+            await self._finish(job, "cancelled", ExitCode.CANCELLED)
+        elif code == ExitCode.DONE and saw_result:
             job.files = await asyncio.to_thread(_list_outputs, job)
-            await self._finish(job, "done", 0)
+            await self._finish(job, "done", ExitCode.DONE)
         else:
             if not saw_error:
                 tail = (job.folder / "stderr.log").read_text(errors="replace").strip().splitlines()[-1:]
-                job.add({"event": "error", "kind": "crashed",
-                         "message": f"the backend exited with code {code} on the server"
-                                    + (f": {tail[0]}" if tail else "")})
-            await self._finish(job, "failed", code if code > 0 else 1)
+                job.add(event(protocol.ERROR, kind=protocol.CRASHED,
+                              message=f"the backend exited with code {code} on the server"
+                                      + (f": {tail[0]}" if tail else "")))
+            await self._finish(job, "failed", code if code > 0 else ExitCode.BUG)
 
     async def _finish(self, job: Job, state: str, code: int) -> None:
         job.state, job.exit_code, job.finished = state, code, time.time()
         self.counts[state] += 1
-        job.add({"event": "job", "state": state, "exit_code": code, "files": job.files})
+        job.add(event(protocol.JOB, state=state, exit_code=code, files=job.files))
         os.utime(job.folder)
 
     def _signal(self, job: Job, sig: int) -> None:
@@ -208,8 +210,8 @@ class JobQueue:
         if job in self.waiting:
             self.waiting.remove(job)
             job.position = None
-            job.add({"event": "error", "kind": "cancelled", "message": "cancelled while queued"})
-            await self._finish(job, "cancelled", 130)
+            job.add(event(protocol.ERROR, kind=protocol.CANCELLED, message="cancelled while queued"))
+            await self._finish(job, "cancelled", ExitCode.CANCELLED)
             self._announce()
             return
         self._signal(job, signal.SIGTERM)
@@ -219,16 +221,6 @@ class JobQueue:
             self._signal(job, signal.SIGKILL)
 
         asyncio.get_running_loop().create_task(escalate())
-
-
-def _parse(line: bytes) -> dict[str, Any]:
-    text = line.decode("utf-8", "replace").strip()
-    if text.startswith("{"):
-        with contextlib.suppress(json.JSONDecodeError):
-            event = json.loads(text)
-            if isinstance(event, dict) and "event" in event:
-                return event
-    return {"event": "log", "level": "info", "message": text}
 
 
 def _list_outputs(job: Job) -> list[dict[str, Any]]:

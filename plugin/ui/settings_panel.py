@@ -19,17 +19,18 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..backend_client import (
+from ..install import diagnostics_report
+from ..interpreter import (
     PLUGIN_ROOT,
-    BackendError,
     BackendNotFound,
     find_backend_python,
     remote_client_python,
-    shutdown_workers,
+    setup_instructions,
 )
-from ..install import diagnostics_report
+from ..process_client import BackendError
 from ..settings import DEVICES, Settings, backend_env_dir, models_dir
 from ..tasks import BackendTask
+from ..worker_client import shutdown_workers
 
 
 def _tr(text: str) -> str:
@@ -204,8 +205,6 @@ class SettingsPanel(QWidget):
 
     @staticmethod
     def _failure_text(python: str, error: Exception) -> str:
-        from ..backend_client import setup_instructions
-
         if isinstance(error, BackendError) and error.kind == "environment":
             return error.message  # names the interpreter and what it lacks
         message = error.message if isinstance(error, BackendError) else str(error)

@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from plugin.backend_client import (
-    BackendCancelled,
-    BackendError,
-    BackendNotFound,
-    find_backend_python,
-    run_backend,
-    run_command,
-    setup_instructions,
-    venv_python,
-)
+from plugin.backend_client import run_backend
+from plugin.interpreter import BackendNotFound, find_backend_python, setup_instructions, venv_python
+from plugin.process_client import BackendCancelled, BackendError, run_command
 
 from ..conftest import backend_python
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.backend_client import find_backend_python, run_backend, user_env_dirs
+from plugin.backend_client import run_backend
 from plugin.install import (
     TORCH_CPU_INDEX,
     InstallOptions,
@@ -27,6 +27,7 @@ from plugin.install import (
     torch_index,
     torch_requirement,
 )
+from plugin.interpreter import find_backend_python, user_env_dirs
 
 from ..conftest import REPO_ROOT
 

@@ -14,7 +14,9 @@ import pytest
 from qgis.PyQt.QtCore import QTimer
 from qgis.PyQt.QtWidgets import QApplication, QMessageBox
 
-from plugin.backend_client import BackendError, interpreter_problem, run_backend
+from plugin.backend_client import run_backend
+from plugin.interpreter import interpreter_problem
+from plugin.process_client import BackendError
 
 from ..conftest import REPO_ROOT, backend_python
 from .test_install import TINY_CHECKPOINT

@@ -135,6 +135,7 @@ def test_unloading_the_plugin_stops_its_backend_worker(loaded_plugin, tmp_path):
     from rasterio.transform import from_origin
 
     client = importlib.import_module(f"{PACKAGE}.plugin.backend_client")
+    workers = importlib.import_module(f"{PACKAGE}.plugin.worker_client")
     classes = tmp_path / "classes.tif"
     with rasterio.open(classes, "w", driver="GTiff", width=16, height=16, count=1, dtype="uint8", nodata=0,
                        crs="EPSG:32630", transform=from_origin(500000, 4200000, 80, 80)) as dst:
@@ -142,7 +143,7 @@ def test_unloading_the_plugin_stops_its_backend_worker(loaded_plugin, tmp_path):
     pids: list[int] = []
     client.run_backend(["vectorise", "--raster", str(classes), "--out", str(tmp_path / "polygons.gpkg")],
                        keep_running=True, remote=False, on_start=pids.append)
-    assert pids and client.worker_pids() == pids[:1]
+    assert pids and workers.worker_pids() == pids[:1]
     assert qgis.utils.unloadPlugin(PACKAGE)
     for _ in range(40):
         try:
@@ -154,4 +155,4 @@ def test_unloading_the_plugin_stops_its_backend_worker(loaded_plugin, tmp_path):
         time.sleep(0.1)
     else:
         raise AssertionError(f"the backend worker {pids[0]} still runs after the plugin was unloaded")
-    assert client.worker_pids() == []
+    assert workers.worker_pids() == []

@@ -46,7 +46,7 @@ def test_process_client_runs_remotely_with_any_python(qgis_app, server, tmp_path
     assert Path(local.outputs["embeddings"]).read_bytes() == Path(remote.outputs["embeddings"]).read_bytes()
     assert any("remote job" in e.get("message", "") for e in events)
     # commands a server does not run (models, info) stay local
-    from plugin.backend_client import BackendError
+    from plugin.process_client import BackendError
 
     with pytest.raises(BackendError) as failure:
         run_backend(["embed", "--optical", str(crop), "--out", str(tmp_path / "x.tif")],

@@ -18,7 +18,10 @@ from pathlib import Path
 import pytest
 
 from plugin import backend_client
-from plugin.backend_client import BackendCancelled, BackendError, run_backend, shutdown_workers, worker_pids
+from plugin.backend_client import run_backend
+from plugin.interpreter import PLUGIN_ROOT
+from plugin.process_client import BackendCancelled, BackendError
+from plugin.worker_client import shutdown_workers, worker_pids
 from tests.backend.downstream_data import write_embedding_raster
 
 from ..conftest import backend_python
@@ -95,7 +98,7 @@ for _ in range(4):
 sys.stderr.write(repr(statistics.median(spent[1:])) + "\\n")
 """
     done = subprocess.run([backend_python(), "-c", code], capture_output=True, text=True, check=True,
-                          cwd=backend_client.PLUGIN_ROOT)
+                          cwd=PLUGIN_ROOT)
     return float(done.stderr.strip().splitlines()[-1])
 
 
