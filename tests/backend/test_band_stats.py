@@ -7,7 +7,6 @@ bands (what the encoder sees), so their count is twice the model's band count on
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from backend.downstream.band_stats import write_band_statistics
 from backend.inference.inputs import InputSet
 from backend.inference.model import bundled_model_for, model_config
 from backend.io.simulate import write_landsat_from_s2
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_json
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
 NAIP_FILE = "naip-opengeos/m_4709963_se_14_1_20200831.tif"
@@ -93,9 +92,8 @@ def test_classify_band_stats_on_naip_runs(shared_data, tmp_path) -> None:
     samples.write_text(json.dumps({"type": "FeatureCollection", "features": features,
                                    "crs": {"type": "name", "properties": {"name": crs.to_string()}}}))
     out = tmp_path / "classes.tif"
-    argv = [backend_python(), "-m", "backend", "classify", "--optical", str(naip), "--samples", str(samples),
-            "--band-stats", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--events", "json"]
-    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    done = run_json("classify", "--optical", naip, "--samples", samples, "--band-stats", "--out", out,
+                    "--cache-dir", tmp_path / "c")
     assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["event"] == "result" and out.exists()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ from rasterio.windows import Window
 
 from backend.inference.cache import SAMPLE_EDGE, sampled_sha256
 from backend.models import ModalityConfig, ModelConfig, build_model, save_model
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_events
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
 S2_INDEXES = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13]  # B10 skipped
@@ -56,20 +55,11 @@ def data(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return {"a": folder / "a.tif", "b": folder / "b.tif", "model": weights}
 
 
-def backend(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]], str]:
-    """Run ``python -m backend ARGS --events json``: exit code, JSON events, stderr."""
-    proc = subprocess.run([backend_python(), "-m", "backend", *map(str, args), "--events", "json"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,
-                          env={**os.environ, **(env or {})})
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return proc.returncode, events, proc.stderr
-
-
 def embed(data: dict[str, Path], raster: str | Path, cache: Path, out: Path, *extra: str | Path,
           env: dict[str, str] | None = None) -> tuple[int, list[dict[str, Any]], str]:
     source = data[raster] if isinstance(raster, str) else raster
-    return backend("embed", "--optical", source, "--model", data["model"], *WINDOW, "--cache-dir", cache,
-                   "--out", out, *extra, env=env)
+    return run_events("embed", "--optical", source, "--model", data["model"], *WINDOW, "--cache-dir", cache,
+                      "--out", out, *extra, env=env)
 
 
 def result(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -174,7 +164,7 @@ def test_truncated_entry_is_discarded_and_recomputed(data, primed, cache, tmp_pa
     assert any("discarded the bad cache entry" in w and reason in w for w in warnings(events))
     assert outputs_equal(tmp_path / "out.tif", primed["a"])
     assert all(p.is_file() for p in entry_files(cache, primed["key_a"]))
-    code, events, _ = backend("cache", "verify", "--cache-dir", cache)
+    code, events, _ = run_events("cache", "verify", "--cache-dir", cache)
     assert code == 0 and result(events)["stats"]["removed"] == []
 
 
@@ -281,40 +271,40 @@ def test_lru_eviction_under_a_tiny_limit_keeps_the_newest(data, primed, tmp_path
     assert all(p.is_file() for name in ("a64", "b") for p in entry_files(cache, keys[name]))
     assert not any(p.exists() for p in entry_files(cache, keys["a96"]))
     assert outputs_equal(tmp_path / "b.tif", primed["b"])
-    code, events, _ = backend("cache", "info", "--cache-dir", cache,
-                              env={"TERRAPROBE_CACHE_MAX_GB": limit_gb})
+    code, events, _ = run_events("cache", "info", "--cache-dir", cache,
+                                 env={"TERRAPROBE_CACHE_MAX_GB": limit_gb})
     stats = result(events)["stats"]
     assert code == 0 and stats["entries"] == 2 and stats["limit_bytes"] == int(float(limit_gb) * 1e9)
     assert stats["total_bytes"] <= stats["limit_bytes"]
 
 
 def test_cache_command_info_list_verify_clear(data, primed, cache) -> None:
-    code, events, _ = backend("cache", "list", "--cache-dir", cache)
+    code, events, _ = run_events("cache", "list", "--cache-dir", cache)
     entries = result(events)["stats"]["entries"]
     assert code == 0 and sorted(e["key"] for e in entries) == sorted([primed["key_a"], primed["key_b"]])
     assert {e["inputs"]["optical"] for e in entries} == {str(data["a"]), str(data["b"])}
     assert all(e["size_bytes"] > 0 and e["last_used"] > 0 for e in entries)
-    code, events, _ = backend("cache", "info", "--cache-dir", cache, "--cache-max-gb", "3")
+    code, events, _ = run_events("cache", "info", "--cache-dir", cache, "--cache-max-gb", "3")
     stats = result(events)["stats"]
     assert code == 0 and stats["entries"] == 2 and stats["limit_bytes"] == 3 * 10**9
     assert stats["total_bytes"] == sum(e["size_bytes"] for e in entries)
 
     flip(cache / f"{primed['key_b']}_pca.tif")
-    code, events, _ = backend("cache", "verify", "--cache-dir", cache)
+    code, events, _ = run_events("cache", "verify", "--cache-dir", cache)
     stats = result(events)["stats"]
     assert code == 0 and stats["checked"] == 2 and stats["good"] == 1
     assert [r["key"] for r in stats["removed"]] == [primed["key_b"]]
     assert "checksum" in stats["removed"][0]["reason"]
     assert not any(p.exists() for p in entry_files(cache, primed["key_b"]))
 
-    code, events, _ = backend("cache", "clear", "--cache-dir", cache, "--older-than", "1")
+    code, events, _ = run_events("cache", "clear", "--cache-dir", cache, "--older-than", "1")
     assert code == 0 and result(events)["stats"]["removed"] == 0
     _age(cache / f"{primed['key_a']}.json", 3 * 86400)
     (cache / f".{primed['key_a']}.q1.part.tif").write_bytes(b"partial")
-    code, events, _ = backend("cache", "clear", "--cache-dir", cache, "--older-than", "2")
+    code, events, _ = run_events("cache", "clear", "--cache-dir", cache, "--older-than", "2")
     stats = result(events)["stats"]
     assert code == 0 and stats["removed"] == 1 and stats["freed_bytes"] > 0
-    code, events, _ = backend("cache", "clear", "--cache-dir", cache)
+    code, events, _ = run_events("cache", "clear", "--cache-dir", cache)
     assert code == 0 and result(events)["stats"]["temporaries_removed"] == 1
     assert list(cache.iterdir()) == []
 

@@ -23,7 +23,7 @@ from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import error_of, events_of, result_of, run_json
 
 SSL4EO = "ssl4eo-s12"
 S2_DATES = ("20200604T054639_20200604T054831_T43RCP", "20200813T054639_20200813T054952_T43RCP")
@@ -44,23 +44,7 @@ F1_FLOOR_S1 = 0.45  # measured 0.54 with --threshold otsu3 (June descending vs S
 
 
 def run_cli(*args: object, cache: Path) -> subprocess.CompletedProcess:
-    command = [backend_python(), "-m", "backend", *map(str, args), "--events", "json",
-               "--cache-dir", str(cache)]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-
-
-def result_of(proc: subprocess.CompletedProcess) -> dict:
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return next(e for e in events if e.get("event") == "result")
-
-
-def error_of(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    errors = [e["message"] for e in events if e.get("event") == "error"]
-    assert len(errors) == 1, events
-    return errors[0]
+    return run_json(*args, "--cache-dir", cache, timeout=600)
 
 
 def stack_ssl4eo_s2(shared: Path, date: str, out: Path) -> Path:
@@ -323,10 +307,6 @@ def _crop(source: Path, window: Window, out: Path, crs: str | None = None) -> Pa
     return out
 
 
-def _events(proc: subprocess.CompletedProcess) -> list[dict]:
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-
-
 @pytest.mark.slow
 def test_shifted_and_reprojected_copies_of_one_date_show_no_change(shared_data, cache, tmp_path) -> None:
     """The after raster is embedded on the before raster's pixel grid: a copy shifted by half a patch
@@ -339,7 +319,7 @@ def test_shifted_and_reprojected_copies_of_one_date_show_no_change(shared_data, 
         proc = run_cli("change", "--before-optical", before, "--after-optical", after,
                        "--out", tmp_path / f"change_{after.stem}.tif", cache=cache)
         stats = result_of(proc)["stats"]
-        logs = [e["message"] for e in _events(proc) if e["event"] == "log"]
+        logs = [e["message"] for e in events_of(proc) if e["event"] == "log"]
         print(f"{after.stem}: changed {stats['changed_pixels']} of {stats['valid_pixels']}, "
               f"largest change {stats['maximum']:.3g}, mean {stats['mean']:.3g}")
         assert any("warped onto the before raster's pixel grid" in m for m in logs), logs
@@ -349,7 +329,7 @@ def test_shifted_and_reprojected_copies_of_one_date_show_no_change(shared_data, 
     # a rerun finds both dates' embeddings in the cache: the warped after VRT is written once
     proc = run_cli("change", "--before-optical", before, "--after-optical", shifted,
                    "--out", tmp_path / "change_again.tif", cache=cache)
-    hits = [e["message"] for e in _events(proc)
+    hits = [e["message"] for e in events_of(proc)
             if e["event"] == "log" and e["message"].startswith("cache hit")]
     assert len(hits) == 2, hits
     fields = result_of(proc)["outputs"]
@@ -366,9 +346,9 @@ def test_shifted_and_reprojected_copies_of_one_date_show_no_change(shared_data, 
         proc = run_cli("change", "--before-embeddings", fields["before_embeddings"], "--after-embeddings",
                        field, "--out", tmp_path / f"{field.stem}_change.tif", cache=cache)
         result_of(proc)
-        warnings = [e["message"] for e in _events(proc) if e["event"] == "warning"]
+        warnings = [e["message"] for e in events_of(proc) if e["event"] == "warning"]
         assert any("misregistration shows up as change" in m and named in m for m in warnings), warnings
     same = run_cli("change", "--before-embeddings", fields["before_embeddings"], "--after-embeddings",
                    fields["after_embeddings"], "--out", tmp_path / "same_change.tif", cache=cache)
     result_of(same)
-    assert not any("misregistration" in e["message"] for e in _events(same) if e["event"] == "warning")
+    assert not any("misregistration" in e["message"] for e in events_of(same) if e["event"] == "warning")

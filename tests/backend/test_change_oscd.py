@@ -22,7 +22,8 @@ import rasterio
 from rasterio.windows import Window
 
 from scripts.score_oscd import baseline_module, change_map_truth, raw_band_score, stack_city
-from tests.backend.test_change import S2_DATES, _events, result_of, run_cli, stack_ssl4eo_s2
+from tests.backend.conftest import events_of, result_of
+from tests.backend.test_change import S2_DATES, run_cli, stack_ssl4eo_s2
 
 OSCD = "oscd-change"
 CITY = "nantes"
@@ -55,10 +56,10 @@ def test_default_change_beats_the_raw_bands_on_an_oscd_crop(shared_data: Path, t
     assert stats["valid_pixels"] == CROP.width * CROP.height == (mask > 0).sum()
     assert stats["changed_pixels"] == (mask == 2).sum()
     assert stats["changed_fraction"] == stats["changed_pixels"] / stats["valid_pixels"] < 0.2
-    logs = [e["message"] for e in _events(proc) if e["event"] == "log"]
+    logs = [e["message"] for e in events_of(proc) if e["event"] == "log"]
     share = f"({100 * stats['changed_fraction']:.1f} % of the valid area)"
     assert any(share in m for m in logs), logs
-    warnings = [e["message"] for e in _events(proc) if e["event"] == "warning"]
+    warnings = [e["message"] for e in events_of(proc) if e["event"] == "warning"]
     assert not any("of the valid area is marked" in m or "barely agree" in m for m in warnings), warnings
     assert stats["band_correlation"] > 0.5
 
@@ -69,7 +70,7 @@ def test_an_implausible_changed_share_is_warned(shared_data: Path, tmp_path: Pat
     proc = run_cli("change", "--before-optical", june, "--after-optical", august, "--threshold", "otsu",
                    "--out", tmp_path / "change.tif", cache=tmp_path / "cache")
     stats = result_of(proc)["stats"]
-    warnings = [e["message"] for e in _events(proc) if e["event"] == "warning"]
+    warnings = [e["message"] for e in events_of(proc) if e["event"] == "warning"]
     print(f"June -> August: {100 * stats['changed_fraction']:.1f} % changed; {warnings}")
     assert stats["changed_fraction"] > 0.2
     assert any("of the valid area is marked as changed" in m and "--threshold robust" in m for m in warnings)
@@ -77,7 +78,7 @@ def test_an_implausible_changed_share_is_warned(shared_data: Path, tmp_path: Pat
     proc = run_cli("change", "--before-optical", june, "--after-optical", august, "--out",
                    tmp_path / "default.tif", cache=tmp_path / "cache")
     stats = result_of(proc)["stats"]
-    warnings = [e["message"] for e in _events(proc) if e["event"] == "warning"]
+    warnings = [e["message"] for e in events_of(proc) if e["event"] == "warning"]
     print(f"default: {100 * stats['changed_fraction']:.1f} % changed, band correlation "
           f"{stats['band_correlation']:.2f}; {warnings}")
     assert stats["changed_fraction"] < 0.2 and stats["band_correlation"] < 0.5

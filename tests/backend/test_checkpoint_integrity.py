@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,22 +14,16 @@ from safetensors.torch import load_file
 
 from backend.training.checkpoint import MANIFEST_FILE, PREVIOUS_DIR, load_state, verify_checkpoint
 from backend.training.engine import state_digest
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import ONE_THREAD, events_of, run_backend
 
 #: A very small CROMA objective: its checkpoint (weights, optimiser, decoder) is about 0.8 MB.
 SMALL = ["--objective", "croma", "--model-size", "custom", "--dim", "16", "--heads", "2", "--depth", "1",
          "-O", "decoder_dim=16", "-O", "decoder_heads=2", "--crop", "32", "--stats-samples", "8",
          "--warmup", "1", "--batch-size", "2", "--lr", "1e-3"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _pretrain(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", "pretrain", *args], cwd=REPO_ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=300)
-
-
-def _events(proc: subprocess.CompletedProcess[str]) -> list[dict]:
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return run_backend("pretrain", *args, env=ONE_THREAD)
 
 
 def _flip_byte(path: Path) -> None:
@@ -79,7 +72,7 @@ def test_damaged_latest_falls_back_to_previous(stopped_run: tuple[Path, Path], t
     damage(run / "state.pt")
     proc = _pretrain("--resume", str(run), "--events", "json")
     assert proc.returncode == 0, proc.stderr
-    warnings = [e["message"] for e in _events(proc) if "warning" in (e.get("event"), e.get("level"))]
+    warnings = [e["message"] for e in events_of(proc) if "warning" in (e.get("event"), e.get("level"))]
     assert len(warnings) == 1 and "\n" not in warnings[0]
     assert warnings[0].startswith(f"the latest checkpoint is damaged ({run / 'state.pt'}: state.pt is ")
     assert warnings[0].endswith(f"resuming from the previous one in {run / PREVIOUS_DIR} (step 2)")
@@ -125,7 +118,7 @@ def test_full_disk_during_a_checkpoint(shared_data: Path, tmp_path: Path) -> Non
         proc = _pretrain("--data", str(shared_data / "sen1floods11"), "--out", str(run), *SMALL, "--steps",
                          "6", "--save-every", "1", "--events", "json")
         assert proc.returncode == 3, proc.stderr
-        errors = [e for e in _events(proc) if e["event"] == "error"]
+        errors = [e for e in events_of(proc) if e["event"] == "error"]
         assert len(errors) == 1 and errors[0]["kind"] == "disk_full"
         message = errors[0]["message"]
         assert message.startswith(f"could not save the checkpoint at step 3 in {run}: the disk is full: ")

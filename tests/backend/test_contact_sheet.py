@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_backend
 
 
 @pytest.fixture
@@ -24,9 +24,7 @@ def class_map(tmp_path: Path) -> Path:
 
 
 def _sheet(tmp_path: Path, panel: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", "contact-sheet", "--panel", panel,
-                           "--out", str(tmp_path / "sheet.png")], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return run_backend("contact-sheet", "--panel", panel, "--out", tmp_path / "sheet.png", timeout=120)
 
 
 def test_band_past_the_raster_is_a_bad_input(class_map: Path, tmp_path: Path) -> None:

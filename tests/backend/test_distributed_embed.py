@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -16,12 +14,11 @@ from rasterio.windows import Window
 from backend.inference.distributed_embed import shard_rows
 from backend.io.windows import plan_tiles
 from backend.models import ModalityConfig, ModelConfig, build_model, save_model
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import ONE_THREAD, events_of, run_json, torchrun
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
 TILING = ["--window", "32", "--overlap", "16", "--batch-size", "3"]
 CPU = [*TILING, "--device", "cpu"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _crop(source: Path, target: Path, window: Window, bands: list[int] | None = None) -> Path:
@@ -59,20 +56,15 @@ def tiny_model(scenes: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 
 
 def _single(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", "embed", *map(str, args), "--events", "json"],
-                          cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    return run_json("embed", *args, env=ONE_THREAD)
 
 
 def _torchrun(*args: str | Path, ranks: int = 2) -> subprocess.CompletedProcess[str]:
-    torchrun = Path(backend_python()).with_name("torchrun")
-    launcher = [str(torchrun)] if torchrun.exists() else [backend_python(), "-m", "torch.distributed.run"]
-    command = [*launcher, "--standalone", "--nproc-per-node", str(ranks), "-m", "backend", "embed"]
-    return subprocess.run([*command, *map(str, args), "--events", "json"],
-                          cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    return run_json("embed", *args, launcher=torchrun(ranks), env=ONE_THREAD)
 
 
 def _events(proc: subprocess.CompletedProcess[str], kind: str) -> list[dict]:
-    return [event for event in map(json.loads, proc.stdout.splitlines()) if event["event"] == kind]
+    return [event for event in events_of(proc) if event["event"] == kind]
 
 
 def _nothing_in(folder: Path) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from backend.cli import main
 from backend.io.stack import stack_band_files
 from backend.io.windows import plan_axis
 from backend.models import ModalityConfig, ModelConfig, build_model, load_encoder, normalize, save_model
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_backend
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
 S1_FILE = "sen1floods11/Spain_7370579_S1Hand.tif"
@@ -57,11 +56,9 @@ def _read(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def test_embed_cli_outputs_georeferenced_rasters_and_hits_cache(shared_data, tiny_model, tmp_path) -> None:
-    command = [backend_python(), "-m", "backend", "embed", "--optical", str(shared_data / S2_FILE),
-               "--sar", str(shared_data / S1_FILE), "--model", str(tiny_model), "--cache-dir",
-               str(tmp_path / "cache"), "--events", "json"]
-    first = subprocess.run([*command, "--out", str(tmp_path / "a" / "emb.tif")], cwd=REPO_ROOT,
-                           capture_output=True, text=True, timeout=120)
+    command = ["embed", "--optical", shared_data / S2_FILE, "--sar", shared_data / S1_FILE, "--model",
+               tiny_model, "--cache-dir", tmp_path / "cache", "--events", "json"]
+    first = run_backend(*command, "--out", tmp_path / "a" / "emb.tif", timeout=120)
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout.splitlines()[-1])
     assert result["event"] == "result" and result["stats"]["cache_hit"] is False
@@ -81,8 +78,7 @@ def test_embed_cli_outputs_georeferenced_rasters_and_hits_cache(shared_data, tin
     assert preview.shape == (3, 64, 64) and preview.dtype == np.uint8 and preview_profile["nodata"] == 0
     assert preview.min() >= 1 and preview.std() > 10
 
-    second = subprocess.run([*command, "--out", str(tmp_path / "b" / "emb.tif")], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    second = run_backend(*command, "--out", tmp_path / "b" / "emb.tif", timeout=120)
     assert second.returncode == 0, second.stderr
     events = [json.loads(line) for line in second.stdout.splitlines()]
     assert events[-1]["stats"]["cache_hit"] is True
@@ -252,10 +248,8 @@ def test_bad_input_gives_one_clear_error_and_no_output(case, message, shared_dat
 
 
 def test_bad_input_exit_code_from_a_real_process(tiny_model, tmp_path) -> None:
-    proc = subprocess.run([backend_python(), "-m", "backend", "embed", "--optical",
-                           str(tmp_path / "none.tif"), "--model", str(tiny_model), "--out",
-                           str(tmp_path / "emb.tif")],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    proc = run_backend("embed", "--optical", tmp_path / "none.tif", "--model", tiny_model, "--out",
+                       tmp_path / "emb.tif", timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: optical raster not found: {tmp_path / 'none.tif'}"]
     assert not (tmp_path / "emb.tif").exists()

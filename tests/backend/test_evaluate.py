@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_backend, run_json
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +31,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> P
 
 
 def _evaluate(folder: Path, model: Path, out: Path) -> dict:
-    proc = subprocess.run(
-        [backend_python(), "-m", "backend", "evaluate", str(folder), "--model", str(model),
-         "--no-bundled", "--limit-per-class", "6", "--folds", "3", "--neighbors", "5",
-         "--seed", "3", "--out", str(out), "--events", "json"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    proc = run_json("evaluate", folder, "--model", model, "--no-bundled", "--limit-per-class", "6", "--folds",
+                    "3", "--neighbors", "5", "--seed", "3", "--out", out)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return json.loads(Path(f"{out}.json").read_text())
 
@@ -62,7 +58,6 @@ def test_evaluate_scores_are_bounded_and_reproducible(shared_data: Path, tiny_mo
 
 
 def test_evaluate_rejects_a_folder_without_classes(tmp_path: Path) -> None:
-    proc = subprocess.run([backend_python(), "-m", "backend", "evaluate", str(tmp_path)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    proc = run_backend("evaluate", tmp_path, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "class sub-folders" in proc.stderr

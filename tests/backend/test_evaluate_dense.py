@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_backend, run_json, start_backend
 
 CHIP = "sen1floods11/Spain_7370579"
 CROP = 256
@@ -53,13 +53,10 @@ def _crop_bounds(shared_data: Path) -> list[str]:
 
 def _start(shared_data: Path, model: Path, out: Path) -> subprocess.Popen:
     chip = shared_data / CHIP
-    return subprocess.Popen(
-        [backend_python(), "-m", "backend", "evaluate", "--scene", f"{chip}_S2Hand.tif",
-         "--sar", f"{chip}_S1Hand.tif", "--labels", f"{chip}_LabelHand.tif",
-         "--bounds", *_crop_bounds(shared_data), "--model", str(model), "--no-bundled", "--block", "64",
-         "--buffer", "8", "--folds", "3", "--steps", "10", "--seed", "5", "--out", str(out),
-         "--events", "json"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_backend("evaluate", "--scene", f"{chip}_S2Hand.tif", "--sar", f"{chip}_S1Hand.tif",
+                         "--labels", f"{chip}_LabelHand.tif", "--bounds", *_crop_bounds(shared_data),
+                         "--model", model, "--no-bundled", "--block", "64", "--buffer", "8", "--folds", "3",
+                         "--steps", "10", "--seed", "5", "--out", out, events=True)
 
 
 def _finish(proc: subprocess.Popen, out: Path) -> dict:
@@ -100,12 +97,10 @@ def test_dense_mode_with_sample_polygons(shared_data: Path, tmp_path: Path) -> N
     """Polygon labels (RStoolbox's 25 hand-drawn polygons, 4 classes); raw-bands row only, so no model."""
     folder = shared_data / "rstoolbox-sen2"
     out = tmp_path / "polygons"
-    proc = subprocess.run(
-        [backend_python(), "-m", "backend", "evaluate", "--scene", str(folder / "sen2.tif"),
-         "--samples", str(folder / "trainingPolygons_sen2.geojson"), "--class-field", "class",
-         "--no-bundled", "--block", "64", "--buffer", "8", "--folds", "3", "--steps", "10",
-         "--neighbors", "5", "--out", str(out), "--events", "json"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    proc = run_json("evaluate", "--scene", folder / "sen2.tif", "--samples",
+                    folder / "trainingPolygons_sen2.geojson", "--class-field", "class", "--no-bundled",
+                    "--block", "64", "--buffer", "8", "--folds", "3", "--steps", "10", "--neighbors", "5",
+                    "--out", out)
     assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
     report = json.loads(Path(f"{out}.json").read_text())
     assert report["classes"] == ["dryout", "forest", "village", "water"]
@@ -132,9 +127,7 @@ def test_evaluate_needs_exactly_one_mode(shared_data: Path, tmp_path: Path, argu
     names = {"FOLDER": str(shared_data / "eurosat-ms"), "SCENE": str(shared_data / f"{CHIP}_S2Hand.tif"),
              "LABELS": str(shared_data / f"{CHIP}_LabelHand.tif")}
     out = tmp_path / "never"
-    proc = subprocess.run([backend_python(), "-m", "backend", "evaluate",
-                           *[names.get(a, a) for a in arguments], "--out", str(out)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    proc = run_backend("evaluate", *[names.get(a, a) for a in arguments], "--out", out, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
@@ -172,12 +165,9 @@ def test_dense_mode_on_other_sensors_with_the_embed_input_options(shared_data: P
         if sensor == "rgb":
             scene = _rgb_from(scene, tmp_path / "rgb.tif")
     out = tmp_path / "scores"
-    proc = subprocess.run(
-        [backend_python(), "-m", "backend", "evaluate", "--scene", str(scene), *options,
-         "--labels", str(shared_data / f"{CHIP}_LabelHand.tif"), "--bounds", *_crop_bounds(shared_data),
-         "--no-bundled", "--block", "64", "--buffer", "8", "--folds", "3", "--steps", "10",
-         "--out", str(out), "--events", "json"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    proc = run_json("evaluate", "--scene", scene, *options, "--labels", shared_data / f"{CHIP}_LabelHand.tif",
+                    "--bounds", *_crop_bounds(shared_data), "--no-bundled", "--block", "64", "--buffer", "8",
+                    "--folds", "3", "--steps", "10", "--out", out)
     assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
     rows = json.loads(Path(f"{out}.json").read_text())["rows"]
     bands = rows["band statistics (mean, std)"]

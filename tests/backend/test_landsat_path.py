@@ -9,7 +9,6 @@ issue reports (red p1 6732).
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from backend.contract.sensors import (
 from backend.io.simulate import write_landsat_from_s2
 from backend.io.units import decide_optical_units
 from backend.models.config import S2_BANDS
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import events_of, run_json
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
 LABELS = "sen1floods11/Spain_7370579_LabelHand.tif"
@@ -145,10 +144,9 @@ def test_level1_stack_classifies_without_options_or_is_refused(shared_data, tmp_
     stack = _level1(shared_data, tmp_path / f"l1_{prefix}.tif", prefix, resolution_m=None)
     out = tmp_path / "classes.tif"
     boxes = _label_boxes(shared_data, tmp_path / "boxes.geojson")
-    done = subprocess.run([backend_python(), "-m", "backend", "classify", "--optical", str(stack),
-                           "--samples", str(boxes), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
-                           "--events", "json"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    done = run_json("classify", "--optical", stack, "--samples", boxes, "--out", out, "--cache-dir",
+                    tmp_path / "cache")
+    events = events_of(done)
     if done.returncode == 2:
         error = next(e["message"] for e in events if e["event"] == "error")
         assert "--optical-units" in error and "--sensor" in error and not out.exists()

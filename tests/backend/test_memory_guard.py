@@ -3,9 +3,7 @@ is refused with the estimate, the memory available and a window that fits, and n
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -18,23 +16,14 @@ from backend.inference.inputs import InputSet
 from backend.inference.memory import MB, SAFETY, embed_plan, estimate_memory
 from backend.models import load_model_config
 from backend.paths import BUNDLED_MODEL  # a CROMA model: the dense ALiBi bias these tests measure
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import ONE_THREAD, events_of, run_json
 
 
 def _embed(optical: Path, out: Path, cache: Path, *extra: str, limit_mb: float | None = None,
            ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("TERRAPROBE_MEMORY_LIMIT_MB", None)
-    if limit_mb is not None:
-        env["TERRAPROBE_MEMORY_LIMIT_MB"] = str(limit_mb)
-    return subprocess.run([backend_python(), "-m", "backend", "embed", "--optical", str(optical), "--out",
-                           str(out), "--cache-dir", str(cache), "--device", "cpu", "--events", "json",
-                           "--model", str(BUNDLED_MODEL), *extra],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-
-
-def _events(proc: subprocess.CompletedProcess[str]) -> list[dict]:
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    limit = {"TERRAPROBE_MEMORY_LIMIT_MB": None if limit_mb is None else str(limit_mb)}
+    return run_json("embed", "--optical", optical, "--out", out, "--cache-dir", cache, "--device", "cpu",
+                    "--model", BUNDLED_MODEL, *extra, env={**ONE_THREAD, **limit})
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +47,7 @@ def test_big_window_is_refused_with_a_window_that_fits(chip: Path, tmp_path: Pat
     out, cache = tmp_path / "emb.tif", tmp_path / "cache"
     proc = _embed(chip, out, cache, "--window", "1024", limit_mb=300)
     assert proc.returncode == 3, proc.stderr
-    errors = [e for e in _events(proc) if e["event"] == "error"]
+    errors = [e for e in events_of(proc) if e["event"] == "error"]
     assert len(errors) == 1 and errors[0]["kind"] == "out_of_memory"
     message = errors[0]["message"]
     found = re.fullmatch(r"not enough memory for --window 1024: one tile needs about (\d+) MB "
@@ -86,7 +75,7 @@ def test_medium_limit_lowers_the_batch_size(chip: Path, tmp_path: Path) -> None:
     lowered = _embed(chip, tmp_path / "low.tif", tmp_path / "cache_low", "--window", "240",
                      "--batch-size", "4", limit_mb=limit)
     assert lowered.returncode == 0, lowered.stdout[-2000:]
-    logs = [e["message"] for e in _events(lowered)
+    logs = [e["message"] for e in events_of(lowered)
             if e["event"] == "log" and e["message"].startswith("memory:")]
     assert logs == [f"memory: --batch-size 4 at --window 240 needs about "
                     f"{round(plan.estimate(240, 4).total / MB)} MB, {limit} MB available "

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +21,9 @@ import pytest
 import torch
 
 from backend.models import ModelConfig, build_model, official_state_dicts
+from tests.backend.conftest import run_events, start_backend
 from tests.backend.test_faults_outputs import fill
-from tests.conftest import REPO_ROOT, backend_python
+from tests.conftest import REPO_ROOT
 
 NAME = "croma-tiny"
 TINY = dict(dim=64, heads=16, sar_depth=1, optical_depth=2, joint_depth=1)
@@ -152,16 +151,6 @@ def registry(tmp_path: Path, server: CheckpointServer, checkpoint_bytes: bytes) 
     return path
 
 
-def backend(*args: str | Path, env: dict[str, str] | None = None,
-            timeout: float = 300) -> tuple[int, list[dict], str]:
-    """Run ``python -m backend ARGS --events json``; returns exit code, events, stderr."""
-    completed = subprocess.run([backend_python(), "-m", "backend", *map(str, args), "--events", "json"],
-                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-                               env={**os.environ, **(env or {})})
-    events = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
-    return completed.returncode, events, completed.stderr
-
-
 def final(events: list[dict]) -> dict:
     ends = [e for e in events if e["event"] in ("result", "error")]
     assert len(ends) == 1, events
@@ -176,7 +165,8 @@ def placed(models: Path) -> list[str]:
 def test_download_lands_a_working_model_that_embed_uses(tmp_path: Path, server: CheckpointServer,
                                                         registry: Path, checkpoint_bytes: bytes) -> None:
     models = tmp_path / "models"
-    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, stderr = run_events("models", "download", NAME, "--models-dir", models, "--registry",
+                                      registry)
     assert code == 0, stderr
     result = final(events)
     assert result["stats"]["sha256"] == hashlib.sha256(checkpoint_bytes).hexdigest()
@@ -188,27 +178,27 @@ def test_download_lands_a_working_model_that_embed_uses(tmp_path: Path, server: 
     assert config["provenance"]["source"] == f"{server.url}/CROMA_tiny.pt"
     assert server.bytes_served == len(checkpoint_bytes)
 
-    code, events, _ = backend("models", "list", "--models-dir", models, "--registry", registry)
+    code, events, _ = run_events("models", "list", "--models-dir", models, "--registry", registry)
     rows = {row["name"]: row for row in final(events)["stats"]["models"]}
     assert rows[NAME]["installed"] and rows["croma-base"]["url"].startswith("https://huggingface.co/")
     assert not rows["croma-base"]["installed"] and rows["croma-large"]["parameters"] == 672_557_056
 
-    code, events, _ = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, _ = run_events("models", "download", NAME, "--models-dir", models, "--registry", registry)
     assert code == 0 and final(events)["stats"]["already_installed"]
 
     out = tmp_path / "emb.tif"
-    code, events, stderr = backend("embed", "--optical", SAMPLE_S2, "--model", NAME, "--window", "64",
-                                   "--bounds", "-0.75", "38.10", "-0.74", "38.11",
-                                   "--bounds-crs", "EPSG:4326",
-                                   "--cache-dir", tmp_path / "cache", "--out", out,
-                                   env={"TERRAPROBE_MODELS_DIR": str(models)})
+    code, events, stderr = run_events("embed", "--optical", SAMPLE_S2, "--model", NAME, "--window", "64",
+                                      "--bounds", "-0.75", "38.10", "-0.74", "38.11",
+                                      "--bounds-crs", "EPSG:4326",
+                                      "--cache-dir", tmp_path / "cache", "--out", out,
+                                      env={"TERRAPROBE_MODELS_DIR": str(models)})
     assert code == 0, stderr + json.dumps(events[-3:])
     assert final(events)["stats"]["model"] == str(models / f"{NAME}.safetensors")
     assert out.exists()
 
-    code, events, _ = backend("models", "verify", NAME, "--models-dir", models, "--registry", registry)
+    code, events, _ = run_events("models", "verify", NAME, "--models-dir", models, "--registry", registry)
     assert code == 0 and final(events)["stats"]["matches"] == NAME
-    code, events, _ = backend("models", "remove", NAME, "--models-dir", models)
+    code, events, _ = run_events("models", "remove", NAME, "--models-dir", models)
     assert code == 0 and placed(models) == []
 
 
@@ -217,7 +207,7 @@ def test_interrupted_download_resumes_where_it_stopped(tmp_path: Path, server: C
     models = tmp_path / "models"
     half = len(checkpoint_bytes) // 2
     server.cut_after = half
-    code, events, _ = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, _ = run_events("models", "download", NAME, "--models-dir", models, "--registry", registry)
     assert code != 0
     message = final(events)["message"]
     assert "interrupted" in message and "again to resume" in message, message
@@ -226,7 +216,8 @@ def test_interrupted_download_resumes_where_it_stopped(tmp_path: Path, server: C
     assert len(partials) == 1 and partials[0].stat().st_size == half
 
     first = server.bytes_served
-    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, stderr = run_events("models", "download", NAME, "--models-dir", models, "--registry",
+                                      registry)
     assert code == 0, stderr
     second = server.bytes_served - first
     assert server.requests[-1]["range"] == f"bytes={half}-"
@@ -241,9 +232,8 @@ def test_cancelled_download_keeps_the_partial_file_and_resumes(
     models = tmp_path / "models"
     half = len(checkpoint_bytes) // 2
     server.pause_after, server.pause = half, 20.0
-    process = subprocess.Popen([backend_python(), "-m", "backend", "models", "download", NAME, "--models-dir",
-                                str(models), "--registry", str(registry), "--events", "json"],
-                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_backend("models", "download", NAME, "--models-dir", models, "--registry", registry,
+                            events=True)
     partial = models / ".downloads"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and sum(p.stat().st_size for p in partial.glob("*.part")) < half:
@@ -253,7 +243,8 @@ def test_cancelled_download_keeps_the_partial_file_and_resumes(
     assert process.returncode == 130
     assert json.loads(stdout.splitlines()[-1])["kind"] == "cancelled"
     assert placed(models) == [] and [p.stat().st_size for p in partial.glob("*.part")] == [half]
-    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, stderr = run_events("models", "download", NAME, "--models-dir", models, "--registry",
+                                      registry)
     assert code == 0, stderr
     assert final(events)["stats"]["resumed_from"] == half
 
@@ -263,13 +254,13 @@ def test_a_source_that_changed_since_the_interruption_is_fetched_whole(
     models = tmp_path / "models"
     url = f"{server.url}/CROMA_tiny.pt"
     server.cut_after = len(checkpoint_bytes) // 2
-    code, _, _ = backend("models", "download", "mine", "--url", url, "--models-dir", models)
+    code, _, _ = run_events("models", "download", "mine", "--url", url, "--models-dir", models)
     assert code != 0
     torch.manual_seed(1)
     changed = tmp_path / "changed.pt"
     torch.save(official_state_dicts(build_model(ModelConfig(**TINY)).eval()), changed)
     server.files["/CROMA_tiny.pt"] = changed.read_bytes()
-    code, events, stderr = backend("models", "download", "mine", "--url", url, "--models-dir", models)
+    code, events, stderr = run_events("models", "download", "mine", "--url", url, "--models-dir", models)
     assert code == 0, stderr
     stats = final(events)["stats"]
     assert stats["resumed_from"] == 0 and stats["sha256"] == hashlib.sha256(changed.read_bytes()).hexdigest()
@@ -287,7 +278,7 @@ def test_corrupted_or_truncated_file_is_refused_and_nothing_placed(
         server.files["/CROMA_tiny.pt"] = bytes(broken)
     else:
         server.files["/CROMA_tiny.pt"] = checkpoint_bytes[: len(checkpoint_bytes) * 2 // 3]
-    code, events, _ = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, _ = run_events("models", "download", NAME, "--models-dir", models, "--registry", registry)
     assert code != 0
     message = final(events)["message"]
     assert ("checksum mismatch" if damage == "corrupted" else "truncated") in message, message
@@ -295,8 +286,8 @@ def test_corrupted_or_truncated_file_is_refused_and_nothing_placed(
 
     # without a registry checksum the weights-only strict loader still refuses a truncated file
     server.files["/cut.pt"] = checkpoint_bytes[: len(checkpoint_bytes) // 3]
-    code, events, _ = backend("models", "download", "my-croma", "--url", f"{server.url}/cut.pt",
-                              "--models-dir", models)
+    code, events, _ = run_events("models", "download", "my-croma", "--url", f"{server.url}/cut.pt",
+                                 "--models-dir", models)
     assert code != 0 and "not a valid CROMA checkpoint" in final(events)["message"]
     assert placed(models) == [] and not list(models.rglob("*.part"))
 
@@ -305,16 +296,17 @@ def test_server_error_and_timeout_give_a_clear_message(tmp_path: Path, server: C
                                                        registry: Path) -> None:
     models = tmp_path / "models"
     server.status = 500
-    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, stderr = run_events("models", "download", NAME, "--models-dir", models, "--registry",
+                                      registry)
     assert code != 0 and stderr.count("Traceback") == 0
     assert "HTTP 500" in final(events)["message"] and final(events)["kind"] == "download"
     server.status = None
     server.stall = 3.0
-    code, events, _ = backend("models", "download", NAME, "--models-dir", models, "--registry", registry,
-                              "--timeout", "1")
+    code, events, _ = run_events("models", "download", NAME, "--models-dir", models, "--registry", registry,
+                                 "--timeout", "1")
     assert code != 0 and "timed out" in final(events)["message"], final(events)
     assert placed(models) == []
-    code, events, _ = backend("models", "download", "nothing-known", "--models-dir", models)
+    code, events, _ = run_events("models", "download", "nothing-known", "--models-dir", models)
     assert code != 0 and "unknown model 'nothing-known'" in final(events)["message"]
 
 
@@ -323,13 +315,13 @@ def test_local_file_source_and_verify_of_a_checkpoint(tmp_path: Path, checkpoint
     release = tmp_path / "mirror" / "CROMA_tiny.pt"
     release.parent.mkdir()
     release.write_bytes(checkpoint_bytes)
-    code, events, _ = backend("models", "verify", release, "--registry", registry)
+    code, events, _ = run_events("models", "verify", release, "--registry", registry)
     assert code == 0
     stats = final(events)["stats"]
     assert stats["matches"] == NAME and stats["kind"] == "checkpoint" and stats["tensors"] == tensor_count()
     models = tmp_path / "models"
-    code, events, stderr = backend("models", "download", NAME, "--mirror", release.parent.as_uri(),
-                                   "--models-dir", models, "--registry", registry)
+    code, events, stderr = run_events("models", "download", NAME, "--mirror", release.parent.as_uri(),
+                                      "--models-dir", models, "--registry", registry)
     assert code == 0, stderr
     assert final(events)["stats"]["bytes_received"] == 0
     assert placed(models) == [f"{NAME}.json", f"{NAME}.safetensors"]
@@ -338,7 +330,7 @@ def test_local_file_source_and_verify_of_a_checkpoint(tmp_path: Path, checkpoint
 
 def test_every_bundled_model_has_a_complete_list_row(tmp_path: Path) -> None:
     """``models list``: each model shipped in resources/models has a title, architecture, bands and notes."""
-    code, events, stderr = backend("models", "list", "--models-dir", tmp_path / "models")
+    code, events, stderr = run_events("models", "list", "--models-dir", tmp_path / "models")
     assert code == 0, stderr
     rows = {row["name"]: row for row in final(events)["stats"]["models"]}
     bundled = sorted(p.stem for p in (REPO_ROOT / "resources" / "models").glob("*.json")
@@ -362,7 +354,8 @@ def test_a_download_that_cannot_fit_the_disk_is_refused_up_front(small_disk: Pat
                                                                  registry: Path) -> None:
     models = small_disk / "models"
     filler = fill(small_disk, leave=512 * 1024)  # the checkpoint is about 1.3 MB
-    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, stderr = run_events("models", "download", NAME, "--models-dir", models, "--registry",
+                                      registry)
     assert code == 3, stderr
     message = final(events)["message"]
     assert re.fullmatch(rf"not enough disk space to download {server.url}/CROMA_tiny.pt: \d+\.\d kB free, "
@@ -377,8 +370,8 @@ def test_a_body_without_length_that_fills_the_disk_leaves_no_partial_file(
     models = small_disk / "models"
     filler = fill(small_disk, leave=512 * 1024)
     server.no_length = True  # and no registry size: nothing to check up front
-    code, events, stderr = backend("models", "download", "mine", "--url", f"{server.url}/CROMA_tiny.pt",
-                                   "--models-dir", models)
+    code, events, stderr = run_events("models", "download", "mine", "--url", f"{server.url}/CROMA_tiny.pt",
+                                      "--models-dir", models)
     assert code == 3, stderr
     message = final(events)["message"]
     assert message.startswith("the disk is full: ") and message.endswith(
@@ -391,7 +384,8 @@ def test_a_body_without_length_is_capped_by_the_registry_size(
     models = tmp_path / "models"
     server.files["/CROMA_tiny.pt"] = checkpoint_bytes + bytes(8 << 20)  # an endless stream, say
     server.no_length = True
-    code, events, stderr = backend("models", "download", NAME, "--models-dir", models, "--registry", registry)
+    code, events, stderr = run_events("models", "download", NAME, "--models-dir", models, "--registry",
+                                      registry)
     assert code == 2, stderr
     assert final(events)["message"] == (f"download of {server.url}/CROMA_tiny.pt is larger than the 1.3 MB "
                                         "expected (registry size); stopped and removed the partial file: "
@@ -401,8 +395,8 @@ def test_a_body_without_length_is_capped_by_the_registry_size(
 
 def test_a_file_that_is_not_a_checkpoint_is_bad_input(tmp_path: Path) -> None:
     models = tmp_path / "models"
-    code, events, stderr = backend("models", "download", "mine", "--url", "file:///etc/passwd",
-                                   "--models-dir", models)
+    code, events, stderr = run_events("models", "download", "mine", "--url", "file:///etc/passwd",
+                                      "--models-dir", models)
     assert code == 2, stderr
     assert final(events)["message"].startswith(
         "mine: not a valid CROMA checkpoint: /etc/passwd is not a PyTorch checkpoint (a .pt/.pth file is a "

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,8 @@ import torch.nn.functional as F
 
 from backend.models import ModalityConfig, ModelConfig, build_model
 from backend.training.losses.msad import MSADLoss, msad_token_losses
-from tests.conftest import REPO_ROOT, SHARED_DATA, backend_python, shared_path
+from tests.backend.conftest import run_backend
+from tests.conftest import SHARED_DATA, shared_path
 
 FLOODS = SHARED_DATA / "sen1floods11"
 TINY_HEADS = ["-O", "msad_dim=64", "-O", "dino_dim=64", "-O", "dino_hidden=64", "-O", "dino_bottleneck=32"]
@@ -47,10 +47,9 @@ def real_batch(crop: int = 64, batch: int = 8,
 def run_pretrain(out: Path, *args: str, steps: int = 24, timeout: float = 240) -> list[dict[str, float]]:
     """Run ``python -m backend pretrain`` on Sen1Floods11 with a tiny model; return metrics rows."""
     shared_path(FLOODS.name)
-    command = [backend_python(), "-m", "backend", "pretrain", "--data", str(FLOODS), "--out", str(out),
-               "--steps", str(steps), "--warmup", "3", "--lr", "1e-3", "--crop", "48", "--batch-size", "8",
-               "--stats-samples", "8", "--save-every", "1000", *args]
-    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = run_backend("pretrain", "--data", FLOODS, "--out", out, "--steps", steps, "--warmup", "3", "--lr",
+                       "1e-3", "--crop", "48", "--batch-size", "8", "--stats-samples", "8", "--save-every",
+                       "1000", *args, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

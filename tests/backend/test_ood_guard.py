@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from rasterio.windows import Window
 
 from backend.events import Reporter
 from backend.inference.guard import collapse_warning, degenerate_reason, input_warning, mean_pairwise_cosine
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import events_of, run_backend, run_json
 
 SEN2 = "rstoolbox-sen2/sen2.tif"
 SEN2_POLYGONS = "rstoolbox-sen2/trainingPolygons_sen2.geojson"
@@ -26,12 +25,11 @@ RGB_BYTE = "rasterio-rgb-byte/RGB.byte.tif"
 CROMA = ("--model", "terraprobe-croma-small")
 
 
-def run_json(*args: str | Path, timeout: float = 180) -> list[dict]:
+def run_croma(*args: str | Path, timeout: float = 180) -> list[dict]:
     """Run the backend (CROMA model) with JSON events; every event, the last one the result."""
-    argv = [backend_python(), "-m", "backend", *[str(a) for a in args], *CROMA, "--events", "json"]
-    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    done = run_json(*args, *CROMA, timeout=timeout)
     assert done.returncode == 0, done.stderr + done.stdout[-2000:]
-    events = [json.loads(line) for line in done.stdout.splitlines()]
+    events = events_of(done)
     assert events[-1]["event"] == "result"
     return events
 
@@ -56,8 +54,8 @@ def test_eight_bit_rgb_forced_into_the_bands_warns(shared_data, tmp_path) -> Non
     rgb = tmp_path / "rgb.tif"
     with rasterio.open(rgb, "w", **profile) as dst:
         dst.write(data)
-    events = run_json("embed", "--optical", rgb, "--optical-bands", "3,3,2,1,1,1,1,1,1,1,1,1",
-                      "--out", tmp_path / "emb.tif", "--cache-dir", tmp_path / "cache")
+    events = run_croma("embed", "--optical", rgb, "--optical-bands", "3,3,2,1,1,1,1,1,1,1,1,1",
+                       "--out", tmp_path / "emb.tif", "--cache-dir", tmp_path / "cache")
     found = warnings_of(events)
     assert any("uncalibrated 8-bit brightness" in w and "not comparable with Sentinel-2" in w for w in found)
     result = events[-1]["stats"]
@@ -79,8 +77,8 @@ def _cluster_of_classes(clusters: Path, polygons: Path) -> dict[str, np.ndarray]
 
 
 def test_reflectance_input_clusters_into_a_real_map(shared_data, tmp_path) -> None:
-    events = run_json("cluster", "--optical", shared_data / SEN2, "--k", "4", "--out", tmp_path / "k.tif",
-                      "--cache-dir", tmp_path / "cache")
+    events = run_croma("cluster", "--optical", shared_data / SEN2, "--k", "4", "--out", tmp_path / "k.tif",
+                       "--cache-dir", tmp_path / "cache")
     stats = events[-1]["stats"]
     assert stats["units"] == {"optical": "reflectance"}
     assert stats["warnings"] == [] and not warnings_of(events)
@@ -102,8 +100,7 @@ def test_reflectance_read_as_dn_is_refused_by_every_embedding_command(shared_dat
                            ("classify", ("--samples", shared_data / SEN2_POLYGONS, "--class-field", "class")),
                            ("similar", ("--point", "-56.36", "-1.47"))):
         out = tmp_path / f"{command}.tif"
-        argv = [backend_python(), "-m", "backend", command, *common, *map(str, extra), "--out", str(out)]
-        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+        done = run_backend(command, *common, *extra, "--out", out, timeout=180)
         assert done.returncode == 2, (command, done.stderr[-2000:])
         errors = [json.loads(line)["message"] for line in done.stdout.splitlines()
                   if line.startswith("{") and json.loads(line)["event"] == "error"]
@@ -126,8 +123,8 @@ def test_guard_thresholds_on_real_statistics(shared_data) -> None:
 
 
 def test_collapse_guard_on_real_embeddings(shared_data, tmp_path) -> None:
-    run_json("embed", "--optical", shared_data / SEN2, "--out", tmp_path / "emb.tif",
-             "--cache-dir", tmp_path / "cache")
+    run_croma("embed", "--optical", shared_data / SEN2, "--out", tmp_path / "emb.tif",
+              "--cache-dir", tmp_path / "cache")
     with rasterio.open(tmp_path / "emb.tif") as src:
         vectors = src.read().reshape(src.count, -1).T
     assert mean_pairwise_cosine(vectors) < 0.9 and collapse_warning(vectors) is None
@@ -142,14 +139,13 @@ def test_a_cache_entry_recorded_as_collapsed_is_refused(shared_data, tmp_path) -
     """Entries written before degenerate embeddings became an error carry the collapse warning only."""
     cache = tmp_path / "cache"
     common = ("--optical", shared_data / SEN2, "--cache-dir", cache, *CROMA)
-    run_json("embed", *common, "--out", tmp_path / "emb.tif")
+    run_croma("embed", *common, "--out", tmp_path / "emb.tif")
     (sidecar,) = cache.glob("*.json")
     record = json.loads(sidecar.read_text())
     record["stats"]["warnings"] = ["the embeddings have collapsed: sampled patch vectors are near-identical"]
     sidecar.write_text(json.dumps(record))
     out = tmp_path / "k.tif"
-    done = subprocess.run([backend_python(), "-m", "backend", "cluster", *map(str, common), "--k", "4",
-                           "--out", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    done = run_backend("cluster", *common, "--k", "4", "--out", out, timeout=180)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "cache hit" in done.stdout + done.stderr and not out.exists()
     assert "error: the embeddings are degenerate (collapsed, as recorded in the cache entry)" in done.stderr

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from backend.io.simulate import write_landsat_from_s2
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import events_of, run_json
 
 S2_FILE = "sen1floods11/Spain_7370579_S2Hand.tif"
 
@@ -22,11 +20,9 @@ def landsat_l1(shared_data, tmp_path_factory) -> Path:
 
 
 def _plan(raster: Path, model: str) -> dict:
-    done = subprocess.run([backend_python(), "-m", "backend", "sensors", "--optical", str(raster), "--model",
-                           model, "--events", "json"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)
+    done = run_json("sensors", "--optical", raster, "--model", model)
     assert done.returncode == 0, done.stderr[-2000:]
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    events = events_of(done)
     facts = events[-1]["stats"]
     facts["warning_lines"] = [e["message"] for e in events if e["event"] == "warning"]
     return facts

@@ -10,6 +10,7 @@ from backend.cli import main
 from backend.downstream.similarity import similarity_map
 from backend.errors import UserError
 from backend.io.vectors import read_sample_polygons
+from tests.backend.conftest import events_of, run_json
 from tests.backend.downstream_data import SEN2, SEN2_POLYGONS, write_embedding_raster
 
 
@@ -86,19 +87,12 @@ def test_euclidean_map_is_a_similarity_like_the_cosine_map(sen2_embeddings, tmp_
 
 def test_point_outside_the_raster_is_refused_before_embedding(shared_data, tmp_path) -> None:
     """The point is checked against the raster's area (after --point-crs) before anything is embedded."""
-    import json
-    import subprocess
-
-    from tests.conftest import REPO_ROOT, backend_python
-
     cache = tmp_path / "cache"
-    command = [backend_python(), "-m", "backend", "similar", "--optical",
-               str(shared_data / "sen1floods11/Spain_7370579_S2Hand.tif"), "--point", "2.35", "48.85",
-               "--point-crs", "EPSG:4326", "--out", str(tmp_path / "sim.tif"), "--events", "json",
-               "--cache-dir", str(cache)]
-    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    proc = run_json("similar", "--optical", shared_data / "sen1floods11/Spain_7370579_S2Hand.tif", "--point",
+                    "2.35", "48.85", "--point-crs", "EPSG:4326", "--out", tmp_path / "sim.tif", "--cache-dir",
+                    cache, timeout=600)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    events = events_of(proc)
     errors = [e["message"] for e in events if e["event"] == "error"]
     assert len(errors) == 1 and "outside the raster" in errors[0] and "\n" not in errors[0], errors
     assert not any(e["event"] == "log" and e["message"].startswith("embedding ") for e in events), events

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import errno
 import json
-import os
 import signal
 import subprocess
 import time
@@ -21,7 +20,7 @@ from backend.training import checkpoint
 from backend.training.data import DataConfig, PairedChipDataset, compute_statistics, discover_sources
 from backend.training.engine import TrainOptions, learning_rate, parameter_groups
 from backend.training.objectives.croma import CromaObjective, sincos_position_embedding
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import ONE_THREAD, run_backend, run_json, start_backend
 
 TINY = ["--model-size", "tiny", "-O", "decoder_dim=64", "-O", "decoder_heads=4"]
 
@@ -143,10 +142,8 @@ def test_resume_after_stop_equals_uninterrupted(ben_config: Path, tmp_path: Path
 def test_killed_process_resumes_exactly(ben_config: Path, tmp_path: Path) -> None:
     args = ["--data-config", str(ben_config), "--crop", "32", "--batch-size", "6", "--warmup", "3",
             "--events", "json", *TINY, "--steps", "400", "--save-every", "2", "--lr", "1e-3"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [backend_python(), "-m", "backend", "pretrain"]
-    victim = subprocess.Popen([*command, *args, "--out", str(tmp_path / "killed")], cwd=REPO_ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = start_backend("pretrain", *args, "--out", tmp_path / "killed", env=ONE_THREAD,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while not (tmp_path / "killed" / "state.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -155,13 +152,10 @@ def test_killed_process_resumes_exactly(ben_config: Path, tmp_path: Path) -> Non
     victim.wait(timeout=30)
     stopped = checkpoint.load_state(tmp_path / "killed")["step"]
     target = stopped + 4
-    resume = subprocess.run([*command, "--resume", str(tmp_path / "killed"), "--max-steps", str(target),
-                             "--events", "json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    resume = run_json("pretrain", "--resume", tmp_path / "killed", "--max-steps", target, env=ONE_THREAD)
     assert resume.returncode == 0, resume.stderr
-    reference = subprocess.run([*command, *args, "--out", str(tmp_path / "reference"),
-                                "--max-steps", str(target)],
-                               cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    reference = run_backend("pretrain", *args, "--out", tmp_path / "reference", "--max-steps", target,
+                            env=ONE_THREAD)
     assert reference.returncode == 0, reference.stderr
     _same_run(tmp_path / "reference", tmp_path / "killed")
     assert not list((tmp_path / "killed").glob(".checkpoint-*"))

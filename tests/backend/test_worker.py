@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 
+from tests.backend.conftest import run_backend
 from tests.backend.downstream_data import write_embedding_raster
-from tests.conftest import REPO_ROOT, backend_python
 
 POINT = ("-56.3625", "-1.4693")
 
@@ -22,16 +21,10 @@ def embeddings(shared_data, tmp_path_factory) -> Path:
     return write_embedding_raster(shared_data / "rstoolbox-sen2" / "sen2.tif", folder / "emb.tif")
 
 
-def _plain(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([backend_python(), "-m", "backend", *argv], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=300)
-
-
 def _worker(requests: list[list[str]], *options: str) -> tuple[list[list[dict]], str, int]:
     """Send ``requests`` to one worker; the events of each request (its exit line last), stderr, code."""
     lines = "".join(json.dumps({"id": n, "argv": argv}) + "\n" for n, argv in enumerate(requests, 1))
-    proc = subprocess.run([backend_python(), "-m", "backend", "worker", *options], cwd=REPO_ROOT,
-                          input=lines, capture_output=True, text=True, timeout=600)
+    proc = run_backend("worker", *options, input=lines, timeout=600)
     jobs: list[list[dict]] = [[]]
     for line in proc.stdout.splitlines():
         event = json.loads(line)
@@ -60,7 +53,7 @@ def test_two_jobs_through_one_worker_match_plain_runs(embeddings, tmp_path) -> N
     plain.mkdir()
     pooled.mkdir()
     for name in ("cluster", "similar"):
-        assert _plain(argv(name, plain)).returncode == 0
+        assert run_backend(*argv(name, plain)).returncode == 0
     jobs, stderr, code = _worker([argv("cluster", pooled), argv("similar", pooled)])
     assert code == 0, stderr
     assert [job[-1] for job in jobs] == [{"event": "exit", "id": 1, "code": 0},
@@ -76,7 +69,7 @@ def test_bad_input_then_good_job_no_state_leak(embeddings, tmp_path) -> None:
            "--events", "json"]
     good = ["cluster", "--embeddings", str(embeddings), "--k", "4", "--out", str(tmp_path / "good.tif"),
             "--events", "json"]
-    plain = _plain(bad)
+    plain = run_backend(*bad)
     jobs, stderr, code = _worker([bad, good, ["selftest", "--no-such-option", "--events", "json"],
                                   ["selftest", "--steps", "2", "--events", "json"]])
     assert code == 0, stderr

@@ -6,7 +6,6 @@ Also checks the shipped Landsat 8/9 OLI model (``resources/models/terraprobe-xst
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,8 @@ from backend.models.config import S2_BANDS
 from backend.paths import MODELS_DIR
 from backend.training.objectives.xstars import XStarsObjective, is_shared
 from backend.training.simulated_sensors import LANDSAT_OLI, adapt_to_sensor, get_sensor
+from tests.backend.conftest import run_backend
 from tests.backend.test_msad import TINY_HEADS, first_and_last, real_batch, run_pretrain
-from tests.conftest import REPO_ROOT, backend_python
 
 LANDSAT_MODEL = MODELS_DIR / "terraprobe-xstars-landsat"
 
@@ -182,9 +181,8 @@ def test_separate_encoders_stay_available_and_shared_rejects_unequal_init(tmp_pa
     with pytest.raises(UserError, match="equal radar and optical depths"):
         XStarsObjective.build(config, {"crop": 64, "init": str(_old_encoder(tmp_path)),
                                        "options": TINY_OPTIONS})
-    command = [backend_python(), "-m", "backend", "pretrain", "--objective", "croma", "--xstars-encoder",
-               "shared", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
-    proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    proc = run_backend("pretrain", "--objective", "croma", "--xstars-encoder", "shared", "--data", tmp_path,
+                       "--out", tmp_path / "r", timeout=120)
     assert proc.returncode != 0 and "--xstars-encoder applies to --objective xstars" in proc.stderr
     assert not (tmp_path / "r").exists()
 
