@@ -19,11 +19,9 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO, TypeVar
 
-from backend.contract.protocol import BAD_INPUT, ERROR, HEARTBEAT, LOG, PROGRESS, RESULT, WARNING, event
+from backend.contract import protocol
 
 T = TypeVar("T")
-
-HEARTBEAT_SECONDS = 2.0
 
 
 class Reporter:
@@ -52,14 +50,14 @@ class Reporter:
             self._stream.write(line + "\n")
             self._stream.flush()
 
-    def start_heartbeat(self, interval: float = HEARTBEAT_SECONDS) -> None:
+    def start_heartbeat(self, interval: float = protocol.HEARTBEAT_SECONDS) -> None:
         """Start the background heartbeat (JSON mode only)."""
         if self.mode != "json" or self._heartbeat is not None:
             return
 
         def beat() -> None:
             while not self._heartbeat_stop.wait(interval):
-                self._emit(event(HEARTBEAT, time=time.time()))
+                self._emit(protocol.event(protocol.HEARTBEAT, time=time.time()))
 
         self._heartbeat = threading.Thread(target=beat, name="heartbeat", daemon=True)
         self._heartbeat.start()
@@ -71,7 +69,7 @@ class Reporter:
     def log(self, message: str, level: str = "info") -> None:
         """A log line for the analyst (stderr for humans, a ``log`` event in JSON)."""
         if self.mode == "json":
-            self._emit(event(LOG, level=level, message=message))
+            self._emit(protocol.event(protocol.LOG, level=level, message=message))
         else:
             prefix = "" if level == "info" else f"{level}: "
             print(f"{prefix}{message}", file=sys.stderr, flush=True)
@@ -79,7 +77,7 @@ class Reporter:
     def warning(self, message: str) -> None:
         """Something the analyst must see (``warning: ...`` on stderr, a ``warning`` event in JSON)."""
         if self.mode == "json":
-            self._emit(event(WARNING, message=message))
+            self._emit(protocol.event(protocol.WARNING, message=message))
         else:
             print(f"warning: {message}", file=sys.stderr, flush=True)
 
@@ -88,7 +86,7 @@ class Reporter:
         fraction = min(max(float(fraction), 0.0), 1.0)
         if self.mode == "json" and (fraction - self._last_fraction >= 0.005 or fraction >= 1.0):
             self._last_fraction = fraction
-            self._emit(event(PROGRESS, fraction=round(fraction, 4), message=message))
+            self._emit(protocol.event(protocol.PROGRESS, fraction=round(fraction, 4), message=message))
 
     def track(
         self,
@@ -127,7 +125,7 @@ class Reporter:
         """The final ``result`` event (JSON) or a summary of the written files (human)."""
         self.stop_heartbeat()
         if self.mode == "json":
-            self._emit(event(RESULT, outputs=outputs, stats=stats or {}))
+            self._emit(protocol.event(protocol.RESULT, outputs=outputs, stats=stats or {}))
             return
         for name, path in outputs.items():
             print(f"{name}: {path}", file=sys.stderr, flush=True)
@@ -135,11 +133,11 @@ class Reporter:
             if not isinstance(value, (dict, list)):
                 print(f"{name}: {value}", file=sys.stderr, flush=True)
 
-    def error(self, message: str, kind: str = BAD_INPUT) -> None:
+    def error(self, message: str, kind: str = protocol.BAD_INPUT) -> None:
         """The one ``error`` event of a failed run."""
         self.stop_heartbeat()
         if self.mode == "json":
-            self._emit(event(ERROR, kind=kind, message=message))
+            self._emit(protocol.event(protocol.ERROR, kind=kind, message=message))
         else:
             for bar in list(self._bars):  # the loop a failure left: its bar ends above the error
                 with contextlib.suppress(Exception):

@@ -1,8 +1,6 @@
 """Run a backend command for the plugin: on the job server, in the pooled worker, or in a process of its own.
 
-Plain Python (no qgis, no torch). :func:`run_backend` picks where a command runs (the *Backend* and
-*Keep the backend running* settings) and finds the interpreter (:mod:`.interpreter`); the process
-(:mod:`.process_client`) or the worker (:mod:`.worker_client`) reads the run's events.
+Plain Python (no qgis, no torch): :func:`run_backend` picks where a command runs from the settings.
 """
 
 from __future__ import annotations
@@ -33,11 +31,6 @@ from .process_client import (
 from .worker_client import KEEP_RUNNING_DEFAULT, WORKER_COMMANDS, run_pooled
 
 
-def backend_command(args: Sequence[str], python: str) -> list[str]:
-    """The argv for ``python -m backend ARGS --events json``."""
-    return [python, "-m", "backend", *args, "--events", "json"]
-
-
 def run_backend(args: Sequence[str], on_event: EventCallback | None = None,
                 is_canceled: CancelCheck | None = None, python: str | None = None,
                 heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT, root: Path = PLUGIN_ROOT,
@@ -64,14 +57,14 @@ def run_backend(args: Sequence[str], on_event: EventCallback | None = None,
     if python is None:
         python = find_backend_python(configured_backend_python(), root=root)
     keep = configured_keep_running() if keep_running is None else keep_running
+    argv = [*args, "--events", "json"]
     try:
         if keep and args and args[0] in WORKER_COMMANDS:  # a remote run starts with --remote: never pooled
-            outcome = run_pooled([*args, "--events", "json"], python, root, on_event=on_event,
-                                 is_canceled=is_canceled, heartbeat_timeout=heartbeat_timeout,
-                                 on_start=on_start)
+            outcome = run_pooled(argv, python, root, on_event=on_event, is_canceled=is_canceled,
+                                 heartbeat_timeout=heartbeat_timeout, on_start=on_start)
             if outcome is not None:
                 return outcome
-        return run_command(backend_command(args, python), on_event=on_event, is_canceled=is_canceled,
+        return run_command([python, "-m", "backend", *argv], on_event=on_event, is_canceled=is_canceled,
                            cwd=root, heartbeat_timeout=heartbeat_timeout, on_start=on_start)
     except BackendCancelled:
         raise

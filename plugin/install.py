@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .contract import paths as contract_paths
 from .contract import protocol
-from .interpreter import PLUGIN_ROOT, hidden_window, host_python
+from .interpreter import PLUGIN_ROOT, hidden_window, host_python, run_quietly
 
 #: Where the CPU and CUDA builds of torch come from when not configured (PyTorch's own indexes).
 #: Linux CUDA builds are PyPI's default torch wheels; macOS has one build on PyPI.
@@ -104,14 +104,8 @@ class InstallResult:
 def has_nvidia_gpu(timeout: float = 20.0) -> bool:
     """Whether an NVIDIA driver answers ``nvidia-smi -L`` with at least one GPU."""
     smi = shutil.which("nvidia-smi")
-    if not smi:
-        return False
-    try:
-        completed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=timeout,
-                                   **hidden_window())
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return completed.returncode == 0 and "GPU" in completed.stdout
+    completed = run_quietly([smi, "-L"], timeout) if smi else None
+    return completed is not None and "GPU" in completed.stdout
 
 
 def choose_torch_build(option: str = "auto") -> str:
@@ -163,12 +157,8 @@ def pip_has_own_sources(python: str, timeout: float = 30.0) -> bool:
     names = ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
     if any(os.environ.get(name, "").strip() for name in names):
         return True
-    try:
-        completed = subprocess.run([python, "-m", "pip", "config", "list"], capture_output=True, text=True,
-                                   timeout=timeout, **hidden_window())
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return completed.returncode == 0 and any(key in completed.stdout for key in ("find-links", "index-url"))
+    completed = run_quietly([python, "-m", "pip", "config", "list"], timeout)
+    return completed is not None and any(key in completed.stdout for key in ("find-links", "index-url"))
 
 
 def base_interpreter(configured: str | None = None) -> str:

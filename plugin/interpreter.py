@@ -1,8 +1,6 @@
 """Find the Python interpreter that runs the backend, or say in the analyst's words why there is none.
 
-Plain Python (no qgis, no torch). The order: the *Backend Python* setting, the per-user environment
-"Set up backend…" made, the plugin folder's ``.venv`` (``scripts/setup.sh``), then QGIS's own
-Python when torch imports there. The remote client needs no torch: any Python 3 runs it.
+Plain Python (no qgis, no torch). The remote client needs no torch: any Python 3 runs it.
 """
 
 from __future__ import annotations
@@ -36,6 +34,16 @@ def hidden_window() -> dict[str, Any]:
     return {}
 
 
+def run_quietly(argv: list[str], timeout: float, **options: Any) -> subprocess.CompletedProcess | None:
+    """``argv`` run, its output captured as text, no console window; ``None`` unless it exits 0 in time."""
+    try:
+        completed = subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=timeout,
+                                   **options, **hidden_window())
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return completed if completed.returncode == 0 else None
+
+
 def venv_python(root: Path = PLUGIN_ROOT) -> Path:
     """The interpreter of the ``.venv`` inside the plugin folder (may not exist)."""
     if sys.platform == "win32":
@@ -58,12 +66,7 @@ def host_python() -> str | None:
 def python_has_torch(python: str, timeout: float = 60.0) -> bool:
     """Whether ``import torch`` works in ``python`` (checked in a subprocess, cached)."""
     if python not in _torch_check_cache:
-        try:
-            completed = subprocess.run([python, "-c", "import torch"], capture_output=True,
-                                       timeout=timeout, **hidden_window())
-            _torch_check_cache[python] = completed.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _torch_check_cache[python] = False
+        _torch_check_cache[python] = run_quietly([python, "-c", "import torch"], timeout) is not None
     return _torch_check_cache[python]
 
 
@@ -96,12 +99,11 @@ def interpreter_problem(python: str, timeout: float = 30.0) -> str | None:
     """
     advice = ("Clear Settings › Backend Python to use the environment \"Set up backend…\" made, or "
               "choose that environment's interpreter.")
+    completed = run_quietly([python, "-c", _PROBE], timeout,
+                            cwd=str(Path(python).parent) if Path(python).parent.is_dir() else None)
     try:
-        completed = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=timeout,
-                                   cwd=str(Path(python).parent) if Path(python).parent.is_dir() else None,
-                                   **hidden_window())
-        facts = json.loads(completed.stdout.strip().splitlines()[-1]) if completed.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        facts = json.loads(completed.stdout.strip().splitlines()[-1]) if completed else None
+    except (ValueError, IndexError):
         facts = None
     if not isinstance(facts, dict):
         return f"{python} is not a Python interpreter. {advice}"

@@ -1,8 +1,7 @@
 """One backend process and its events: start it, read its stdout lines as events, stop it, say how it ended.
 
-Plain Python (no qgis, no torch), so it runs in QGIS, in a QgsTask thread, in a Processing algorithm
-and in tests alike. The backend writes one event a line on stdout (the protocol of
-``backend/contract/protocol.py``, read with its ``decode_event``); human details go to stderr.
+Plain Python (no qgis, no torch): it runs in QGIS, in a QgsTask thread, in Processing and in tests alike.
+Events are those of ``backend/contract/protocol.py``; human details go to stderr.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from .interpreter import hidden_window
 EventCallback = Callable[[dict], None]
 CancelCheck = Callable[[], bool]
 
-#: Seconds between the backend's heartbeats are 2; this is how long silence is tolerated.
+#: How long silence is tolerated (a busy backend sends a heartbeat every ``protocol.HEARTBEAT_SECONDS``).
 DEFAULT_HEARTBEAT_TIMEOUT = 30.0
 #: After SIGTERM, how long the backend gets to clean up before it is killed.
 TERMINATE_GRACE = 1.5

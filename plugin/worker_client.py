@@ -1,8 +1,5 @@
-"""The pooled backend worker (issue 12): one ``python -m backend worker`` kept between actions.
-
-Requests go to the worker's stdin (``{"id": N, "argv": [...]}``); its stdout carries the run's events
-and an ``exit`` event per request (``backend/contract/protocol.py``). One worker per interpreter
-and plugin folder, one job at a time; a busy worker means a plain process for the other action.
+"""The pooled backend worker (issue 12): one ``python -m backend worker`` per interpreter and plugin folder,
+kept between actions, one job at a time (a busy worker means a plain process for the other action).
 """
 
 from __future__ import annotations

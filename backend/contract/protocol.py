@@ -1,10 +1,7 @@
 """The event protocol: what a backend run writes on stdout with ``--events json``, one JSON object a line.
 
-The backend writes events with :func:`event` (:mod:`backend.events`, the pooled worker, the job
-server); every client reads them with :func:`decode_event` (the plugin's process and worker
-clients, the installer's check, the ``--remote`` client, the job server). A pooled worker reads
-requests ``{"id": N, "argv": [...]}`` on stdin and ends each with an ``exit`` event. Pure Python:
-the plugin imports it through ``plugin/contract.py``.
+The backend writes events with :func:`event`, every client reads them with :func:`decode_event`. A pooled
+worker reads requests ``{"id": N, "argv": [...]}`` on stdin and ends each with an ``exit`` event.
 """
 
 from __future__ import annotations
@@ -15,20 +12,19 @@ from typing import Any
 
 PROGRESS, LOG, WARNING, HEARTBEAT = "progress", "log", "warning", "heartbeat"
 RESULT, ERROR, EXIT, JOB = "result", "error", "exit", "job"
+#: Seconds between the heartbeats of a busy run (and of the job server's event stream).
+HEARTBEAT_SECONDS = 2.0
 
 #: Each event's fields besides ``event`` (the job server's stream adds ``seq`` to the events it keeps).
 EVENT_FIELDS: dict[str, dict[str, str]] = {
     PROGRESS: {"fraction": "the whole run's progress in [0, 1]", "message": "the step running now"},
-    LOG: {"level": "info, warning, ...", "message": "a line for the analyst",
-          "queue_position": "job server: the place in its queue (0: running)"},
+    LOG: {"level": "info, warning, ...", "message": "a line", "queue_position": "job server: 0 = running"},
     WARNING: {"message": "something the analyst must see"},
-    HEARTBEAT: {"time": "seconds since the epoch; sent every 2 s while a run is busy"},
+    HEARTBEAT: {"time": "seconds since the epoch"},
     RESULT: {"outputs": "the files written, by name", "stats": "the run's figures"},
     ERROR: {"kind": "one of ERROR_KINDS", "message": "one line: what went wrong and how to fix it"},
-    EXIT: {"id": "pooled worker: the request that ended", "code": "its exit code",
-           "retire": "the worker leaves after this request"},
-    JOB: {"state": "job server: done, failed or cancelled", "exit_code": "the job's exit code",
-          "files": "the outputs written (name, size, sha256)"},
+    EXIT: {"id": "pooled worker: the request that ended", "code": "its exit code", "retire": "worker leaves"},
+    JOB: {"state": "job server: done, failed, cancelled", "exit_code": "", "files": "name, size, sha256"},
 }
 
 BAD_INPUT, ENVIRONMENT, INTERNAL, CANCELLED = "bad_input", "environment", "internal", "cancelled"

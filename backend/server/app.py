@@ -35,15 +35,13 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from backend import __version__
-from backend.contract.protocol import HEARTBEAT, JOB, event
+from backend.contract.protocol import HEARTBEAT, HEARTBEAT_SECONDS, JOB, event
 from backend.server import API
 from backend.server.auth import bearer_matches
 from backend.server.queue import FINAL_STATES, Job, JobQueue
 from backend.server.spec import build_argv
 from backend.server.storage import Refused, Storage, check_name, disk_full
 
-#: Seconds between heartbeats on an idle event stream.
-STREAM_HEARTBEAT_SECONDS = 2.0
 #: How often expired jobs and uploads are deleted.
 EXPIRE_EVERY_SECONDS = 600.0
 #: The largest ``POST /jobs`` body (a job request is a few kB; its files travel as uploads).
@@ -174,7 +172,7 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
                 if job.state in FINAL_STATES and index >= len(job.events):
                     return
                 before = len(job.events)
-                await job.wait_change(STREAM_HEARTBEAT_SECONDS)
+                await job.wait_change(HEARTBEAT_SECONDS)
                 if len(job.events) == before:
                     yield (json.dumps(event(HEARTBEAT, time=time.time())) + "\n").encode()
 
