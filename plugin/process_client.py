@@ -38,9 +38,8 @@ class BackendError(RuntimeError):
 
     Attributes:
         message: the backend's one-line explanation.
-        kind: an error kind of the protocol (``ERROR_KINDS``): ``bad_input`` (exit 2),
-            ``environment`` (exit 3: disk full, permissions, damaged files; the message names the
-            path and the cause), ``internal`` (exit 1), ``cancelled`` (exit 130), ``unresponsive``, ...
+        kind: one of the protocol's ``ERROR_KINDS`` (``environment``: the message names the path and the
+            cause).
         exit_code: the process exit code (``None`` when it was killed by the client).
         stderr: the last lines the process wrote on stderr (for the log panel).
     """

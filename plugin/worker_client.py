@@ -55,17 +55,11 @@ class _Worker:
     def close(self, grace: float = 2.0) -> None:
         """Let the worker leave (stdin closed), or stop its process group; reap it."""
         self.dead = True
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.close()  # type: ignore[union-attr]
-                self.process.wait(timeout=grace)
-            except (OSError, ValueError, subprocess.TimeoutExpired):
-                pass
+        with contextlib.suppress(OSError, ValueError, subprocess.TimeoutExpired):
+            self.process.stdin.close()  # type: ignore[union-attr]  # closed even when its flush fails
+            self.process.wait(timeout=grace)
         stop_process(self.process)
         self._pipes.close()
-        if self.process.stdin is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.process.stdin.close()
 
     def kill(self) -> None:
         """Stop the worker's process group now (cancel, stuck, crash)."""
