@@ -33,7 +33,7 @@ from typing import Any
 from backend.contract.protocol import CANCELLED, INTERNAL, OUT_OF_MEMORY, ExitCode
 from backend.errors import Cancelled, EnvironmentFault, UserError, environment_fault
 from backend.events import Reporter
-from backend.parser import build_parser
+from backend.parser import build_parser, check_ranges
 
 GDAL_CACHE_MB = "128"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -342,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GDAL_CACHEMAX", GDAL_CACHE_MB)
     debug = bool(args.debug or os.environ.get("TERRAPROBE_DEBUG"))
     reporter = Reporter(args.events)
+    for note in getattr(args, "deprecations", ()):
+        reporter.warning(note)
     library = _LibraryOutput(passthrough=debug or args.events == "json", reporter=reporter)
     library.start()
     watchdog = _CancelWatchdog(reporter)
@@ -356,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from backend.io.outputs import check_outputs
 
+        check_ranges(args)
         check_outputs(args)
         args.run(args, reporter)
     except UserError as exc:

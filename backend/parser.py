@@ -14,6 +14,7 @@ from typing import Any
 
 from backend import __version__
 from backend.contract.commands import COMMANDS, COMMON_OPTIONS, GLOBAL_OPTIONS, Command, Option
+from backend.errors import UserError
 
 
 class Handler:
@@ -121,6 +122,23 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
     for command in (commands or COMMANDS).values():
         _add_command(subparsers, command, None)
     return parser
+
+
+def declared_command(args: argparse.Namespace, commands: dict[str, Command] | None = None) -> Command:
+    """The declaration of the (sub)command ``args`` were parsed for."""
+    found = (commands or COMMANDS)[args.command]
+    while found.subcommands:
+        name = getattr(args, found.subcommand_dest or "")
+        found = next(sub for sub in found.subcommands if sub.name == name)
+    return found
+
+
+def check_ranges(args: argparse.Namespace, commands: dict[str, Command] | None = None) -> None:
+    """``UserError`` for the first option whose value is outside its declared range."""
+    for option in declared_command(args, commands).options:
+        problem = option.out_of_range(getattr(args, option.dest, None))
+        if problem:
+            raise UserError(problem)
 
 
 def parse_args(argv: Sequence[str], commands: dict[str, Command] | None = None) -> argparse.Namespace:

@@ -194,3 +194,22 @@ def test_the_window_default_is_written_once():
              for path in sorted((REPO / folder).rglob("*.py")) for line in _window_literals(path)}
     assert len(found) == 1 and next(iter(found)).startswith("backend/contract/commands.py"), found
     assert declared.DEFAULT_WINDOW == 120
+
+
+def test_declared_ranges_are_checked_before_the_run(tmp_path):
+    """``--k 0`` is refused from the declaration: one error event, exit 2, nothing written."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "c.tif"
+    run = subprocess.run([sys.executable, "-m", "backend", "cluster", "--embeddings", str(tmp_path / "e.tif"),
+                          "--k", "0", "--out", str(out), "--events", "json"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    events = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    errors = [event for event in events if event["event"] == "error"]
+    assert run.returncode == 2 and not out.exists()
+    assert [e["message"] for e in errors] == ["--k must be at least 1 (got 0)"]
+    option = COMMANDS["change"].option("--change-clusters")
+    assert option.out_of_range(255) == "--change-clusters must be between 0 and 254 (got 255)"
+    assert option.out_of_range(0) is None and option.out_of_range(None) is None

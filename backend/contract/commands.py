@@ -97,6 +97,9 @@ class Option:
     hidden: bool = False
     bands: bool = False
     plugin: PluginField | None = None
+    #: Smallest and largest value accepted (checked by the CLI before the command runs).
+    minimum: float | None = None
+    maximum: float | None = None
 
     def __post_init__(self) -> None:
         if not self.dest:
@@ -107,6 +110,18 @@ class Option:
     @property
     def positional(self) -> bool:
         return not self.flag.startswith("-")
+
+    def out_of_range(self, value: Any) -> str | None:
+        """Why ``value`` is outside the declared range, or ``None``."""
+        values = value if isinstance(value, (list, tuple)) else [value]
+        low, high = self.minimum, self.maximum
+        for each in values:
+            if each is None or ((low is None or each >= low) and (high is None or each <= high)):
+                continue
+            if high is not None:
+                return f"{self.flag} must be between {low} and {high} (got {each})"
+            return f"{self.flag} must be {'0 or more' if low == 0 else f'at least {low}'} (got {each})"
+        return None
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -369,7 +384,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
             Command("clear", "remove entries",
                 options=(
                     CACHE_DIR,
-                    Option("--older-than", type=float, metavar="DAYS",
+                    Option("--older-than", type=float, metavar="DAYS", minimum=0,
                            help="only entries not used for this many days (default: all)"),
                 ),
             ),
@@ -411,7 +426,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
                         " upper threshold of a three-class Otsu: stable, ordinary change, strong change; for"
                         " dates whose seasons differ); auto (default): robust for the fused and spectral "
                         "methods, otsu for the embedding method"),
-            Option("--change-clusters", type=int, default=0, metavar="K",
+            Option("--change-clusters", type=int, default=0, metavar="K", minimum=0, maximum=254,
                    help="group the changed patches' change vectors into K types (k-means; default 0: off)"),
             Option("--seed", type=int, default=0, help="random seed of the change types"),
             _out("change magnitude GeoTIFF"),
@@ -443,11 +458,11 @@ COMMANDS_LIST: tuple[Command, ...] = (
             Option("--band-stats", action="store_true",
                    help="with a named --classifier: add per-patch mean/std of the input bands (standardised)"
                         " to the embeddings; needs --optical (auto uses them anyway)"),
-            Option("--neighbors", type=int, default=10, help="k of the kNN vote (default 10)",
+            Option("--neighbors", type=int, default=10, minimum=1, help="k of the kNN vote (default 10)",
                    plugin=PluginField("Neighbours (k of kNN)", "k of the kNN vote of Classify (--neighbors)",
                                       1, 500, 1)),
             Option("--seed", type=int, default=0, help="random seed of the scikit-learn models"),
-            Option("--cv-block", type=int, metavar="PATCHES",
+            Option("--cv-block", type=int, metavar="PATCHES", minimum=1,
                    help="block side of the spatially blocked accuracy, in patches (default: --window / 8 + "
                         "1, larger than the encoder's receptive field)"),
             _out("class GeoTIFF"),
@@ -467,23 +482,24 @@ COMMANDS_LIST: tuple[Command, ...] = (
                                       choice_labels=("k-means", "HDBSCAN (no k, noise class)")),
                    help="kmeans: k clusters (needs --k, default); hdbscan: density clusters, no k, plus a "
                         "noise class"),
-            Option("--k", type=int, help="number of clusters (k-means)",
+            Option("--k", type=int, minimum=1, help="number of clusters (k-means)",
                    plugin=PluginField("Number of clusters (k)", "k of k-means (--k)", 2, 255, 1,
                                       advanced=False, default=SUGGESTED_K)),
             Option("--seed", type=int, default=0, help="random seed (initial centres, HDBSCAN sample)",
                    plugin=PluginField("Random seed", "Seed of the initial centres and the HDBSCAN sample "
                                       "(--seed)",
                                       0, 2_147_483_647, 1, advanced=False)),
-            Option("--iterations", type=int, default=30, help="maximum Lloyd iterations (k-means)"),
-            Option("--min-cluster-size", type=int, metavar="PATCHES",
+            Option("--iterations", type=int, default=30, minimum=1,
+                   help="maximum Lloyd iterations (k-means)"),
+            Option("--min-cluster-size", type=int, metavar="PATCHES", minimum=2,
                    help="HDBSCAN: smallest cluster in sampled patches (default 1 % of the sample, at least "
                         "10)"),
-            Option("--min-samples", type=int, metavar="N",
+            Option("--min-samples", type=int, metavar="N", minimum=1,
                    help="HDBSCAN: density smoothing; larger = more noise (default: --min-cluster-size)"),
-            Option("--sample-size", type=int, default=10000, metavar="PATCHES",
+            Option("--sample-size", type=int, default=10000, metavar="PATCHES", minimum=2,
                    help="HDBSCAN: patches it is fitted on (seeded uniform sample; the rest are assigned to "
                         "the nearest cluster within its noise distance; default 10000)"),
-            Option("--pca-dims", type=int, default=32, metavar="N",
+            Option("--pca-dims", type=int, default=32, metavar="N", minimum=0,
                    help="HDBSCAN: cluster the sample in its first N principal components (fast in high "
                         "dimensions; 0 = full vectors; default 32)"),
             replace(DISTANCE, group=None, deprecated=("--metric",), plugin=None,
@@ -527,10 +543,11 @@ COMMANDS_LIST: tuple[Command, ...] = (
             Option("--model", action="append", default=[], metavar="PATH", role=INPUT,
                    help="a model to evaluate besides the bundled one (repeatable)"),
             Option("--no-bundled", action="store_true", help="leave out the bundled model row"),
-            Option("--folds", type=int, help="cross-validation folds (default 5 for patches, 4 for a scene)"),
-            Option("--neighbors", type=int, default=20, help="k of the cosine kNN (default 20)"),
+            Option("--folds", type=int, minimum=2,
+                   help="cross-validation folds (default 5 for patches, 4 for a scene)"),
+            Option("--neighbors", type=int, default=20, minimum=1, help="k of the cosine kNN (default 20)"),
             SEED,
-            Option("--batch-size", type=int,
+            Option("--batch-size", type=int, minimum=1,
                    help="patches (default 32) or scene tiles (default 4) per encoder call"),
             Option("--device", default=AUTO, choices=DEVICES),
             Option("--out", default="evaluation", role=OUTPUT,
@@ -558,7 +575,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
                    help="spatial block side in pixels (default 128)"),
             Option("--buffer", type=int, default=16, group="scene mode",
                    help="training labels dropped around held-out blocks, pixels (default 16)"),
-            Option("--steps", type=int, default=300, group="scene mode",
+            Option("--steps", type=int, default=300, group="scene mode", minimum=1,
                    help="segmentation head training steps"),
             Option("--window", type=int, default=DEFAULT_WINDOW, group="scene mode",
                    help="encoder tile size in pixels"),
@@ -660,8 +677,9 @@ COMMANDS_LIST: tuple[Command, ...] = (
                    help="custom: optical encoder layers (radar/joint get half)"),
             Option("--crop", type=int, group="training",
                    help="chip size in pixels, a multiple of 8 (default 64)"),
-            Option("--batch-size", type=int, group="training", help="chips per process and step (default 8)"),
-            Option("--steps", type=int, group="training",
+            Option("--batch-size", type=int, group="training", minimum=1,
+                   help="chips per process and step (default 8)"),
+            Option("--steps", type=int, group="training", minimum=1,
                    help="total optimiser steps of the schedule (default 1000)"),
             Option("--max-steps", type=int, group="training",
                    help="stop after this step (save; continue later with --resume)"),
@@ -672,11 +690,14 @@ COMMANDS_LIST: tuple[Command, ...] = (
             Option("--weight-decay", type=float, group="training", help="AdamW weight decay (default 0.05)"),
             Option("--clip", type=float, group="training",
                    help="gradient clipping norm, 0 = off (default 1.0)"),
-            Option("--save-every", type=int, group="training", help="checkpoint every N steps (default 500)"),
-            Option("--log-every", type=int, group="training", help="log metrics every N steps (default 1)"),
+            Option("--save-every", type=int, group="training", minimum=1,
+                   help="checkpoint every N steps (default 500)"),
+            Option("--log-every", type=int, group="training", minimum=1,
+                   help="log metrics every N steps (default 1)"),
             Option("--seed", type=int, group="training",
                    help="seed of data order, masks and initialisation (default 0)"),
-            Option("--workers", type=int, group="training", help="data loader worker processes (default 0)"),
+            Option("--workers", type=int, group="training", minimum=0,
+                   help="data loader worker processes (default 0)"),
             Option("--no-flip", action="store_true", group="training",
                    help="no random flips (fixed chips when --crop = tile size)"),
             replace(DEVICE, group="training", help="where to train", plugin=None),
@@ -713,7 +734,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
                         "--optical/--sar, or on --embeddings alone"),
             Option("--head-out", metavar="PATH", role=SIDECAR,
                    help="where to save the trained head (default: <out>_head.safetensors)"),
-            Option("--steps", type=int, default=300, help="training steps (AdamW)",
+            Option("--steps", type=int, default=300, minimum=1, help="training steps (AdamW)",
                    plugin=PluginField("Training steps (Segment)", "Training steps of the segmentation head "
                                       "(AdamW; --steps)", 1, 100_000, 50)),
             Option("--features", default="auto", choices=("auto", "embeddings"),
@@ -790,7 +811,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
             Option("--sar-bands", help="radar bands in model order"),
             Option("--optical-bands", help="optical bands in model order"),
             Option("--crop", type=int, default=64, help="chip size in pixels (default 64)"),
-            Option("--samples", type=int, default=256, help="chips to sample (default 256)"),
+            Option("--samples", type=int, default=256, minimum=1, help="chips to sample (default 256)"),
             Option("--seed", type=int, default=0, help="sampling seed"),
         ),
     ),

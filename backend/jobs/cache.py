@@ -22,26 +22,6 @@ from backend.errors import UserError
 from backend.events import Reporter
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--cache-dir", metavar="DIR",
-                         help="embedding cache (default: $TERRAPROBE_CACHE_DIR or "
-                              "~/.cache/terraprobe/embeddings)")
-    parser = subparsers.add_parser("cache", help="show, list, clear or verify the embedding cache")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    info = actions.add_parser("info", parents=[common, options],
-                              help="folder, number of entries, total size and size limit")
-    info.add_argument("--cache-max-gb", type=float, metavar="GB",
-                      help="size limit to report (default: $TERRAPROBE_CACHE_MAX_GB or 20)")
-    actions.add_parser("list", parents=[common, options], help="entries with size, last use and inputs")
-    clear = actions.add_parser("clear", parents=[common, options], help="remove entries")
-    clear.add_argument("--older-than", type=float, metavar="DAYS",
-                       help="only entries not used for this many days (default: all)")
-    actions.add_parser("verify", parents=[common, options],
-                       help="check every entry's checksums and grid; remove bad ones")
-    parser.set_defaults(run=run)
-
-
 def _folder(args: argparse.Namespace) -> Path:
     from backend.inference.cache import default_cache_dir
 
@@ -91,8 +71,6 @@ def _list(folder: Path, args: argparse.Namespace, reporter: Reporter) -> dict[st
 def _clear(folder: Path, args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     from backend.inference.cache import STALE_SECONDS, list_entries, sweep_temporaries
 
-    if args.older_than is not None and not args.older_than >= 0:
-        raise UserError(f"--older-than must be 0 days or more, got {args.older_than}")
     cutoff = time.time() - args.older_than * 86400 if args.older_than is not None else None
     entries = list_entries(folder)
     removed, freed = 0, 0

@@ -27,7 +27,7 @@ from typing import Any
 
 from backend.errors import UserError
 from backend.events import Reporter
-from backend.jobs._inputs import InputOptions, add_input_arguments
+from backend.inference.resolve import InputOptions, model_path_for, open_inputs, resolve_embeddings
 
 DATES = ("before", "after")
 SOURCES = ("embeddings", "optical", "sar")
@@ -38,43 +38,6 @@ that widespread: OSCD's cities changed on 1-4 % of their area)."""
 AGREEING_BANDS = 0.5
 """A median per-band correlation of the two dates below this is warned about: OSCD's city pairs, two
 years apart, reach 0.82-0.84; June -> August irrigated cropland 0.14; two different cities 0.03."""
-
-
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from backend.downstream.options import add_field_arguments
-
-    parser = subparsers.add_parser("change", parents=[common], conflict_handler="resolve",
-                                   help="change magnitude, change mask and change types between two dates")
-    add_input_arguments(parser, embeddings=False)
-    for option in ("--optical", "--sar"):  # one per date instead (below)
-        parser.add_argument(option, help=argparse.SUPPRESS)
-    dates = parser.add_argument_group("dates")
-    for date in DATES:
-        dates.add_argument(f"--{date}-embeddings", metavar="PATH",
-                           help=f"embedding field of the {date} date (made by `embed`, or any field)")
-        dates.add_argument(f"--{date}-optical", metavar="PATH", help=f"optical raster of the {date} date")
-        dates.add_argument(f"--{date}-sar", metavar="PATH", help=f"radar raster of the {date} date")
-    add_field_arguments(parser, distance=True)
-    parser.add_argument("--method", choices=METHOD_CHOICES, default="auto",
-                        help="what the magnitude measures: fused (the rasters' spectral change at pixel "
-                             "resolution, weighted by the embedding change of its patch), spectral (the "
-                             "spectral change alone), embedding (the embedding change per patch); auto "
-                             "(default): fused for rasters, embedding for given fields")
-    parser.add_argument("--threshold", default="auto", metavar="T",
-                        help="change threshold on the magnitude: a number; robust (the median plus 5 robust "
-                             "standard deviations); otsu (Otsu's automatic threshold, changed or not); otsu3 "
-                             "(the upper threshold of a three-class Otsu: stable, ordinary change, strong "
-                             "change; for dates whose seasons differ); auto (default): robust for the fused "
-                             "and spectral methods, otsu for the embedding method")
-    parser.add_argument("--change-clusters", type=int, default=0, metavar="K",
-                        help="group the changed patches' change vectors into K types (k-means; "
-                             "default 0: off)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the change types")
-    parser.add_argument("--out", required=True, metavar="PATH", help="change magnitude GeoTIFF to write")
-    parser.add_argument("--mask-out", metavar="PATH", help="change mask GeoTIFF (default: <out>_mask.tif)")
-    parser.add_argument("--types-out", metavar="PATH",
-                        help="change types GeoTIFF (default: <out>_types.tif; with --change-clusters)")
-    parser.set_defaults(run=run)
 
 
 def _date_inputs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
@@ -100,8 +63,6 @@ def _date_inputs(args: argparse.Namespace) -> dict[str, dict[str, str]]:
 def _embed_date(options: InputOptions, inputs: dict[str, str], reporter: Reporter, start: float,
                 end: float) -> tuple[Path, dict]:
     """The embedding field of one date: given, or computed (and cached) with the shared model."""
-    from backend.jobs._inputs import resolve_embeddings
-
     date = replace(options, embeddings=inputs.get("embeddings"), optical=inputs.get("optical"),
                    sar=inputs.get("sar"))
     resolved = resolve_embeddings(date, reporter, start=start, end=end)
@@ -215,7 +176,6 @@ def _pixel_change(options: InputOptions, given: dict[str, dict[str, str]], field
     from contextlib import ExitStack
 
     from backend.downstream.spectral_change import fused_change_map
-    from backend.jobs._inputs import open_inputs
 
     with ExitStack() as stack:
         inputs = [stack.enter_context(open_inputs(replace(options, optical=given[date].get("optical"),
@@ -266,8 +226,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     given = _date_inputs(args)
     method = _method(args.method, given)
     threshold = _threshold(args.threshold, method)
-    if args.change_clusters < 0 or args.change_clusters > 254:
-        raise UserError(f"--change-clusters must be between 0 and 254 (got {args.change_clusters})")
     out = output_path(args.out)
     mask = output_path(args.mask_out, "--mask-out") if args.mask_out else sibling(out, "_mask")
     types = None
@@ -286,8 +244,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
                                     "would destroy the input: choose another output file")
     options = InputOptions.from_args(args)
     if "embeddings" not in given["before"] and not options.model:
-        from backend.jobs._inputs import model_path_for
-
         before = replace(options, optical=given["before"].get("optical"), sar=given["before"].get("sar"))
         # the after date is embedded with the same model
         options = replace(options, model=str(model_path_for(before, reporter)))

@@ -26,42 +26,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backend.contract.requests import CLASSIFIERS, DEFAULTS
 from backend.errors import UserError
 from backend.events import Reporter
-from backend.jobs._inputs import add_input_arguments
-
-
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from backend.downstream.options import add_field_arguments, add_samples_arguments
-
-    parser = subparsers.add_parser("classify", parents=[common],
-                                   help="label map (+ confidence) from labelled sample polygons: kNN, "
-                                        "random forest or gradient boosting")
-    add_input_arguments(parser)
-    add_samples_arguments(parser, required=True)
-    add_field_arguments(parser, distance=True)
-    parser.add_argument("--classifier", choices=CLASSIFIERS, default=DEFAULTS["classifier"],
-                        help="auto (default): a random forest on embeddings + band statistics where it beats "
-                             "a random forest on the band statistics alone under the spatially blocked "
-                             "split, else that baseline (kNN on the embeddings without --optical); knn: "
-                             "cosine kNN vote; random-forest / gradient-boosting: scikit-learn models "
-                             "(seeded, one core). The baseline's figure is reported beside every choice")
-    parser.add_argument("--band-stats", action="store_true",
-                        help="with a named --classifier: add per-patch mean/std of the input bands "
-                             "(standardised) to the embeddings; needs --optical (auto uses them anyway)")
-    parser.add_argument("--neighbors", type=int, default=10, help="k of the kNN vote (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the scikit-learn models")
-    parser.add_argument("--cv-block", type=int, metavar="PATCHES",
-                        help="block side of the spatially blocked accuracy, in patches (default: "
-                             "--window / 8 + 1, larger than the encoder's receptive field)")
-    parser.add_argument("--out", required=True, metavar="PATH", help="class GeoTIFF to write")
-    parser.add_argument("--confidence-out", metavar="PATH",
-                        help="confidence GeoTIFF: the largest class probability "
-                             "(default: <out>_confidence.tif)")
-    parser.add_argument("--probabilities-out", metavar="PATH",
-                        help="optional GeoTIFF with one probability band per class")
-    parser.set_defaults(run=run)
+from backend.inference.resolve import InputOptions, open_inputs, resolve_embeddings
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
@@ -75,12 +42,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.validation import default_block
     from backend.inference.embedding_raster import EmbeddingRaster
     from backend.io.outputs import check_outputs
-    from backend.jobs._inputs import InputOptions, open_inputs, resolve_embeddings
 
-    if args.neighbors < 1:
-        raise UserError(f"--neighbors must be at least 1 (got {args.neighbors})")
-    if args.cv_block is not None and args.cv_block < 1:
-        raise UserError(f"--cv-block must be at least 1 patch (got {args.cv_block})")
     if args.band_stats and not args.optical:
         raise UserError("--band-stats needs the input raster (--optical) to compute per-patch band "
                         "statistics")

@@ -19,59 +19,6 @@ from typing import Any
 from backend.events import Reporter
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from backend.downstream.options import add_samples_arguments
-    from backend.jobs._inputs import add_radiometry_arguments
-
-    parser = subparsers.add_parser(
-        "evaluate", parents=[common],
-        help="scores of encoders: kNN / linear probe / random forest / k-means on a labelled patch folder, "
-             "or segmentation head / kNN / random forest (with and without band statistics) on a labelled "
-             "scene (--scene, spatial block CV)")
-    parser.add_argument("folder", nargs="?", default=None,
-                        help="patch mode: labelled patches FOLDER/<class>/<patch>.tif (e.g. eurosat-ms)")
-    parser.add_argument("--model", action="append", default=[], metavar="PATH",
-                        help="a model to evaluate besides the bundled one (repeatable)")
-    parser.add_argument("--no-bundled", action="store_true", help="leave out the bundled model row")
-    parser.add_argument("--folds", type=int, default=None,
-                        help="cross-validation folds (default 5 for patches, 4 for a scene)")
-    parser.add_argument("--neighbors", type=int, default=20, help="k of the cosine kNN (default 20)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="patches (default 32) or scene tiles (default 4) per encoder call")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--out", default="evaluation",
-                        help="output stem: writes STEM.md and STEM.json (default: evaluation)")
-    patches = parser.add_argument_group("patch mode")
-    patches.add_argument("--bands", default=None,
-                         help="1-based file band indices in model order, or 'eurosat' "
-                              "(default: eurosat order for 13-band files)")
-    patches.add_argument("--limit-per-class", type=int, default=None,
-                         help="use only the first N patches of each class (quick runs)")
-    dense = parser.add_argument_group(
-        "scene mode", "spatial block cross-validation of the segmentation head and of kNN / random-forest "
-                      "patch labels, each with and without band statistics")
-    dense.add_argument("--scene", metavar="PATH", help="optical (Sentinel-2) scene to evaluate on")
-    dense.add_argument("--sar", metavar="PATH", help="radar (Sentinel-1 VV,VH) scene, aligned on the fly")
-    dense.add_argument("--optical-bands", metavar="LIST", help="optical bands in model order "
-                                                               "(default: from the band descriptions)")
-    dense.add_argument("--sar-bands", metavar="LIST", help="radar bands in model order")
-    add_radiometry_arguments(dense)
-    dense.add_argument("--labels", metavar="PATH",
-                       help="label raster (negative values and nodata = unlabelled), e.g. a LabelHand.tif")
-    add_samples_arguments(dense)
-    dense.add_argument("--bounds", nargs=4, type=float, metavar=("MINX", "MINY", "MAXX", "MAXY"),
-                       help="area to evaluate (default: the whole scene)")
-    dense.add_argument("--bounds-crs", metavar="CRS", help="CRS of --bounds (default: the scene's)")
-    dense.add_argument("--block", type=int, default=128, help="spatial block side in pixels (default 128)")
-    dense.add_argument("--buffer", type=int, default=16,
-                       help="training labels dropped around held-out blocks, pixels (default 16)")
-    dense.add_argument("--steps", type=int, default=300, help="segmentation head training steps")
-    dense.add_argument("--window", type=int, default=120, help="encoder tile size in pixels")
-    dense.add_argument("--overlap", type=int, default=32, help="encoder tile overlap in pixels")
-    parser.set_defaults(run=run)
-
-
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     _check_mode(args)
     if args.scene:
@@ -102,8 +49,6 @@ def _check_mode(args: argparse.Namespace) -> None:
         args.folds = 5 if args.folder is not None else 4
     if args.batch_size is None:
         args.batch_size = 32 if args.folder is not None else 4
-    if args.neighbors < 1:
-        raise UserError(f"--neighbors must be at least 1 (got {args.neighbors})")
 
 
 def _run_patches(args: argparse.Namespace, reporter: Reporter) -> None:
@@ -120,8 +65,6 @@ def _run_patches(args: argparse.Namespace, reporter: Reporter) -> None:
     )
     from backend.paths import bundled_model
 
-    if args.folds < 2:
-        raise UserError("--folds must be at least 2")
     folder = scan_patch_folder(args.folder, args.limit_per_class)
     counts = np.bincount(folder.labels)
     if counts.min() < args.folds:
@@ -200,10 +143,6 @@ def _run_dense(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.models import base_config
     from backend.paths import bundled_model
 
-    if args.steps < 1:
-        raise UserError(f"--steps must be at least 1 (got {args.steps})")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1 (got {args.batch_size})")
     check_tiling(args.window, args.overlap)
     check_sensor_options(args.sensor, args.spectral_fill)
     for option, value in (("--scene", args.scene), ("--sar", args.sar), ("--labels", args.labels)):

@@ -29,32 +29,7 @@ from typing import Any
 
 from backend.errors import UserError
 from backend.events import Reporter
-from backend.jobs._inputs import add_input_arguments
-
-
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from backend.downstream.options import add_samples_arguments
-
-    parser = subparsers.add_parser("segment", parents=[common],
-                                   help="train (or reuse) a light head; full-resolution class map")
-    add_input_arguments(parser)
-    add_samples_arguments(parser)
-    parser.add_argument("--label-raster", metavar="PATH",
-                        help="training labels as a raster (negative values and nodata = unlabelled)")
-    parser.add_argument("--head", metavar="PATH",
-                        help="an existing head (.safetensors) to apply, in the form it was trained in: "
-                             "with --optical/--sar, or on --embeddings alone")
-    parser.add_argument("--head-out", metavar="PATH",
-                        help="where to save the trained head (default: <out>_head.safetensors)")
-    parser.add_argument("--steps", type=int, default=300, help="training steps (AdamW)")
-    parser.add_argument("--features", choices=("auto", "embeddings"), default="auto",
-                        help="auto (default): the head on the embeddings where it beats the same head on "
-                             "per-patch band statistics on held-out label blocks, else the band-statistics "
-                             "head makes the map; embeddings: always the head on the embeddings (both "
-                             "held-out figures are reported either way)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--out", required=True, metavar="PATH", help="class GeoTIFF to write")
-    parser.set_defaults(run=run)
+from backend.inference.resolve import InputOptions, open_inputs, resolve_embeddings
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
@@ -62,14 +37,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.options import check_distinct, output_path, read_samples
     from backend.downstream.segmentation import check_head_form, head_paths, load_head
     from backend.downstream.styles import style_path
-    from backend.jobs._inputs import InputOptions, open_inputs, resolve_embeddings
 
     sources = [name for name, value in (("--samples", args.samples), ("--label-raster", args.label_raster),
                                         ("--head", args.head)) if value]
     if len(sources) != 1:
         raise UserError("give exactly one of --samples, --label-raster or --head")
-    if args.steps < 1:
-        raise UserError(f"--steps must be at least 1 (got {args.steps})")
     out = output_path(args.out)
     head_out = None
     if not args.head:

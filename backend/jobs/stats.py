@@ -12,24 +12,7 @@ import argparse
 from backend.events import Reporter
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = subparsers.add_parser("stats", parents=[common], help="per-band statistics of pretraining data",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data", nargs="+", metavar="DATA",
-                   help="data folders or RADAR.tif,OPTICAL.tif pairs (as for pretrain --data)")
-    p.add_argument("--out", required=True, help="data config JSON to write")
-    p.add_argument("--data-config", help="start from this data config (bands, modalities)")
-    p.add_argument("--modalities", help="comma-separated modalities (default sar,optical)")
-    p.add_argument("--sar-bands", help="radar bands in model order")
-    p.add_argument("--optical-bands", help="optical bands in model order")
-    p.add_argument("--crop", type=int, default=64, help="chip size in pixels (default 64)")
-    p.add_argument("--samples", type=int, default=256, help="chips to sample (default 256)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed")
-    p.set_defaults(run=run)
-
-
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
-    from backend.errors import UserError
     from backend.training.data import (
         PairedChipDataset,
         compute_statistics,
@@ -37,8 +20,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         resolve_data_config,
     )
 
-    if args.samples < 1:
-        raise UserError("--samples must be at least 1")
     config = resolve_data_config(args.data_config, args.modalities, args.sar_bands, args.optical_bands)
     found = discover_sources(args.data, config, args.crop)
     for note in found.notes:

@@ -234,7 +234,7 @@ def test_patch_mode_and_scene_tables_carry_the_random_forest() -> None:
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["--cv-block", "0"], "--cv-block must be at least 1 patch"),
+    (["--cv-block", "0"], "--cv-block must be at least 1"),
     (["--probabilities-out", "proba.png"], "--probabilities-out must be a GeoTIFF file name"),
     (["--neighbors", "0"], "--neighbors must be at least 1"),
 ])
