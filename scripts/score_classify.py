@@ -142,7 +142,7 @@ def band_statistics(raster: Path, out: Path, model: str | None) -> None:
     """The per-patch band statistics ``classify`` computes for this raster and model."""
     from backend.cli import build_parser
     from backend.downstream.band_stats import write_band_statistics
-    from backend.jobs._inputs import InputOptions, open_inputs
+    from backend.inference.resolve import InputOptions, open_inputs
 
     argv = ["classify", "--optical", str(raster), "--samples", "-", "--out", str(out.with_suffix(".x.tif"))]
     options = InputOptions.from_args(build_parser().parse_args(argv + (["--model", model] if model else [])))

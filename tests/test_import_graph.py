@@ -5,8 +5,8 @@ imports written inside functions, and builds the graph "module A imports module 
 ``a.b.c`` also runs the packages ``a`` and ``a.b``, so those count as imported too (except a module's
 own packages, which always run before it). Imports under ``if TYPE_CHECKING:`` never run and are left
 out; so are modules named only at run time (``importlib.import_module`` in ``backend/parser.py``).
-Each strongly connected group of modules is a cycle: the test prints one concrete cycle per group and
-fails on any group not listed in ``KNOWN_CYCLES``.
+Each strongly connected group of modules is a cycle: the test fails naming one concrete cycle per
+group.
 """
 
 from __future__ import annotations
@@ -19,19 +19,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BACKEND = REPO_ROOT / "backend"
-
-# Cycles that go through modules other people are rewriting now; each is a set of modules with the
-# move that would break it. Remove an entry once its cycle is gone (the test says when one is stale).
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"backend.inference.distributed_embed", "backend.inference.embed", "backend.inference.memory",
-               "backend.jobs._inputs"}):
-        "inference -> jobs._inputs (a private job module) -> inference: move resolve_embeddings and its "
-        "helpers to backend/inference/resolve.py; embed.py's tile helpers out of embed.py so "
-        "distributed_embed stops importing its caller",
-    frozenset({"backend.downstream.classifiers", "backend.downstream.classify", "backend.downstream.knn"}):
-        "classify -> classifiers -> knn -> classify: knn's classify_map call belongs in the caller "
-        "(jobs/knn or classify), or References/knn_votes move to a module that imports no classify",
-}
 
 Graph = dict[str, set[str]]
 
@@ -189,12 +176,7 @@ def test_imports_inside_functions_count_and_type_checking_ones_do_not(tmp_path: 
     assert "backend.remote.client" in import_graph()["backend.cli"]  # imported inside main()
 
 
-def test_no_new_import_cycles_between_backend_modules() -> None:
+def test_no_import_cycles_between_backend_modules() -> None:
     graph = import_graph()
-    groups = strongly_connected(graph)
-    for group in groups:
-        print(describe(graph, group), "[known]" if group in KNOWN_CYCLES else "[NEW]")
-    new = [describe(graph, group) for group in groups if group not in KNOWN_CYCLES]
-    assert not new, "import cycles between backend modules:\n" + "\n".join(new)
-    stale = [", ".join(sorted(group)) for group in KNOWN_CYCLES if group not in groups]
-    assert not stale, "KNOWN_CYCLES lists cycles that are gone (remove them):\n" + "\n".join(stale)
+    cycles = [describe(graph, group) for group in strongly_connected(graph)]
+    assert not cycles, "import cycles between backend modules:\n" + "\n".join(cycles)

@@ -13,14 +13,9 @@ The label map itself (any classifier, accuracy report) is made by :mod:`backend.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-
-from backend.errors import UserError
-from backend.io.vectors import SampleSet
 
 QUERY_CHUNK = 4096
 
@@ -69,27 +64,3 @@ def knn_votes(query: torch.Tensor, references: References, neighbors: int, class
         votes.scatter_add_(1, references.classes[index], weights.float())
         shares[start:start + chunk] = votes / votes.sum(dim=1, keepdim=True).clamp_min(1e-12)
     return shares
-
-
-def knn_predict(query: torch.Tensor, references: References, neighbors: int, class_count: int,
-                query_polygons: torch.Tensor | None = None,
-                chunk: int = QUERY_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
-    """Similarity-weighted kNN vote (see :func:`knn_votes`): class index (0-based) and confidence ``[m]``.
-
-    The confidence is the winning class's share of the neighbours' vote weight.
-    """
-    best, winner = knn_votes(query, references, neighbors, class_count, query_polygons, chunk).max(dim=1)
-    return winner, best
-
-
-def classify_embeddings(embeddings: str | os.PathLike[str], samples: SampleSet, out: str | os.PathLike[str],
-                        confidence_out: str | os.PathLike[str] | None = None, neighbors: int = 10,
-                        device: str = "auto", reporter: Any = None, start: float = 0.0,
-                        end: float = 1.0, **options: Any) -> Any:
-    """The kNN label map (:func:`backend.downstream.classify.classify_map` with ``classifier="knn"``)."""
-    from backend.downstream.classify import classify_map
-
-    if neighbors < 1:
-        raise UserError(f"--neighbors must be at least 1 (got {neighbors})")
-    return classify_map(embeddings, samples, out, confidence_out, classifier="knn", neighbors=neighbors,
-                        device=device, reporter=reporter, start=start, end=end, **options)

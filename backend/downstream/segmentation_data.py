@@ -62,7 +62,7 @@ class RasterPixels:
 
 
 class InputSetPixels:
-    """A :class:`PixelSource` over an ``InputSet`` of ``backend.jobs._inputs.open_inputs``.
+    """A :class:`PixelSource` over an ``InputSet`` of ``backend.inference.resolve.open_inputs``.
 
     Modalities are stacked in model order (radar first), with their normalised values.
     """

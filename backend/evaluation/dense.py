@@ -12,7 +12,7 @@ Per fold and per feature row (an embedding raster on the scene's patch grid):
 
 1. Segmentation head (``backend.downstream.segmentation``: patch MLP upsampled x8 + a per-pixel
    linear term on the bands) trained on the training pixels, scored per pixel at full resolution.
-2. Cosine kNN on the patch grid (``backend.downstream.knn.knn_predict``): references are training
+2. Cosine kNN on the patch grid (``backend.downstream.knn.knn_votes``): references are training
    patches holding labelled pixels, with their majority label; every held-out patch is predicted.
    Scored per pixel (each labelled pixel gets its patch's class) and per patch (against the
    patch's majority label).

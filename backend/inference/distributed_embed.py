@@ -26,6 +26,7 @@ long a rank waits for the others.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -55,7 +56,7 @@ from backend.io.geotiff import embedding_profile, open_stream
 from backend.io.windows import Tile, plan_tiles
 
 if TYPE_CHECKING:
-    from backend.jobs._inputs import InputOptions
+    from backend.inference.resolve import InputOptions
 
 DEFAULT_TIMEOUT_S = 6 * 3600
 #: Rows copied from a part into the GeoTIFF at a time.
@@ -63,6 +64,9 @@ ASSEMBLE_ROWS = 64
 #: Seconds a failed non-zero rank waits before exiting, so that rank 0 reports the error first
 #: (torchrun stops the other ranks as soon as one exits with an error).
 LINGER_S = 5.0
+#: Rank 0's ordinary job (cache lookup, compute, copy to the outputs), given the function that
+#: computes the embeddings: :func:`compute_sharded` in place of ``compute_embeddings``.
+Job = Callable[[Callable[..., dict[str, Any]]], None]
 
 
 class RankFailed(UserError):
@@ -79,14 +83,6 @@ class Session:
     parts_root: Path
     decided: bool = False
     final_pending: bool = False
-
-
-_session: Session | None = None
-
-
-def active_session() -> Session | None:
-    """The running distributed session on rank 0 (``compute_embeddings`` then shards), else ``None``."""
-    return _session
 
 
 def launched() -> bool:
@@ -281,13 +277,11 @@ def _assemble(parts: Path, results: list[dict[str, Any]], out_path: str | Path, 
     return np.concatenate(samples) if samples else np.zeros((0, 0), np.float32)
 
 
-def compute_sharded(inputs: Any, model: Any, out_path: str | Path, preview_path: str | Path | None, *,
-                    window: int, overlap: int, batch_size: int, device: str, dtype: str, reporter: Reporter,
-                    start: float, end: float, stitch: str) -> dict[str, Any]:
+def compute_sharded(session: Session, inputs: Any, model: Any, out_path: str | Path,
+                    preview_path: str | Path | None, *, window: int, overlap: int, batch_size: int,
+                    device: str, dtype: str, reporter: Reporter, start: float, end: float,
+                    stitch: str) -> dict[str, Any]:
     """Rank 0's ``compute_embeddings``: shard the rows over every rank, assemble, write the preview."""
-    session = _session
-    if session is None:
-        raise RuntimeError("compute_sharded needs an active distributed session")
     began = time.perf_counter()
     session.parts_root.mkdir(parents=True, exist_ok=True)
     parts = Path(tempfile.mkdtemp(prefix=".terraprobe-parts-", dir=session.parts_root))
@@ -326,7 +320,7 @@ def _worker(options: InputOptions, info: DistInfo, device: str, reporter: Report
     def work() -> dict[str, Any]:
         check_shared(Path(decision["parts"]), info)
         from backend.inference.model import load_model_for, model_config
-        from backend.jobs._inputs import model_path_for, open_inputs, with_model_tiling
+        from backend.inference.resolve import model_path_for, open_inputs, with_model_tiling
 
         model_path = model_path_for(options)
         config = model_config(model_path)
@@ -342,12 +336,11 @@ def _worker(options: InputOptions, info: DistInfo, device: str, reporter: Report
         raise_error(final["error"])
 
 
-def _main(info: DistInfo, parts_root: Path, job: Callable[[], None]) -> None:
-    """Rank 0: run the ordinary job with the session active, keeping the other ranks in step."""
-    global _session
-    _session = session = Session(info, parts_root)
+def _main(info: DistInfo, parts_root: Path, job: Job) -> None:
+    """Rank 0: run the ordinary job (sharded compute), keeping the other ranks in step."""
+    session = Session(info, parts_root)
     try:
-        job()
+        job(functools.partial(compute_sharded, session))
     except BaseException as exc:
         with contextlib.suppress(Exception):  # the group may be what failed
             if not session.decided:
@@ -360,18 +353,15 @@ def _main(info: DistInfo, parts_root: Path, job: Callable[[], None]) -> None:
             broadcast({"status": "hit"})
         elif session.final_pending:
             broadcast({"error": None})
-    finally:
-        _session = None
 
 
-def run_ranks(options: InputOptions, reporter: Reporter, job: Callable[[], None],
-              parts_root: Path) -> None:
+def run_ranks(options: InputOptions, reporter: Reporter, job: Job, parts_root: Path) -> None:
     """Run ``embed`` of one raster on every rank of a ``torchrun`` launch.
 
     Args:
         options: the ``embed`` inputs (the same on every rank).
         reporter: this process's reporter (muted on non-zero ranks).
-        job: rank 0's ordinary job (cache lookup, compute, copy to the outputs).
+        job: rank 0's ordinary job (:data:`Job`).
         parts_root: an existing folder beside the outputs, seen by every rank, for the parts.
     """
     from backend.inference.model import resolve_device

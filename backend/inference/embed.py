@@ -1,7 +1,7 @@
 """Stream an area through a CROMA encoder and write the per-patch embedding GeoTIFF + PCA preview.
 
 ``compute_embeddings(inputs, model, out_path, preview_path, ...) -> dict`` is the engine behind
-``embed`` and every downstream command (through ``backend.jobs._inputs.resolve_embeddings``).
+``embed`` and every downstream command (through ``backend.inference.resolve.resolve_embeddings``).
 
 How it works, in bounded memory:
 
@@ -27,7 +27,7 @@ How it works, in bounded memory:
    percentile stretch of each component to 1..255, nodata 0).
 5. The same sample feeds the degenerate-embeddings guard (``backend.inference.guard``): near-identical
    or near-constant vectors set the returned stats' ``degenerate`` (one phrase, else ``None``); the
-   caller decides (``backend.jobs._inputs`` refuses them, ``evaluate`` warns).
+   caller decides (``backend.inference.resolve`` refuses them, ``evaluate`` warns).
 
 The embedding is ``joint_encodings`` when optical and radar are both given, else the single
 modality's encodings (see :func:`embedding_keys` for models whose joint encoder is untrained).
@@ -318,13 +318,6 @@ def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, previ
     """
     check_tiling(window, overlap)
     reporter = reporter or Reporter("human")
-    from backend.inference import distributed_embed
-
-    if distributed_embed.active_session() is not None:  # rank 0 of a torchrun embed: shard the rows
-        return distributed_embed.compute_sharded(inputs, model, out_path, preview_path, window=window,
-                                                 overlap=overlap, batch_size=batch_size, device=device,
-                                                 dtype=dtype, reporter=reporter, start=start, end=end,
-                                                 stitch=stitch)
     names = inputs.names
     keys = embedding_keys(names, model.config)
     dim = int(model.config.dim) * len(keys)

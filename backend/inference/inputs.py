@@ -1,6 +1,6 @@
 """The inputs of one inference run: optical and/or radar rasters on one pixel grid, over one area.
 
-``InputSet`` is what ``backend.jobs._inputs.open_inputs(options)`` returns. The *reference grid* is
+``InputSet`` is what ``backend.inference.resolve.open_inputs(options)`` returns. The *reference grid* is
 the optical raster's (the radar's when only radar is given); the radar is aligned onto it on the
 fly (``backend.io.align``). The *area* is a pixel window of the reference raster (``--bounds``,
 whole raster by default); all windows passed to ``read`` are relative to the area.

@@ -32,6 +32,7 @@ from typing import Any
 
 from backend.errors import EnvironmentFault, UserError
 from backend.events import Reporter
+from backend.inference.embed import PCA_SAMPLE, embedding_keys
 
 MB = 1 << 20
 #: Share of the available memory a run may plan to use.
@@ -41,8 +42,6 @@ LIMIT_VARIABLE = "TERRAPROBE_MEMORY_LIMIT_MB"
 _FLEX_MIN_TOKENS = 2048
 #: Activation floats alive at once, in units of B x T x D, besides the MLP's 2 r.
 _ACTIVATION_EXTRA = 6
-#: Embeddings kept for the PCA preview (``backend.inference.embed.PCA_SAMPLE``).
-_PCA_SAMPLE = 20_000
 #: Working memory of a fused attention kernel or a CUDA context's allocator slack.
 _KERNEL_WORKSPACE = 32 * MB
 
@@ -179,7 +178,7 @@ def estimate_memory(config: Any, tile_rows: int, tile_cols: int, batch: int, mod
         scores = 0 if fused_attention else 2 * batch * heads * tokens * tokens * 4
     activations = (2 * int(config.mlp_ratio) + _ACTIVATION_EXTRA) * batch * tokens * dim * 4
     inputs = 3 * batch * channels * patch_area * tokens * 4
-    stitching = 3 * embedding_dim * tile_rows * raster_cols * 4 + _PCA_SAMPLE * embedding_dim * 4
+    stitching = 3 * embedding_dim * tile_rows * raster_cols * 4 + PCA_SAMPLE * embedding_dim * 4
     gdal_cache = _gdal_cache_bytes()
     if raster_rows is not None:  # the input's blocks (float32 at most) and the embedding's
         gdal_cache = min(gdal_cache, raster_rows * raster_cols * (channels * patch_area + embedding_dim) * 4)
@@ -255,8 +254,6 @@ class EmbedPlan:
 
 def embed_plan(config: Any, inputs: Any, overlap: int, device: str) -> EmbedPlan:
     """The :class:`EmbedPlan` of embedding ``inputs`` (an ``InputSet``) with ``config`` on ``device``."""
-    from backend.inference.embed import embedding_keys
-
     names = list(inputs.names)
     heads, dim = int(config.heads), int(config.dim)
     fused = None if device.startswith("cuda") else _cpu_sdpa_is_fused(heads, dim // heads)

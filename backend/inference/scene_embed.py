@@ -48,7 +48,7 @@ from backend.inference.distributed_embed import (
 )
 
 if TYPE_CHECKING:
-    from backend.jobs._inputs import InputOptions
+    from backend.inference.resolve import InputOptions
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 LIST_SUFFIXES = SCENE_LIST_SUFFIXES  # declared in the contract (the server vets them too)
@@ -154,7 +154,8 @@ def misaligned(scenes: list[tuple[Path, str]], folder: Path) -> list[str]:
 def _embed_scenes(options: InputOptions, reporter: Reporter, scenes: list[tuple[Path, str]],
                   staging: Path) -> dict[str, Any]:
     """Embed this rank's scenes (through the cache) into ``staging``; per-scene stats."""
-    from backend.jobs._inputs import copy_atomic, embed_into_cache
+    from backend.inference.resolve import embed_into_cache
+    from backend.io.atomic import copy_atomic
 
     stats: dict[str, Any] = {}
     for index, (scene, name) in enumerate(scenes):

@@ -14,7 +14,7 @@ Public API:
   :class:`backend.errors.EnvironmentFault` messages.
 * ``active_temporaries() -> list[Path]``: temporaries being written now (the CLI's cancel watchdog
   removes them before a forced exit).
-* ``read_json(path, what)``, ``write_text_atomic(path, text)``.
+* ``read_json(path, what)``, ``write_text_atomic(path, text)``, ``copy_atomic(source, target)``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -187,3 +188,10 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def copy_atomic(source: Path, target: str | os.PathLike[str]) -> Path:
+    """Copy ``source`` to ``target`` through a temporary file."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(target)

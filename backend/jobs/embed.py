@@ -12,10 +12,14 @@ raster, or scenes): see ``backend.inference.distributed_embed``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from backend.errors import UserError
 from backend.events import Reporter
+from backend.inference.resolve import InputOptions, embed_into_cache
+from backend.io.atomic import copy_atomic
 from backend.jobs._inputs import add_input_arguments
 
 
@@ -54,7 +58,6 @@ def preview_path_for(out: Path) -> Path:
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.inference.scene_embed import is_many
     from backend.io.outputs import check_outputs
-    from backend.jobs._inputs import InputOptions, copy_atomic, embed_into_cache
 
     out = Path(args.out).expanduser()
     options = InputOptions.from_args(args)
@@ -70,9 +73,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
         raise UserError("--out and --preview-out must be different files")
     check_outputs(args, {"--out": out, "--preview-out": preview})
 
-    def job() -> None:
+    def job(compute: Callable[..., dict[str, Any]] | None = None) -> None:
         entry, stats = embed_into_cache(options, reporter, start=0.0, end=0.95,
-                                        copies_to=[out.absolute().parent])
+                                        copies_to=[out.absolute().parent], compute=compute)
         copy_atomic(entry.embeddings, out)
         copy_atomic(entry.preview, preview)
         reporter.progress(1.0, "done")

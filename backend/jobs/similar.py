@@ -14,6 +14,7 @@ import argparse
 
 from backend.errors import UserError
 from backend.events import Reporter
+from backend.inference.resolve import InputOptions, resolve_embeddings
 from backend.jobs._inputs import add_input_arguments
 
 
@@ -36,7 +37,6 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from backend.downstream.similarity import SIMILARITY_NAMES, similarity_map
     from backend.downstream.styles import style_path
     from backend.inference.embedding_raster import EmbeddingRaster
-    from backend.jobs._inputs import InputOptions, resolve_embeddings
 
     if (args.point is None) == (args.samples is None):
         raise UserError("give either --point X Y or --samples (query polygons)")

@@ -45,7 +45,7 @@ def test_model_config_hash_and_cache_key_need_no_torch(tmp_path: Path) -> None:
         "from backend.inference.model import model_config, model_hash, resolve_model_path\n"
         "from backend.inference.cache import EmbeddingCache, key_facts\n"
         "from backend.inference.embed import check_tiling\n"
-        "from backend.jobs._inputs import open_inputs\n"
+        "from backend.inference.resolve import open_inputs\n"
         "import backend.models\n"
         "path = resolve_model_path(None, 'sentinel2')\n"
         "config = model_config(path)\n"
