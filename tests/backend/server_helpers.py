@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,7 +17,8 @@ from typing import Any
 import rasterio
 from rasterio.windows import Window
 
-from tests.conftest import REPO_ROOT, backend_python
+from tests.backend.conftest import run_events, start_backend
+from tests.conftest import REPO_ROOT
 
 SAMPLES = REPO_ROOT / "resources" / "samples"
 S2 = SAMPLES / "Spain_7370579_S2Hand.tif"
@@ -95,10 +95,8 @@ def start_server(base: Path, *extra: str, cafile: Path | None = None) -> ServerP
     data.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = open(base / "server.log", "ab")  # noqa: SIM115 - kept open for the process's lifetime
-    process = subprocess.Popen([backend_python(), "-m", "backend", "serve", "--host", "127.0.0.1",
-                                "--port", str(port), "--work-dir", str(work), "--data-root", str(data),
-                                "--gpus", "0", *extra], cwd=REPO_ROOT, stdout=log, stderr=log,
-                               stdin=subprocess.DEVNULL)
+    process = start_backend("serve", "--host", "127.0.0.1", "--port", port, "--work-dir", work, "--data-root",
+                            data, "--gpus", "0", *extra, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     scheme = "https" if cafile else "http"
     context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     server = ServerProcess(f"{scheme}://127.0.0.1:{port}", work, data, process)
@@ -136,12 +134,8 @@ def run_cli(*args: str | Path, remote: ServerProcess | None = None, token_file: 
     prefix: list[str] = []
     if remote is not None:
         prefix = ["--remote", remote.url, "--token-file", str(token_file or remote.token_file)]
-    done = subprocess.run([python or backend_python(), "-m", "backend", *prefix, *map(str, args),
-                           "--events", "json"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return done.returncode, events, done.stderr
+    return run_events(*prefix, *args, launcher=[python] if python else (), timeout=timeout,
+                      env={"PYTHONDONTWRITEBYTECODE": "1"})
 
 
 class CuttingProxy:

@@ -27,6 +27,8 @@ from tests.backend.server_helpers import POLYGONS, ServerProcess, run_cli, start
 from tests.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+#: What the test itself sends the listener to know that all earlier connections have arrived.
+MARKER = b"marker: every connection before this one has been received"
 
 
 class Listener:
@@ -52,6 +54,18 @@ class Listener:
             except OSError:
                 self.received.append(b"")
             conn.close()
+
+    def settled(self) -> list[bytes]:
+        """What arrived before now: a marker connection queues behind any earlier one; once it is
+        received, every earlier connection has been too (the marker is left out)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as marker:
+            marker.sendall(MARKER)
+        deadline = time.monotonic() + 30
+        while MARKER not in self.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert MARKER in self.received, "the listener stopped receiving"
+        self.received.remove(MARKER)
+        return self.received
 
     def wait(self, seconds: float = 5.0) -> list[bytes]:
         """What arrived, waiting up to ``seconds`` for a first connection."""
@@ -140,8 +154,7 @@ def test_case2_uploaded_or_data_root_vrt_naming_a_url_makes_no_request(server, l
                               remote=server)
     error = _error(events)
     assert code == 2 and "(403)" in error["message"] and "no URLs, /vsi paths" in error["message"], error
-    time.sleep(0.5)
-    assert listener.received == []
+    assert listener.settled() == []
     assert _results(server) == results
 
 
@@ -160,8 +173,7 @@ def test_second_layer_job_environment_turns_gdal_network_access_off(listener, tm
     base = {k: v for k, v in os.environ.items() if k not in JOB_ENVIRONMENT}
     subprocess.run([sys.executable, "-c", code, *paths], env={**base, **JOB_ENVIRONMENT, "NO_PROXY": ""},
                    capture_output=True, timeout=60, check=True)
-    time.sleep(0.5)
-    assert listener.received == []
+    assert listener.settled() == []
     subprocess.run([sys.executable, "-c", code, str(vrt)], env=base, capture_output=True, timeout=60,
                    check=True)  # without them GDAL does connect: the listener would have seen the job
     assert b"/secret.tif" in listener.wait()[0]
@@ -180,8 +192,7 @@ def test_second_layer_a_geojson_crs_url_is_not_fetched_by_a_server_job(server, l
                                    tmp_path / "samples.geojson", "--class-field", "class",
                                    "--out", tmp_path / "labels.tif", remote=server)
     assert code == 0, (stderr[-2000:], events[-3:])
-    time.sleep(0.5)
-    assert listener.received == []
+    assert listener.settled() == []
     opened = "import fiona, sys\nwith fiona.open(sys.argv[1]) as layer: print(layer.crs)"
     subprocess.run([sys.executable, "-c", opened, str(tmp_path / "samples.geojson")], capture_output=True,
                    timeout=60, check=True)
