@@ -4,7 +4,6 @@ front ends (dock, Processing, CLI) alike (issue 12, real QGIS, real backend, the
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from qgis.core import (
 from backend.contract.outputs import default_output
 from backend.contract.requests import Request
 
-from ..conftest import REPO_ROOT, backend_python
+from ..backend.conftest import run_backend
 
 RUN_TIMEOUT_MS = 180_000
 S2_FILE = ("sen1floods11", "Spain_7370579_S2Hand.tif")
@@ -132,10 +131,8 @@ def test_b02_layer_embeds_identically_from_dock_processing_and_cli(dock, process
 
     # CLI: no band mapping; the backend's canonicaliser (the contract's) reads B_02 as B02.
     cli_out = tmp_path / "cli.tif"
-    completed = subprocess.run([backend_python(), "-m", "backend", "embed", "--optical", str(b02_layer),
-                                "--device", "cpu", "--cache-dir", str(tmp_path / "cli-cache"),
-                                "--out", str(cli_out)], capture_output=True, text=True, cwd=REPO_ROOT,
-                               timeout=600)
+    completed = run_backend("embed", "--optical", b02_layer, "--device", "cpu", "--cache-dir",
+                            tmp_path / "cli-cache", "--out", cli_out, timeout=600)
     assert completed.returncode == 0, completed.stderr
 
     # Dock: the Auto model (the bundled one the backend picks), every model band matched from B_xx.
