@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -464,8 +465,9 @@ def run(argv: list[str]) -> int:
         server = Server(url, token)
         plan = plan_job(rest[0], rest[1:], reporter)
         upload(server, plan, reporter)
+        request_id = uuid.uuid4().hex  # a retried submission returns the same job, never a second run
         created = with_retries("submitting the job", url, lambda: server.request(
-            "POST", "/jobs", body={"command": plan.command, "args": plan.args}))
+            "POST", "/jobs", body={"command": plan.command, "args": plan.args, "request_id": request_id}))
         job_id = created["id"]
         plan.server_outputs = list(created.get("outputs", []))
         mapping = [(s, str(p)) for s, p in zip(created.get("inputs", []), plan.inputs)]

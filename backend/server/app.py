@@ -144,7 +144,10 @@ def create_app(storage: Storage, queue: JobQueue, token: str, keep_hours: float)
             body = json.loads(await read_limited(request, MAX_REQUEST_BYTES))
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return _error(400, "the job request is not JSON")
-        job = queue.create(lambda folder: build_argv(body, storage, folder))
+        request_id = body.get("request_id") if isinstance(body, dict) else None
+        job = queue.create(lambda folder: build_argv(body, storage, folder),
+                           request_id=request_id if isinstance(request_id, str) and len(request_id) <= 64
+                           else None)
         return JSONResponse({"id": job.id, "inputs": job.spec.inputs, "outputs": job.spec.outputs},
                             status_code=201)
 

@@ -87,12 +87,20 @@ class JobQueue:
         self.storage, self.gpus = storage, gpus
         self.python = python or sys.executable
         self.jobs: dict[str, Job] = {}
+        #: The client's request id -> the job it created (repeated submissions find it).
+        self.requests: dict[str, str] = {}
         self.waiting: list[Job] = []
         self.free_slots = list(range(max(gpus, 1)))
         self.counts = {"submitted": 0, "done": 0, "failed": 0, "cancelled": 0}
 
-    def create(self, build: Any) -> Job:
-        """A new job: ``build(job_dir)`` returns its :class:`JobArgv` (a refusal removes the folder)."""
+    def create(self, build: Any, request_id: str | None = None) -> Job:
+        """A new job: ``build(job_dir)`` returns its :class:`JobArgv` (a refusal removes the folder).
+
+        ``request_id`` (chosen by the client) makes a repeated submission (a retry after a lost answer)
+        return the job it already created instead of running it twice.
+        """
+        if request_id and request_id in self.requests and self.requests[request_id] in self.jobs:
+            return self.jobs[self.requests[request_id]]
         job_id = uuid.uuid4().hex
         folder = self.storage.new_job_dir(job_id)
         try:
@@ -104,6 +112,8 @@ class JobQueue:
             raise
         job = Job(id=job_id, spec=spec, folder=folder)
         self.jobs[job_id] = job
+        if request_id:
+            self.requests[request_id] = job_id
         self.waiting.append(job)
         self.counts["submitted"] += 1
         self._dispatch()  # runs it at once when a slot is free, else reports its queue position

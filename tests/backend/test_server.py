@@ -299,3 +299,21 @@ def test_tls_with_uvicorns_own_certificate_options(tmp_path, monkeypatch) -> Non
         assert sum(e["event"] == "result" for e in events) == 1
     finally:
         server.stop()
+
+
+def test_a_repeated_submission_returns_the_same_job(server, crop, tmp_path) -> None:
+    """A client retrying a submission whose answer was lost (same request id) gets its first job back."""
+    import shutil
+
+    shutil.copy(crop, server.data_root / "repeat.tif")
+    body = {"command": "embed", "request_id": "retry-1",
+            "args": ["--optical", {"server_path": "repeat.tif"}, "--out", {"output": "e.tif"}]}
+    before = server.get("/stats")[1]["submitted"] if "submitted" in server.get("/stats")[1] else None
+    first_status, first = server.call("POST", "/jobs", body=body)
+    second_status, second = server.call("POST", "/jobs", body=body)
+    assert first_status == second_status == 201, (first, second)
+    assert first["id"] == second["id"]
+    third = server.call("POST", "/jobs", body={**body, "request_id": "retry-2"})[1]
+    assert third["id"] != first["id"]
+    if before is not None:
+        assert server.get("/stats")[1]["submitted"] == before + 2
