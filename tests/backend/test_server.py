@@ -308,12 +308,11 @@ def test_a_repeated_submission_returns_the_same_job(server, crop, tmp_path) -> N
     shutil.copy(crop, server.data_root / "repeat.tif")
     body = {"command": "embed", "request_id": "retry-1",
             "args": ["--optical", {"server_path": "repeat.tif"}, "--out", {"output": "e.tif"}]}
-    before = server.get("/stats")[1]["submitted"] if "submitted" in server.get("/stats")[1] else None
+    before = server.get("/stats")[1]["jobs"]["submitted"]
     first_status, first = server.call("POST", "/jobs", body=body)
     second_status, second = server.call("POST", "/jobs", body=body)
     assert first_status == second_status == 201, (first, second)
     assert first["id"] == second["id"]
     third = server.call("POST", "/jobs", body={**body, "request_id": "retry-2"})[1]
     assert third["id"] != first["id"]
-    if before is not None:
-        assert server.get("/stats")[1]["submitted"] == before + 2
+    assert server.get("/stats")[1]["jobs"]["submitted"] == before + 2
