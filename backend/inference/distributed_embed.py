@@ -35,9 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
+import torch
+import torch.distributed as dist
 
 from backend.distributed import DistInfo
 from backend.errors import Cancelled, EnvironmentFault, UserError
@@ -52,11 +54,10 @@ from backend.inference.embed import (
     finish_embeddings,
     run_batches,
 )
+from backend.inference.model import load_model_for, model_config, resolve_device
+from backend.inference.resolve import InputOptions, model_path_for, open_inputs, with_model_tiling
 from backend.io.geotiff import embedding_profile, open_stream
 from backend.io.windows import Tile, plan_tiles
-
-if TYPE_CHECKING:
-    from backend.inference.resolve import InputOptions
 
 DEFAULT_TIMEOUT_S = 6 * 3600
 #: Rows copied from a part into the GeoTIFF at a time.
@@ -92,9 +93,6 @@ def launched() -> bool:
 
 def join_group(device: str) -> DistInfo:
     """Join the process group: NCCL on ``cuda:LOCAL_RANK``, gloo on the CPU."""
-    import torch
-    import torch.distributed as dist
-
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
                     int(os.environ.get("LOCAL_RANK", 0)))
     if device == "cuda":
@@ -107,16 +105,12 @@ def join_group(device: str) -> DistInfo:
 
 
 def leave_group() -> None:
-    import torch.distributed as dist
-
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def broadcast(value: Any) -> Any:
     """Rank 0's ``value`` on every rank."""
-    import torch.distributed as dist
-
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
@@ -124,8 +118,6 @@ def broadcast(value: Any) -> Any:
 
 def all_gather(value: Any) -> list[Any]:
     """Every rank's ``value``, in rank order."""
-    import torch.distributed as dist
-
     values: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(values, value)
     return values
@@ -166,8 +158,6 @@ def raise_first_error(results: list[dict[str, Any]]) -> None:
 
 def settle(info: DistInfo) -> None:
     """After a failure every rank shares: meet, then let rank 0 exit (and report) first."""
-    import torch.distributed as dist
-
     with contextlib.suppress(Exception):
         dist.barrier()
     if not info.is_main:
@@ -319,9 +309,6 @@ def _worker(options: InputOptions, info: DistInfo, device: str, reporter: Report
 
     def work() -> dict[str, Any]:
         check_shared(Path(decision["parts"]), info)
-        from backend.inference.model import load_model_for, model_config
-        from backend.inference.resolve import model_path_for, open_inputs, with_model_tiling
-
         model_path = model_path_for(options)
         config = model_config(model_path)
         tiled = with_model_tiling(options, config)
@@ -364,8 +351,6 @@ def run_ranks(options: InputOptions, reporter: Reporter, job: Job, parts_root: P
         job: rank 0's ordinary job (:data:`Job`).
         parts_root: an existing folder beside the outputs, seen by every rank, for the parts.
     """
-    from backend.inference.model import resolve_device
-
     device = resolve_device(options.device)
     info = join_group(device)
     try:

@@ -33,6 +33,7 @@ from typing import Any
 from backend.errors import EnvironmentFault, UserError
 from backend.events import Reporter
 from backend.inference.embed import PCA_SAMPLE, embedding_keys
+from backend.io.windows import plan_axis
 
 MB = 1 << 20
 #: Share of the available memory a run may plan to use.
@@ -239,8 +240,6 @@ class EmbedPlan:
 
     def tiles(self, window: int) -> tuple[int, int, int]:
         """``(tile_rows, tile_cols, tile_count)`` of the tiling plan for ``window`` px."""
-        from backend.io.windows import plan_axis
-
         side = window // int(self.config.patch_size)
         overlap = min(self.overlap // int(self.config.patch_size), side - 1)
         rows, cols = plan_axis(self.patch_rows, side, overlap), plan_axis(self.patch_cols, side, overlap)

@@ -1,9 +1,11 @@
 """Where a command's embeddings come from: given, cached, or computed now; and its inputs opened.
 
-How a command uses this module (heavy imports stay inside ``run``)::
+Every job module imports this one at start-up, so what loads numpy or rasterio is imported inside its
+functions. How a command uses it::
+
+    from backend.inference.resolve import InputOptions, open_inputs, resolve_embeddings
 
     def run(args, reporter):
-        from backend.inference.resolve import InputOptions, open_inputs, resolve_embeddings
         options = InputOptions.from_args(args)      # typed, built once; domain code gets these
         resolved = resolve_embeddings(options, reporter, start=0.0, end=0.8)
         stats = dict(resolved.stats)                # {"cache_hit": bool, ...} to merge into results
@@ -45,6 +47,15 @@ from typing import Any
 from backend.contract.units import OPTICAL_UNITS, SAR_UNITS
 from backend.errors import UserError
 from backend.events import Reporter
+from backend.inference.cache import EmbeddingCache, key_facts, writer_lock
+from backend.inference.model import (
+    load_model_for,
+    model_config,
+    model_hash,
+    resolve_device,
+    resolve_model_path,
+)
+from backend.io.atomic import atomic_paths
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,6 @@ class ResolvedEmbeddings:
 
 def model_path_for(options: InputOptions, reporter: Reporter | None = None) -> Path:
     """``--model``, else the bundled model for the optical raster's sensor (logged)."""
-    from backend.inference.model import resolve_model_path
     from backend.io.sensor_bands import check_sensor_options, optical_sensor
 
     check_sensor_options(options.sensor, options.spectral_fill)
@@ -133,7 +143,6 @@ def check_units_options(options: InputOptions) -> None:
 def open_inputs(options: InputOptions, config: Any = None) -> Any:
     """The inputs named by ``options`` on one grid (an ``InputSet``; close it, or use ``with``)."""
     from backend.inference.inputs import InputSet
-    from backend.inference.model import model_config
 
     check_units_options(options)
     if config is None:
@@ -175,10 +184,9 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
     Before computing, the area is checked (:func:`backend.inference.area_check.check_area`): not
     absurdly large, and room for the entry and for the copies the caller makes into ``copies_to``.
     """
-    from backend.inference.cache import EmbeddingCache, key_facts, writer_lock
+    from backend.inference.area_check import check_area
     from backend.inference.embed import check_tiling, compute_embeddings
-    from backend.inference.model import model_config, model_hash, resolve_device
-    from backend.io.atomic import atomic_paths
+    from backend.inference.memory import embed_plan, fit_batch_size
 
     check_units_options(options)
     if options.batch_size < 1:
@@ -213,9 +221,6 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
             return entry, stats
         for message in inputs.warnings:
             reporter.warning(message)
-        from backend.inference.area_check import check_area
-        from backend.inference.memory import embed_plan
-
         check_area(inputs, embed_plan(config, inputs, options.overlap, device).embedding_dim, dtype,
                    [entry.directory, *copies_to])
         reporter.log(f"embedding {inputs.width}x{inputs.height} px ({inputs.patch_width}x"
@@ -223,9 +228,6 @@ def embed_into_cache(options: InputOptions, reporter: Reporter, start: float = 0
         for name, info in inputs.stats().items():
             if info["stats_from"] == "sampled":
                 reporter.log(f"{name}: the model has no band statistics; sampled them from the raster")
-        from backend.inference.memory import fit_batch_size
-        from backend.inference.model import load_model_for
-
         batch_size = fit_batch_size(config, inputs, options.window, options.overlap, options.batch_size,
                                     device, reporter)
         model = load_model_for(model_path, inputs, device)

@@ -20,13 +20,17 @@ On any failure nothing is written and every rank exits with the failing rank's c
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import rasterio
 
 from backend.contract.remote import SCENE_LIST_SUFFIXES
 from backend.distributed import DistInfo
@@ -46,9 +50,10 @@ from backend.inference.distributed_embed import (
     raise_first_error,
     settle,
 )
-
-if TYPE_CHECKING:
-    from backend.inference.resolve import InputOptions
+from backend.inference.model import resolve_device
+from backend.inference.resolve import InputOptions, embed_into_cache
+from backend.io.atomic import copy_atomic, write_text_atomic
+from backend.io.vrt import grid_offsets, mosaic_vrt
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 LIST_SUFFIXES = SCENE_LIST_SUFFIXES  # declared in the contract (the server vets them too)
@@ -107,10 +112,6 @@ def output_names(scenes: list[Path]) -> list[str]:
 
 def check_grids(scenes: list[Path]) -> None:
     """Refuse scenes that cannot share a mosaic (another CRS or pixel size), before any encoding."""
-    import math
-
-    import rasterio
-
     first = None
     for scene in scenes:
         try:
@@ -133,10 +134,6 @@ def check_grids(scenes: list[Path]) -> None:
 def misaligned(scenes: list[tuple[Path, str]], folder: Path) -> list[str]:
     """A warning for each scene whose patch grid (embedding pixels in ``folder``) is shifted from the
     first scene's by a fraction of a patch: the mosaic resamples it."""
-    import rasterio
-
-    from backend.io.vrt import grid_offsets
-
     paths = [folder / f"{name}.tif" for _, name in scenes]
     with rasterio.open(scenes[0][0]) as src, rasterio.open(paths[0]) as emb:
         patch = (abs(emb.res[0] / src.res[0]), abs(emb.res[1] / src.res[1]))
@@ -154,9 +151,6 @@ def misaligned(scenes: list[tuple[Path, str]], folder: Path) -> list[str]:
 def _embed_scenes(options: InputOptions, reporter: Reporter, scenes: list[tuple[Path, str]],
                   staging: Path) -> dict[str, Any]:
     """Embed this rank's scenes (through the cache) into ``staging``; per-scene stats."""
-    from backend.inference.resolve import embed_into_cache
-    from backend.io.atomic import copy_atomic
-
     stats: dict[str, Any] = {}
     for index, (scene, name) in enumerate(scenes):
         reporter.log(f"scene {index + 1}/{len(scenes)}: {scene}")
@@ -172,8 +166,6 @@ def _embed_scenes(options: InputOptions, reporter: Reporter, scenes: list[tuple[
 
 def _marker_files(folder: Path) -> list[str] | None:
     """The files ``folder``'s marker says the tool wrote there, or ``None`` without a sound marker."""
-    import json
-
     try:
         marker = json.loads((folder / SCENES_MARKER).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -206,8 +198,6 @@ def check_scene_folder(folder: Path) -> None:
 
 def _mark(staging: Path) -> None:
     """Record in the staged folder that this tool made it and which files it wrote there."""
-    import json
-
     files = sorted(p.name for p in staging.iterdir())
     (staging / SCENES_MARKER).write_text(json.dumps({"made_by": "terraprobe embed", "files": files},
                                                     indent=1) + "\n", encoding="utf-8")
@@ -218,9 +208,6 @@ def _place(staging: Path, folder: Path, names: list[str], out: Path, preview: Pa
 
     An existing ``folder`` is replaced only when it is one this tool made (:func:`check_scene_folder`).
     """
-    from backend.io.atomic import write_text_atomic
-    from backend.io.vrt import mosaic_vrt
-
     def sources(suffix: str, vrt: Path) -> list[tuple[Path, str]]:
         return [(staging / f"{name}{suffix}.tif",
                  Path(os.path.relpath(folder / f"{name}{suffix}.tif", vrt.parent.resolve())).as_posix())
@@ -261,8 +248,6 @@ def run_scenes(given: list[str], options: InputOptions, reporter: Reporter, out:
             raise UserError(f"the scene {scene} lies in the output folder {folder}; choose another --out")
     info = DistInfo()
     if launched():
-        from backend.inference.model import resolve_device
-
         info = join_group(resolve_device(options.device))
         if not info.is_main:
             mute(reporter)
