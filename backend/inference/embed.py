@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
+from backend.contract.commands import DEFAULT_WINDOW
+from backend.contract.requests import DEFAULT_OVERLAP
 from backend.errors import UserError
 from backend.events import Reporter
 from backend.inference.galileo_inputs import EMBEDDING_KEY
@@ -77,9 +79,7 @@ def default_tiling(config: Any) -> tuple[int, int]:
         from backend.inference.galileo_inputs import GALILEO_TILING
 
         return GALILEO_TILING
-    from backend.contract.requests import DEFAULTS
-
-    return int(DEFAULTS["window"]), int(DEFAULTS["overlap"])
+    return DEFAULT_WINDOW, DEFAULT_OVERLAP
 
 
 def band_descriptions(dim: int) -> list[str]:
@@ -290,7 +290,8 @@ def run_batches(inputs: InputSet, model: Any, batches: list[list[Tile]], stitche
 
 
 def compute_embeddings(inputs: InputSet, model: Any, out_path: str | Path, preview_path: str | Path | None,
-                       window: int = 120, overlap: int = 32, batch_size: int = 4, device: str = "cpu",
+                       window: int = DEFAULT_WINDOW, overlap: int = DEFAULT_OVERLAP, batch_size: int = 4,
+                       device: str = "cpu",
                        dtype: str = "float16", reporter: Reporter | None = None, start: float = 0.0,
                        end: float = 1.0, stitch: str = "blend") -> dict[str, Any]:
     """Write the embedding GeoTIFF of ``inputs`` to ``out_path`` (and the preview, if asked).

@@ -20,33 +20,6 @@ from backend.errors import UserError
 from backend.events import Reporter
 from backend.inference.resolve import InputOptions, embed_into_cache
 from backend.io.atomic import copy_atomic
-from backend.jobs._inputs import add_input_arguments
-
-
-class _SceneAction(argparse.Action):
-    """``--optical`` that may be repeated: the last value in ``optical``, all in ``optical_scenes``."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
-                 option_string: str | None = None) -> None:
-        namespace.optical_scenes = [*(getattr(namespace, "optical_scenes", None) or []), values]
-        setattr(namespace, self.dest, values)
-
-
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("embed", parents=[common], conflict_handler="resolve",
-                                   help="write a per-patch embedding GeoTIFF and its PCA preview")
-    add_input_arguments(parser, embeddings=False)
-    scenes = parser.add_argument_group("many scenes")
-    scenes.add_argument("--optical", metavar="PATH", action=_SceneAction,
-                        help="optical (Sentinel-2) raster; repeat it, or give a folder of rasters or a "
-                             "list file (.txt, one path a line), to embed many scenes into a VRT mosaic "
-                             "(--out mosaic.vrt)")
-    parser.set_defaults(optical_scenes=None)
-    parser.add_argument("--out", required=True, metavar="PATH",
-                        help="embedding GeoTIFF to write (a .vrt mosaic for many scenes)")
-    parser.add_argument("--preview-out", metavar="PATH",
-                        help="PCA colour preview GeoTIFF (default: <out>_pca.tif)")
-    parser.set_defaults(run=run)
 
 
 def preview_path_for(out: Path) -> Path:

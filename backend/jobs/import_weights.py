@@ -7,27 +7,9 @@ optional fixed per-band statistics and where the weights came from.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from backend.errors import UserError
 from backend.events import Reporter
-
-
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser(
-        "import-weights", parents=[common],
-        help="convert CROMA_base.pt / CROMA_large.pt or a TorchGeo state_dict into a model file")
-    parser.add_argument("checkpoint", type=Path, help="official or TorchGeo CROMA checkpoint (.pt)")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="output model stem or file (.safetensors; a .json config is written beside it)")
-    parser.add_argument("--name", help="model name recorded in the config (default: croma-base/large/custom)")
-    parser.add_argument("--heads", type=int, default=16,
-                        help="attention heads of the checkpoint (not visible in its shapes; released: 16)")
-    parser.add_argument("--optical-stats-from", type=Path, metavar="RASTER",
-                        help="record fixed optical band statistics sampled from this raster")
-    parser.add_argument("--sar-stats-from", type=Path, metavar="RASTER",
-                        help="record fixed radar band statistics sampled from this raster")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:

@@ -13,14 +13,6 @@ from typing import Any
 from backend.events import Reporter
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("info", parents=[common],
-                                   help="describe a model file (.safetensors/.json) or CROMA checkpoint")
-    parser.add_argument("model", type=Path,
-                        help="model file, its stem, a model name (galileo-nano), or an official/TorchGeo .pt")
-    parser.set_defaults(run=run)
-
-
 def describe(path: Path) -> dict[str, Any]:
     """The facts ``info`` reports, as a JSON-friendly dict (after verifying the weights).
 

@@ -23,44 +23,6 @@ MIRROR_ENV = "TERRAPROBE_MODEL_MIRROR"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser(
-        "models", help="list, download, verify and remove model weights (CROMA base/large, ...)",
-        description=__doc__.splitlines()[0])
-    shared = argparse.ArgumentParser(add_help=False)
-    shared.add_argument("--models-dir", type=Path, metavar="DIR",
-                        help="models folder (default: $TERRAPROBE_MODELS_DIR, else the per-user "
-                             "data folder's models/, e.g. ~/.local/share/terraprobe/models)")
-    shared.add_argument("--registry", type=Path, metavar="FILE",
-                        help="extra registry JSON (entries for mirrors or site models)")
-    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", parents=[common, shared], help="known and installed models")
-    listing.set_defaults(run=run_list)
-    download = actions.add_parser("download", parents=[common, shared],
-                                  help="download, verify and convert a model into the models folder")
-    download.add_argument("name", help="model name (see `models list`), or a new name with --url/--file")
-    source = download.add_mutually_exclusive_group()
-    source.add_argument("--url", help="download from this address instead of the official one "
-                                      "(http://, https:// or file://)")
-    source.add_argument("--mirror", metavar="BASE",
-                        help="folder URL or local folder holding the release files by their original "
-                             f"names (default: ${MIRROR_ENV})")
-    source.add_argument("--file", type=Path, help="a checkpoint already on disk (no network)")
-    download.add_argument("--timeout", type=float, default=60.0,
-                          help="seconds without data before the download gives up (default 60)")
-    download.add_argument("--force", action="store_true", help="replace an installed model of that name")
-    download.set_defaults(run=run_download)
-    verify = actions.add_parser("verify", parents=[common, shared],
-                                help="check a checkpoint or model file (weights-only, keys, shapes, sha256)")
-    verify.add_argument("path", help="checkpoint (.pt), model file (.safetensors/.json) or installed name")
-    verify.add_argument("--name", help="registry entry to check against (default: found by checksum/shape)")
-    verify.set_defaults(run=run_verify)
-    remove = actions.add_parser("remove", parents=[common, shared],
-                                help="delete an installed model (and partial downloads of it)")
-    remove.add_argument("name", help="installed model name")
-    remove.set_defaults(run=run_remove)
-
-
 # -- helpers --------------------------------------------------------------------------------------
 def models_folder(args: argparse.Namespace) -> Path:
     """The models folder of this run (``--models-dir`` or the per-user default)."""

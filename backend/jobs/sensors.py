@@ -11,18 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from backend.contract.sensors import PRESETS, SENSOR_NAMES
+from backend.contract.sensors import PRESETS
 from backend.events import Reporter
-
-
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("sensors", parents=[common],
-                                   help="list sensor presets, or show how a raster's bands feed a model")
-    parser.add_argument("--optical", metavar="PATH", help="an optical raster to plan the band mapping for")
-    parser.add_argument("--sensor", metavar="SENSOR", default="auto",
-                        help=f"sensor of the raster: {', '.join(SENSOR_NAMES)} (default auto)")
-    parser.add_argument("--model", metavar="PATH", help="model (default: the bundled model for the sensor)")
-    parser.set_defaults(run=run)
 
 
 def presets() -> dict[str, Any]:

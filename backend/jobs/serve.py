@@ -15,29 +15,6 @@ from backend.errors import Cancelled, UserError
 from backend.events import Reporter
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("serve", parents=[common],
-                                   help="run the job server for --remote clients (QGIS on a laptop)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1; others only with TLS)")
-    parser.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
-    parser.add_argument("--data-root", action="append", default=[], metavar="DIR",
-                        help="a folder whose files clients may name as server:PATH (repeatable)")
-    parser.add_argument("--work-dir", metavar="DIR", default="~/.local/share/terraprobe/server",
-                        help="uploads, job folders, embedding cache and the token file")
-    parser.add_argument("--keep-hours", type=float, default=24.0,
-                        help="how long finished jobs' outputs and unused uploads are kept")
-    parser.add_argument("--max-upload-mb", type=float, default=4096.0,
-                        help="largest file a client may upload")
-    parser.add_argument("--keep-free-mb", type=float, default=1024.0,
-                        help="refuse uploads (507) that would leave less free space on the server's disk")
-    parser.add_argument("--gpus", type=int, default=None,
-                        help="jobs at once, one per GPU (default: GPUs nvidia-smi lists; 0 = CPU, one job)")
-    parser.add_argument("--ssl-keyfile", metavar="PEM", help="TLS private key (uvicorn's own TLS)")
-    parser.add_argument("--ssl-certfile", metavar="PEM", help="TLS certificate chain")
-    parser.set_defaults(run=run)
-
-
 def count_gpus() -> int:
     """GPUs listed by ``nvidia-smi -L`` (0 without a driver); torch is not imported here."""
     if shutil.which("nvidia-smi") is None:

@@ -15,21 +15,6 @@ import argparse
 from backend.errors import UserError
 from backend.events import Reporter
 from backend.inference.resolve import InputOptions, resolve_embeddings
-from backend.jobs._inputs import add_input_arguments
-
-
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from backend.downstream.options import add_field_arguments, add_samples_arguments
-
-    parser = subparsers.add_parser("similar", parents=[common],
-                                   help="cosine-similarity map to a point or polygons (float32 + QML)")
-    add_input_arguments(parser)
-    parser.add_argument("--point", nargs=2, type=float, metavar=("X", "Y"), help="query point")
-    parser.add_argument("--point-crs", metavar="CRS", help="CRS of --point (default: the raster's)")
-    add_samples_arguments(parser, class_field=False)
-    add_field_arguments(parser, distance=True)
-    parser.add_argument("--out", required=True, metavar="PATH", help="similarity GeoTIFF to write")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> None:

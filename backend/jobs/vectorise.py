@@ -15,27 +15,6 @@ from backend.errors import UserError
 from backend.events import Reporter
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("vectorise", parents=[common],
-                                   help="class / cluster / segmentation / change map to polygons (GeoPackage "
-                                        "+ QML style) with class, area and mean confidence")
-    parser.add_argument("--raster", required=True, metavar="PATH",
-                        help="single-band integer class raster with a paletted .qml beside it or nodata 0")
-    parser.add_argument("--out", required=True, metavar="PATH", help="GeoPackage to write (.gpkg)")
-    parser.add_argument("--min-area", type=float, default=0.0, metavar="M2",
-                        help="smallest polygon in m²: smaller regions are first merged into their largest "
-                             "neighbour (sieve), those that cannot merge are dropped (default 0: keep all)")
-    parser.add_argument("--simplify", type=float, default=0.0, metavar="TOLERANCE",
-                        help="Douglas-Peucker tolerance in the raster's map units: metres on a projected "
-                             "CRS, degrees on a geographic one such as EPSG:4326 (warned; 0.0001° is about "
-                             "11 m); a warning counts polygons it would collapse (default 0: exact outlines)")
-    parser.add_argument("--only", metavar="CLASSES",
-                        help="comma-separated class values or names to write (e.g. change); default: all")
-    parser.add_argument("--confidence", metavar="PATH",
-                        help="a confidence raster on the same grid (classify's): adds each polygon's mean")
-    parser.set_defaults(run=run)
-
-
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     from pathlib import Path
 

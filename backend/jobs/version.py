@@ -10,12 +10,6 @@ from backend import __version__
 from backend.events import Reporter
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("version", parents=[common],
-                                   help="print backend, torch and CUDA versions")
-    parser.set_defaults(run=run)
-
-
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     import numpy
     import rasterio

@@ -40,17 +40,6 @@ DEFAULT_MAX_RSS_MB = 3072
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGXFSZ") if hasattr(signal, name))
 
 
-def add_parser(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = subparsers.add_parser("worker", parents=[common])  # no help: hidden from the list
-    parser.add_argument("--max-jobs", type=int, default=DEFAULT_MAX_JOBS,
-                        help="leave after this many jobs (a fresh worker frees their memory)")
-    parser.add_argument("--max-rss-mb", type=float, default=DEFAULT_MAX_RSS_MB,
-                        help="leave after a job that left more resident memory than this")
-    parser.set_defaults(run=run)
-    with contextlib.suppress(AttributeError, IndexError):  # keep it out of the command list
-        subparsers._choices_actions = [a for a in subparsers._choices_actions if a.dest != "worker"]
-
-
 def run(args: argparse.Namespace, reporter: Reporter) -> None:
     """Undo the per-run set-up :func:`backend.cli.main` made for this command, then serve requests."""
     _release_outer_run()
@@ -80,13 +69,15 @@ def _release_outer_run() -> None:
 def preload() -> None:
     """Import the heavy libraries and every job module (missing optional ones are skipped)."""
     from backend import cli
+    from backend.contract.commands import leaf_commands
 
     os.environ.setdefault("GDAL_CACHEMAX", cli.GDAL_CACHE_MB)
     for name in PRELOAD:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    with contextlib.suppress(Exception):
-        cli.build_parser()
+    for _, command in leaf_commands():
+        with contextlib.suppress(Exception):
+            importlib.import_module(command.handler.split(":")[0])
 
 
 def resident_mb() -> float:
