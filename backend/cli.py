@@ -361,12 +361,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_ranges(args)
         check_outputs(args)
         args.run(args, reporter)
-    except UserError as exc:
-        if _cancel_requested.is_set():  # e.g. a read interrupted by the signal
-            reporter.error("cancelled; no output was written", kind=CANCELLED)
-            return Cancelled.exit_code
-        reporter.error(str(exc), kind=exc.kind)
-        return exc.exit_code
     except (Cancelled, KeyboardInterrupt):
         reporter.error("cancelled; no output was written", kind=CANCELLED)
         return Cancelled.exit_code
@@ -374,9 +368,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.error("out of memory: try a smaller --window or --batch-size", kind=OUT_OF_MEMORY)
         return ExitCode.BUG
     except Exception as exc:
-        if _cancel_requested.is_set():  # e.g. a read interrupted by the signal
+        if _cancel_requested.is_set():  # any error after the signal (an interrupted read) is the cancellation
             reporter.error("cancelled; no output was written", kind=CANCELLED)
             return Cancelled.exit_code
+        if isinstance(exc, UserError):
+            reporter.error(str(exc), kind=exc.kind)
+            return exc.exit_code
         fault = environment_fault(exc) or _read_fault(exc, args) or _torch_write_fault(exc)
         if fault is not None:
             if debug:

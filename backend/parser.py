@@ -90,7 +90,7 @@ def add_option(target: Any, option: Option) -> argparse.Action:
 def _add_command(subparsers: argparse._SubParsersAction, command: Command, handler: str | None) -> None:
     handler = command.handler or handler
     kwargs = {} if command.help is None else {"help": command.help}
-    parser = subparsers.add_parser(command.name, description=command.description or command.help, **kwargs)
+    parser = subparsers.add_parser(command.name, description=command.help, **kwargs)
     if command.subcommands:
         actions = parser.add_subparsers(dest=command.subcommand_dest, metavar="ACTION", required=True)
         for sub in command.subcommands:

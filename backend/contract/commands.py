@@ -49,6 +49,8 @@ MODEL_SIZE_NAMES: tuple[str, ...] = ("tiny", "small", "base", "large")
 OBJECTIVE_NAMES: tuple[str, ...] = ("croma", "dual", "xstars", "cmid")
 #: Tile size of CROMA models in pixels (a model's config may say otherwise; Galileo encodes patches alone).
 DEFAULT_WINDOW = 120
+#: Default port of ``python -m backend serve``.
+DEFAULT_PORT = 8765
 #: The number of clusters the dock and Processing offer first (``--k`` itself has no default).
 SUGGESTED_K = 8
 
@@ -139,10 +141,11 @@ class Command:
     options: tuple[Option, ...] = ()
     subcommands: tuple[Command, ...] = ()
     subcommand_dest: str | None = None
-    description: str | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     #: Run by the plugin's dock and Processing (a typed :class:`~.requests.Request` exists for it).
     plugin: bool = False
+    #: A client may run it on a job server (``--remote``; :mod:`.remote`).
+    remote: bool = False
 
     def option(self, flag: str) -> Option:
         """The option spelled ``flag`` (``KeyError`` if the command has none)."""
@@ -398,6 +401,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
     Command("change", "change magnitude, change mask and change types between two dates",
         handler="backend.jobs.change:run",
         plugin=True,
+        remote=True,
         options=(
             *without(ENCODER_INPUTS, "--optical", "--sar"),
             Option("--optical", role=INPUT, hidden=True),
@@ -440,6 +444,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
             "label map (+ confidence) from labelled sample polygons: kNN, random forest or gradient boosting",
         handler="backend.jobs.classify:run",
         plugin=True,
+        remote=True,
         options=(
             *FIELD_INPUTS,
             replace(SAMPLES, required=True),
@@ -475,6 +480,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
     Command("cluster", "k-means or HDBSCAN cluster map (uint8 classes + QML style) of patch embeddings",
         handler="backend.jobs.cluster:run",
         plugin=True,
+        remote=True,
         options=(
             *FIELD_INPUTS,
             Option("--method", default="kmeans", choices=CLUSTER_METHODS,
@@ -520,6 +526,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
     Command("embed", "write a per-patch embedding GeoTIFF and its PCA preview",
         handler="backend.jobs.embed:run",
         plugin=True,
+        remote=True,
         defaults={"optical_scenes": None},
         options=(
             *without(ENCODER_INPUTS, "--optical"),
@@ -724,6 +731,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
     Command("segment", "train (or reuse) a light head; full-resolution class map",
         handler="backend.jobs.segment:run",
         plugin=True,
+        remote=True,
         options=(
             *FIELD_INPUTS,
             *SAMPLE_OPTIONS,
@@ -758,6 +766,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
     ),
     Command("sensors", "list sensor presets, or show how a raster's bands feed a model",
         handler="backend.jobs.sensors:run",
+        remote=True,
         options=(
             Option("--optical", metavar="PATH", role=INPUT,
                    help="an optical raster to plan the band mapping for"),
@@ -771,7 +780,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
         options=(
             Option("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; others only with TLS)"),
-            Option("--port", type=int, default=8765, help="TCP port (default 8765)"),
+            Option("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})"),
             Option("--data-root", action="append", default=[], metavar="DIR", role=PATH,
                    help="a folder whose files clients may name as server:PATH (repeatable)"),
             Option("--work-dir", default="~/.local/share/terraprobe/server", metavar="DIR", role=PATH,
@@ -790,6 +799,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
     Command("similar", "cosine-similarity map to a point or polygons (float32 + QML)",
         handler="backend.jobs.similar:run",
         plugin=True,
+        remote=True,
         options=(
             *FIELD_INPUTS,
             Option("--point", type=float, nargs=2, metavar=("X", "Y"), help="query point"),
@@ -820,6 +830,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
             "area and mean confidence",
         handler="backend.jobs.vectorise:run",
         plugin=True,
+        remote=True,
         options=(
             Option("--raster", metavar="PATH", required=True, role=INPUT,
                    help="single-band integer class raster with a paletted .qml beside it or nodata 0"),
@@ -839,6 +850,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
     ),
     Command("version", "print backend, torch and CUDA versions",
         handler="backend.jobs.version:run",
+        remote=True,
     ),
     Command("worker", None,
         handler="backend.jobs.worker:run",

@@ -7,11 +7,12 @@ when the *Backend* setting is *remote* and runs every other command (models, inf
 
 from __future__ import annotations
 
-#: Commands a client may run on a server (option-only paths; no server-side folders or downloads).
-REMOTE_COMMANDS = ("embed", "cluster", "classify", "segment", "similar", "change", "vectorise", "sensors",
-                   "version")
-#: Default port of ``python -m backend serve``.
-DEFAULT_PORT = 8765
+from .commands import COMMANDS
+from .commands import DEFAULT_PORT as DEFAULT_PORT  # re-exported
+
+#: Commands a client may run on a server (declared ``remote=True``: option-only paths, no server-side
+#: folders or downloads).
+REMOTE_COMMANDS: tuple[str, ...] = tuple(name for name, command in COMMANDS.items() if command.remote)
 #: File suffixes of scene lists (one raster path a line): ``embed --optical scenes.txt``; the server
 #: checks every line of one against its data roots.
 SCENE_LIST_SUFFIXES = (".txt", ".lst", ".list")
