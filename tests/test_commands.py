@@ -213,3 +213,13 @@ def test_declared_ranges_are_checked_before_the_run(tmp_path):
     option = COMMANDS["change"].option("--change-clusters")
     assert option.out_of_range(255) == "--change-clusters must be between 0 and 254 (got 255)"
     assert option.out_of_range(0) is None and option.out_of_range(None) is None
+
+
+def test_the_typed_input_options_are_the_declared_encoder_inputs():
+    """``InputOptions`` (what every encoder job hands to domain code) has one field per declared input."""
+    from dataclasses import fields
+
+    from backend.inference.resolve import InputOptions
+
+    declared_inputs = {option.dest for option in declared.FIELD_INPUTS} | {declared.NORMALISE.dest}
+    assert {field.name for field in fields(InputOptions)} == declared_inputs
