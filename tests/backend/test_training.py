@@ -144,10 +144,11 @@ def test_killed_process_resumes_exactly(ben_config: Path, tmp_path: Path) -> Non
             "--events", "json", *TINY, "--steps", "400", "--save-every", "2", "--lr", "1e-3"]
     victim = start_backend("pretrain", *args, "--out", tmp_path / "killed", env=ONE_THREAD,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = tmp_path / "killed" / checkpoint.MANIFEST_FILE  # replaced last, atomically, by each save
     deadline = time.monotonic() + 180
-    while not (tmp_path / "killed" / "state.pt").exists() and time.monotonic() < deadline:
+    while not (manifest.exists() and json.loads(manifest.read_text())["step"] >= 4) and \
+            time.monotonic() < deadline:  # killed past its second checkpoint, mid-training
         time.sleep(0.05)
-    time.sleep(0.3)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     stopped = checkpoint.load_state(tmp_path / "killed")["step"]
