@@ -11,6 +11,7 @@ sidecars the backend writes beside them.
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ from qgis.core import (
     QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
@@ -51,24 +53,18 @@ from ..process_client import BackendCancelled, BackendError
 from ..rasters import RasterExport, layer_rectangle, plain_file_path
 from ..settings import DEVICES, Settings
 from ..tasks import warning_text
-from . import common as _common
 from .common import (
     StylePostProcessor,
-    _enum_choice,
-    _labels,
     _tr,
     _unit_options,
+    absolute_paths,
+    add_field_parameters,
+    as_advanced,
+    enum_parameter,
     number_parameter,
     push_warning,
 )
-
-#: The *Advanced* options every algorithm that runs the encoder takes (Classify and Segment add theirs).
-_ENCODER_OPTION_ACTIONS = builder.ADVANCED_OPTIONS[0].actions
-
-_ADVANCED = {option.name: option for option in builder.ADVANCED_OPTIONS}
-ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "terraprobe.svg"
-
-
+from .provider import ICON_PATH
 
 BUNDLED_MODEL = "BUNDLED_MODEL"
 
@@ -86,12 +82,12 @@ def add_model_parameters(algorithm: QgsProcessingAlgorithm, file_label: str) -> 
 def chosen_model(algorithm: QgsProcessingAlgorithm, parameters: dict,
                  context: QgsProcessingContext) -> str | None:
     """The model file given, else the bundled model chosen by name (``None``: Auto)."""
-    given = algorithm.parameterAsFile(parameters, algorithm.MODEL, context)
-    if given:
+    if given := algorithm.parameterAsFile(parameters, algorithm.MODEL, context):
         return given
     choice = algorithm.parameterAsEnum(parameters, BUNDLED_MODEL, context)
     names = bundled_model_names()
     return model_from_name(names[choice - 1]) if 0 < choice <= len(names) else None
+
 
 class TerraprobeAlgorithm(QgsProcessingAlgorithm):
     """Shared inputs (layers, bands, model, area, device) and the backend run."""
@@ -119,12 +115,6 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
     def name(self) -> str:
         return self.ACTION
 
-    def group(self) -> str:
-        return ""
-
-    def groupId(self) -> str:
-        return ""
-
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))
 
@@ -133,48 +123,48 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
         return help_url(PROCESSING)
 
     # -- parameters ----------------------------------------------------------------------------
-    def add_input_parameters(self, optical_optional: bool = False) -> None:
+    def add_input_parameters(self, field: bool = False) -> None:
+        """Layers, model, area, units, tiling; with ``field``, an embedding field can replace the layers."""
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.OPTICAL, "Optical layer (Sentinel-2)", optional=optical_optional))
+            self.OPTICAL, "Optical layer (Sentinel-2)", optional=field))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.SAR, "Radar layer (Sentinel-1 VV/VH)", optional=True))
         add_model_parameters(self, _tr("Model file"))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, "Area (empty: whole layer)",
                                                        optional=True))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.SENSOR, _tr("Sensor of the optical layer (auto: from its band names)"),
-            [_tr(SENSOR_LABELS.get(name, name)) for name in SENSOR_NAMES], defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.OPTICAL_UNITS, _tr("Optical units (auto: detected)"), _unit_options(OPTICAL_UNITS),
-            defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.SAR_UNITS, _tr("Radar units (auto: detected)"), _unit_options(SAR_UNITS), defaultValue=0))
-        advanced = [
+        sensor_label = _tr("Sensor of the optical layer (auto: from its band names)")
+        self.add_parameters(*self.radiometry_parameters(sensor_label))
+        self.add_parameters(
             QgsProcessingParameterString(self.OPTICAL_BANDS,
                                          "Optical band mapping (layer band per model band, e.g. "
                                          "1,2,3,4,5,6,7,8,9,10,12,13; empty: by band name for "
                                          "Sentinel-2, by wavelength with spectral fill for other sensors)",
                                          optional=True),
             QgsProcessingParameterString(self.SAR_BANDS, "Radar band mapping (e.g. 1,2)", optional=True),
-            number_parameter("window"),
-            QgsProcessingParameterEnum(self.DEVICE, "Device", list(DEVICES), defaultValue=0),
-        ]
-        advanced += [self._advanced_parameter(option) for option in builder.ADVANCED_OPTIONS
-                     if option.actions == _ENCODER_OPTION_ACTIONS]
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
-            self.addParameter(parameter)
+            *self.tiling_parameters(), advanced=True)
+        if field:
+            self.addParameter(QgsProcessingParameterRasterLayer(
+                self.EMBEDDINGS, _tr("Embedding field (from Embed, or any multi-band float raster such as "
+                                     "AlphaEarth or TESSERA; skips the encoder)"), optional=True))
+
+    def radiometry_parameters(self, sensor_label: str) -> list[QgsProcessingParameterEnum]:
+        """SENSOR, OPTICAL_UNITS and SAR_UNITS (``auto`` first)."""
+        return [QgsProcessingParameterEnum(name, label, options, defaultValue=0) for name, label, options in (
+            (self.SENSOR, sensor_label, [_tr(SENSOR_LABELS.get(sensor, sensor)) for sensor in SENSOR_NAMES]),
+            (self.OPTICAL_UNITS, _tr("Optical units (auto: detected)"), _unit_options(OPTICAL_UNITS)),
+            (self.SAR_UNITS, _tr("Radar units (auto: detected)"), _unit_options(SAR_UNITS)))]
 
     @staticmethod
-    def _advanced_parameter(option, advanced: bool = True) -> QgsProcessingParameterNumber:
-        """The Processing parameter of one of the dock's *Advanced* options (same name, range, default)."""
-        return number_parameter(option.name, advanced)
+    def tiling_parameters() -> list[QgsProcessingParameterDefinition]:
+        """WINDOW, DEVICE and the encoder's *Advanced* options (those Embed takes; all advanced)."""
+        return [number_parameter("window"), enum_parameter("device"),
+                *(number_parameter(option.name) for option in builder.ADVANCED_OPTIONS
+                  if "embed" in option.actions)]
 
-    def add_embeddings_parameter(self) -> None:
-        parameter = QgsProcessingParameterRasterLayer(
-            self.EMBEDDINGS, _tr("Embedding field (from Embed, or any multi-band float raster such as "
-                                 "AlphaEarth or TESSERA; skips the encoder)"), optional=True)
-        self.addParameter(parameter)
+    def add_parameters(self, *parameters: QgsProcessingParameterDefinition, advanced: bool = False) -> None:
+        """``parameters`` in this order (under *Advanced* where ``advanced``)."""
+        for parameter in parameters:
+            self.addParameter(as_advanced(parameter, advanced))
 
     # -- running -------------------------------------------------------------------------------
     def action_options(self, parameters: dict, context: QgsProcessingContext,
@@ -185,20 +175,8 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                       feedback: QgsProcessingFeedback) -> JobRequest:
         """The request of a run with ``parameters`` (the dock's builder, the dock's export logic)."""
         out = self._output_path(parameters, context, self.OUTPUT)
-        sensor = self._choice(parameters, self.SENSOR, SENSOR_NAMES, context)
-        advanced = {option.name: self.parameterAsInt(parameters, option.parameter, context)
-                    for option in builder.ADVANCED_OPTIONS
-                    if self.parameterDefinition(option.parameter) is not None
-                    and parameters.get(option.parameter) is not None}
-        advanced.update(_common.field_choices(self, parameters, context))
-        choices = builder.RunChoices(model=chosen_model(self, parameters, context),
-                             window=self.parameterAsInt(parameters, self.WINDOW, context),
-                             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
-                             cache_dir=Settings().cache_dir or None,
-                             optical_units=self._choice(parameters, self.OPTICAL_UNITS, OPTICAL_UNITS,
-                                                        context),
-                             sar_units=self._choice(parameters, self.SAR_UNITS, SAR_UNITS, context),
-                             sensor=sensor, advanced=advanced)
+        choices = self.run_choices(parameters, context)
+        export = partial(self._export, feedback=feedback)
         embeddings = (self.parameterAsRasterLayer(parameters, self.EMBEDDINGS, context)
                       if self.parameterDefinition(self.EMBEDDINGS) else None)
         optical = self.parameterAsRasterLayer(parameters, self.OPTICAL, context)
@@ -211,28 +189,47 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             if parameters.get(self.EXTENT):
                 extent = self.parameterAsExtent(parameters, self.EXTENT, context, optical.crs())
                 area = layer_rectangle(extent, optical.crs(), optical)
-            files = layer_files(optical, sar, area, lambda layer, rect: self._export(layer, rect, feedback))
-            sensor_read = resolve_sensor(layer_facts(optical), sensor)[0]
+            files = layer_files(optical, sar, area, export)
+            sensor_read = resolve_sensor(layer_facts(optical), choices.sensor)[0]
             bands = model_bands(choices.model, sensor_read, sar is not None)
             try:
                 optical_text = self.parameterAsString(parameters, self.OPTICAL_BANDS, context)
-                optical_bands = layer_optical_bands(optical, bands.get("optical", []), sensor,
+                optical_bands = layer_optical_bands(optical, bands.get("optical", []), choices.sensor,
                                                     builder.parse_band_text(optical_text))
                 sar_text = self.parameterAsString(parameters, self.SAR_BANDS, context)
                 sar_bands = layer_sar_bands(sar, bands.get("sar", []), builder.parse_band_text(sar_text))
             except ValueError as exc:
                 raise QgsProcessingException(str(exc)) from None
         if embeddings is not None:
-            files.embeddings = field_file(embeddings, lambda layer, rect: self._export(layer, rect, feedback))
+            files.embeddings = field_file(embeddings, export)
         try:
             return builder.build_request(self.ACTION, out, files, choices, optical_bands, sar_bands,
-                                 **self.action_options(parameters, context, feedback, out))
+                                         **self.action_options(parameters, context, feedback, out))
         except ValueError as exc:
             raise QgsProcessingException(str(exc)) from None
 
+    def run_choices(self, parameters: dict, context: QgsProcessingContext) -> builder.RunChoices:
+        """Model, tiling, device, units, sensor and the *Advanced* options given (absent: the defaults)."""
+        advanced = {option.name: self.parameterAsInt(parameters, option.parameter, context)
+                    for option in builder.ADVANCED_OPTIONS if self._given(parameters, option.parameter)}
+        return builder.RunChoices(
+            model=chosen_model(self, parameters, context),
+            window=self.parameterAsInt(parameters, self.WINDOW, context),
+            device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            cache_dir=Settings().cache_dir or None,
+            optical_units=self._choice(parameters, self.OPTICAL_UNITS, OPTICAL_UNITS, context),
+            sar_units=self._choice(parameters, self.SAR_UNITS, SAR_UNITS, context),
+            sensor=self._choice(parameters, self.SENSOR, SENSOR_NAMES, context),
+            advanced={**advanced, **self.field_choices(parameters, context)})
+
+    def field_choices(self, parameters: dict, context: QgsProcessingContext) -> dict[str, str]:
+        """NORMALISE and DISTANCE as ``RunChoices.advanced`` entries (absent ones: the defaults)."""
+        return {name: self._choice(parameters, name.upper(), tuple(choices), context)
+                for name, choices in builder.FIELD_CHOICES.items() if self._given(parameters, name.upper())}
+
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        parameters = _common.absolute_paths(self, parameters)
+        parameters = absolute_paths(self, parameters)
         request = self.build_request(parameters, context, feedback)
         feedback.pushCommandInfo("python -m backend " + " ".join(request.to_argv()))
         warnings: list[str] = []
@@ -284,19 +281,24 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
 
     def _choice(self, parameters: dict, name: str, choices: tuple[str, ...],
                 context: QgsProcessingContext) -> str:
-        """An enum parameter's value (``auto`` when absent, as in models saved before it existed)."""
-        if self.parameterDefinition(name) is None or parameters.get(name) is None:
-            return AUTO
-        return _enum_choice(self.parameterAsEnum(parameters, name, context), choices)
+        """An enum parameter's value (``auto`` when absent, as in models saved before it existed, or out of
+        range)."""
+        index = self.parameterAsEnum(parameters, name, context) if self._given(parameters, name) else -1
+        return choices[index] if 0 <= index < len(choices) else AUTO
 
-    def _output_path(self, parameters: dict, context: QgsProcessingContext, name: str) -> Path:
-        path = self.parameterAsOutputLayer(parameters, name, context)
-        if not path:
-            path = str(Path(tempfile.mkdtemp(prefix="terraprobe-")) / f"{name.lower()}.tif")
-        path = Path(path)
-        if path.suffix.lower() not in (".tif", ".tiff"):
-            path = path.with_suffix(".tif")
-        return path
+    def _given(self, parameters: dict, name: str) -> bool:
+        """Whether this algorithm has parameter ``name`` and ``parameters`` set it."""
+        return self.parameterDefinition(name) is not None and parameters.get(name) is not None
+
+    def _output_path(self, parameters: dict, context: QgsProcessingContext, name: str,
+                     temporary: str = "") -> Path:
+        """Output ``name``'s path with the extension of ``temporary``, the file written where none is given
+        (in a new temporary folder; default ``<name>.tif``)."""
+        temporary = temporary or f"{name.lower()}.tif"
+        path = Path(self.parameterAsOutputLayer(parameters, name, context)
+                    or Path(tempfile.mkdtemp(prefix="terraprobe-")) / temporary)
+        suffixes = (".tif", ".tiff") if temporary.endswith(".tif") else (Path(temporary).suffix,)
+        return path if path.suffix.lower() in suffixes else path.with_suffix(suffixes[0])
 
     def companion_output(self, parameters: dict, context: QgsProcessingContext, name: str) -> str | None:
         """An optional second output's path; ``None`` (not given): the backend names it after OUTPUT.
@@ -349,7 +351,6 @@ class ClusterAlgorithm(TerraprobeAlgorithm):
     K = "K"
     SEED = "SEED"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("clusters", "classes")}
-
     METHOD = "METHOD"
     MIN_CLUSTER_SIZE = "MIN_CLUSTER_SIZE"
 
@@ -361,10 +362,8 @@ class ClusterAlgorithm(TerraprobeAlgorithm):
                    "with HDBSCAN (no k; a noise class); writes a paletted class map.")
 
     def initAlgorithm(self, config=None) -> None:
-        self.add_input_parameters(optical_optional=True)
-        self.add_embeddings_parameter()
-        self.addParameter(QgsProcessingParameterEnum(self.METHOD, _tr("Method"),
-                                                     _labels(builder.CLUSTER_METHOD_LABELS), defaultValue=0))
+        self.add_input_parameters(field=True)
+        self.addParameter(enum_parameter("method", advanced=False))
         self.addParameter(number_parameter("k", advanced=False))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_CLUSTER_SIZE, _tr("HDBSCAN: smallest cluster in sampled patches (0: auto)"),
@@ -398,7 +397,6 @@ class _SamplesAlgorithm(TerraprobeAlgorithm):
 
 class ClassifyAlgorithm(_SamplesAlgorithm):
     ACTION = "classify"
-    NEIGHBORS = "NEIGHBORS"
     CONFIDENCE = "CONFIDENCE"
     CLASSIFIER = "CLASSIFIER"
     BAND_STATS = "BAND_STATS"
@@ -418,16 +416,13 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
                    "trust the blocked one.")
 
     def initAlgorithm(self, config=None) -> None:
-        self.add_input_parameters(optical_optional=True)
-        self.add_embeddings_parameter()
+        self.add_input_parameters(field=True)
         self.add_samples_parameters()
-        self.addParameter(QgsProcessingParameterEnum(self.CLASSIFIER, _tr("Classifier"),
-                                                     _labels(builder.CLASSIFIER_LABELS),
-                                                     defaultValue=0))
+        self.addParameter(enum_parameter("classifier", advanced=False))
         self.addParameter(QgsProcessingParameterBoolean(
             self.BAND_STATS, _tr("Add per-patch band statistics (needs the optical layer)"), False))
-        self.addParameter(self._advanced_parameter(_ADVANCED["neighbors"], advanced=False))
-        _common.add_field_parameters(self)
+        self.addParameter(number_parameter("neighbors", advanced=False))
+        add_field_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Class map"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CONFIDENCE, _tr("Confidence (empty: <class map>_confidence.tif)"), optional=True))
@@ -467,8 +462,7 @@ class SegmentAlgorithm(_SamplesAlgorithm):
                    "raster), or applies an existing head, and writes a class map.")
 
     def initAlgorithm(self, config=None) -> None:
-        self.add_input_parameters(optical_optional=True)
-        self.add_embeddings_parameter()
+        self.add_input_parameters(field=True)
         self.add_samples_parameters(optional=True)
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.LABEL_RASTER, "Label raster (instead of samples)", optional=True))
@@ -477,7 +471,7 @@ class SegmentAlgorithm(_SamplesAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Segmentation"))
         self.addParameter(QgsProcessingParameterFileDestination(self.HEAD_OUT, "Trained head",
                                                                 "Heads (*.safetensors)", optional=True))
-        self.addParameter(self._advanced_parameter(_ADVANCED["steps"]))
+        self.addParameter(number_parameter("steps"))
 
     def action_options(self, parameters, context, feedback, out) -> dict:
         label = self.parameterAsRasterLayer(parameters, self.LABEL_RASTER, context)
@@ -511,13 +505,12 @@ class SimilarAlgorithm(_SamplesAlgorithm):
                    "polygons).")
 
     def initAlgorithm(self, config=None) -> None:
-        self.add_input_parameters(optical_optional=True)
-        self.add_embeddings_parameter()
+        self.add_input_parameters(field=True)
         self.addParameter(QgsProcessingParameterPoint(self.POINT, "Query point", optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.SAMPLES, "Query polygons (instead of a point)", [QgsProcessing.TypeVectorPolygon],
             optional=True))
-        _common.add_field_parameters(self)
+        add_field_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Similarity"))
 
     def action_options(self, parameters, context, feedback, out) -> dict:

@@ -7,8 +7,7 @@ Both build their requests with the dock's builder (:func:`plugin.requests_builde
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from functools import partial
 from typing import ClassVar
 
 from qgis.core import (
@@ -25,15 +24,12 @@ from qgis.core import (
 )
 
 from .. import requests_builder as builder
-from ..bands import SENSOR_LABELS
-from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES
 from ..contract import requests as _requests
 from ..job_inputs import DATE_KINDS, date_files
 from ..jobs import JobRequest
 from ..rasters import layer_rectangle, plain_file_path
-from ..settings import DEVICES, Settings
-from .algorithms import TerraprobeAlgorithm, add_model_parameters, chosen_model
-from .common import _tr, _unit_options, add_field_parameters, field_choices, number_parameter
+from .algorithms import TerraprobeAlgorithm, add_model_parameters
+from .common import _tr, add_field_parameters
 
 #: Labels of :data:`plugin.job_inputs.DATE_KINDS` (the dock's *Compare* choices).
 KIND_LABELS = ("Embedding fields", "Optical layers (same model)", "Radar layers (same model)")
@@ -76,21 +72,8 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         add_model_parameters(self, _tr("Model file for optical/radar dates"))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, _tr("Area (empty: whole layer)"),
                                                        optional=True))
-        advanced = [
-            QgsProcessingParameterEnum(self.SENSOR, _tr("Sensor of the optical layers (auto: band names)"),
-                                       [_tr(SENSOR_LABELS.get(n, n)) for n in SENSOR_NAMES], defaultValue=0),
-            QgsProcessingParameterEnum(self.OPTICAL_UNITS, _tr("Optical units (auto: detected)"),
-                                       _unit_options(OPTICAL_UNITS), defaultValue=0),
-            QgsProcessingParameterEnum(self.SAR_UNITS, _tr("Radar units (auto: detected)"),
-                                       _unit_options(SAR_UNITS), defaultValue=0),
-            number_parameter("window"),
-            QgsProcessingParameterEnum(self.DEVICE, _tr("Device"), list(DEVICES), defaultValue=0),
-        ]
-        advanced += [self._advanced_parameter(option) for option in builder.ADVANCED_OPTIONS
-                     if self.ACTION in option.actions]
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
-            self.addParameter(parameter)
+        sensor = _tr("Sensor of the optical layers (auto: band names)")
+        self.add_parameters(*self.radiometry_parameters(sensor), *self.tiling_parameters(), advanced=True)
         add_field_parameters(self)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, _tr("Change magnitude")))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -109,26 +92,11 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         if kind != "embeddings" and parameters.get(self.EXTENT):
             extent = self.parameterAsExtent(parameters, self.EXTENT, context, before.crs())
             area = layer_rectangle(extent, before.crs(), before)
-
-        def export(layer, rect) -> str:
-            return self._export(layer, rect, feedback)
-
+        export = partial(self._export, feedback=feedback)
         after_area = layer_rectangle(area, before.crs(), after) if area else None
         files = (date_files(before, kind, area, export), date_files(after, kind, after_area, export))
-        field = field_choices(self, parameters, context)
-        choices = builder.RunChoices(advanced=field)
-        if kind != "embeddings":
-            choices = builder.RunChoices(
-                model=chosen_model(self, parameters, context),
-                window=self.parameterAsInt(parameters, self.WINDOW, context),
-                device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
-                cache_dir=Settings().cache_dir or None,
-                optical_units=self._choice(parameters, self.OPTICAL_UNITS, OPTICAL_UNITS, context),
-                sar_units=self._choice(parameters, self.SAR_UNITS, SAR_UNITS, context),
-                sensor=self._choice(parameters, self.SENSOR, SENSOR_NAMES, context),
-                advanced={**{option.name: self.parameterAsInt(parameters, option.parameter, context)
-                             for option in builder.ADVANCED_OPTIONS if self.ACTION in option.actions},
-                          **field})
+        choices = (self.run_choices(parameters, context) if kind != "embeddings"
+                   else builder.RunChoices(advanced=self.field_choices(parameters, context)))
         clusters = self.parameterAsInt(parameters, self.CHANGE_CLUSTERS, context)
         options = {"threshold": self.parameterAsString(parameters, self.THRESHOLD, context).strip() or None,
                    "change_clusters": clusters or None,
@@ -184,15 +152,10 @@ class VectoriseAlgorithm(TerraprobeAlgorithm):
         confidence_layer = self.parameterAsRasterLayer(parameters, self.CONFIDENCE, context)
         confidence = (plain_file_path(confidence_layer) if confidence_layer is not None
                       else builder.default_confidence(raster))
-        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        if not out:
-            out = str(Path(tempfile.mkdtemp(prefix="terraprobe-")) / "polygons.gpkg")
-        out_path = Path(out)
-        if out_path.suffix.lower() != ".gpkg":
-            out_path = out_path.with_suffix(".gpkg")
         try:
             return builder.build_vectorise_request(
-                raster, out_path, self.parameterAsDouble(parameters, self.MIN_AREA, context),
+                raster, self._output_path(parameters, context, self.OUTPUT, "polygons.gpkg"),
+                self.parameterAsDouble(parameters, self.MIN_AREA, context),
                 self.parameterAsDouble(parameters, self.SIMPLIFY, context), confidence,
                 self.parameterAsString(parameters, self.ONLY, context) or None)
         except ValueError as exc:

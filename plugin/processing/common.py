@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TypeVar
 
 from qgis.core import (
     QgsProcessingAlgorithm,
-    QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
     QgsRasterLayer,
@@ -19,11 +20,11 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 
 from ..contract import UNIT_HELP
-from ..jobs import AUTO
 from ..layers import style_layer, style_vector_layer
-from ..requests_builder import DEFAULTS, FIELD_CHOICES, OFFERED
+from ..requests_builder import DEFAULTS, OFFERED, choice_labels
 
 _POST_PROCESSORS: list[StylePostProcessor] = []
+Parameter = TypeVar("Parameter", bound=QgsProcessingParameterDefinition)
 
 
 def _tr(text: str) -> str:
@@ -35,16 +36,6 @@ def _unit_options(choices: tuple[str, ...]) -> list[str]:
     return [f"{name} — {_tr(UNIT_HELP[name])}" if name in UNIT_HELP else name for name in choices]
 
 
-def _labels(labels: dict[str, str]) -> list[str]:
-    """Enum labels (translated) of a ``choice -> label`` table, in its order."""
-    return [_tr(label) for label in labels.values()]
-
-
-def _enum_choice(index: int, choices: tuple[str, ...]) -> str:
-    """The value of an enum index (``auto`` when out of range)."""
-    return choices[index] if 0 <= index < len(choices) else AUTO
-
-
 def number_parameter(name: str, advanced: bool = True) -> QgsProcessingParameterNumber:
     """The Processing parameter of an offered integer option: label, range and default as declared."""
     field = OFFERED[name][0].plugin
@@ -53,33 +44,34 @@ def number_parameter(name: str, advanced: bool = True) -> QgsProcessingParameter
                                              QgsProcessingParameterNumber.Integer, default, False,
                                              field.minimum, field.maximum)
     parameter.setHelp(_tr(field.help))
+    return as_advanced(parameter, advanced)
+
+
+def enum_parameter(name: str, label: str = "", advanced: bool = True) -> QgsProcessingParameterEnum:
+    """The Processing enum of an offered option with choices: declared label (or ``label``), its choice
+    labels (else the choices), the first choice by default."""
+    option = OFFERED[name][0]
+    options = [_tr(text) for text in choice_labels(name).values()] or list(option.choices)
+    return as_advanced(QgsProcessingParameterEnum(name.upper(), _tr(label or option.plugin.label), options,
+                                                 defaultValue=0), advanced)
+
+
+def as_advanced(parameter: Parameter, advanced: bool = True) -> Parameter:
+    """``parameter``, under *Advanced* where ``advanced``."""
     if advanced:
         parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
     return parameter
 
 
-#: The Processing parameters of :data:`plugin.requests_builder.FIELD_CHOICES` (the dock's *Advanced* combos).
-FIELD_PARAMETERS = {
-    "normalise": ("NORMALISE", "Vectors: auto, L2 (unit length) or as they are"),
-    "distance": ("DISTANCE", "Distance: cosine or euclidean")}
+#: Processing's labels of :data:`plugin.requests_builder.FIELD_CHOICES` (the dock's *Advanced* combos).
+FIELD_LABELS = {"normalise": "Vectors: auto, L2 (unit length) or as they are",
+                "distance": "Distance: cosine or euclidean"}
 
 
 def add_field_parameters(algorithm: QgsProcessingAlgorithm) -> None:
     """NORMALISE and DISTANCE (advanced enums; default: the backend's, auto and cosine)."""
-    for name, (parameter_name, label) in FIELD_PARAMETERS.items():
-        parameter = QgsProcessingParameterEnum(parameter_name, _tr(label), _labels(FIELD_CHOICES[name]),
-                                               defaultValue=0)
-        parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
-        algorithm.addParameter(parameter)
-
-
-def field_choices(algorithm: QgsProcessingAlgorithm, parameters: dict, context: QgsProcessingContext) -> dict:
-    """NORMALISE and DISTANCE as the builder's ``RunChoices.advanced`` entries (absent ones: the defaults)."""
-    return {name: _enum_choice(algorithm.parameterAsEnum(parameters, parameter_name, context),
-                               tuple(FIELD_CHOICES[name]))
-            for name, (parameter_name, _label) in FIELD_PARAMETERS.items()
-            if algorithm.parameterDefinition(parameter_name) is not None
-            and parameters.get(parameter_name) is not None}
+    for name, label in FIELD_LABELS.items():
+        algorithm.addParameter(enum_parameter(name, label))
 
 
 #: ``memory:``, ``ogr:dbname=…``, ``postgres://…``: not a file path (a one-letter scheme is a drive).
