@@ -10,7 +10,6 @@ from qgis.PyQt.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QMenu,
     QProgressBar,
@@ -31,6 +30,7 @@ from ..requests_builder import (
 )
 from ..settings import DEVICES
 from .accuracy_table import AccuracyTable
+from .widgets import choice_combo, run_button, section, side_by_side
 
 #: Area choices: key (the logic's) and label (shown, translated in the panel).
 AREA_KEYS = ("layer", "canvas", "drawn")
@@ -45,27 +45,14 @@ class AreaBox(QgsCollapsibleGroupBox):
 
     def __init__(self, device: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setTitle(self.tr("Area and processing"))
-        self.setObjectName("TerraprobeAreaBox")
-        self.setSaveCollapsedState(False)
+        section(self, self.tr("Area and processing"), "TerraprobeAreaBox")
         form = QFormLayout(self)
-        row = QHBoxLayout()
-        self.area_combo = QComboBox()
         labels = (self.tr("Layer extent"), self.tr("Map canvas extent"), self.tr("Drawn rectangle"))
-        for key, label in zip(AREA_KEYS, labels):
-            self.area_combo.addItem(label, key)
-        self.draw_button = QToolButton()
-        self.draw_button.setText(self.tr("Draw"))
-        self.draw_button.setCheckable(True)
-        self.draw_button.setToolTip(self.tr("Drag a rectangle on the map"))
-        row.addWidget(self.area_combo, 1)
-        row.addWidget(self.draw_button)
-        form.addRow(self.tr("Area"), row)
-        self.window_spin = QSpinBox()
-        window = OFFERED["window"][0].plugin
-        self.window_spin.setRange(window.minimum, window.maximum)
-        self.window_spin.setSingleStep(window.step)
-        self.window_spin.setValue(int(_requests.DEFAULTS["window"]))
+        self.area_combo = choice_combo(zip(AREA_KEYS, labels))
+        self.draw_button = QToolButton(text=self.tr("Draw"), checkable=True,
+                                       toolTip=self.tr("Drag a rectangle on the map"))
+        form.addRow(self.tr("Area"), side_by_side((self.area_combo, 1), self.draw_button))
+        self.window_spin = _offered_spin("window", int(_requests.DEFAULTS["window"]))
         self.window_spin.setSuffix(self.tr(" px"))
         self.window_spin.setToolTip(self.tr("Window the encoder sees at once (multiple of 8)"))
         form.addRow(self.tr("Window"), self.window_spin)
@@ -73,25 +60,26 @@ class AreaBox(QgsCollapsibleGroupBox):
         self.device_combo.addItems(DEVICES)
         self.device_combo.setCurrentText(device)
         form.addRow(self.tr("Device"), self.device_combo)
-        self.replace_check = QCheckBox(self.tr("Replace previous result"))
-        self.replace_check.setToolTip(self.tr(
+        self.replace_check = QCheckBox(self.tr("Replace previous result"), toolTip=self.tr(
             "Off: each run adds new layers named by what made them (model, classifier, k, date), beside the "
             "earlier ones. On: a run replaces the earlier result of the same action on the same layer"))
         form.addRow(self.tr("Results"), self.replace_check)
-        folder_row = QHBoxLayout()
-        self.folder_label = QLabel()
-        self.folder_label.setWordWrap(True)
-        self.folder_button = QToolButton()
-        self.folder_button.setText(self.tr("Folder…"))
-        self.folder_button.setPopupMode(QToolButton.InstantPopup)
-        self.folder_button.setToolTip(self.tr("Where results and new sample layers are saved"))
+        self.folder_label = QLabel(wordWrap=True)
+        self.folder_button = QToolButton(text=self.tr("Folder…"), popupMode=QToolButton.InstantPopup,
+                                         toolTip=self.tr("Where results and new sample layers are saved"))
         menu = QMenu(self.folder_button)
         self.choose_folder_action = menu.addAction(self.tr("Choose a folder…"))
         self.project_folder_action = menu.addAction(self.tr("Beside the project (terraprobe/)"))
         self.folder_button.setMenu(menu)
-        folder_row.addWidget(self.folder_label, 1)
-        folder_row.addWidget(self.folder_button)
-        form.addRow(self.tr("Saved in"), folder_row)
+        form.addRow(self.tr("Saved in"), side_by_side((self.folder_label, 1), self.folder_button))
+
+
+def _offered_spin(name: str, value: int | None = None) -> QSpinBox:
+    """A spin box with the range and step the contract offers for option ``name``, showing ``value``
+    (``None``: the plugin's declared first value)."""
+    offered = OFFERED[name][0].plugin
+    return QSpinBox(minimum=offered.minimum, maximum=offered.maximum, singleStep=offered.step,
+                    value=offered.default if value is None else value)
 
 
 class ActionsBox(QgsCollapsibleGroupBox):
@@ -100,85 +88,59 @@ class ActionsBox(QgsCollapsibleGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setTitle(self.tr("Actions"))
-        self.setObjectName("TerraprobeActionsBox")
-        self.setSaveCollapsedState(False)
+        section(self, self.tr("Actions"), "TerraprobeActionsBox")
         grid = QGridLayout(self)
-        self.embed_button = QPushButton(self.tr("Embed"))
-        self.embed_button.setToolTip(self.tr("Compute embeddings and an RGB preview (first 3 principal "
-                                             "components)"))
+        self.embed_button = run_button(self.tr("Embed"), self.tr(
+            "Compute embeddings and an RGB preview (first 3 principal components)"))
         grid.addWidget(self.embed_button, 0, 0)
-        self.similarity_button = QPushButton(self.tr("Similarity…"))
-        self.similarity_button.setCheckable(True)
-        self.similarity_button.setToolTip(self.tr("Click a point on the map to find similar places"))
+        self.similarity_button = run_button(self.tr("Similarity…"), self.tr(
+            "Click a point on the map to find similar places"), checkable=True)
         grid.addWidget(self.similarity_button, 0, 1, 1, 2)
-        self.cluster_method_combo = QComboBox()
-        for key, label in CLUSTER_METHOD_LABELS.items():
-            self.cluster_method_combo.addItem(_tr(label), key)
-        self.cluster_method_combo.setToolTip(self.tr("k-means: k clusters; HDBSCAN: density clusters, no k, "
-                                                     "unclustered patches in a grey noise class"))
-        self.k_spin = QSpinBox()
-        k = OFFERED["k"][0].plugin
-        self.k_spin.setRange(k.minimum, k.maximum)
-        self.k_spin.setValue(k.default)
+        self.cluster_method_combo = choice_combo(CLUSTER_METHOD_LABELS.items(), self.tr(
+            "k-means: k clusters; HDBSCAN: density clusters, no k, unclustered patches in a grey noise "
+            "class"), _tr)
+        self.k_spin = _offered_spin("k")
         self.k_spin.setPrefix(self.tr("k = "))
         self.k_spin.setToolTip(self.tr("Number of clusters"))
-        self.min_cluster_spin = QSpinBox()
-        self.min_cluster_spin.setRange(0, 100_000)
-        self.min_cluster_spin.setSpecialValueText(self.tr("min size: auto"))
-        self.min_cluster_spin.setPrefix(self.tr("min size "))
-        self.min_cluster_spin.setToolTip(self.tr("HDBSCAN's smallest cluster, in sampled patches (auto: 1 % "
-                                                 "of the sample; --min-cluster-size)"))
-        self.cluster_button = QPushButton(self.tr("Cluster"))
-        self.cluster_button.setToolTip(self.tr("Clusters of the embeddings (k-means or HDBSCAN)"))
-        cluster_row = QHBoxLayout()
-        cluster_row.addWidget(self.cluster_method_combo, 1)
-        cluster_row.addWidget(self.k_spin)
-        cluster_row.addWidget(self.min_cluster_spin)
+        self.min_cluster_spin = QSpinBox(maximum=100_000, specialValueText=self.tr("min size: auto"),
+                                         prefix=self.tr("min size "), toolTip=self.tr(
+            "HDBSCAN's smallest cluster, in sampled patches (auto: 1 % of the sample; --min-cluster-size)"))
+        self.cluster_button = run_button(self.tr("Cluster"), self.tr(
+            "Clusters of the embeddings (k-means or HDBSCAN)"))
+        cluster_row = side_by_side((self.cluster_method_combo, 1), self.k_spin, self.min_cluster_spin)
         grid.addLayout(cluster_row, 1, 0, 1, 2)
         grid.addWidget(self.cluster_button, 1, 2)
         self.cluster_method_combo.currentIndexChanged.connect(self._show_cluster_options)
         self._show_cluster_options()
-        self.samples_combo = QgsMapLayerComboBox()
-        self.samples_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
-        self.samples_combo.setAllowEmptyLayer(True)
-        self.samples_combo.setToolTip(self.tr("Sample polygons with a class field"))
-        self.field_combo = QgsFieldComboBox()
-        self.field_combo.setFilters(QgsFieldProxyModel.String | QgsFieldProxyModel.Int
-                                    | QgsFieldProxyModel.LongLong)
-        self.field_combo.setAllowEmptyFieldName(True)
-        self.field_combo.setToolTip(self.tr("The field holding each polygon's class (not an identifier)"))
-        self.new_samples_button = QToolButton()
-        self.new_samples_button.setText(self.tr("New…"))
-        self.new_samples_button.setToolTip(self.tr("Create a sample polygon layer (GeoPackage, field "
-                                                   "'class') and start digitising"))
+        self.samples_combo = QgsMapLayerComboBox(filters=QgsMapLayerProxyModel.PolygonLayer,
+                                                 allowEmptyLayer=True,
+                                                 toolTip=self.tr("Sample polygons with a class field"))
+        self.field_combo = QgsFieldComboBox(
+            filters=QgsFieldProxyModel.String | QgsFieldProxyModel.Int | QgsFieldProxyModel.LongLong,
+            allowEmptyFieldName=True,
+            toolTip=self.tr("The field holding each polygon's class (not an identifier)"))
+        self.new_samples_button = QToolButton(text=self.tr("New…"), toolTip=self.tr(
+            "Create a sample polygon layer (GeoPackage, field 'class') and start digitising"))
         grid.addWidget(QLabel(self.tr("Samples")), 2, 0)
         grid.addWidget(self.samples_combo, 2, 1)
         grid.addWidget(self.new_samples_button, 2, 2)
         grid.addWidget(QLabel(self.tr("Class field")), 3, 0)
         grid.addWidget(self.field_combo, 3, 1, 1, 2)
-        self.classifier_combo = QComboBox()
-        for key, label in CLASSIFIER_LABELS.items():
-            self.classifier_combo.addItem(_tr(label), key)
-        self.classifier_combo.setToolTip(self.tr("kNN vote in embedding space, or a random forest / gradient "
-                                                 "boosting on the embeddings (--classifier)"))
-        self.band_stats_check = QCheckBox(self.tr("+ band statistics"))
-        self.band_stats_check.setToolTip(self.tr("Add each patch's band mean and std of the optical layer to "
-                                                 "the embeddings (--band-stats; needs the optical layer)"))
+        self.classifier_combo = choice_combo(CLASSIFIER_LABELS.items(), self.tr(
+            "kNN vote in embedding space, or a random forest / gradient boosting on the embeddings "
+            "(--classifier)"), _tr)
+        self.band_stats_check = QCheckBox(self.tr("+ band statistics"), toolTip=self.tr(
+            "Add each patch's band mean and std of the optical layer to the embeddings (--band-stats; needs "
+            "the optical layer)"))
         grid.addWidget(QLabel(self.tr("Classifier")), 4, 0)
-        classifier_row = QHBoxLayout()
-        classifier_row.addWidget(self.classifier_combo, 1)
-        classifier_row.addWidget(self.band_stats_check)
-        grid.addLayout(classifier_row, 4, 1, 1, 2)
-        self.classify_button = QPushButton(self.tr("Classify"))
-        self.segment_button = QPushButton(self.tr("Segment"))
-        self.classify_button.setToolTip(self.tr("Label every pixel with the nearest samples' class"))
-        self.segment_button.setToolTip(self.tr("Train a small segmentation head on the samples and apply it"))
+        grid.addLayout(side_by_side((self.classifier_combo, 1), self.band_stats_check), 4, 1, 1, 2)
+        self.classify_button = run_button(self.tr("Classify"), self.tr(
+            "Label every pixel with the nearest samples' class"))
+        self.segment_button = run_button(self.tr("Segment"), self.tr(
+            "Train a small segmentation head on the samples and apply it"))
         grid.addWidget(self.classify_button, 5, 0, 1, 2)
         grid.addWidget(self.segment_button, 5, 2)
         grid.setColumnStretch(1, 1)
-        for button in self.run_buttons():
-            button.setProperty("base_tooltip", button.toolTip())
 
     def _show_cluster_options(self, *_args) -> None:
         hdbscan = self.cluster_method_combo.currentData() == "hdbscan"
@@ -196,10 +158,6 @@ class ActionsBox(QgsCollapsibleGroupBox):
         return {"classifier": self.classifier_combo.currentData(),
                 "band_stats": self.band_stats_check.isChecked() or None}
 
-    def run_buttons(self) -> tuple[QPushButton, ...]:
-        return (self.embed_button, self.similarity_button, self.cluster_button, self.classify_button,
-                self.segment_button)
-
 
 class AdvancedBox(QgsCollapsibleGroupBox):
     """Encoder tiling and the downstream heads' options, named as the Processing parameters.
@@ -211,15 +169,12 @@ class AdvancedBox(QgsCollapsibleGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setTitle(self.tr("Advanced"))
-        self.setObjectName("TerraprobeAdvancedBox")
+        section(self, self.tr("Advanced"), "TerraprobeAdvancedBox", collapsed=True)
         form = QFormLayout(self)
         self.spins: dict[str, QSpinBox] = {}
         for option in ADVANCED_OPTIONS:
-            spin = QSpinBox()
-            spin.setRange(option.minimum, option.maximum)
-            spin.setSingleStep(option.step)
-            spin.setValue(option.default)
+            spin = QSpinBox(minimum=option.minimum, maximum=option.maximum, singleStep=option.step,
+                            value=option.default)
             if option.name == "overlap":
                 spin.setSuffix(self.tr(" px"))
             spin.setToolTip(_tr(option.help))
@@ -235,15 +190,10 @@ class AdvancedBox(QgsCollapsibleGroupBox):
             "How Classify's kNN, Similarity and Change compare vectors (--distance): cosine (angle) or "
             "euclidean (straight-line, after the Vectors choice)"))
         form.addRow(self.tr("Distance"), self.distance_combo)
-        self.setSaveCollapsedState(False)
-        self.setCollapsed(True)
 
     @staticmethod
     def _choice_combo(name: str, tooltip: str) -> QComboBox:
-        combo = QComboBox()
-        for key, label in FIELD_CHOICES[name].items():
-            combo.addItem(_tr(label), key)
-        combo.setToolTip(tooltip)
+        combo = choice_combo(FIELD_CHOICES[name].items(), tooltip, _tr)
         combo.setObjectName(name.upper())
         return combo
 
@@ -261,18 +211,11 @@ class ProgressBox(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 100)
-        self.progress_bar.setValue(0)
-        self.cancel_button = QPushButton(self.tr("Cancel"))
-        self.cancel_button.setToolTip(self.tr("Stop the running action (nothing is added)"))
-        self.cancel_button.setEnabled(False)
-        row.addWidget(self.progress_bar, 1)
-        row.addWidget(self.cancel_button)
-        layout.addLayout(row)
-        self.status_label = QLabel(self.tr("Ready."))
-        self.status_label.setWordWrap(True)
+        self.progress_bar = QProgressBar(minimum=0, maximum=100, value=0)
+        self.cancel_button = QPushButton(self.tr("Cancel"), enabled=False,
+                                         toolTip=self.tr("Stop the running action (nothing is added)"))
+        layout.addLayout(side_by_side((self.progress_bar, 1), self.cancel_button))
+        self.status_label = QLabel(self.tr("Ready."), wordWrap=True)
         layout.addWidget(self.status_label)
         self.accuracy_table = AccuracyTable()
         layout.addWidget(self.accuracy_table)

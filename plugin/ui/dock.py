@@ -20,9 +20,9 @@ from qgis.core import (
     QgsRectangle,
     QgsVectorLayer,
 )
-from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox, QgsVertexMarker
+from qgis.gui import QgsCollapsibleGroupBox, QgsMapLayerComboBox, QgsMapTool, QgsVertexMarker
 from qgis.PyQt import sip
-from qgis.PyQt.QtCore import QCoreApplication, Qt, QTimer, pyqtSignal
+from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import QDockWidget, QFileDialog, QPushButton, QVBoxLayout, QWidget
 
 from ..autopick import overlaps, radar_for, samples_for
@@ -51,7 +51,6 @@ from ..samples import (
     pick_class_field,
 )
 from ..settings import Settings
-from ..tasks import BackendTask
 from . import dock_runs
 from .accuracy_table import segment_accuracy_text
 from .action_panels import ActionsBox, AdvancedBox, AreaBox, ProgressBox
@@ -62,10 +61,7 @@ from .inputs_panel import InputsPanel
 from .map_tools import PointTool, RectangleTool, place_marker, remove_marker
 from .model_picker import ModelPicker
 from .settings_panel import SettingsPanel
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("TerraprobeDock", text)
+from .widgets import section
 
 
 class TerraprobeDock(QDockWidget):
@@ -117,11 +113,8 @@ class TerraprobeDock(QDockWidget):
         self.overlap_spin, self.batch_spin = spins["overlap"], spins["batch_size"]
         self.neighbors_spin, self.steps_spin = spins["neighbors"], spins["steps"]
         self.settings_panel = SettingsPanel(self.settings)
-        settings_box = QgsCollapsibleGroupBox(self.tr("Settings"))
-        settings_box.setObjectName("TerraprobeSettingsBox")
+        settings_box = section(QgsCollapsibleGroupBox(), self.tr("Settings"), "TerraprobeSettingsBox", True)
         QVBoxLayout(settings_box).addWidget(self.settings_panel)
-        settings_box.setSaveCollapsedState(False)
-        settings_box.setCollapsed(True)
         layout.addWidget(settings_box)
         layout.addStretch(1)
         scroll = DockScrollArea()
@@ -157,7 +150,10 @@ class TerraprobeDock(QDockWidget):
         self.sar_combo.layerChanged.connect(self._update_band_table)
         for combo in (self.embedding_field_combo, self.before_combo, self.after_combo, self.vectorise_combo):
             combo.layerChanged.connect(self._update_buttons)
-        self.change_kind_combo.currentIndexChanged.connect(self._update_buttons)
+        for combo in (self.change_kind_combo, self.area_combo, self.optical_units_combo,
+                      self.sar_units_combo):
+            combo.currentIndexChanged.connect(self._update_buttons)
+        self.field_combo.fieldChanged.connect(self._update_buttons)
         self.change_button.clicked.connect(self.run_change)
         self.vectorise_button.clicked.connect(self.run_vectorise)
         self.sensor_combo.currentIndexChanged.connect(self._update_band_table)
@@ -166,12 +162,11 @@ class TerraprobeDock(QDockWidget):
         self.models.progress.connect(self._on_progress)
         self.models.status.connect(self.status_label.setText)
         self.samples_combo.layerChanged.connect(self._on_samples_changed)
-        self.field_combo.fieldChanged.connect(self._update_buttons)
-        self.area_combo.currentIndexChanged.connect(self._update_buttons)
-        self.optical_units_combo.currentIndexChanged.connect(self._update_buttons)
-        self.sar_units_combo.currentIndexChanged.connect(self._update_buttons)
-        self.draw_button.toggled.connect(self._toggle_draw)
-        self.similarity_button.toggled.connect(self._toggle_similarity)
+        self.draw_button.toggled.connect(
+            lambda on: self._arm_tool(self.rectangle_tool, on, self.similarity_button))
+        self.similarity_button.toggled.connect(lambda on: self._arm_tool(
+            self.point_tool, on, self.draw_button, self.tr("Click a place on the map to find similar "
+                                                           "places.")))
         self.embed_button.clicked.connect(self.run_embed)
         self.cluster_button.clicked.connect(self.run_cluster)
         self.classify_button.clicked.connect(self.run_classify)
@@ -183,8 +178,10 @@ class TerraprobeDock(QDockWidget):
         self.controller.started.connect(self._on_started)
         self.controller.progress.connect(self._on_progress)
         self.controller.succeeded.connect(self._on_succeeded)
-        self.controller.failed.connect(self._on_failed)
-        self.controller.cancelled.connect(self._on_cancelled)
+        self.controller.failed.connect(lambda action, message: self._on_ended(self.tr(
+            "{action} failed: {reason}").format(action=action, reason=message)))
+        self.controller.cancelled.connect(lambda action: self._on_ended(self.tr(
+            "{action} cancelled; nothing was added.").format(action=action)))
 
     # -- models (see ModelPicker) --------------------------------------------------------------
     @property
@@ -201,10 +198,6 @@ class TerraprobeDock(QDockWidget):
 
     def model_path(self) -> str | None:
         return self.models.path()
-
-    def add_model(self, path: str) -> BackendTask | None:
-        """Add a model file: Terraprobe files are copied; CROMA checkpoints are imported in a task."""
-        return self.models.add(path)
 
     def model_modalities(self) -> dict[str, list[str]]:
         info = self.models.info
@@ -268,14 +261,10 @@ class TerraprobeDock(QDockWidget):
         optical = self.optical_combo.currentLayer()
         if optical is None:
             return
-        if self.sar_combo.currentLayer() is None:
-            radar = radar_for(optical, layers)
-            if radar is not None:
-                self.sar_combo.setLayer(radar)
-        if self.samples_combo.currentLayer() is None:
-            samples = samples_for(optical, layers)
-            if samples is not None:
-                self.samples_combo.setLayer(samples)
+        for combo, companion_for in ((self.sar_combo, radar_for), (self.samples_combo, samples_for)):
+            companion = companion_for(optical, layers) if combo.currentLayer() is None else None
+            if companion is not None:
+                combo.setLayer(companion)
 
     # -- results folder ------------------------------------------------------------------------
     def _show_results_folder(self, *_args) -> None:
@@ -331,13 +320,17 @@ class TerraprobeDock(QDockWidget):
         return moved
 
     # -- area ----------------------------------------------------------------------------------
-    def _toggle_draw(self, checked: bool) -> None:
+    def _arm_tool(self, tool: QgsMapTool, checked: bool, other_button: QPushButton,
+                  hint: str | None = None) -> None:
+        """Draw's and Similarity's map tools: on (the other one off, ``hint`` in the status line) or off."""
         canvas = self.iface.mapCanvas()
         if checked:
-            self.similarity_button.setChecked(False)
-            canvas.setMapTool(self.rectangle_tool)
-        elif canvas.mapTool() is self.rectangle_tool:
-            canvas.unsetMapTool(self.rectangle_tool)
+            other_button.setChecked(False)
+            canvas.setMapTool(tool)
+            if hint:
+                self.status_label.setText(hint)
+        elif canvas.mapTool() is tool:
+            canvas.unsetMapTool(tool)
 
     def _on_rectangle(self, rect: QgsRectangle) -> None:
         self.set_drawn_rectangle(rect, self.iface.mapCanvas().mapSettings().destinationCrs())
@@ -605,15 +598,6 @@ class TerraprobeDock(QDockWidget):
             return self.tr("the clicked place is outside the layer {layer}").format(layer=source.name())
         return None
 
-    def _toggle_similarity(self, checked: bool) -> None:
-        canvas = self.iface.mapCanvas()
-        if checked:
-            self.draw_button.setChecked(False)
-            canvas.setMapTool(self.point_tool)
-            self.status_label.setText(self.tr("Click a place on the map to find similar places."))
-        elif canvas.mapTool() is self.point_tool:
-            canvas.unsetMapTool(self.point_tool)
-
     # -- run feedback --------------------------------------------------------------------------
     def _on_started(self, action: str) -> None:
         self.progress_bar.setValue(0)
@@ -650,14 +634,10 @@ class TerraprobeDock(QDockWidget):
         self.status_label.setText(done + extra)
         self._update_buttons()
 
-    def _on_failed(self, action: str, message: str) -> None:
+    def _on_ended(self, text: str) -> None:
+        """A run failed or was cancelled: ``text`` says which."""
         self.progress_bar.setValue(0)
-        self.status_label.setText(self.tr("{action} failed: {reason}").format(action=action, reason=message))
-        self._update_buttons()
-
-    def _on_cancelled(self, action: str) -> None:
-        self.progress_bar.setValue(0)
-        self.status_label.setText(self.tr("{action} cancelled; nothing was added.").format(action=action))
+        self.status_label.setText(text)
         self._update_buttons()
 
     def shutdown(self) -> None:

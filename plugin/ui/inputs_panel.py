@@ -31,6 +31,7 @@ from ..bands import (
     sensor_label,
 )
 from ..contract import OPTICAL_UNITS, SAR_UNITS, SENSOR_NAMES, UNIT_HELP
+from .widgets import choice_combo, optional_raster_combo, section, side_by_side
 
 AUTO = "auto"
 #: Shown for model bands the backend fills by wavelength interpolation.
@@ -47,40 +48,25 @@ class InputsPanel(QgsCollapsibleGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setTitle(self.tr("Inputs"))
-        self.setObjectName("TerraprobeInputsBox")
-        self.setSaveCollapsedState(False)
+        section(self, self.tr("Inputs"), "TerraprobeInputsBox")
         self.band_plan: BandPlan | None = None
         form = QFormLayout(self)
-        self.optical_combo = QgsMapLayerComboBox()
-        self.optical_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        self.optical_combo.setToolTip(self.tr("Optical layer (Sentinel-2 or any layer whose bands the model "
-                                              "knows)"))
+        self.optical_combo = QgsMapLayerComboBox(filters=QgsMapLayerProxyModel.RasterLayer, toolTip=self.tr(
+            "Optical layer (Sentinel-2 or any layer whose bands the model knows)"))
         form.addRow(self.tr("Optical"), self.optical_combo)
-        self.sar_combo = QgsMapLayerComboBox()
-        self.sar_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        self.sar_combo.setAllowEmptyLayer(True)
-        self.sar_combo.setLayer(None)
-        self.sar_combo.setToolTip(self.tr("Optional radar layer (Sentinel-1 VV/VH), aligned onto the "
-                                          "optical grid"))
+        self.sar_combo = optional_raster_combo(self.tr(
+            "Optional radar layer (Sentinel-1 VV/VH), aligned onto the optical grid"))
         form.addRow(self.tr("Radar"), self.sar_combo)
-        self.embedding_field_combo = QgsMapLayerComboBox()
-        self.embedding_field_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        self.embedding_field_combo.setAllowEmptyLayer(True)
-        self.embedding_field_combo.setLayer(None)
-        self.embedding_field_combo.setToolTip(self.tr(
+        self.embedding_field_combo = optional_raster_combo(self.tr(
             "Optional embedding field: a raster made by Embed, or any multi-band float raster such as an "
             "AlphaEarth or TESSERA export. When set, Cluster, Classify, Segment and Similarity run on it "
             "instead of the encoder"))
         form.addRow(self.tr("Embedding field"), self.embedding_field_combo)
-        self.sensor_combo = QComboBox()
+        self.sensor_combo = choice_combo(((name, sensor_label(name)) for name in SENSOR_NAMES), self.tr(
+            "Which sensor the optical layer comes from. Auto recognises it from the band names; other "
+            "sensors than Sentinel-2 are matched to the model's bands by wavelength"), _tr)
         self.sensor_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.sensor_combo.setMinimumContentsLength(12)
-        for name in SENSOR_NAMES:
-            self.sensor_combo.addItem(_tr(sensor_label(name)), name)
-        self.sensor_combo.setToolTip(self.tr(
-            "Which sensor the optical layer comes from. Auto recognises it from the band names; other "
-            "sensors than Sentinel-2 are matched to the model's bands by wavelength"))
         form.addRow(self.tr("Sensor"), self.sensor_combo)
         self.optical_units_combo = self._units_combo(OPTICAL_UNITS, self.tr(
             "Units of the optical values; auto detects them from the data type, metadata and values"))
@@ -89,41 +75,27 @@ class InputsPanel(QgsCollapsibleGroupBox):
             "Units of the radar values (the model expects dB); auto detects them"))
         form.addRow(self.tr("Radar units"), self.sar_units_combo)
         form.addRow(self.tr("Model"), self._model_row())
-        self.model_label = QLabel()
-        self.model_label.setWordWrap(True)
-        self.model_label.setStyleSheet("color: palette(mid);")
+        self.model_label = QLabel(wordWrap=True, styleSheet="color: palette(mid);")
         form.addRow("", self.model_label)
-        self.band_table = QTableWidget(0, 2)
+        self.band_table = QTableWidget(0, 2, minimumHeight=200, toolTip=self.tr(
+            "Which layer band feeds each model band (matched from band names; editable)"))
         self.band_table.setHorizontalHeaderLabels([self.tr("Model band"), self.tr("Layer band")])
         self.band_table.verticalHeader().setVisible(False)
         self.band_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
         self.band_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
-        self.band_table.setMinimumHeight(200)
-        self.band_table.setToolTip(self.tr("Which layer band feeds each model band (matched from band "
-                                           "names; editable)"))
         form.addRow(self.band_table)
-        self.band_note = QLabel()
-        self.band_note.setWordWrap(True)
-        self.band_note.setVisible(False)
+        self.band_note = QLabel(wordWrap=True, visible=False)
         form.addRow(self.band_note)
 
     def _model_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.model_combo = QComboBox()
+        self.model_combo = QComboBox(toolTip=self.tr("Encoder: the bundled default, or a model file you "
+                                                     "added"))
         self.model_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-        self.model_combo.setToolTip(self.tr("Encoder: the bundled default, or a model file you added"))
-        self.add_model_button = QToolButton()
-        self.add_model_button.setText(self.tr("Add…"))
-        self.add_model_button.setToolTip(self.tr("Add a model file (Terraprobe .safetensors + .json, or an "
-                                                 "imported CROMA checkpoint)"))
-        self.get_models_button = QToolButton()
-        self.get_models_button.setText(self.tr("Get models…"))
-        self.get_models_button.setToolTip(self.tr("Download CROMA base/large (verified, kept across "
-                                                  "plugin upgrades) or see the bundled models"))
-        row.addWidget(self.model_combo)
-        row.addWidget(self.add_model_button)
-        row.addWidget(self.get_models_button)
-        return row
+        self.add_model_button = QToolButton(text=self.tr("Add…"), toolTip=self.tr(
+            "Add a model file (Terraprobe .safetensors + .json, or an imported CROMA checkpoint)"))
+        self.get_models_button = QToolButton(text=self.tr("Get models…"), toolTip=self.tr(
+            "Download CROMA base/large (verified, kept across plugin upgrades) or see the bundled models"))
+        return side_by_side(self.model_combo, self.add_model_button, self.get_models_button)
 
     def _units_combo(self, choices: tuple[str, ...], tooltip: str) -> QComboBox:
         combo = QComboBox()

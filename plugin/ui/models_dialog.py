@@ -16,7 +16,6 @@ from qgis.PyQt.QtWidgets import (
     QDialog,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -31,6 +30,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..settings import Settings, models_dir
 from ..tasks import BackendTask
+from .widgets import side_by_side
 
 COLUMNS = (QT_TRANSLATE_NOOP("TerraprobeModels", "Model"), QT_TRANSLATE_NOOP("TerraprobeModels", "Size"),
            QT_TRANSLATE_NOOP("TerraprobeModels", "Bands"), QT_TRANSLATE_NOOP("TerraprobeModels", "Licence"),
@@ -110,43 +110,37 @@ class ModelsDialog(QDialog):
         self.rows: list[dict] = []
         self.task: BackendTask | None = None
         layout = QVBoxLayout(self)
-        intro = QLabel(_tr("Models are stored in {folder} and kept when the plugin is upgraded. "
-                           "Downloads resume where they stopped and are verified before use.")
-                       .format(folder=self.folder))
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
-        self.table = QTableWidget(0, len(COLUMNS))
+        layout.addWidget(QLabel(_tr("Models are stored in {folder} and kept when the plugin is upgraded. "
+                                    "Downloads resume where they stopped and are verified before use.")
+                                .format(folder=self.folder), wordWrap=True))
+        self.table = QTableWidget(0, len(COLUMNS), selectionBehavior=QAbstractItemView.SelectRows,
+                                  selectionMode=QAbstractItemView.SingleSelection,
+                                  editTriggers=QAbstractItemView.NoEditTriggers)
         self.table.setHorizontalHeaderLabels([_tr(c) for c in COLUMNS])
-        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().setVisible(False)
         layout.addWidget(self.table, 1)
         form = QFormLayout()
-        self.mirror_edit = QLineEdit(self.settings.text(Settings.MODEL_MIRROR))
-        self.mirror_edit.setPlaceholderText(_tr("official release; or a mirror folder URL / local folder"))
-        self.mirror_edit.setToolTip(_tr("A folder (http://, https://, file:// or a path) holding the release "
-                                        "files under their original names, e.g. CROMA_base.pt"))
+        self.mirror_edit = QLineEdit(
+            self.settings.text(Settings.MODEL_MIRROR),
+            placeholderText=_tr("official release; or a mirror folder URL / local folder"),
+            toolTip=_tr("A folder (http://, https://, file:// or a path) holding the release files under "
+                        "their original names, e.g. CROMA_base.pt"))
         form.addRow(_tr("Source"), self.mirror_edit)
         layout.addLayout(form)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
+        self.progress = QProgressBar(minimum=0, maximum=100)
         layout.addWidget(self.progress)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = QLabel("", wordWrap=True)
         layout.addWidget(self.status)
-        buttons = QHBoxLayout()
         self.download_button = QPushButton(_tr("Download"))
         self.file_button = QPushButton(_tr("From file…"))
         self.verify_button = QPushButton(_tr("Verify"))
         self.remove_button = QPushButton(_tr("Remove"))
         self.cancel_button = QPushButton(_tr("Cancel"))
         self.close_button = QPushButton(_tr("Close"))
-        for button in (self.download_button, self.file_button, self.verify_button, self.remove_button,
-                       self.cancel_button):
-            buttons.addWidget(button)
+        buttons = side_by_side(self.download_button, self.file_button, self.verify_button, self.remove_button,
+                               self.cancel_button)
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
         layout.addLayout(buttons)

@@ -12,7 +12,6 @@ from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -31,21 +30,11 @@ from ..process_client import BackendError
 from ..settings import DEVICES, Settings, backend_env_dir, models_dir
 from ..tasks import BackendTask
 from ..worker_client import shutdown_workers
+from .widgets import choice_combo, file_widget, side_by_side
 
 
 def _tr(text: str) -> str:
     return QCoreApplication.translate("TerraprobeSettings", text)
-
-
-def describe_versions(stats: dict) -> str:
-    """The ``version`` command's stats as a few lines for the analyst."""
-    cuda = stats.get("cuda_available")
-    devices = ", ".join(stats.get("cuda_devices") or []) or "none"
-    return (f"Backend {stats.get('backend', '?')} · Python {stats.get('python', '?')}\n"
-            f"PyTorch {stats.get('torch', '?')} · NumPy {stats.get('numpy', '?')} · "
-            f"rasterio {stats.get('rasterio', '?')} (GDAL {stats.get('gdal', '?')})\n"
-            f"Device: {stats.get('default_device', '?')} · CUDA {'available' if cuda else 'not available'}"
-            f" ({devices})\nInterpreter: {stats.get('executable', '?')}")
 
 
 #: How long after the last edit of *Backend Python* the backend is checked again.
@@ -61,50 +50,36 @@ class SettingsPanel(QWidget):
         self.task: BackendTask | None = None
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
-        self.python_widget = QgsFileWidget()
-        self.python_widget.setStorageMode(QgsFileWidget.GetFile)
-        self.python_widget.setFilePath(settings.backend_python)
-        self.python_widget.lineEdit().setPlaceholderText(_tr("auto: the environment of Set up backend…"))
-        self.python_widget.setToolTip(_tr("Python interpreter of the backend environment (not QGIS's "
-                                          "Python); empty: the one Set up backend… installed"))
+        self.python_widget = file_widget(QgsFileWidget.GetFile, settings.backend_python, _tr(
+            "Python interpreter of the backend environment (not QGIS's Python); empty: the one Set up "
+            "backend… installed"), _tr("auto: the environment of Set up backend…"))
         form.addRow(_tr("Backend Python"), self.python_widget)
         self.device_combo = QComboBox()
         self.device_combo.addItems(DEVICES)
         self.device_combo.setCurrentText(settings.device)
         form.addRow(_tr("Default device"), self.device_combo)
-        self.cache_widget = QgsFileWidget()
-        self.cache_widget.setStorageMode(QgsFileWidget.GetDirectory)
-        self.cache_widget.setFilePath(settings.cache_dir)
-        self.cache_widget.lineEdit().setPlaceholderText("default: ~/.cache/terraprobe/embeddings")
-        self.cache_widget.setToolTip(_tr("Where embeddings are kept so that later actions on the same "
-                                         "inputs reuse them"))
+        self.cache_widget = file_widget(QgsFileWidget.GetDirectory, settings.cache_dir, _tr(
+            "Where embeddings are kept so that later actions on the same inputs reuse them"),
+            "default: ~/.cache/terraprobe/embeddings")
         form.addRow(_tr("Cache folder"), self.cache_widget)
-        self.keep_running_check = QCheckBox(_tr("Keep the backend running between actions"))
-        self.keep_running_check.setChecked(settings.keep_backend_running)
-        self.keep_running_check.setToolTip(_tr("Cluster, Classify, Segment, Similarity, Change, Vectorise "
-                                               "and Embed reuse one backend process instead of starting "
-                                               "PyTorch for every action"))
+        self.keep_running_check = QCheckBox(_tr("Keep the backend running between actions"),
+                                            checked=settings.keep_backend_running, toolTip=_tr(
+            "Cluster, Classify, Segment, Similarity, Change, Vectorise and Embed reuse one backend process "
+            "instead of starting PyTorch for every action"))
         form.addRow(self.keep_running_check)
         self._add_remote_rows(form)
         self.check_button = QPushButton(_tr("Check backend"))
-        self.setup_button = QPushButton(_tr("Set up backend…"))
-        self.setup_button.setToolTip(_tr("Install PyTorch and the backend's packages into a per-user "
-                                         "environment ({folder}), kept across plugin upgrades")
-                                     .format(folder=backend_env_dir()))
+        self.setup_button = QPushButton(_tr("Set up backend…"), toolTip=_tr(
+            "Install PyTorch and the backend's packages into a per-user environment ({folder}), kept across "
+            "plugin upgrades").format(folder=backend_env_dir()))
         self.copy_button = QPushButton(_tr("Copy report"))
-        buttons = QHBoxLayout()
-        for button in (self.check_button, self.setup_button, self.copy_button):
-            buttons.addWidget(button)
-        form.addRow(buttons)
+        form.addRow(side_by_side(self.check_button, self.setup_button, self.copy_button))
         self.setup_dialog = None
-        self.report = QLabel("")
-        self.report.setWordWrap(True)
+        self.report = QLabel("", wordWrap=True)
         self.report.setTextInteractionFlags(self.report.textInteractionFlags() | 1)  # selectable
         form.addRow(self.report)
         #: A changed *Backend Python* is checked again once typing pauses: no stale report stays.
-        self.recheck_timer = QTimer(self)
-        self.recheck_timer.setSingleShot(True)
-        self.recheck_timer.setInterval(RECHECK_DELAY_MS)
+        self.recheck_timer = QTimer(self, singleShot=True, interval=RECHECK_DELAY_MS)
         self.recheck_timer.timeout.connect(self.check_backend)
         self.python_widget.fileChanged.connect(self._python_changed)
         self.device_combo.currentTextChanged.connect(lambda text: setattr(self.settings, "device", text))
@@ -117,21 +92,17 @@ class SettingsPanel(QWidget):
 
     def _add_remote_rows(self, form: QFormLayout) -> None:
         """Backend: local / remote, the job server's URL and token file (docs/remote.md)."""
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItem(_tr("local (this machine)"), "local")
-        self.mode_combo.addItem(_tr("remote (job server)"), "remote")
-        self.mode_combo.setCurrentIndex(1 if self.settings.backend_mode == "remote" else 0)
-        self.mode_combo.setToolTip(_tr("remote: Embed, Cluster, Classify, Segment, Similarity, Change and "
-                                       "Vectorise run on a Terraprobe job server (see docs/remote.md)"))
+        self.mode_combo = choice_combo(
+            (("local", _tr("local (this machine)")), ("remote", _tr("remote (job server)"))), _tr(
+                "remote: Embed, Cluster, Classify, Segment, Similarity, Change and Vectorise run on a "
+                "Terraprobe job server (see docs/remote.md)"), current=self.settings.backend_mode)
         form.addRow(_tr("Backend"), self.mode_combo)
-        self.url_edit = QLineEdit(self.settings.text(Settings.REMOTE_URL))
-        self.url_edit.setPlaceholderText("https://gpu-server:8765")
+        self.url_edit = QLineEdit(self.settings.text(Settings.REMOTE_URL),
+                                  placeholderText="https://gpu-server:8765")
         form.addRow(_tr("Server URL"), self.url_edit)
-        self.token_widget = QgsFileWidget()
-        self.token_widget.setStorageMode(QgsFileWidget.GetFile)
-        self.token_widget.setFilePath(self.settings.text(Settings.REMOTE_TOKEN_FILE))
-        self.token_widget.setToolTip(_tr("a copy of the server's token file (the file \"token\" in its work "
-                                         "folder)"))
+        self.token_widget = file_widget(QgsFileWidget.GetFile, self.settings.text(Settings.REMOTE_TOKEN_FILE),
+                                        _tr("a copy of the server's token file (the file \"token\" in its "
+                                            "work folder)"))
         form.addRow(_tr("Token file"), self.token_widget)
         self.mode_combo.currentIndexChanged.connect(self._remote_changed)
         self.url_edit.editingFinished.connect(

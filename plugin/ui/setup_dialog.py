@@ -13,10 +13,8 @@ from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QApplication,
     QCheckBox,
-    QComboBox,
     QDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -37,6 +35,7 @@ from ..install import (
     install,
 )
 from ..settings import Settings, backend_env_dir, models_dir
+from .widgets import choice_combo, file_widget, side_by_side
 
 
 def _tr(text: str) -> str:
@@ -102,73 +101,52 @@ class SetupDialog(QDialog):
         self.task: InstallTask | None = None
         self.env_dir = backend_env_dir()
         layout = QVBoxLayout(self)
-        intro = QLabel(_tr("Creates a Python environment with PyTorch and the backend's pinned packages "
-                           "in your QGIS profile (kept when the plugin is upgraded). It downloads about "
-                           "1 GB (CPU) to 3 GB (CUDA) unless your package sources are local."))
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
+        layout.addWidget(QLabel(_tr(
+            "Creates a Python environment with PyTorch and the backend's pinned packages in your QGIS "
+            "profile (kept when the plugin is upgraded). It downloads about 1 GB (CPU) to 3 GB (CUDA) unless "
+            "your package sources are local."), wordWrap=True))
         form = QFormLayout()
         self.env_label = QLabel(str(self.env_dir))
         self.env_label.setTextInteractionFlags(self.env_label.textInteractionFlags() | 1)
         form.addRow(_tr("Environment folder"), self.env_label)
-        self.build_combo = QComboBox()
-        for value, label in (("auto", _tr("auto (CUDA when an NVIDIA driver is found)")),
-                             ("cpu", _tr("CPU")), ("cuda", _tr("CUDA (NVIDIA GPU)"))):
-            self.build_combo.addItem(label, value)
-        self.build_combo.setCurrentIndex(max(0, self.build_combo.findData(
-            self.settings.text(Settings.TORCH_BUILD, "auto"))))
+        self.build_combo = choice_combo(
+            (("auto", _tr("auto (CUDA when an NVIDIA driver is found)")), ("cpu", _tr("CPU")),
+             ("cuda", _tr("CUDA (NVIDIA GPU)"))), current=self.settings.text(Settings.TORCH_BUILD, "auto"))
         form.addRow(_tr("PyTorch build"), self.build_combo)
-        self.installer_combo = QComboBox()
-        for value, label in (("auto", _tr("auto (uv when installed, else pip)")), ("pip", "pip"),
-                             ("uv", "uv")):
-            self.installer_combo.addItem(label, value)
-        self.installer_combo.setCurrentIndex(max(0, self.installer_combo.findData(
-            self.settings.text(Settings.INSTALLER, "auto"))))
+        self.installer_combo = choice_combo(
+            (("auto", _tr("auto (uv when installed, else pip)")), ("pip", "pip"), ("uv", "uv")),
+            current=self.settings.text(Settings.INSTALLER, "auto"))
         form.addRow(_tr("Installer"), self.installer_combo)
-        self.torch_index_edit = QLineEdit(self.settings.text(Settings.TORCH_INDEX_URL))
-        self.torch_index_edit.setPlaceholderText(_tr("automatic (PyTorch's index for the build); "
-                                                     "'none' = pip's own configuration"))
+        self.torch_index_edit = QLineEdit(self.settings.text(Settings.TORCH_INDEX_URL), placeholderText=_tr(
+            "automatic (PyTorch's index for the build); 'none' = pip's own configuration"))
         form.addRow(_tr("PyTorch index URL"), self.torch_index_edit)
-        self.index_edit = QLineEdit(self.settings.text(Settings.INDEX_URL))
-        self.index_edit.setPlaceholderText(_tr("default: PyPI (or your pip configuration)"))
+        self.index_edit = QLineEdit(self.settings.text(Settings.INDEX_URL),
+                                    placeholderText=_tr("default: PyPI (or your pip configuration)"))
         form.addRow(_tr("Package index URL"), self.index_edit)
-        self.find_links_edit = QLineEdit(self.settings.text(Settings.FIND_LINKS))
-        self.find_links_edit.setPlaceholderText(_tr("folders or URLs with wheels, separated by spaces"))
+        self.find_links_edit = QLineEdit(self.settings.text(Settings.FIND_LINKS), placeholderText=_tr(
+            "folders or URLs with wheels, separated by spaces"))
         form.addRow(_tr("Find links"), self.find_links_edit)
-        self.base_widget = QgsFileWidget()
-        self.base_widget.setStorageMode(QgsFileWidget.GetFile)
-        self.base_widget.setFilePath(self.settings.text(Settings.BASE_PYTHON))
-        self.base_widget.lineEdit().setPlaceholderText(_tr("default: QGIS's own Python"))
+        self.base_widget = file_widget(QgsFileWidget.GetFile, self.settings.text(Settings.BASE_PYTHON),
+                                       placeholder=_tr("default: QGIS's own Python"))
         form.addRow(_tr("Base Python"), self.base_widget)
         self.recreate_check = QCheckBox(_tr("Delete and recreate an existing environment"))
         form.addRow("", self.recreate_check)
         layout.addLayout(form)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setValue(0)
+        self.progress = QProgressBar(minimum=0, maximum=100, value=0)
         layout.addWidget(self.progress)
-        self.status = QLabel(_tr("Ready."))
-        self.status.setWordWrap(True)
+        self.status = QLabel(_tr("Ready."), wordWrap=True)
         layout.addWidget(self.status)
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setPlaceholderText(_tr("Installer output appears here."))
+        self.log_view = QPlainTextEdit(readOnly=True, maximumBlockCount=5000,
+                                       placeholderText=_tr("Installer output appears here."))
         layout.addWidget(self.log_view, 1)
-        self.report_view = QPlainTextEdit()
-        self.report_view.setReadOnly(True)
-        self.report_view.setPlaceholderText(_tr("Diagnostics (python, torch, CUDA, GPU, GDAL) "
-                                                "after the check."))
-        self.report_view.setMinimumHeight(120)
+        self.report_view = QPlainTextEdit(readOnly=True, minimumHeight=120, placeholderText=_tr(
+            "Diagnostics (python, torch, CUDA, GPU, GDAL) after the check."))
         layout.addWidget(self.report_view)
-        buttons = QHBoxLayout()
         self.install_button = QPushButton(_tr("Install"))
-        self.cancel_button = QPushButton(_tr("Cancel"))
-        self.cancel_button.setEnabled(False)
+        self.cancel_button = QPushButton(_tr("Cancel"), enabled=False)
         self.copy_button = QPushButton(_tr("Copy report"))
         self.close_button = QPushButton(_tr("Close"))
-        for button in (self.install_button, self.cancel_button, self.copy_button):
-            buttons.addWidget(button)
+        buttons = side_by_side(self.install_button, self.cancel_button, self.copy_button)
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
         layout.addLayout(buttons)
