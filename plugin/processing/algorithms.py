@@ -173,6 +173,14 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
 
     def build_request(self, parameters: dict, context: QgsProcessingContext,
                       feedback: QgsProcessingFeedback) -> JobRequest:
+        """The request of a run with ``parameters``; a choice the builder refuses is a Processing error."""
+        try:
+            return self.request(parameters, context, feedback)
+        except ValueError as exc:
+            raise QgsProcessingException(str(exc)) from None
+
+    def request(self, parameters: dict, context: QgsProcessingContext,
+                feedback: QgsProcessingFeedback) -> JobRequest:
         """The request of a run with ``parameters`` (the dock's builder, the dock's export logic)."""
         out = self._output_path(parameters, context, self.OUTPUT)
         choices = self.run_choices(parameters, context)
@@ -192,21 +200,15 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             files = layer_files(optical, sar, area, export)
             sensor_read = resolve_sensor(layer_facts(optical), choices.sensor)[0]
             bands = model_bands(choices.model, sensor_read, sar is not None)
-            try:
-                optical_text = self.parameterAsString(parameters, self.OPTICAL_BANDS, context)
-                optical_bands = layer_optical_bands(optical, bands.get("optical", []), choices.sensor,
-                                                    builder.parse_band_text(optical_text))
-                sar_text = self.parameterAsString(parameters, self.SAR_BANDS, context)
-                sar_bands = layer_sar_bands(sar, bands.get("sar", []), builder.parse_band_text(sar_text))
-            except ValueError as exc:
-                raise QgsProcessingException(str(exc)) from None
+            optical_text = self.parameterAsString(parameters, self.OPTICAL_BANDS, context)
+            optical_bands = layer_optical_bands(optical, bands.get("optical", []), choices.sensor,
+                                                builder.parse_band_text(optical_text))
+            sar_text = self.parameterAsString(parameters, self.SAR_BANDS, context)
+            sar_bands = layer_sar_bands(sar, bands.get("sar", []), builder.parse_band_text(sar_text))
         if embeddings is not None:
             files.embeddings = field_file(embeddings, export)
-        try:
-            return builder.build_request(self.ACTION, out, files, choices, optical_bands, sar_bands,
-                                         **self.action_options(parameters, context, feedback, out))
-        except ValueError as exc:
-            raise QgsProcessingException(str(exc)) from None
+        return builder.build_request(self.ACTION, out, files, choices, optical_bands, sar_bands,
+                                     **self.action_options(parameters, context, feedback, out))
 
     def run_choices(self, parameters: dict, context: QgsProcessingContext) -> builder.RunChoices:
         """Model, tiling, device, units, sensor and the *Advanced* options given (absent: the defaults)."""
@@ -240,8 +242,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                 feedback.setProgress(100.0 * float(event.get("fraction", 0.0)))
                 if event.get("message"):
                     feedback.setProgressText(str(event["message"]))
-            elif warning_text(event) is not None:
-                message = warning_text(event) or ""
+            elif (message := warning_text(event)) is not None:
                 if message not in warnings:
                     warnings.append(message)
                     push_warning(feedback, message)
@@ -274,10 +275,8 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
                 details = context.layerToLoadOnCompletionDetails(path)
                 details.setPostProcessor(StylePostProcessor.create(
                     kind, qml if key != "preview" else None, class_names if kind == "classes" else None))
-        for key in ("lopo_accuracy", "blocked_cv_accuracy"):
-            if key in stats:
-                results[key.upper()] = stats[key]
-        return results
+        return {**results, **{key.upper(): stats[key] for key in ("lopo_accuracy", "blocked_cv_accuracy")
+                              if key in stats}}
 
     def _choice(self, parameters: dict, name: str, choices: tuple[str, ...],
                 context: QgsProcessingContext) -> str:
@@ -439,10 +438,9 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
         classifier = self._choice(parameters, self.CLASSIFIER, builder.CLASSIFIERS, context)
         options["classifier"] = classifier if classifier != AUTO else None  # absent: the backend's default
         options["band_stats"] = self.parameterAsBool(parameters, self.BAND_STATS, context) or None
-        if parameters.get(self.PROBABILITIES):
-            probabilities = self.parameterAsOutputLayer(parameters, self.PROBABILITIES, context)
-            options["probabilities_out"] = str(Path(probabilities).with_suffix(".tif")) if probabilities \
-                else None
+        if probabilities := parameters.get(self.PROBABILITIES) and \
+                self.parameterAsOutputLayer(parameters, self.PROBABILITIES, context):
+            options["probabilities_out"] = str(Path(probabilities).with_suffix(".tif"))
         return options
 
 
@@ -482,14 +480,10 @@ class SegmentAlgorithm(_SamplesAlgorithm):
             options.update(self.samples_options(parameters, context, feedback))
         else:
             raise QgsProcessingException("Give sample polygons (with a class field) or a label raster.")
-        head = self.parameterAsFile(parameters, self.HEAD, context)
-        if head:
-            options["head"] = head
-        else:
-            head_out = self.parameterAsFileOutput(parameters, self.HEAD_OUT, context)
-            if head_out:
-                options["head_out"] = head_out
-        return options
+        if head := self.parameterAsFile(parameters, self.HEAD, context):
+            return {**options, "head": head}
+        head_out = self.parameterAsFileOutput(parameters, self.HEAD_OUT, context)
+        return {**options, "head_out": head_out} if head_out else options
 
 
 class SimilarAlgorithm(_SamplesAlgorithm):

@@ -81,8 +81,8 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.TYPES, _tr("Change types"), optional=True, createByDefault=False))
 
-    def build_request(self, parameters: dict, context: QgsProcessingContext,
-                      feedback: QgsProcessingFeedback) -> JobRequest:
+    def request(self, parameters: dict, context: QgsProcessingContext,
+                feedback: QgsProcessingFeedback) -> JobRequest:
         kind = DATE_KINDS[self.parameterAsEnum(parameters, self.KIND, context)]
         before = self.parameterAsRasterLayer(parameters, self.BEFORE, context)
         after = self.parameterAsRasterLayer(parameters, self.AFTER, context)
@@ -104,10 +104,7 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
         if clusters and parameters.get(self.TYPES):
             options["types_out"] = str(self._output_path(parameters, context, self.TYPES))
         out = self._output_path(parameters, context, self.OUTPUT)
-        try:
-            return builder.build_change_request(out, *files, choices, **options)
-        except ValueError as exc:
-            raise QgsProcessingException(str(exc)) from None
+        return builder.build_change_request(out, *files, choices, **options)
 
 
 class VectoriseAlgorithm(TerraprobeAlgorithm):
@@ -143,8 +140,8 @@ class VectoriseAlgorithm(TerraprobeAlgorithm):
                            "change mask's changed areas; empty: all)"), optional=True))
         self.addParameter(QgsProcessingParameterVectorDestination(self.OUTPUT, _tr("Polygons")))
 
-    def build_request(self, parameters: dict, context: QgsProcessingContext,
-                      feedback: QgsProcessingFeedback) -> JobRequest:
+    def request(self, parameters: dict, context: QgsProcessingContext,
+                feedback: QgsProcessingFeedback) -> JobRequest:
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         raster = plain_file_path(layer) if layer is not None else None
         if not raster:
@@ -152,11 +149,8 @@ class VectoriseAlgorithm(TerraprobeAlgorithm):
         confidence_layer = self.parameterAsRasterLayer(parameters, self.CONFIDENCE, context)
         confidence = (plain_file_path(confidence_layer) if confidence_layer is not None
                       else builder.default_confidence(raster))
-        try:
-            return builder.build_vectorise_request(
-                raster, self._output_path(parameters, context, self.OUTPUT, "polygons.gpkg"),
-                self.parameterAsDouble(parameters, self.MIN_AREA, context),
-                self.parameterAsDouble(parameters, self.SIMPLIFY, context), confidence,
-                self.parameterAsString(parameters, self.ONLY, context) or None)
-        except ValueError as exc:
-            raise QgsProcessingException(str(exc)) from None
+        return builder.build_vectorise_request(
+            raster, self._output_path(parameters, context, self.OUTPUT, "polygons.gpkg"),
+            self.parameterAsDouble(parameters, self.MIN_AREA, context),
+            self.parameterAsDouble(parameters, self.SIMPLIFY, context), confidence,
+            self.parameterAsString(parameters, self.ONLY, context) or None)
