@@ -37,6 +37,7 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsRasterLayer,
 )
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QIcon
 
 from .. import requests_builder as builder
@@ -62,7 +63,6 @@ from .common import (
     as_advanced,
     enum_parameter,
     number_parameter,
-    push_warning,
 )
 from .provider import ICON_PATH
 
@@ -93,6 +93,9 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
     """Shared inputs (layers, bands, model, area, device) and the backend run."""
 
     ACTION = ""
+    #: The toolbox's title and help of the algorithm (marked for translation, translated where shown).
+    TITLE = ""
+    HELP = ""
     OPTICAL = "OPTICAL"
     OPTICAL_BANDS = "OPTICAL_BANDS"
     SAR = "SAR"
@@ -114,6 +117,12 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
 
     def name(self) -> str:
         return self.ACTION
+
+    def displayName(self) -> str:
+        return _tr(self.TITLE)
+
+    def shortHelpString(self) -> str:
+        return _tr(self.HELP)
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))
@@ -245,7 +254,7 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             elif (message := warning_text(event)) is not None:
                 if message not in warnings:
                     warnings.append(message)
-                    push_warning(feedback, message)
+                    feedback.pushWarning(message)
             elif kind == "log":
                 feedback.pushInfo(str(event.get("message", "")))
 
@@ -269,12 +278,10 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
             if not path or kind == "file":
                 continue
             qml = outputs.get(STYLE_KEYS.get(key, "style"))
-            if qml and not str(qml).endswith(".qml"):
-                qml = None
+            qml = qml if qml and str(qml).endswith(".qml") and key != "preview" else None
             if context.willLoadLayerOnCompletion(path):
-                details = context.layerToLoadOnCompletionDetails(path)
-                details.setPostProcessor(StylePostProcessor.create(
-                    kind, qml if key != "preview" else None, class_names if kind == "classes" else None))
+                context.layerToLoadOnCompletionDetails(path).setPostProcessor(StylePostProcessor.create(
+                    kind, qml, class_names if kind == "classes" else None))
         return {**results, **{key.upper(): stats[key] for key in ("lopo_accuracy", "blocked_cv_accuracy")
                               if key in stats}}
 
@@ -324,16 +331,14 @@ class TerraprobeAlgorithm(QgsProcessingAlgorithm):
 
 class EmbedAlgorithm(TerraprobeAlgorithm):
     ACTION = "embed"
+    TITLE = QT_TRANSLATE_NOOP("TerraprobeAlgorithm", "Embed (encoder features + RGB preview)")
+    HELP = QT_TRANSLATE_NOOP("TerraprobeAlgorithm",
+                             "Runs the encoder over the layer and writes one embedding per 8×8 patch (a "
+                             "multi-band GeoTIFF, float16) plus an RGB preview of its first three principal "
+                             "components.")
     PREVIEW = "PREVIEW"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
         "OUTPUT": ("embeddings", "embeddings"), "PREVIEW": ("preview", "rgb")}
-
-    def displayName(self) -> str:
-        return _tr("Embed (encoder features + RGB preview)")
-
-    def shortHelpString(self) -> str:
-        return _tr("Runs the encoder over the layer and writes one embedding per 8×8 patch (a multi-band "
-                   "GeoTIFF, float16) plus an RGB preview of its first three principal components.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters()
@@ -347,18 +352,15 @@ class EmbedAlgorithm(TerraprobeAlgorithm):
 
 class ClusterAlgorithm(TerraprobeAlgorithm):
     ACTION = "cluster"
+    TITLE = QT_TRANSLATE_NOOP("TerraprobeAlgorithm", "Cluster (k-means or HDBSCAN on embeddings)")
+    HELP = QT_TRANSLATE_NOOP("TerraprobeAlgorithm",
+                             "Groups the patches' embeddings into k clusters with k-means, or into density "
+                             "clusters with HDBSCAN (no k; a noise class); writes a paletted class map.")
     K = "K"
     SEED = "SEED"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("clusters", "classes")}
     METHOD = "METHOD"
     MIN_CLUSTER_SIZE = "MIN_CLUSTER_SIZE"
-
-    def displayName(self) -> str:
-        return _tr("Cluster (k-means or HDBSCAN on embeddings)")
-
-    def shortHelpString(self) -> str:
-        return _tr("Groups the patches' embeddings into k clusters with k-means, or into density clusters "
-                   "with HDBSCAN (no k; a noise class); writes a paletted class map.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(field=True)
@@ -396,6 +398,15 @@ class _SamplesAlgorithm(TerraprobeAlgorithm):
 
 class ClassifyAlgorithm(_SamplesAlgorithm):
     ACTION = "classify"
+    TITLE = QT_TRANSLATE_NOOP("TerraprobeAlgorithm",
+                             "Classify (kNN, random forest or gradient boosting from sample polygons)")
+    HELP = QT_TRANSLATE_NOOP("TerraprobeAlgorithm",
+                             "Labels every patch from sample polygons: a kNN vote in embedding space, or a "
+                             "random forest / gradient boosting (optionally with per-patch band "
+                             "statistics); writes a class map named after the class field's values, a "
+                             "confidence map and optionally class probabilities. Reports the "
+                             "leave-one-polygon-out and the spatially blocked accuracy: trust the blocked "
+                             "one.")
     CONFIDENCE = "CONFIDENCE"
     CLASSIFIER = "CLASSIFIER"
     BAND_STATS = "BAND_STATS"
@@ -403,16 +414,6 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
         "OUTPUT": ("labels", "classes"), "CONFIDENCE": ("confidence", "continuous"),
         "PROBABILITIES": ("probabilities", "file")}
-
-    def displayName(self) -> str:
-        return _tr("Classify (kNN, random forest or gradient boosting from sample polygons)")
-
-    def shortHelpString(self) -> str:
-        return _tr("Labels every patch from sample polygons: a kNN vote in embedding space, or a random "
-                   "forest / gradient boosting (optionally with per-patch band statistics); writes a class "
-                   "map named after the class field's values, a confidence map and optionally class "
-                   "probabilities. Reports the leave-one-polygon-out and the spatially blocked accuracy: "
-                   "trust the blocked one.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(field=True)
@@ -446,18 +447,15 @@ class ClassifyAlgorithm(_SamplesAlgorithm):
 
 class SegmentAlgorithm(_SamplesAlgorithm):
     ACTION = "segment"
+    TITLE = QT_TRANSLATE_NOOP("TerraprobeAlgorithm", "Segment (train a head on samples and apply it)")
+    HELP = QT_TRANSLATE_NOOP("TerraprobeAlgorithm",
+                             "Trains a small segmentation head on frozen embeddings from sample polygons "
+                             "(or a label raster), or applies an existing head, and writes a class map.")
     LABEL_RASTER = "LABEL_RASTER"
     HEAD = "HEAD"
     HEAD_OUT = "HEAD_OUT"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
         "OUTPUT": ("segmentation", "classes"), "HEAD_OUT": ("head", "file")}
-
-    def displayName(self) -> str:
-        return _tr("Segment (train a head on samples and apply it)")
-
-    def shortHelpString(self) -> str:
-        return _tr("Trains a small segmentation head on frozen embeddings from sample polygons (or a label "
-                   "raster), or applies an existing head, and writes a class map.")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(field=True)
@@ -488,15 +486,12 @@ class SegmentAlgorithm(_SamplesAlgorithm):
 
 class SimilarAlgorithm(_SamplesAlgorithm):
     ACTION = "similar"
+    TITLE = QT_TRANSLATE_NOOP("TerraprobeAlgorithm", "Similarity (to a point or polygons)")
+    HELP = QT_TRANSLATE_NOOP("TerraprobeAlgorithm",
+                             "Cosine similarity of every patch's embedding to the patch at a point (or "
+                             "inside polygons).")
     POINT = "POINT"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("similarity", "continuous")}
-
-    def displayName(self) -> str:
-        return _tr("Similarity (to a point or polygons)")
-
-    def shortHelpString(self) -> str:
-        return _tr("Cosine similarity of every patch's embedding to the patch at a point (or inside "
-                   "polygons).")
 
     def initAlgorithm(self, config=None) -> None:
         self.add_input_parameters(field=True)

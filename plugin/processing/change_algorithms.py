@@ -22,6 +22,7 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
 )
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
 from .. import requests_builder as builder
 from ..contract import requests as _requests
@@ -37,6 +38,13 @@ KIND_LABELS = ("Embedding fields", "Optical layers (same model)", "Radar layers 
 
 class ChangeAlgorithm(TerraprobeAlgorithm):
     ACTION = "change"
+    TITLE = QT_TRANSLATE_NOOP("TerraprobeAlgorithm", "Change (between two dates)")
+    HELP = QT_TRANSLATE_NOOP("TerraprobeAlgorithm",
+                             "Compares two dates per patch: two embedding fields (AlphaEarth, TESSERA, "
+                             "Embed's), or two optical or radar layers embedded with one model (another "
+                             "grid is aligned on the fly). Writes the change magnitude (cosine distance), a "
+                             "change mask by an automatic (robust or Otsu) or fixed threshold, and "
+                             "optionally change types (clusters of the change vectors).")
     KIND = "KIND"
     BEFORE = "BEFORE"
     AFTER = "AFTER"
@@ -46,16 +54,6 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
     TYPES = "TYPES"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {
         "OUTPUT": ("magnitude", "continuous"), "MASK": ("mask", "classes"), "TYPES": ("types", "classes")}
-
-    def displayName(self) -> str:
-        return _tr("Change (between two dates)")
-
-    def shortHelpString(self) -> str:
-        return _tr("Compares two dates per patch: two embedding fields (AlphaEarth, TESSERA, Embed's), or "
-                   "two optical or radar layers embedded with one model (another grid is aligned on the "
-                   "fly). Writes the change magnitude (cosine distance), a change mask by an automatic "
-                   "(robust or Otsu) or fixed threshold, and optionally change types (clusters of the change "
-                   "vectors).")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterEnum(self.KIND, _tr("Compare"), [_tr(k) for k in KIND_LABELS],
@@ -109,20 +107,17 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
 
 class VectoriseAlgorithm(TerraprobeAlgorithm):
     ACTION = "vectorise"
+    TITLE = QT_TRANSLATE_NOOP("TerraprobeAlgorithm", "Vectorise (class map to polygons)")
+    HELP = QT_TRANSLATE_NOOP("TerraprobeAlgorithm",
+                             "Turns a class, cluster, segmentation or change map into polygons (GeoPackage) "
+                             "with class, area and mean confidence, styled in the map's colours; smaller "
+                             "regions than the minimum area merge into their largest neighbour.")
     INPUT = "INPUT"
     CONFIDENCE = "CONFIDENCE"
     MIN_AREA = "MIN_AREA"
     SIMPLIFY = "SIMPLIFY"
     ONLY = "ONLY"
     OUTPUTS: ClassVar[dict[str, tuple[str, str]]] = {"OUTPUT": ("polygons", "vector")}
-
-    def displayName(self) -> str:
-        return _tr("Vectorise (class map to polygons)")
-
-    def shortHelpString(self) -> str:
-        return _tr("Turns a class, cluster, segmentation or change map into polygons (GeoPackage) with "
-                   "class, area and mean confidence, styled in the map's colours; smaller regions than the "
-                   "minimum area merge into their largest neighbour.")
 
     def initAlgorithm(self, config=None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT,

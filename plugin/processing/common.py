@@ -1,4 +1,4 @@
-"""Pieces every Terraprobe algorithm shares: enum labels, warnings in the log, the style post-processor."""
+"""Pieces every Terraprobe algorithm shares: declared parameters, enum labels, the style post-processor."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import TypeVar
 
 from qgis.core import (
     QgsProcessingAlgorithm,
-    QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -93,14 +92,6 @@ def absolute_paths(algorithm: QgsProcessingAlgorithm, parameters: dict) -> dict:
         if definition.isDestination() or Path(value).exists():
             resolved[definition.name()] = os.path.abspath(value)
     return resolved
-
-
-def push_warning(feedback: QgsProcessingFeedback, message: str) -> None:
-    """A backend warning in Processing's log: ``pushWarning`` (QGIS 3.22+) or a non-fatal error."""
-    if hasattr(feedback, "pushWarning"):
-        feedback.pushWarning(message)
-    else:
-        feedback.reportError(message, False)
 
 
 class StylePostProcessor(QgsProcessingLayerPostProcessorInterface):
