@@ -94,7 +94,7 @@ class Request:
         table = commands or COMMANDS
         if action not in actions(table):
             raise RequestError(f"unknown action {action!r}; choose one of {', '.join(actions(table))}")
-        self.action = action
+        self.action, self._commands = action, commands
         self._options = {option.dest: option for option in request_options(action, table)}
         known = {option.dest for name in actions(table) for option in request_options(name, table)}
         self._known = known
@@ -147,6 +147,12 @@ class Request:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in self.given().items())
         return f"Request({self.action!r}, {fields})"
+
+    def replace(self, **changes: Any) -> Request:
+        """A copy with ``changes`` (``None`` clears a field)."""
+        values = {**self._values, **changes}
+        return Request(self.action, commands=self._commands,
+                       **{name: value for name, value in values.items() if value is not None})
 
     def options(self) -> tuple[Option, ...]:
         """The declared options of this request's action."""

@@ -9,7 +9,6 @@ block of patches pasted from elsewhere in the scene.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -200,7 +199,7 @@ def _algorithm_request(action: str, parameters: dict) -> Request:
 def _files_aside(request: Request) -> Request:
     """The request without its output files and sample copies (each front end names its own)."""
     names = ("out", "confidence_out", "probabilities_out", "mask_out", "types_out", "samples")
-    return dataclasses.replace(request, **{name: "x" if name == "out" else None for name in names})
+    return request.replace(**{name: "x" if name == "out" else None for name in names})
 
 
 def test_dock_and_processing_build_the_same_field_requests(dock, processing_ready, fields, shared_data,

@@ -3,7 +3,6 @@ front ends (dock, Processing, CLI) alike (issue 12, real QGIS, real backend, the
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,7 @@ def _processing_request(action: str, parameters: dict) -> Request:
 
 
 def _same_but_files(request: Request, **files) -> Request:
-    return dataclasses.replace(request, **files)
+    return request.replace(**files)
 
 
 @pytest.mark.parametrize("radar", [False, True])
@@ -220,7 +219,7 @@ def _tiny_field(path: Path) -> Path:
 def _aside(request: Request) -> Request:
     """The request without the files each front end names itself."""
     names = ("out", "confidence_out", "mask_out", "types_out", "samples")
-    return dataclasses.replace(request, **{name: "x" if name == "out" else None for name in names})
+    return request.replace(**{name: "x" if name == "out" else None for name in names})
 
 
 def test_dock_and_processing_pass_vectors_distance_and_only_alike(dock, processing_ready, shared_data,
