@@ -69,7 +69,7 @@ def _raise_cancelled(signum: int, frame: Any) -> None:
 class _LibraryOutput:
     """Routes what C libraries print on fd 2, rasterio's log and libraries' warnings away from the user.
 
-    Every line is recorded with :func:`backend.io.outputs.note_message`. Lines pass through to the
+    Every line is recorded with :func:`backend.io.write_checks.note_message`. Lines pass through to the
     real stderr with ``--debug`` or in JSON mode; in human mode they are held and printed only
     before an internal error.
     """
@@ -89,7 +89,7 @@ class _LibraryOutput:
         self._saved_loggers: dict[str, tuple[int, bool]] = {}
 
     def start(self) -> None:
-        from backend.io import outputs
+        from backend.io import write_checks
 
         handler = _MessageHandler(self)
         for name in ("rasterio",):
@@ -119,7 +119,7 @@ class _LibraryOutput:
                                       errors="backslashreplace", line_buffering=True, write_through=True)
         self._thread = threading.Thread(target=self._pump, args=(read_end,), name="stderr", daemon=True)
         self._thread.start()
-        outputs.set_message_sync(self.sync)
+        write_checks.set_message_sync(self.sync)
 
     def _showwarning(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
                      file: Any = None, line: str | None = None) -> None:
@@ -160,7 +160,7 @@ class _LibraryOutput:
 
     def note(self, text: str, echo: bool) -> None:
         """Record one library line; echo it to the real stderr when passing through."""
-        from backend.io.outputs import note_message
+        from backend.io.write_checks import note_message
 
         note_message(text)
         if not echo:
@@ -190,9 +190,9 @@ class _LibraryOutput:
         self.held = []
 
     def stop(self) -> None:
-        from backend.io import outputs
+        from backend.io import write_checks
 
-        outputs.set_message_sync(None)
+        write_checks.set_message_sync(None)
         if self._handler is not None:
             for name, (level, propagate) in self._saved_loggers.items():
                 logger = logging.getLogger(name)

@@ -54,7 +54,7 @@ def create_raster(path: str | os.PathLike[str], grid: Grid, dtype: str, nodata: 
     if grid.width >= 16 and grid.height >= 16:
         side = min(256, 16 * (min(grid.width, grid.height) // 16))
         profile.update(tiled=True, blockxsize=side, blockysize=side)
-    from backend.io.outputs import record_profile
+    from backend.io.write_checks import record_profile
 
     record_profile(path, profile)
     return rasterio.open(path, "w", **profile)

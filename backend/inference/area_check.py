@@ -24,7 +24,7 @@ from typing import Any
 
 from backend.errors import EnvironmentFault, UserError
 from backend.io.geotiff import embedding_profile, preview_profile
-from backend.io.outputs import estimate_bytes, format_bytes, free_bytes, room_by_file_system
+from backend.io.write_checks import estimate_bytes, format_bytes, free_bytes, room_by_file_system
 
 DEFAULT_MAX_PIXELS = 10**11
 MAX_PIXELS_VARIABLE = "TERRAPROBE_MAX_PIXELS"

@@ -6,7 +6,7 @@ Public API:
   paths beside the finals; on success each is verified, then all are renamed into place in the
   order given (raster first, then its sidecars), so a style never appears beside a missing raster.
   GeoTIFFs (``.tif``/``.tiff``) are always checked (reopened, every block present, last block
-  readable, see :func:`backend.io.outputs.verify_raster`) and any file fails when GDAL/libtiff
+  readable, see :func:`backend.io.write_checks.verify_raster`) and any file fails when GDAL/libtiff
   reported a write error meanwhile; pass a callable ``verify(tmp_path)`` to add a check of your
   own (it raises to refuse the file), or ``verify=False`` to skip all verification. A final that
   is a FIFO, device, socket or folder is refused before anything is written. On any failure
@@ -76,19 +76,19 @@ class _Pending:
         _active.add(self.tmp)
 
     def verify(self, verify: Verify, write_errors: list[str]) -> None:
-        from backend.io import outputs
+        from backend.io import write_checks
 
-        profile = outputs.forget_profile(self.tmp)
+        profile = write_checks.forget_profile(self.tmp)
         if write_errors:
-            raise outputs.write_fault(self.final, messages=write_errors, profile=profile)
+            raise write_checks.write_fault(self.final, messages=write_errors, profile=profile)
         if verify is False or not self.tmp.exists():
             return
         if self.final.suffix.lower() in RASTER_SUFFIXES:
             try:
-                outputs.verify_raster(self.tmp, self.final, profile)
+                write_checks.verify_raster(self.tmp, self.final, profile)
             except UserError as fault:
-                if outputs.disk_nearly_full(self.final, profile):
-                    raise outputs.write_fault(self.final, messages=["no space left on device"],
+                if write_checks.disk_nearly_full(self.final, profile):
+                    raise write_checks.write_fault(self.final, messages=["no space left on device"],
                                               profile=profile) from None
                 raise fault
         if callable(verify):
@@ -112,14 +112,14 @@ def _translate(exc: BaseException, pending: list[_Pending], write_errors: list[s
     """A storage failure during a write as one :class:`EnvironmentFault`; anything else unchanged."""
     if isinstance(exc, (UserError, Cancelled, KeyboardInterrupt)) or not isinstance(exc, Exception):
         return exc
-    from backend.io import outputs
+    from backend.io import write_checks
 
     named = str(getattr(exc, "filename", "") or "")
     target = next((p for p in pending if named and str(p.tmp) == named), pending[0] if pending else None)
     if target is None:
         return exc
-    profile = outputs.forget_profile(target.tmp)
-    is_write = bool(write_errors) or outputs.is_write_error(str(exc))
+    profile = write_checks.forget_profile(target.tmp)
+    is_write = bool(write_errors) or write_checks.is_write_error(str(exc))
     if isinstance(exc, OSError) and not is_write:
         fault = environment_fault(exc, target.final)
         if fault is None:
@@ -128,13 +128,13 @@ def _translate(exc: BaseException, pending: list[_Pending], write_errors: list[s
             return fault
     elif not is_write:
         return exc
-    return outputs.write_fault(target.final, exc, write_errors, profile)
+    return write_checks.write_fault(target.final, exc, write_errors, profile)
 
 
 @contextlib.contextmanager
 def atomic_paths(*final_paths: str | os.PathLike[str], verify: Verify = None) -> Iterator[list[Path]]:
     """Temporary paths for files that must appear together, complete and verified, or not at all."""
-    from backend.io.outputs import message_mark, write_errors_since
+    from backend.io.write_checks import message_mark, write_errors_since
 
     pending: list[_Pending] = []
     mark = message_mark()

@@ -110,7 +110,7 @@ def open_stream(path: str | os.PathLike[str], profile: dict[str, Any],
     so the file is verified against it (and a full disk explained with a size estimate) before
     it is renamed into place.
     """
-    from backend.io.outputs import record_profile
+    from backend.io.write_checks import record_profile
 
     record_profile(path, profile)
     with rasterio.open(path, "w", **profile) as dataset:

@@ -45,7 +45,7 @@ def _bundled_path(name: str) -> Path | None:
 
 def _human_size(size: int) -> str:
     """Download sizes as the model registry states them (powers of 1000)."""
-    from backend.io.outputs import format_bytes
+    from backend.io.write_checks import format_bytes
 
     return format_bytes(size, base=1000, units=("B", "KB", "MB", "GB"))
 

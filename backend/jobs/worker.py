@@ -50,9 +50,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> None:
 
 def _release_outer_run() -> None:
     """Hand fd 2, the signal handlers and the wakeup fd back: each request sets up its own."""
-    from backend.io import outputs
+    from backend.io import write_checks
 
-    owner = getattr(outputs._message_sync, "__self__", None)  # the outer run's library-output router
+    owner = getattr(write_checks._message_sync, "__self__", None)  # the outer run's library-output router
     if owner is not None and hasattr(owner, "stop"):
         owner.stop()
     with contextlib.suppress(ValueError):

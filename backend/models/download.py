@@ -39,7 +39,7 @@ from typing import Any
 from backend import __version__
 from backend.errors import EnvironmentFault, UserError
 from backend.io.checksums import file_sha256
-from backend.io.outputs import format_bytes, free_bytes
+from backend.io.write_checks import format_bytes, free_bytes
 from backend.models.registry import KnownModel
 
 ProgressCallback = Callable[[int, int], None]
