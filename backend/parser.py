@@ -94,16 +94,20 @@ def _add_command(subparsers: argparse._SubParsersAction, command: Command, handl
     if command.subcommands:
         actions = parser.add_subparsers(dest=command.subcommand_dest, metavar="ACTION", required=True)
         for sub in command.subcommands:
-            _add_command(actions, sub, handler)
+            _add_command(actions, command.subcommand(sub.name), handler)
         return
     groups: dict[str, Any] = {}
     exclusive: dict[str, Any] = {}
     for option in (*command.options, *COMMON_OPTIONS):
         target: Any = parser
         if option.group:
-            target = groups.setdefault(option.group, parser.add_argument_group(option.group))
+            if option.group not in groups:
+                groups[option.group] = parser.add_argument_group(option.group)
+            target = groups[option.group]
         if option.exclusive:
-            target = exclusive.setdefault(option.exclusive, target.add_mutually_exclusive_group())
+            if option.exclusive not in exclusive:
+                exclusive[option.exclusive] = target.add_mutually_exclusive_group()
+            target = exclusive[option.exclusive]
         add_option(target, option)
     parser.set_defaults(**command.defaults, run=Handler(handler) if handler else None)
 
@@ -128,8 +132,7 @@ def declared_command(args: argparse.Namespace, commands: dict[str, Command] | No
     """The declaration of the (sub)command ``args`` were parsed for."""
     found = (commands or COMMANDS)[args.command]
     while found.subcommands:
-        name = getattr(args, found.subcommand_dest or "")
-        found = next(sub for sub in found.subcommands if sub.name == name)
+        found = found.subcommand(getattr(args, found.subcommand_dest or ""))
     return found
 
 

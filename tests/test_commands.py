@@ -223,3 +223,13 @@ def test_the_typed_input_options_are_the_declared_encoder_inputs():
 
     declared_inputs = {option.dest for option in declared.FIELD_INPUTS} | {declared.NORMALISE.dest}
     assert {field.name for field in fields(InputOptions)} == declared_inputs
+
+
+def test_every_command_prints_its_help_with_each_group_once():
+    for path, parser in _leaf_parsers(build_parser()).items():
+        text = parser.format_help()
+        titles = [group.title for group in parser._action_groups if group._group_actions]
+        assert len(titles) == len(set(titles)), path
+        assert all(f"\n{title}:" in text for title in titles if title not in ("positional arguments",
+                                                                                 "options")), path
+    assert len(build_parser().parse_args(["models", "list"]).__dict__) > 3

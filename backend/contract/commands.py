@@ -133,7 +133,8 @@ class Option:
 
 @dataclass(frozen=True)
 class Command:
-    """One command (``cluster``) or subcommand (``models download``)."""
+    """One command (``cluster``) or subcommand (``models download``); a command with subcommands gives them
+    its options and handler."""
 
     name: str
     help: str | None
@@ -146,6 +147,11 @@ class Command:
     plugin: bool = False
     #: A client may run it on a job server (``--remote``; :mod:`.remote`).
     remote: bool = False
+
+    def subcommand(self, name: str) -> Command:
+        """Subcommand ``name`` with what it inherits from this command: its options (first) and handler."""
+        sub = next(each for each in self.subcommands if each.name == name)
+        return replace(sub, options=(*self.options, *sub.options), handler=sub.handler or self.handler)
 
     def option(self, flag: str) -> Option:
         """The option spelled ``flag`` (``KeyError`` if the command has none)."""
@@ -270,13 +276,6 @@ DISTANCE = Option("--distance", default="cosine", choices=DISTANCES, group="embe
 FIELD_OPTIONS: tuple[Option, ...] = (NORMALISE, DISTANCE)
 CACHE_DIR = Option("--cache-dir", metavar="DIR", role=MACHINE,
                    help="embedding cache (default: $TERRAPROBE_CACHE_DIR or ~/.cache/terraprobe/embeddings)")
-MODELS_OPTIONS: tuple[Option, ...] = (
-    Option("--models-dir", type=Path, metavar="DIR", role=PATH,
-           help="models folder (default: $TERRAPROBE_MODELS_DIR, else the per-user data folder's models/, "
-                "e.g. ~/.local/share/terraprobe/models)"),
-    Option("--registry", type=Path, metavar="FILE", role=PATH,
-           help="extra registry JSON (entries for mirrors or site models)"),
-)
 SEED = Option("--seed", type=int, default=0)
 BENCH_DEVICE = Option("--device", default="cpu", choices=("cpu", "cuda"))
 
@@ -370,32 +369,17 @@ COMMANDS_LIST: tuple[Command, ...] = (
     ),
     Command("cache", "show, list, clear or verify the embedding cache",
         handler="backend.jobs.cache:run",
+        options=(CACHE_DIR,),
         subcommand_dest="action",
         subcommands=(
-            Command("info", "folder, number of entries, total size and size limit",
-                options=(
-                    CACHE_DIR,
-                    Option("--cache-max-gb", type=float, metavar="GB", role=MACHINE,
-                           help="size limit to report (default: $TERRAPROBE_CACHE_MAX_GB or 20)"),
-                ),
-            ),
-            Command("list", "entries with size, last use and inputs",
-                options=(
-                    CACHE_DIR,
-                ),
-            ),
-            Command("clear", "remove entries",
-                options=(
-                    CACHE_DIR,
-                    Option("--older-than", type=float, metavar="DAYS", minimum=0,
-                           help="only entries not used for this many days (default: all)"),
-                ),
-            ),
-            Command("verify", "check every entry's checksums and grid; remove bad ones",
-                options=(
-                    CACHE_DIR,
-                ),
-            ),
+            Command("info", "folder, number of entries, total size and size limit", options=(
+                Option("--cache-max-gb", type=float, metavar="GB", role=MACHINE,
+                       help="size limit to report (default: $TERRAPROBE_CACHE_MAX_GB or 20)"),)),
+            Command("list", "entries with size, last use and inputs"),
+            Command("clear", "remove entries", options=(
+                Option("--older-than", type=float, metavar="DAYS", minimum=0,
+                       help="only entries not used for this many days (default: all)"),)),
+            Command("verify", "check every entry's checksums and grid; remove bad ones"),
         ),
     ),
     Command("change", "change magnitude, change mask and change types between two dates",
@@ -614,26 +598,27 @@ COMMANDS_LIST: tuple[Command, ...] = (
         ),
     ),
     Command("models", "list, download, verify and remove model weights (CROMA base/large, ...)",
+        options=(
+            Option("--models-dir", type=Path, metavar="DIR", role=PATH,
+                   help="models folder (default: $TERRAPROBE_MODELS_DIR, else the per-user data folder's "
+                        "models/, e.g. ~/.local/share/terraprobe/models)"),
+            Option("--registry", type=Path, metavar="FILE", role=PATH,
+                   help="extra registry JSON (entries for mirrors or site models)"),
+        ),
         subcommand_dest="action",
         subcommands=(
-            Command("list", "known and installed models",
-                handler="backend.jobs.models:run_list",
-                options=(
-                    *MODELS_OPTIONS,
-                ),
-            ),
+            Command("list", "known and installed models", handler="backend.jobs.models:run_list"),
             Command("download", "download, verify and convert a model into the models folder",
                 handler="backend.jobs.models:run_download",
                 options=(
-                    *MODELS_OPTIONS,
                     Option("name", help="model name (see `models list`), or a new name with --url/--file"),
-                    Option("--url", exclusive="group0",
+                    Option("--url", exclusive="source",
                            help="download from this address instead of the official one (http://, https:// "
                                 "or file://)"),
-                    Option("--mirror", metavar="BASE", exclusive="group0",
+                    Option("--mirror", metavar="BASE", exclusive="source",
                            help="folder URL or local folder holding the release files by their original "
                                 "names (default: $TERRAPROBE_MODEL_MIRROR)"),
-                    Option("--file", type=Path, role=PATH, exclusive="group0",
+                    Option("--file", type=Path, role=PATH, exclusive="source",
                            help="a checkpoint already on disk (no network)"),
                     Option("--timeout", type=float, default=60.0,
                            help="seconds without data before the download gives up (default 60)"),
@@ -643,7 +628,6 @@ COMMANDS_LIST: tuple[Command, ...] = (
             Command("verify", "check a checkpoint or model file (weights-only, keys, shapes, sha256)",
                 handler="backend.jobs.models:run_verify",
                 options=(
-                    *MODELS_OPTIONS,
                     Option("path",
                            help="checkpoint (.pt), model file (.safetensors/.json) or installed name"),
                     Option("--name",
@@ -652,11 +636,7 @@ COMMANDS_LIST: tuple[Command, ...] = (
             ),
             Command("remove", "delete an installed model (and partial downloads of it)",
                 handler="backend.jobs.models:run_remove",
-                options=(
-                    *MODELS_OPTIONS,
-                    Option("name", help="installed model name"),
-                ),
-            ),
+                options=(Option("name", help="installed model name"),)),
         ),
     ),
     Command("pretrain", "pretrain an encoder on unlabelled S1/S2 data",
@@ -872,7 +852,7 @@ def command(*path: str, commands: dict[str, Command] | None = None) -> Command:
     """The command at ``path`` (``command("cluster")``, ``command("models", "download")``)."""
     found = (commands or COMMANDS)[path[0]]
     for name in path[1:]:
-        found = next(sub for sub in found.subcommands if sub.name == name)
+        found = found.subcommand(name)
     return found
 
 
@@ -882,7 +862,7 @@ def leaf_commands(commands: dict[str, Command] | None = None) -> Iterator[tuple[
         if not each.subcommands:
             yield path, each
         for sub in each.subcommands:
-            yield from walk((*path, sub.name), sub)
+            yield from walk((*path, sub.name), each.subcommand(sub.name))
 
     for each in (commands or COMMANDS).values():
         yield from walk((each.name,), each)
