@@ -8,32 +8,17 @@ This is the only module of the plugin that imports from ``backend/``.
 
 from __future__ import annotations
 
+import importlib
+
 try:
-    from ..backend.contract import (
-        bands,
-        commands,
-        model_files,
-        outputs,
-        paths,
-        protocol,
-        remote,
-        requests,
-        sensors,
-        units,
-    )
+    from ..backend import contract as _package
 except ImportError:  # ``plugin`` imported as a top-level package (tests, scripts)
-    from backend.contract import (  # type: ignore[no-redef]
-        bands,
-        commands,
-        model_files,
-        outputs,
-        paths,
-        protocol,
-        remote,
-        requests,
-        sensors,
-        units,
-    )
+    import backend.contract as _package  # type: ignore[no-redef]
+
+bands, commands, model_files, outputs, paths, protocol, remote, requests, sensors, units = (
+    importlib.import_module(f"{_package.__name__}.{name}") for name in (
+        "bands", "commands", "model_files", "outputs", "paths", "protocol", "remote", "requests", "sensors",
+        "units"))
 
 OPTICAL_UNITS: tuple[str, ...] = tuple(units.OPTICAL_UNITS)
 SAR_UNITS: tuple[str, ...] = tuple(units.SAR_UNITS)
