@@ -45,12 +45,15 @@ def _imports(path: Path, package: str) -> list[str]:
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
             if node.level:
                 parts = package.split(".")
-                base = parts[:len(parts) - node.level + 1]
-                names.append(".".join([*base, node.module or ""]).strip("."))
-            else:
-                names.append(node.module or "")
+                module = ".".join([*parts[:len(parts) - node.level + 1], module]).strip(".")
+            for alias in node.names:  # ``from package import submodule`` imports the submodule
+                submodule = f"{module}.{alias.name}"
+                is_module = any((REPO_ROOT / submodule.replace(".", "/")).with_suffix(suffix).exists()
+                                for suffix in (".py", ""))
+                names.append(submodule if is_module else module)
     return names
 
 
