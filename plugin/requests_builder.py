@@ -217,8 +217,8 @@ def build_request(action: str, out: str | Path, files: InputFiles, choices: RunC
 
 
 #: Request fields of outputs the backend names after the main output when they are not given.
-_DEFAULT_NAMED_OUTPUTS = {"preview_out": "preview", "confidence_out": "confidence", "head_out": "head",
-                          "mask_out": "mask", "types_out": "types"}
+_DEFAULT_NAMED_OUTPUTS = {kind.option[2:].replace("-", "_"): kind.key for kind in _outputs.OUTPUTS.values()
+                          if kind.suffix}
 
 
 def build_change_request(out: str | Path, before: InputFiles, after: InputFiles, choices: RunChoices,
