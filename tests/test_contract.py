@@ -254,7 +254,8 @@ def test_advanced_field_choices_and_only_reach_the_argv():
 def test_contract_defaults_are_the_backend_parsers():
     argv = {"cluster": ["cluster", "--optical", "a.tif", "--out", "o.tif"],
             "classify": ["classify", "--optical", "a.tif", "--samples", "s.gpkg", "--out", "o.tif"],
-            "segment": ["segment", "--optical", "a.tif", "--samples", "s.gpkg", "--out", "o.tif"]}
+            "segment": ["segment", "--optical", "a.tif", "--samples", "s.gpkg", "--out", "o.tif"],
+            "change": ["change", "--before-optical", "a.tif", "--after-optical", "b.tif", "--out", "o.tif"]}
     parsed = {action: parse_with_backend(args) for action, args in argv.items()}
     from backend.inference.embed import default_tiling
     from backend.models.config import ModelConfig
@@ -263,10 +264,12 @@ def test_contract_defaults_are_the_backend_parsers():
     assert all(p.window is None and p.overlap is None for p in parsed.values())
     assert default_tiling(ModelConfig()) == (contract_requests.DEFAULTS["window"],
                                              contract_requests.DEFAULTS["overlap"])
+    from plugin.requests_builder import OFFERED
+
     for name, value in contract_requests.DEFAULTS.items():
         if name in ("window", "overlap"):
             continue
-        owners = [p for p in parsed.values() if getattr(p, name, None) is not None]
+        owners = [parsed[action] for action in OFFERED[name][1] if action in parsed]  # commands offering it
         assert owners, name
         assert {getattr(p, name) for p in owners} == {value}, name
     assert parsed["segment"].steps == contract_requests.DEFAULTS["steps"]

@@ -415,6 +415,9 @@ COMMANDS_LIST: tuple[Command, ...] = (
                         " dates whose seasons differ); auto (default): robust for the fused and spectral "
                         "methods, otsu for the embedding method"),
             Option("--change-clusters", type=int, default=0, metavar="K", minimum=0, maximum=254,
+                   plugin=PluginField("Change types (clusters of change vectors; 0: off)",
+                                      "Group the changed patches into this many change types (\"from–to\"; "
+                                      "--change-clusters; off: none)", 0, 254, 1, advanced=False),
                    help="group the changed patches' change vectors into K types (k-means; default 0: off)"),
             Option("--seed", type=int, default=0, help="random seed of the change types"),
             _out("change magnitude GeoTIFF"),

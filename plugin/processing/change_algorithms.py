@@ -30,7 +30,7 @@ from ..job_inputs import DATE_KINDS, date_files
 from ..jobs import JobRequest
 from ..rasters import layer_rectangle, plain_file_path
 from .algorithms import TerraprobeAlgorithm, add_model_parameters
-from .common import _tr, add_field_parameters
+from .common import _tr, add_field_parameters, number_parameter
 
 #: Labels of :data:`plugin.job_inputs.DATE_KINDS` (the dock's *Compare* choices).
 KIND_LABELS = ("Embedding fields", "Optical layers (same model)", "Radar layers (same model)")
@@ -64,9 +64,7 @@ class ChangeAlgorithm(TerraprobeAlgorithm):
             self.THRESHOLD, _tr("Threshold: auto (robust for pixel change), robust, otsu, otsu3 (dates of "
                                 "different seasons) or a number"),
             _requests.DEFAULT_THRESHOLD))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.CHANGE_CLUSTERS, _tr("Change types (clusters of change vectors; 0: off)"),
-            QgsProcessingParameterNumber.Integer, 0, False, 0, 254))
+        self.addParameter(number_parameter("change_clusters", advanced=False))
         add_model_parameters(self, _tr("Model file for optical/radar dates"))
         self.addParameter(QgsProcessingParameterExtent(self.EXTENT, _tr("Area (empty: whole layer)"),
                                                        optional=True))

@@ -26,11 +26,10 @@ from ..requests_builder import (
     CLASSIFIER_LABELS,
     CLUSTER_METHOD_LABELS,
     FIELD_CHOICES,
-    OFFERED,
 )
 from ..settings import DEVICES
 from .accuracy_table import AccuracyTable
-from .widgets import choice_combo, run_button, section, side_by_side
+from .widgets import choice_combo, offered_spin, run_button, section, side_by_side
 
 #: Area choices: key (the logic's) and label (shown, translated in the panel).
 AREA_KEYS = ("layer", "canvas", "drawn")
@@ -52,7 +51,7 @@ class AreaBox(QgsCollapsibleGroupBox):
         self.draw_button = QToolButton(text=self.tr("Draw"), checkable=True,
                                        toolTip=self.tr("Drag a rectangle on the map"))
         form.addRow(self.tr("Area"), side_by_side((self.area_combo, 1), self.draw_button))
-        self.window_spin = _offered_spin("window", int(_requests.DEFAULTS["window"]))
+        self.window_spin = offered_spin("window", int(_requests.DEFAULTS["window"]))
         self.window_spin.setSuffix(self.tr(" px"))
         self.window_spin.setToolTip(self.tr("Window the encoder sees at once (multiple of 8)"))
         form.addRow(self.tr("Window"), self.window_spin)
@@ -74,14 +73,6 @@ class AreaBox(QgsCollapsibleGroupBox):
         form.addRow(self.tr("Saved in"), side_by_side((self.folder_label, 1), self.folder_button))
 
 
-def _offered_spin(name: str, value: int | None = None) -> QSpinBox:
-    """A spin box with the range and step the contract offers for option ``name``, showing ``value``
-    (``None``: the plugin's declared first value)."""
-    offered = OFFERED[name][0].plugin
-    return QSpinBox(minimum=offered.minimum, maximum=offered.maximum, singleStep=offered.step,
-                    value=offered.default if value is None else value)
-
-
 class ActionsBox(QgsCollapsibleGroupBox):
     """Embed, Similarity, Cluster (method, k or minimum size), samples and class field, Classify (classifier,
     band statistics), Segment."""
@@ -99,7 +90,7 @@ class ActionsBox(QgsCollapsibleGroupBox):
         self.cluster_method_combo = choice_combo(CLUSTER_METHOD_LABELS.items(), self.tr(
             "k-means: k clusters; HDBSCAN: density clusters, no k, unclustered patches in a grey noise "
             "class"), _tr)
-        self.k_spin = _offered_spin("k")
+        self.k_spin = offered_spin("k")
         self.k_spin.setPrefix(self.tr("k = "))
         self.k_spin.setToolTip(self.tr("Number of clusters"))
         self.min_cluster_spin = QSpinBox(maximum=100_000, specialValueText=self.tr("min size: auto"),

@@ -8,13 +8,12 @@ from qgis.PyQt.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QLineEdit,
-    QSpinBox,
     QWidget,
 )
 
 from ..contract import outputs as _outputs
 from ..contract import requests as _requests
-from .widgets import choice_combo, optional_raster_combo, run_button, section, side_by_side
+from .widgets import choice_combo, offered_spin, optional_raster_combo, run_button, section, side_by_side
 
 #: Change inputs: key (``plugin.job_inputs.DATE_KINDS``) and label (translated in the box).
 CHANGE_KINDS = (("embeddings", "Embedding fields"), ("optical", "Optical layers (same model)"),
@@ -54,7 +53,8 @@ class ChangeBox(QgsCollapsibleGroupBox):
         self.threshold_spin = QDoubleSpinBox(maximum=1000.0, decimals=3, singleStep=0.01, value=0.1, toolTip=(
             self.tr("Fixed threshold on the change magnitude (cosine distance)")))
         form.addRow(self.tr("Threshold"), side_by_side((self.threshold_combo, 1), self.threshold_spin))
-        self.change_types_spin = QSpinBox(maximum=32, specialValueText=self.tr("off"), toolTip=self.tr(
+        self.change_types_spin = offered_spin(
+            "change_clusters", specialValueText=self.tr("off"), toolTip=self.tr(
             "Group the changed patches into this many change types (\"from–to\"; --change-clusters; off: "
             "none)"))
         form.addRow(self.tr("Change types"), self.change_types_spin)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from qgis.core import QgsMapLayerProxyModel
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
-from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QWidget
+from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QSpinBox, QWidget
+
+from ..requests_builder import DEFAULTS, OFFERED
 
 
 def section(box: QgsCollapsibleGroupBox, title: str, name: str,
@@ -62,3 +65,12 @@ def choice_combo(choices: Iterable[tuple[object, str]], tooltip: str = "",
     if index >= 0:
         combo.setCurrentIndex(index)
     return combo
+
+
+def offered_spin(name: str, value: int | None = None, **properties: Any) -> QSpinBox:
+    """A spin box with the range and step the contract offers for option ``name``, showing ``value``
+    (``None``: the plugin's declared first value, else the backend's default)."""
+    offered = OFFERED[name][0].plugin
+    first = value if value is not None else offered.default if offered.default is not None else DEFAULTS[name]
+    return QSpinBox(minimum=offered.minimum, maximum=offered.maximum, singleStep=offered.step, value=first,
+                    **properties)
