@@ -100,6 +100,25 @@ class _Collector(ast.NodeVisitor):
         return None, None
 
 
+#: The contexts that translate the labels the contract declares for the plugin (``PluginField``): the
+#: Processing parameters and the dock's panels.
+DECLARED_CONTEXTS = ("TerraprobeAlgorithm", "ActionPanels")
+
+
+def _declared(messages: Messages) -> None:
+    """Labels, tooltips and choice labels declared in ``backend/contract/commands.py`` (shown translated)."""
+    sys.path.insert(0, str(ROOT))
+    from plugin.requests_builder import OFFERED
+
+    path = ROOT / "backend" / "contract" / "commands.py"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for option, _ in OFFERED.values():
+        for text in (option.plugin.label, option.plugin.help, *option.plugin.choice_labels):
+            line = next((n for n, each in enumerate(lines, 1) if f'"{text[:25]}' in each), 1)
+            for context in DECLARED_CONTEXTS:
+                messages[context].setdefault(text, []).append(f"{path.relative_to(ROOT)}:{line}")
+
+
 def extract() -> Messages:
     """Every translatable string of the plugin by context."""
     messages: Messages = defaultdict(dict)
@@ -107,6 +126,7 @@ def extract() -> Messages:
     for path in sorted(PLUGIN.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         _Collector(path, helpers.get(path), messages).visit(tree)
+    _declared(messages)
     return messages
 
 
