@@ -14,8 +14,6 @@ from pathlib import Path
 from .contract import requests as _requests
 
 JobRequest = _requests.Request
-InfoRequest = _requests.InfoRequest
-ImportWeightsRequest = _requests.ImportWeightsRequest
 RequestError = _requests.RequestError
 ACTIONS: tuple[str, ...] = _requests.ACTIONS
 #: The choice that lets the backend decide (units detected, sensor recognised from band names).

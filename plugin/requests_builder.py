@@ -292,13 +292,13 @@ def _unless_default(name: str, value: Any) -> Any:
     return value
 
 
-def info_request(model: str | Path) -> _requests.InfoRequest:
+def info_request(model: str | Path) -> Request:
     """``info MODEL``: what the dock asks about a checkpoint without a config."""
-    return _requests.InfoRequest(model=str(model))
+    return Request("info", model=str(model))
 
 
-def import_weights_request(checkpoint: str | Path, folder: str | Path) -> _requests.ImportWeightsRequest:
+def import_weights_request(checkpoint: str | Path, folder: str | Path) -> Request:
     """``import-weights``: a CROMA checkpoint converted into ``folder/<stem>.safetensors``."""
     source = Path(checkpoint)
-    return _requests.ImportWeightsRequest(checkpoint=str(source),
-                                          out=str(Path(folder) / f"{source.stem}.safetensors"))
+    return Request("import-weights", checkpoint=str(source),
+                   out=str(Path(folder) / f"{source.stem}.safetensors"))

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .bands import format_band_list, parse_band_list
 from .commands import (
@@ -36,9 +35,24 @@ from .commands import (
 from .sensors import SENSOR_NAMES
 from .units import OPTICAL_UNITS, SAR_UNITS
 
-__all__ = ["ACTIONS", "AUTO", "CLASSIFIERS", "CLUSTER_METHODS", "DEFAULTS", "DEFAULT_THRESHOLD", "DEVICES",
-           "DISTANCES", "NORMALISE_CHOICES", "SUGGESTED_K", "THRESHOLD_RULES", "ImportWeightsRequest",
-           "InfoRequest", "Request", "RequestError", "parse_request", "request_options"]
+__all__ = [
+    "ACTIONS",
+    "AUTO",
+    "CLASSIFIERS",
+    "CLUSTER_METHODS",
+    "DEFAULTS",
+    "DEFAULT_THRESHOLD",
+    "DEVICES",
+    "DISTANCES",
+    "MODEL_COMMANDS",
+    "NORMALISE_CHOICES",
+    "SUGGESTED_K",
+    "THRESHOLD_RULES",
+    "Request",
+    "RequestError",
+    "parse_request",
+    "request_options",
+]
 
 #: ``change --threshold`` when none is given.
 DEFAULT_THRESHOLD: str = COMMANDS["change"].option("--threshold").default
@@ -57,6 +71,10 @@ class RequestError(ValueError):
 def actions(commands: dict[str, Command] | None = None) -> tuple[str, ...]:
     """The commands the dock and Processing run."""
     return tuple(name for name, command in (commands or COMMANDS).items() if command.plugin)
+
+
+#: Commands the plugin's model dialogs run besides the actions (``info MODEL``, ``import-weights CKPT``).
+MODEL_COMMANDS = ("info", "import-weights")
 
 
 ACTIONS: tuple[str, ...] = actions()
@@ -92,11 +110,12 @@ class Request:
 
     def __init__(self, action: str, commands: dict[str, Command] | None = None, **values: Any) -> None:
         table = commands or COMMANDS
-        if action not in actions(table):
+        if action not in (*actions(table), *MODEL_COMMANDS):
             raise RequestError(f"unknown action {action!r}; choose one of {', '.join(actions(table))}")
         self.action, self._commands = action, commands
         self._options = {option.dest: option for option in request_options(action, table)}
-        known = {option.dest for name in actions(table) for option in request_options(name, table)}
+        known = {option.dest for name in (*actions(table), *MODEL_COMMANDS)
+                 for option in request_options(name, table)}
         self._known = known
         unknown = sorted(set(values) - known)
         if unknown:
@@ -165,19 +184,20 @@ class Request:
 
     def to_argv(self) -> list[str]:
         """The backend argv (without the interpreter and ``--events``)."""
-        if not self._values.get("out"):
+        if "out" in self._options and self._options["out"].required and not self._values.get("out"):
             raise RequestError("the request has no output (out)")
         argv = [self.action]
         for name, value in self.given().items():
             option = self._options[name]
-            argv += [option.flag] if option.action == "store_true" else [option.flag, *_format(option, value)]
+            flag = [] if option.positional else [option.flag]
+            argv += flag if option.action == "store_true" else [*flag, *_format(option, value)]
         return argv
 
     @classmethod
     def from_argv(cls, argv: Sequence[str], commands: dict[str, Command] | None = None) -> Request:
         """The request an argv made by :meth:`to_argv` stands for (``RequestError`` if it is none)."""
         table = commands or COMMANDS
-        if not argv or argv[0] not in actions(table):
+        if not argv or argv[0] not in (*actions(table), *MODEL_COMMANDS):
             raise RequestError(f"not a command the plugin runs: {list(argv)[:1]}")
         options = request_options(argv[0], table)
         try:
@@ -242,57 +262,15 @@ def _parser(action: str, options: Sequence[Option]) -> _Parser:
     """Flags and value counts only: values stay text (typed by :class:`Request`), absent ones ``None``."""
     parser = _Parser(prog=action, add_help=False, allow_abbrev=False)
     for option in options:
-        if option.action == "store_true":
+        if option.positional:
+            parser.add_argument(option.dest, nargs=option.nargs)
+        elif option.action == "store_true":
             parser.add_argument(*option.flags, dest=option.dest, action="store_true", default=None)
         else:
             parser.add_argument(*option.flags, dest=option.dest, nargs=option.nargs)
     return parser
 
 
-@dataclass
-class InfoRequest:
-    """``info MODEL``: a model's name, size, bands and statistics."""
-
-    model: str
-    action: str = "info"
-
-    def to_argv(self) -> list[str]:
-        return ["info", str(self.model)]
-
-    @classmethod
-    def from_argv(cls, argv: Sequence[str]) -> InfoRequest:
-        if len(argv) != 2 or argv[0] != "info":
-            raise RequestError(f"not an info command: {list(argv)}")
-        return cls(model=argv[1])
-
-
-@dataclass
-class ImportWeightsRequest:
-    """``import-weights CHECKPOINT --out MODEL``: convert a CROMA checkpoint into a Terraprobe model."""
-
-    checkpoint: str
-    out: str
-    action: str = "import-weights"
-
-    def to_argv(self) -> list[str]:
-        return ["import-weights", str(self.checkpoint), "--out", str(self.out)]
-
-    @classmethod
-    def from_argv(cls, argv: Sequence[str]) -> ImportWeightsRequest:
-        argv = list(argv)
-        if len(argv) != 4 or argv[0] != "import-weights" or argv[2] != "--out":
-            raise RequestError(f"not an import-weights command: {argv}")
-        return cls(checkpoint=argv[1], out=argv[3])
-
-
-AnyRequest = Union[Request, InfoRequest, ImportWeightsRequest]
-
-
-def parse_request(argv: Sequence[str]) -> AnyRequest:
-    """The typed request ``argv`` stands for (any of the three kinds)."""
-    command = argv[0] if argv else ""
-    if command == "info":
-        return InfoRequest.from_argv(argv)
-    if command == "import-weights":
-        return ImportWeightsRequest.from_argv(argv)
+def parse_request(argv: Sequence[str]) -> Request:
+    """The typed request ``argv`` stands for (``RequestError`` if it is none)."""
     return Request.from_argv(argv)
